@@ -1,0 +1,26 @@
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""gr-specenc: learned spectrum awareness for GNU Radio.
+
+Blocks load lazily, so `gnuradio.specenc.model`, `.dsp`, `.synth` and the training code import
+no GNU Radio and run on machines without it.
+"""
+
+import importlib
+
+# Public name -> module that defines it. The C++ blocks come from the pybind11 module.
+_LAZY = {
+    "psd": ".specenc_python",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gnuradio.specenc' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
