@@ -1,6 +1,7 @@
 """`specenc` command line: one subcommand per module, imported only when that subcommand runs.
 
-Each subcommand module defines `HELP` (one line), `add_arguments(parser)` and `main(args) -> int`.
+Each subcommand module defines `add_arguments(parser)` and `main(args) -> int`; its one-line help
+lives here so that `specenc --help` imports nothing heavy.
 Errors the user can fix are raised as `UsageError` (or ValueError/FileNotFoundError) and printed
 as one line, with exit status 2; anything else is a bug and keeps its traceback.
 """
@@ -9,16 +10,16 @@ import argparse
 import importlib
 import sys
 
-# subcommand -> module (relative to gnuradio.specenc)
+# subcommand -> (module relative to gnuradio.specenc, one-line help)
 COMMANDS = {
-    "demo": ".app.demo",
-    "run": ".app.run",
-    "synth": ".synth.cli",
-    "train": ".training.train_cli",
-    "eval": ".training.eval_cli",
-    "calibrate": ".training.calibrate_cli",
-    "bench": ".bench.cli",
-    "export": ".model.export_cli",
+    "demo": (".app.demo", "generate a scene with known ghost anomalies and run the full flowgraph on it"),
+    "run": (".app.run", "run the flowgraph on a SigMF or raw IQ recording; write annotations and alerts"),
+    "synth": (".synth.cli", "generate synthetic RF scenes as SigMF recordings with truth annotations"),
+    "train": (".training.train_cli", "train a SpectrumEncoder on generated scenes"),
+    "eval": (".training.eval_cli", "evaluate a model and the baselines; write JSON, markdown and plots"),
+    "calibrate": (".training.calibrate_cli", "set the alert threshold from a clean recording of your site"),
+    "bench": (".bench.cli", "benchmarks: psd, model, flowgraph, paper"),
+    "export": (".model.export_cli", "export the model to ONNX or torch.export, optionally int8/fp16"),
 }
 
 
@@ -27,24 +28,18 @@ class UsageError(Exception):
 
 
 def _load(name):
-    return importlib.import_module(COMMANDS[name], __package__)
+    return importlib.import_module(COMMANDS[name][0], __package__)
 
 
 def build_parser(argv):
     parser = argparse.ArgumentParser(prog="specenc", description="Learned spectrum awareness for GNU Radio.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    # Only the chosen subcommand's module is imported (torch is slow to import); `--help` lists all.
+    # Only the chosen subcommand's module is imported (torch is slow to import).
     chosen = next((a for a in argv if a in COMMANDS), None)
-    for name in COMMANDS:
-        if chosen in (None, name):
-            module = _load(name)
-            add_arguments = module.add_arguments
-            help_text = module.HELP
-        else:
-            add_arguments, help_text = None, ""
+    for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if add_arguments:
-            add_arguments(p)
+        if name == chosen:
+            _load(name).add_arguments(p)
     return parser
 
 
