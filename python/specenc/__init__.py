@@ -12,6 +12,11 @@ import importlib
 # Public name -> module that defines it. The C++ blocks come from the pybind11 module.
 _LAZY = {
     "psd": ".specenc_python",
+    "sigmf_source": ".sigmf_source",
+    "spectrum_encoder": ".spectrum_encoder",
+    "anomaly_detector": ".anomaly_detector",
+    "alert_sink": ".alert_sink",
+    "iq_to_alerts": ".iq_to_alerts",
 }
 
 

@@ -1,0 +1,83 @@
+"""Power spectra in NumPy with the same maths as the C++ `specenc.psd` block.
+
+Used by notebooks, the scenario generator and training, so the model sees exactly what the
+flowgraph feeds it.
+
+Normalisation: frames of `nfft` samples advance by `hop = nfft - round(overlap * nfft)`; each frame
+is multiplied by the window w and transformed; power is |FFT(x w)|^2 / (sum w)^2, so a complex tone
+of amplitude 1 centred on a bin reads 1 (0 dBFS) in that bin whatever the window ("dBFS/bin").
+`average=K` averages K consecutive frames (non-overlapping groups) into one output spectrum.
+Spectra are fftshifted: bin 0 is the lowest frequency, bin nfft/2 is the centre frequency.
+For a density in dB/Hz subtract 10 log10(sample_rate * ENBW / nfft), ENBW = nfft sum(w^2) / (sum w)^2.
+"""
+
+import numpy as np
+
+WINDOWS = ("hann", "rectangular", "hamming", "blackmanharris")
+MIN_NFFT, MAX_NFFT = 64, 65536
+# Floor for dB conversion so an all-zero frame gives a finite value (-200 dB) instead of -inf.
+POWER_FLOOR = 1e-20
+
+
+def window(name, nfft):
+    """Periodic (DFT-even) window of length nfft, as float64."""
+    n = np.arange(nfft)
+    if name == "hann":
+        return 0.5 - 0.5 * np.cos(2 * np.pi * n / nfft)
+    if name == "hamming":
+        return 0.54 - 0.46 * np.cos(2 * np.pi * n / nfft)
+    if name == "blackmanharris":
+        a = (0.35875, 0.48829, 0.14128, 0.01168)
+        x = 2 * np.pi * n / nfft
+        return a[0] - a[1] * np.cos(x) + a[2] * np.cos(2 * x) - a[3] * np.cos(3 * x)
+    if name == "rectangular":
+        return np.ones(nfft)
+    raise ValueError(f"unknown window {name!r}; choose one of {', '.join(WINDOWS)}")
+
+
+def check_params(nfft, overlap, average):
+    """Raise ValueError naming the bad value and the allowed range."""
+    if not (MIN_NFFT <= nfft <= MAX_NFFT) or nfft & (nfft - 1):
+        raise ValueError(f"nfft={nfft} must be a power of two in {MIN_NFFT}..{MAX_NFFT}")
+    if not 0.0 <= overlap <= 0.9:
+        raise ValueError(f"overlap={overlap} must be in 0..0.9")
+    if average < 1:
+        raise ValueError(f"average={average} must be >= 1")
+
+
+def hop_size(nfft, overlap):
+    """Samples between the starts of consecutive frames."""
+    return nfft - int(round(overlap * nfft))
+
+
+def num_spectra(num_samples, nfft=1024, overlap=0.5, average=1):
+    """How many output spectra `num_samples` input samples give."""
+    hop = hop_size(nfft, overlap)
+    frames = 0 if num_samples < nfft else (num_samples - nfft) // hop + 1
+    return frames // average
+
+
+def power_spectrum(iq, nfft=1024, overlap=0.5, window="hann", average=1, db=True):
+    """Power spectra of complex samples -> float32 [spectra, nfft], fftshifted, dBFS/bin or linear."""
+    check_params(nfft, overlap, average)
+    iq = np.asarray(iq)
+    if iq.ndim != 1:
+        raise ValueError(f"iq must be one-dimensional, got shape {iq.shape}")
+    w = globals()["window"](window, nfft)
+    hop = hop_size(nfft, overlap)
+    count = num_spectra(len(iq), nfft, overlap, average)
+    frames = np.lib.stride_tricks.sliding_window_view(iq.astype(np.complex64, copy=False), nfft)[::hop]
+    frames = frames[: count * average]
+    spec = np.fft.fft(frames * w.astype(np.float32), axis=-1)
+    power = (spec.real**2 + spec.imag**2) / np.sum(w) ** 2
+    power = power.reshape(count, average, nfft).mean(axis=1)
+    power = np.fft.fftshift(power, axes=-1)
+    if db:
+        power = 10.0 * np.log10(np.maximum(power, POWER_FLOOR))
+    return power.astype(np.float32)
+
+
+def bin_edges_hz(bin_start, bin_stop, nfft, sample_rate, center_freq):
+    """Frequency edges (Hz) of the half-open bin range [bin_start, bin_stop) of an fftshifted spectrum."""
+    step = sample_rate / nfft
+    return (center_freq + (bin_start - nfft / 2) * step, center_freq + (bin_stop - nfft / 2) * step)
