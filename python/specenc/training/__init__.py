@@ -1,0 +1,1 @@
+"""Training, evaluation, calibration and baselines for the SpectrumEncoder (imports no GNU Radio)."""

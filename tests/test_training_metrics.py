@@ -1,0 +1,94 @@
+"""Metrics, calibration and baselines on hand-made cases with known answers."""
+
+import numpy as np
+import pytest
+
+from gnuradio.specenc.training import baselines, calibrate, metrics
+
+
+def test_confusion_matrix_and_accuracy_on_known_labels():
+    true = [0, 0, 1, 1, 2, 2]
+    pred = [0, 1, 1, 1, 2, 0]
+    cm = metrics.confusion_matrix(true, pred, 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert metrics.accuracy(true, pred) == pytest.approx(4 / 6)
+    with pytest.raises(ValueError, match="0..2"):
+        metrics.confusion_matrix([3], [0], 3)
+
+
+def test_accuracy_by_snr_bins_and_noise_rows():
+    true = np.array([1, 1, 1, 1, 0])
+    pred = np.array([1, 0, 1, 1, 0])
+    snr = np.array([-3.0, 5.0, 15.0, 40.0, np.nan])
+    out = metrics.accuracy_by_snr(true, pred, snr)
+    assert out["-5..0 dB"] == {"accuracy": 1.0, "count": 1}
+    assert out["0..10 dB"] == {"accuracy": 0.0, "count": 1}
+    assert out["20..40 dB"]["count"] == 1  # upper edge of the last bin is inclusive
+
+
+def test_runs_and_iou():
+    assert metrics.runs([0, 3, 3, 0, 0, 5, 5, 5, 3]) == [(1, 3, 3), (5, 8, 5), (8, 9, 3)]
+    assert metrics.interval_iou((0, 10), (5, 15)) == pytest.approx(5 / 15)
+    assert metrics.interval_iou((0, 10), (10, 20)) == 0.0
+
+
+def test_detection_matching_is_one_to_one_with_iou_threshold():
+    truth = [[(100, 200, 1), (400, 410, 2)]]
+    # one good match, one duplicate on the same emission, one too small (IoU 0.2) on the other
+    dets = [[(110, 200, 1), (100, 190, 1), (400, 402, 2)]]
+    out = metrics.detection_scores(truth, dets)
+    assert out["recall"] == pytest.approx(1 / 2)
+    assert out["precision"] == pytest.approx(1 / 3)
+    assert metrics.detection_scores(truth, [[(110, 200, 7)]], need_family=True)["recall"] == 0.0
+
+
+def test_f1_auroc_and_average_precision_on_known_scores():
+    labels = np.array([0, 0, 1, 1])
+    assert metrics.auroc(labels, [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert metrics.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == pytest.approx(0.5)  # ties count one half
+    assert metrics.auroc(labels, [0.0, 0.1, 0.9, 1.0]) == 1.0
+    f = metrics.f1_at(labels, [0.1, 0.6, 0.7, 0.2], threshold=0.5)
+    assert (f["tp"], f["fp"], f["fn"], f["tn"]) == (1, 1, 1, 1)
+    assert f["f1"] == pytest.approx(0.5)
+    # ranking 1,0,1,0 from the top: precision 1 at recall .5, 2/3 at recall 1
+    assert metrics.average_precision(labels, [0.8, 0.1, 0.9, 0.7]) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    fpr, tpr, _ = metrics.roc_curve(labels, [0.1, 0.4, 0.35, 0.8])
+    assert np.trapz(tpr, fpr) == pytest.approx(0.75)
+
+
+def test_calibration_picks_the_quantile_and_meets_the_rate():
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=10_000)
+    tau = calibrate.threshold_for_far(clean, far=1e-3)
+    assert np.sum(clean > tau) == 10  # floor(1e-3 * 10000) exceedances, no more
+    assert tau == pytest.approx(np.sort(clean)[-11])
+    assert metrics.false_alarm_rate(clean, tau) <= 1e-3
+    assert calibrate.threshold_for_far([0.1, 0.2, 0.3], far=1e-3) == 0.3  # few spectra: the max
+    with pytest.raises(ValueError, match="far=2"):
+        calibrate.threshold_for_far(clean, far=2)
+
+
+def test_zscore_baseline_fires_on_an_injected_bump():
+    rng = np.random.default_rng(1)
+    clean = (-100 + 5 * np.log10(rng.exponential(size=(400, 256)))).astype(np.float32)
+    det = baselines.ZScoreDetector().fit(clean[:300])
+    test = clean[300:].copy()
+    test[:50, 120:130] += 20.0  # a 20 dB emission where none belongs
+    scores = det.score(test)
+    labels = np.r_[np.ones(50), np.zeros(50)]
+    assert metrics.auroc(labels, scores) > 0.99
+    found = det.detections(test[:1])[0]
+    assert any(metrics.interval_iou((s, e), (120, 130)) >= 0.3 for s, e, _ in found)
+
+
+def test_autoencoder_baseline_scores_unseen_shapes_higher():
+    rng = np.random.default_rng(2)
+    nfft = 64
+
+    def clean(n):
+        return (-90 + rng.normal(0, 1, size=(n, nfft))).astype(np.float32)
+
+    ae = baselines.train_autoencoder((clean(64) for _ in range(200)), nfft, steps=200)
+    odd = clean(32)
+    odd[:, 20:30] += 25.0
+    assert ae.score(odd).mean() > 3 * ae.score(clean(32)).mean()
