@@ -1,0 +1,361 @@
+"""Read and write SigMF recordings and raw IQ files without loading them whole.
+
+Samples are memory-mapped and converted to complex64 only for the slice asked for, so a
+multi-gigabyte capture costs nothing until it is read. Integer formats are scaled to full scale 1.0:
+
+    cu8      (x - 127.5) / 127.5     (RTL-SDR)
+    ci8      x / 128
+    ci16_le  x / 32768
+    cf32_le  as stored
+
+Writers produce SigMF 1.x metadata (core:version, core:datatype, core:sample_rate, one capture
+with core:frequency/core:sample_start/core:datetime, annotations sorted by core:sample_start) and
+declare every non-core namespace used (e.g. `specenc:`) in core:extensions.
+This module imports no GNU Radio.
+"""
+
+import datetime as _dt
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SIGMF_VERSION = "1.0.0"
+META_EXT, DATA_EXT = ".sigmf-meta", ".sigmf-data"
+
+# canonical datatype -> (numpy dtype of one real component, scale, offset); value = (raw - offset) * scale
+DATATYPES = {
+    "cu8": (np.dtype(np.uint8), 1 / 127.5, 127.5),
+    "ci8": (np.dtype(np.int8), 1 / 128.0, 0.0),
+    "ci16_le": (np.dtype("<i2"), 1 / 32768.0, 0.0),
+    "cf32_le": (np.dtype("<f4"), 1.0, 0.0),
+}
+# accepted spellings -> canonical; the single-byte types have no endianness
+ALIASES = {
+    "cu8": "cu8", "cu8_le": "cu8", "ci8": "ci8", "ci8_le": "ci8",
+    "ci16": "ci16_le", "ci16_le": "ci16_le", "cs16": "ci16_le",
+    "cf32": "cf32_le", "cf32_le": "cf32_le", "fc32": "cf32_le",
+}
+
+
+@dataclass
+class Recording:
+    """What a reader needs to know about one recording (SigMF or raw)."""
+
+    meta_path: str | None  # None for raw files
+    data_path: str
+    datatype: str  # canonical name, a key of DATATYPES
+    sample_rate: float
+    center_freq: float
+    num_samples: int
+    datetime: str | None = None  # ISO 8601 UTC of sample 0 ("...Z"), when known
+    annotations: list = field(default_factory=list)
+    global_: dict = field(default_factory=dict)
+    captures: list = field(default_factory=list)
+
+
+def canonical_datatype(name):
+    """Canonical datatype name for a SigMF/raw format spelling; ValueError when unsupported."""
+    key = str(name).strip().lower()
+    if key not in ALIASES:
+        raise ValueError(
+            f"unsupported datatype {name!r}; supported: cu8, ci8, ci16_le (ci16), cf32_le (cf32)")
+    return ALIASES[key]
+
+
+def _item_bytes(datatype):
+    return 2 * DATATYPES[datatype][0].itemsize
+
+
+def _count_samples(data_path, datatype):
+    if not os.path.isfile(data_path):
+        raise FileNotFoundError(f"data file not found: {data_path}")
+    size = os.path.getsize(data_path)
+    item = _item_bytes(datatype)
+    if size % item:
+        raise ValueError(
+            f"{data_path}: truncated data: {size} bytes is not a whole number of {datatype} samples "
+            f"({item} bytes each)")
+    return size // item
+
+
+def meta_path_for(path):
+    """The .sigmf-meta path for a meta, data or base path."""
+    path = os.fspath(path)
+    for ext in (META_EXT, DATA_EXT, "."):
+        if path.endswith(ext):
+            return path[: -len(ext)] + META_EXT
+    return path + META_EXT
+
+
+def read_meta(path):
+    """Parse a SigMF recording (meta, data or base path) into a Recording; the samples stay on disk."""
+    meta_path = meta_path_for(path)
+    if not os.path.isfile(meta_path):
+        raise FileNotFoundError(f"SigMF meta file not found: {meta_path}")
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{meta_path}: not valid JSON: {exc}") from None
+    glob = meta.get("global")
+    if not isinstance(glob, dict):
+        raise ValueError(f"{meta_path}: missing 'global' object")
+    if "core:datatype" not in glob:
+        raise ValueError(f"{meta_path}: missing core:datatype in global")
+    datatype = canonical_datatype(glob["core:datatype"])
+    rate = glob.get("core:sample_rate")
+    if rate is None:
+        raise ValueError(f"{meta_path}: missing core:sample_rate in global")
+    if not float(rate) > 0:
+        raise ValueError(f"{meta_path}: core:sample_rate={rate} must be > 0")
+    if int(glob.get("core:num_channels", 1)) != 1:
+        raise ValueError(f"{meta_path}: core:num_channels={glob['core:num_channels']}; only 1 channel is supported")
+    captures = sorted(meta.get("captures") or [], key=lambda c: c.get("core:sample_start", 0))
+    if any(c.get("core:header_bytes") for c in captures):
+        raise ValueError(f"{meta_path}: core:header_bytes (non-conforming dataset) is not supported")
+    first = captures[0] if captures else {}
+    base_dir = os.path.dirname(meta_path)
+    data_name = glob.get("core:dataset")
+    data_path = os.path.join(base_dir, data_name) if data_name else meta_path[: -len(META_EXT)] + DATA_EXT
+    annotations = sorted(meta.get("annotations") or [], key=lambda a: a.get("core:sample_start", 0))
+    return Recording(
+        meta_path=meta_path,
+        data_path=data_path,
+        datatype=datatype,
+        sample_rate=float(rate),
+        center_freq=float(first.get("core:frequency", 0.0)),
+        num_samples=_count_samples(data_path, datatype),
+        datetime=first.get("core:datetime"),
+        annotations=annotations,
+        global_=glob,
+        captures=captures,
+    )
+
+
+def open_raw(path, sample_rate, center_freq, fmt):
+    """A Recording for a headerless IQ file with the rate (Hz), centre frequency (Hz) and format given."""
+    path = os.fspath(path)
+    datatype = canonical_datatype(fmt)
+    if sample_rate is None or not float(sample_rate) > 0:
+        raise ValueError(f"sample_rate={sample_rate} must be > 0 Hz for a raw file")
+    return Recording(
+        meta_path=None,
+        data_path=path,
+        datatype=datatype,
+        sample_rate=float(sample_rate),
+        center_freq=float(center_freq or 0.0),
+        num_samples=_count_samples(path, datatype),
+        global_={"core:datatype": datatype, "core:sample_rate": float(sample_rate)},
+    )
+
+
+def _memmap(rec):
+    dtype = DATATYPES[rec.datatype][0]
+    if rec.num_samples == 0:
+        return np.zeros((0, 2), dtype)
+    return np.memmap(rec.data_path, dtype=dtype, mode="r", shape=(rec.num_samples, 2))
+
+
+def read_samples(rec, start=0, count=None):
+    """Samples [start, start+count) as complex64, scaled to full scale 1.0 (count None = to the end)."""
+    if not 0 <= start <= rec.num_samples:
+        raise ValueError(f"start={start} outside the recording (0..{rec.num_samples})")
+    stop = rec.num_samples if count is None else min(rec.num_samples, start + int(count))
+    if count is not None and count < 0:
+        raise ValueError(f"count={count} must be >= 0")
+    raw = _memmap(rec)[start:stop]  # (N, 2) on disk until converted
+    _, scale, offset = DATATYPES[rec.datatype]
+    out = np.empty(stop - start, np.complex64)
+    if rec.datatype == "cf32_le":
+        out.real, out.imag = raw[:, 0], raw[:, 1]
+    else:
+        out.real = (raw[:, 0].astype(np.float32) - np.float32(offset)) * np.float32(scale)
+        out.imag = (raw[:, 1].astype(np.float32) - np.float32(offset)) * np.float32(scale)
+    return out
+
+
+def iter_chunks(rec, chunk=65536):
+    """Yield consecutive complex64 chunks of at most `chunk` samples covering the whole recording."""
+    if chunk < 1:
+        raise ValueError(f"chunk={chunk} must be >= 1")
+    for start in range(0, rec.num_samples, chunk):
+        yield read_samples(rec, start, chunk)
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+_ISO = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]00:?00)?$")
+
+
+def datetime_to_rx_time(text):
+    """ISO 8601 UTC string -> (whole seconds since the Unix epoch, fractional seconds), GNU Radio's rx_time.
+
+    The fraction is parsed separately so nanosecond timestamps keep their precision.
+    """
+    m = _ISO.match(str(text).strip())
+    if not m:
+        raise ValueError(f"core:datetime={text!r} is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z)")
+    whole = _dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    frac = float("0" + m.group(2)) if m.group(2) else 0.0
+    return int(whole.timestamp()), frac
+
+
+def rx_time_to_datetime(secs, frac=0.0):
+    """(whole seconds, fraction) since the Unix epoch -> ISO 8601 UTC string with microseconds."""
+    whole = _dt.datetime.fromtimestamp(int(secs), _dt.timezone.utc)
+    return whole.strftime("%Y-%m-%dT%H:%M:%S") + f"{float(frac):.9f}"[1:] + "Z"
+
+
+def now_datetime():
+    """Current UTC time in SigMF's ISO 8601 form."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+def _to_raw(iq, datatype):
+    """complex samples -> interleaved array in `datatype` (integers rounded and clipped to range)."""
+    dtype, scale, offset = DATATYPES[datatype]
+    inter = np.empty((len(iq), 2), np.float64 if dtype.kind != "f" else np.float32)
+    inter[:, 0], inter[:, 1] = iq.real, iq.imag
+    if dtype.kind == "f":
+        return inter.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(inter / scale + offset), info.min, info.max).astype(dtype)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} to SigMF JSON")
+
+
+def _check_annotations(annotations):
+    out = []
+    for i, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            raise ValueError(f"annotation {i} must be a dict, got {type(ann).__name__}")
+        start = ann.get("core:sample_start")
+        if start is None or int(start) < 0:
+            raise ValueError(f"annotation {i} needs core:sample_start >= 0, got {start!r}")
+        if ("core:freq_lower_edge" in ann) != ("core:freq_upper_edge" in ann):
+            raise ValueError(f"annotation {i} must give both core:freq_lower_edge and core:freq_upper_edge or neither")
+        ann = dict(ann)
+        ann["core:sample_start"] = int(start)
+        if "core:sample_count" in ann:
+            ann["core:sample_count"] = int(ann["core:sample_count"])
+        out.append(ann)
+    return sorted(out, key=lambda a: a["core:sample_start"])  # stable: equal starts keep their order
+
+
+def _declare_extensions(meta):
+    """Declare every non-core namespace used in the meta, as SigMF requires."""
+    used = set()
+    for obj in [meta["global"], *meta["captures"], *meta["annotations"]]:
+        used.update(k.split(":", 1)[0] for k in obj if ":" in k)
+    used.discard("core")
+    declared = meta["global"].setdefault("core:extensions", [])
+    names = {e.get("name") for e in declared}
+    for name in sorted(used - names):
+        declared.append({"name": name, "version": "1.0.0", "optional": True})
+
+
+def _write_meta(meta_path, meta):
+    _declare_extensions(meta)
+    tmp = meta_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, meta_path)  # readers never see a half-written meta
+
+
+def write_recording(meta_path, iq, sample_rate, center_freq, datatype="cf32_le", annotations=(),
+                    extra_global=None, description="", datetime=None):
+    """Write iq as a SigMF recording (`.sigmf-data` beside the meta); returns the meta path.
+
+    datetime: ISO 8601 UTC of sample 0 for core:datetime (default: now).
+    """
+    meta_path = meta_path_for(meta_path)
+    datatype = canonical_datatype(datatype)
+    if not float(sample_rate) > 0:
+        raise ValueError(f"sample_rate={sample_rate} must be > 0 Hz")
+    iq = np.asarray(iq)
+    if iq.ndim != 1:
+        raise ValueError(f"iq must be one-dimensional, got shape {iq.shape}")
+    if datetime is not None:
+        datetime_to_rx_time(datetime)  # validate before writing anything
+    os.makedirs(os.path.dirname(os.path.abspath(meta_path)), exist_ok=True)
+    data_path = meta_path[: -len(META_EXT)] + DATA_EXT
+    with open(data_path, "wb") as f:
+        step = 1 << 20  # convert in slices so memory stays bounded for long captures
+        for start in range(0, len(iq), step):
+            _to_raw(iq[start:start + step], datatype).tofile(f)
+    glob = {
+        "core:datatype": datatype,
+        "core:sample_rate": float(sample_rate),
+        "core:version": SIGMF_VERSION,
+        "core:recorder": "gr-specenc",
+    }
+    if description:
+        glob["core:description"] = description
+    glob.update(extra_global or {})
+    meta = {
+        "global": glob,
+        "captures": [{
+            "core:sample_start": 0,
+            "core:frequency": float(center_freq),
+            "core:datetime": datetime or now_datetime(),
+        }],
+        "annotations": _check_annotations(annotations),
+    }
+    _write_meta(meta_path, meta)
+    return meta_path
+
+
+def write_annotations(meta_path, annotations, recording=None, replace=False, extra_global=None):
+    """Add annotations to a SigMF meta file (kept sorted by core:sample_start); returns the meta path.
+
+    When the meta does not exist yet and `recording` is given, a new meta is created that describes
+    that recording's samples (core:dataset names its data file when it is not the default beside the
+    meta). replace=True drops the annotations already there.
+    """
+    meta_path = meta_path_for(meta_path)
+    new = _check_annotations(annotations)
+    if os.path.isfile(meta_path):
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        meta.setdefault("captures", [])
+        old = [] if replace else meta.get("annotations") or []
+        meta["annotations"] = _check_annotations(list(old) + new)
+    elif recording is not None:
+        glob = {k: v for k, v in recording.global_.items() if k not in ("core:dataset", "core:sha512")}
+        glob.update({"core:datatype": recording.datatype, "core:sample_rate": recording.sample_rate,
+                     "core:version": glob.get("core:version", SIGMF_VERSION)})
+        default_data = meta_path[: -len(META_EXT)] + DATA_EXT
+        if os.path.abspath(recording.data_path) != os.path.abspath(default_data):
+            if os.path.dirname(os.path.abspath(recording.data_path)) != os.path.dirname(os.path.abspath(meta_path)):
+                log.warning("core:dataset %s is not beside %s; SigMF readers may not find it",
+                            recording.data_path, meta_path)
+            glob["core:dataset"] = os.path.basename(recording.data_path)
+        capture = {"core:sample_start": 0, "core:frequency": recording.center_freq}
+        if recording.datetime:
+            capture["core:datetime"] = recording.datetime
+        meta = {"global": glob, "captures": recording.captures or [capture], "annotations": new}
+    else:
+        raise FileNotFoundError(f"SigMF meta file not found: {meta_path} (pass recording= to create one)")
+    meta["global"].update(extra_global or {})
+    os.makedirs(os.path.dirname(os.path.abspath(meta_path)), exist_ok=True)
+    _write_meta(meta_path, meta)
+    return meta_path

@@ -1,0 +1,123 @@
+"""SigMF/raw reading and writing: scaling per datatype, memmap slices, clear errors, valid metadata."""
+
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from gnuradio.specenc import sigmf_io
+
+
+@pytest.fixture
+def iq():
+    rng = np.random.default_rng(1)
+    return (0.5 * (rng.standard_normal(5000) + 1j * rng.standard_normal(5000))).clip(-0.99, 0.99).astype(np.complex64)
+
+
+# datatype -> worst-case quantisation error after a write/read round trip
+STEPS = {"cf32_le": 1e-7, "ci16_le": 0.5 / 32768 + 1e-7, "ci8": 0.5 / 128 + 1e-7, "cu8": 0.5 / 127.5 + 1e-7}
+
+
+@pytest.mark.parametrize("datatype", sorted(STEPS))
+def test_roundtrip_each_datatype(tmp_path, iq, datatype):
+    iq = (iq.real.clip(-0.99, 0.99) + 1j * iq.imag.clip(-0.99, 0.99)).astype(np.complex64)
+    meta = sigmf_io.write_recording(tmp_path / "rec", iq, 2.4e6, 433.92e6, datatype=datatype,
+                                    datetime="2026-11-23T12:00:00.250Z")
+    assert meta.endswith(".sigmf-meta") and os.path.isfile(meta[:-4] + "data")
+    rec = sigmf_io.read_meta(meta)
+    assert (rec.datatype, rec.sample_rate, rec.center_freq, rec.num_samples) == (datatype, 2.4e6, 433.92e6, len(iq))
+    assert rec.datetime == "2026-11-23T12:00:00.250Z"
+    back = sigmf_io.read_samples(rec)
+    assert back.dtype == np.complex64
+    assert np.max(np.abs(back.real - iq.real)) <= STEPS[datatype]
+    assert np.max(np.abs(back.imag - iq.imag)) <= STEPS[datatype]
+    np.testing.assert_array_equal(sigmf_io.read_samples(rec, 1234, 100), back[1234:1334])
+    np.testing.assert_array_equal(np.concatenate(list(sigmf_io.iter_chunks(rec, 777))), back)
+
+
+def test_integer_scaling_is_documented_full_scale(tmp_path):
+    raw = tmp_path / "x.cu8"
+    np.array([0, 255, 127, 128], np.uint8).tofile(raw)
+    rec = sigmf_io.open_raw(raw, 1e6, 100e6, "cu8")
+    np.testing.assert_allclose(sigmf_io.read_samples(rec), [-1 + 1j, (-0.5 + 0.5j) / 127.5], rtol=1e-6)
+    np.array([-128, 127, 16384, -32768], "<i2").tofile(tmp_path / "x.ci16")
+    rec = sigmf_io.open_raw(tmp_path / "x.ci16", 1e6, 0, "ci16")
+    np.testing.assert_allclose(sigmf_io.read_samples(rec), [(-128 + 127j) / 32768, 0.5 - 1j], rtol=1e-6)
+    np.array([-128, 64], np.int8).tofile(tmp_path / "x.ci8")
+    rec = sigmf_io.open_raw(tmp_path / "x.ci8", 1e6, 0, "ci8")
+    np.testing.assert_allclose(sigmf_io.read_samples(rec), [-1 + 0.5j], rtol=1e-6)
+
+
+def test_written_meta_is_valid_sigmf_with_sorted_annotations_and_declared_extension(tmp_path, iq):
+    from sigmf import validate
+
+    anns = [
+        {"core:sample_start": 900, "core:sample_count": 10, "core:label": "fm", "specenc:confidence": np.float32(0.5)},
+        {"core:sample_start": 100, "core:sample_count": 10, "core:label": "tone",
+         "core:freq_lower_edge": 1.0, "core:freq_upper_edge": 2.0},
+    ]
+    meta = sigmf_io.write_recording(tmp_path / "a.sigmf-meta", iq, 1e6, 868e6, annotations=anns, description="test")
+    with open(meta) as f:
+        doc = json.load(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # undeclared extension would warn
+        validate.validate(doc)
+    assert doc["global"]["core:version"].startswith("1.")
+    assert [a["core:sample_start"] for a in doc["annotations"]] == [100, 900]
+    assert {"name": "specenc", "version": "1.0.0", "optional": True} in doc["global"]["core:extensions"]
+    sigmf_io.write_annotations(meta, [{"core:sample_start": 500, "core:label": "ask"}])
+    rec = sigmf_io.read_meta(meta)
+    assert [a["core:sample_start"] for a in rec.annotations] == [100, 500, 900]
+    sigmf_io.write_annotations(meta, [{"core:sample_start": 7}], replace=True)
+    assert [a["core:sample_start"] for a in sigmf_io.read_meta(meta).annotations] == [7]
+
+
+def test_write_annotations_creates_meta_describing_another_recording(tmp_path, iq):
+    src = sigmf_io.read_meta(sigmf_io.write_recording(tmp_path / "in", iq, 1e6, 868e6, datatype="ci16_le"))
+    out = sigmf_io.write_annotations(tmp_path / "out.sigmf-meta", [{"core:sample_start": 3}], recording=src)
+    rec = sigmf_io.read_meta(out)
+    assert rec.data_path == src.data_path and rec.num_samples == len(iq) and rec.datatype == "ci16_le"
+    with pytest.raises(FileNotFoundError, match="recording="):
+        sigmf_io.write_annotations(tmp_path / "none.sigmf-meta", [])
+
+
+def test_clear_errors(tmp_path, iq):
+    meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 1e8, datatype="ci16_le")
+    with open(meta[:-4] + "data", "ab") as f:
+        f.write(b"\x01")  # one stray byte
+    with pytest.raises(ValueError, match="truncated"):
+        sigmf_io.read_meta(meta)
+    doc = json.load(open(meta))
+    doc["global"]["core:datatype"] = "ri16_le"
+    json.dump(doc, open(meta, "w"))
+    with pytest.raises(ValueError, match="unsupported datatype 'ri16_le'"):
+        sigmf_io.read_meta(meta)
+    del doc["global"]["core:sample_rate"]
+    doc["global"]["core:datatype"] = "cf32_le"
+    json.dump(doc, open(meta, "w"))
+    with pytest.raises(ValueError, match="missing core:sample_rate"):
+        sigmf_io.read_meta(meta)
+    with pytest.raises(FileNotFoundError):
+        sigmf_io.read_meta(tmp_path / "absent.sigmf-meta")
+    with pytest.raises(ValueError, match="sample_rate"):
+        sigmf_io.open_raw(meta[:-4] + "data", 0, 0, "cf32")
+    with pytest.raises(ValueError, match="unsupported datatype 'cs12'"):
+        sigmf_io.open_raw(meta[:-4] + "data", 1e6, 0, "cs12")
+
+
+def test_rx_time_conversion_keeps_nanoseconds():
+    secs, frac = sigmf_io.datetime_to_rx_time("2026-11-23T12:00:01.123456789Z")
+    assert secs == 1795435201 and frac == pytest.approx(0.123456789, abs=1e-12)
+    assert sigmf_io.rx_time_to_datetime(secs, frac) == "2026-11-23T12:00:01.123456789Z"
+    with pytest.raises(ValueError, match="ISO 8601"):
+        sigmf_io.datetime_to_rx_time("yesterday")
+
+
+def test_reads_the_shared_recordings_by_slices(shared_iq):
+    for meta in sorted(shared_iq.glob("*.sigmf-meta")):
+        rec = sigmf_io.read_meta(meta)
+        x = sigmf_io.read_samples(rec, 0, 4096)
+        assert len(x) == min(4096, rec.num_samples) and np.all(np.isfinite(x))
+        assert np.max(np.abs(x)) <= np.sqrt(2) * 1.01 or rec.datatype == "cf32_le"
