@@ -1,0 +1,65 @@
+"""Resumable training checkpoints: safetensors for tensors (weights, optimizer moments, torch RNG) and
+JSON for everything else (step, schedule, NumPy generator state, history). No pickle anywhere.
+"""
+
+import json
+import os
+
+import torch
+from safetensors.torch import load_file, save_file
+
+WEIGHTS, OPTIMIZER, STATE = "checkpoint.safetensors", "optimizer.safetensors", "checkpoint.json"
+
+
+def _flatten_optimizer(opt):
+    sd = opt.state_dict()
+    tensors = {}
+    scalars = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            name = f"state.{idx}.{key}"
+            if torch.is_tensor(value):
+                tensors[name] = value.detach().contiguous().clone()
+            else:
+                scalars[name] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors, meta):
+    state = {}
+    for name, value in list(tensors.items()) + list(meta["scalars"].items()):
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save(out_dir, net, opt, state):
+    """Write the checkpoint atomically enough for a killed run: tensors first, the JSON last."""
+    os.makedirs(out_dir, exist_ok=True)
+    weights = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
+    save_file(weights, os.path.join(out_dir, WEIGHTS))
+    opt_tensors, opt_meta = _flatten_optimizer(opt)
+    opt_tensors["torch_rng"] = torch.get_rng_state()
+    save_file(opt_tensors, os.path.join(out_dir, OPTIMIZER))
+    tmp = os.path.join(out_dir, STATE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump({**state, "optimizer": opt_meta}, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, STATE))
+
+
+def exists(out_dir):
+    return os.path.exists(os.path.join(out_dir, STATE))
+
+
+def load(out_dir, net, opt):
+    """Restore weights, optimizer and torch RNG in place; returns the JSON state."""
+    path = os.path.join(out_dir, STATE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint to resume in {out_dir} (expected {STATE})")
+    with open(path) as f:
+        state = json.load(f)
+    net.load_state_dict(load_file(os.path.join(out_dir, WEIGHTS)))
+    tensors = load_file(os.path.join(out_dir, OPTIMIZER))
+    torch.set_rng_state(tensors.pop("torch_rng"))
+    opt.load_state_dict(_unflatten_optimizer(tensors, state.pop("optimizer")))
+    return state

@@ -1,0 +1,78 @@
+"""Training configuration: a dataclass read from / written to JSON (configs/*.json)."""
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    # Overrides of the model library's default config ({} = the model engineer's default size).
+    model: dict = field(default_factory=dict)
+    seed: int = 0
+    nfft: int = 1024
+    batch_size: int = 64
+    lr: float = 2e-4  # paper's AdamW learning rate
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05  # cosine decay floor, as a fraction of lr
+    grad_clip: float = 1.0
+    alpha: float = 0.3  # weight of the anomaly BCE in the joint loss
+    tau_start: float = 1.0  # Gumbel temperature, annealed exponentially over the planned steps
+    tau_end: float = 0.1
+    anomaly_fraction: float = 0.5
+    bands: list = None  # None = every band the generator knows
+    steps_per_epoch: int = 200
+    max_epochs: int = 20
+    patience: int = 4  # epochs without validation improvement before stopping
+    max_minutes: float = 0.0  # wall-clock budget (0 = none); the run stops cleanly when it is spent
+    pool_batches: int = 0  # >0: keep this many generated batches and refresh `pool_refresh` per step
+    pool_refresh: int = 1
+    val_spectra: int = 1024
+    calib_spectra: int = 4096  # clean spectra for the alert threshold
+    far: float = 1e-3
+    threads: int = 2
+
+    def validate(self):
+        checks = [
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("alpha", self.alpha >= 0, ">= 0"),
+            ("tau_start", self.tau_start > 0, "> 0"),
+            ("tau_end", 0 < self.tau_end <= self.tau_start, "in (0, tau_start]"),
+            ("anomaly_fraction", 0 <= self.anomaly_fraction <= 1, "in 0..1"),
+            ("steps_per_epoch", self.steps_per_epoch >= 1, ">= 1"),
+            ("max_epochs", self.max_epochs >= 1, ">= 1"),
+            ("far", 0 < self.far < 1, "in (0, 1)"),
+            ("threads", self.threads >= 1, ">= 1"),
+            ("pool_refresh", self.pool_batches == 0 or 1 <= self.pool_refresh <= self.pool_batches,
+             "in 1..pool_batches"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"training config: {name}={getattr(self, name)!r} must be {allowed}")
+        return self
+
+    @property
+    def total_steps(self):
+        return self.steps_per_epoch * self.max_epochs
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known - {"comment"})
+        if unknown:
+            raise ValueError(f"training config: unknown keys {unknown}; allowed: {sorted(known)}")
+        return cls(**{k: v for k, v in d.items() if k in known}).validate()
+
+    @classmethod
+    def load(cls, path):
+        with open(path) as f:
+            try:
+                d = json.load(f)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(d)

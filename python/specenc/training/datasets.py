@@ -1,0 +1,97 @@
+"""Data for training and evaluation: seeded synthetic streams and spectra from SigMF recordings.
+
+Every consumer draws from its own NumPy stream `default_rng([seed, STREAM, part])`, so training,
+validation, calibration and test scenes never share a seed.
+"""
+
+import numpy as np
+
+from .. import dsp, labels, sigmf_io, synth
+
+TRAIN_STREAM, VAL_STREAM, CALIB_STREAM, TEST_STREAM = 0, 1, 2, 3
+BATCH_FIELDS = ("spectra", "family", "bin_family", "anomaly", "anomaly_kind", "anomaly_bins", "band",
+                "center_freq", "sample_rate", "snr_db")
+
+
+def stream(seed, kind, part=0):
+    return np.random.default_rng([int(seed), kind, part])
+
+
+def as_dict(batch):
+    return {k: np.asarray(getattr(batch, k)) for k in BATCH_FIELDS}
+
+
+def concat(batches):
+    batches = list(batches)
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+def make_set(rng, count, nfft, anomaly_fraction, batch_size=64, bands=None):
+    """`count` spectra (rounded up to whole batches) as one dict of arrays."""
+    n = -(-count // batch_size)
+    return concat(as_dict(synth.make_batch(rng, batch_size=batch_size, nfft=nfft,
+                                           anomaly_fraction=anomaly_fraction, bands=bands)) for _ in range(n))
+
+
+class TestSets:
+    """Held-out synthetic sets for `specenc eval` (test stream, disjoint from training seeds)."""
+
+    def __init__(self, seed, nfft, batch_size=64):
+        self.seed, self.nfft, self.batch_size = seed, nfft, batch_size
+
+    def scenes(self, count, anomaly_fraction=0.5):
+        return make_set(stream(self.seed, TEST_STREAM, 0), count, self.nfft, anomaly_fraction, self.batch_size)
+
+    def clean(self, count, part="test"):
+        rng = stream(self.seed, TEST_STREAM, {"calibration": 1, "test": 2}[part])
+        return make_set(rng, count, self.nfft, 0.0, self.batch_size)
+
+    def clean_batches(self):
+        """Endless clean spectra for training the autoencoder baseline."""
+        rng = stream(self.seed, TEST_STREAM, 3)
+        while True:
+            yield synth.make_batch(rng, batch_size=self.batch_size, nfft=self.nfft, anomaly_fraction=0.0).spectra
+
+
+def spectrum_average():
+    """Frames averaged per spectrum by the generator (so recordings are seen like training data)."""
+    return int(getattr(synth, "SPECTRUM_AVERAGE", 1))
+
+
+def _annotation_truth(annotations, starts, span):
+    """Per spectrum (samples [start, start+span)): dominant family index and anomaly flag from annotations."""
+    family = np.zeros(len(starts), dtype=np.int64)
+    strength = np.full(len(starts), -np.inf)
+    anomaly = np.zeros(len(starts), dtype=bool)
+    for a in annotations:
+        s0 = int(a.get("core:sample_start", 0))
+        s1 = s0 + int(a.get("core:sample_count", 1 << 62))
+        hit = (starts < s1) & (starts + span > s0)
+        label = str(a.get("core:label", ""))
+        if label == "anomaly" or label in labels.ANOMALY_INDEX or a.get("specenc:kind"):
+            anomaly |= hit
+        elif label in labels.FAMILY_INDEX:
+            # The dominant emission: highest SNR if annotated, else the widest.
+            width = float(a.get("core:freq_upper_edge", 0.0)) - float(a.get("core:freq_lower_edge", 0.0))
+            level = float(a.get("specenc:snr_db", width))
+            better = hit & (level > strength)
+            family[better] = labels.FAMILY_INDEX[label]
+            strength[better] = level
+    return {"family": family, "anomaly": anomaly}
+
+
+def recording_spectra(meta_path, nfft, average=None, max_spectra=20000, overlap=0.5):
+    """(Recording, spectra (S, nfft) dB, truth dict or None) for a SigMF recording."""
+    rec = sigmf_io.read_meta(meta_path)
+    average = spectrum_average() if average is None else average
+    hop = dsp.hop_size(nfft, overlap)
+    count = min(dsp.num_spectra(rec.num_samples, nfft, overlap, average), max_spectra)
+    if count < 1:
+        raise ValueError(f"{meta_path}: {rec.num_samples} samples give no spectrum of nfft={nfft}, average={average}")
+    need = (count * average - 1) * hop + nfft
+    spectra = dsp.power_spectrum(sigmf_io.read_samples(rec, 0, need), nfft, overlap, average=average)
+    starts = np.arange(len(spectra)) * hop * average
+    truth = None
+    if any(str(a.get("core:label", "")) for a in rec.annotations):
+        truth = _annotation_truth(rec.annotations, starts, (average - 1) * hop + nfft)
+    return rec, spectra, truth

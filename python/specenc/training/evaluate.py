@@ -1,0 +1,216 @@
+"""`specenc eval`: score a model and the baselines on the same held-out data.
+
+Data sources:
+- synthetic: scenes from `synth.make_batch` with seeds disjoint from training (`datasets.TEST_STREAM`),
+  one mixed set (half ghost anomalies) and two clean sets (one calibrates the baselines' thresholds,
+  the other measures false alarms of every detector).
+- SigMF recordings with truth annotations (as `specenc synth` writes them): spectra made with the
+  same `dsp.power_spectrum` settings as training, truth per spectrum from the annotations.
+- real captures without injected anomalies (e.g. /work/shared/data/iq): alert rate per spectrum.
+"""
+
+import logging
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import labels
+from . import baselines, calibrate, datasets, metrics
+
+log = logging.getLogger(__name__)
+
+CURVE_POINTS = 200
+
+
+def predict_all(model, spectra, center_freq=None, sample_rate=None, batch=256, progress=None):
+    """Run model.predict in batches -> dict of arrays (label_index, anomaly_score, ...) + detections."""
+    out = {"label_index": [], "confidence": [], "anomaly_score": [], "anomaly_kind": [], "detections": []}
+    for i in range(0, len(spectra), batch):
+        sl = slice(i, i + batch)
+        freq = None if center_freq is None else np.asarray(center_freq)[sl]
+        rate = None if sample_rate is None else np.asarray(sample_rate)[sl]
+        p = model.predict(spectra[sl], rx_freq=freq, sample_rate=rate)
+        out["label_index"].append(np.asarray(p.label_index))
+        out["confidence"].append(np.asarray(p.confidence))
+        out["anomaly_score"].append(np.asarray(p.anomaly_score))
+        out["anomaly_kind"] += list(p.anomaly_kind)
+        out["detections"] += [[(d["bin_start"], d["bin_stop"], labels.FAMILY_INDEX.get(d["family"], -1))
+                               for d in row] for row in p.detections]
+        if progress is not None:
+            progress.update(len(spectra[sl]))
+    for k in ("label_index", "confidence", "anomaly_score"):
+        out[k] = np.concatenate(out[k]) if out[k] else np.zeros(0)
+    return out
+
+
+def _downsample_curve(x, y, n=CURVE_POINTS):
+    idx = np.unique(np.linspace(0, len(x) - 1, min(n, len(x))).astype(int))
+    return [float(v) for v in np.asarray(x)[idx]], [float(v) for v in np.asarray(y)[idx]]
+
+
+def anomaly_block(labels_, scores, threshold, clean_scores, kinds=None):
+    """Anomaly figures for one detector: at its threshold, threshold-free, false alarms, curves."""
+    fpr, tpr, _ = metrics.roc_curve(labels_, scores)
+    precision, recall, _ = metrics.pr_curve(labels_, scores)
+    rx, ry = _downsample_curve(fpr, tpr)
+    px, py = _downsample_curve(recall, precision)
+    block = {
+        "threshold": float(threshold),
+        "at_threshold": metrics.f1_at(labels_, scores, threshold),
+        "auroc": metrics.auroc(labels_, scores),
+        "average_precision": metrics.average_precision(labels_, scores),
+        "best_f1": metrics.best_f1(labels_, scores),
+        "false_alarms": {"per_spectrum": metrics.false_alarm_rate(clean_scores, threshold),
+                         "clean_spectra": int(len(clean_scores))},
+        "roc": {"fpr": rx, "tpr": ry},
+        "pr": {"recall": px, "precision": py},
+    }
+    if kinds is not None:
+        fired = np.asarray(scores) > threshold
+        block["recall_by_kind"] = {
+            name: {"recall": float(fired[kinds == k].mean()) if np.any(kinds == k) else float("nan"),
+                   "count": int(np.sum(kinds == k))}
+            for k, name in enumerate(labels.ANOMALY_KINDS)}
+    return block
+
+
+def truth_tokens(bin_family):
+    """Per row, truth emissions as [(bin_start, bin_stop, family)] from the per-bin family map."""
+    return [metrics.runs(row) for row in bin_family]
+
+
+def detection_block(truth, dets, snr_db, need_family_too=True):
+    snr = np.asarray(snr_db, dtype=np.float64)
+    hi = np.flatnonzero(snr >= 10.0)
+    out = {
+        "all": metrics.detection_scores(truth, dets),
+        "snr_ge_10": metrics.detection_scores([truth[i] for i in hi], [dets[i] for i in hi]),
+    }
+    if need_family_too:
+        out["all_family_matched"] = metrics.detection_scores(truth, dets, need_family=True)
+        out["snr_ge_10_family_matched"] = metrics.detection_scores(
+            [truth[i] for i in hi], [dets[i] for i in hi], need_family=True)
+    return out
+
+
+def family_block(true, pred, snr_db):
+    snr = np.asarray(snr_db, dtype=np.float64)
+    hi = snr >= 10.0
+    return {
+        "classes": list(labels.FAMILIES),
+        "accuracy": metrics.accuracy(true, pred),
+        "count": int(len(true)),
+        "accuracy_snr_ge_10": metrics.accuracy(true[hi], pred[hi]),
+        "count_snr_ge_10": int(hi.sum()),
+        "by_snr": metrics.accuracy_by_snr(true, pred, snr),
+        "confusion": metrics.confusion_matrix(true, pred, len(labels.FAMILIES)).tolist(),
+    }
+
+
+def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrate.DEFAULT_FAR,
+                       ae_steps=300, batch_size=64, show_progress=True):
+    """Model and baselines on held-out synthetic scenes -> results dict (without the command/model keys)."""
+    nfft = model.nfft
+    gen = datasets.TestSets(seed, nfft, batch_size)
+    test = gen.scenes(n_test)
+    clean_cal = gen.clean(n_clean, part="calibration")
+    clean_test = gen.clean(n_clean, part="test")
+    total = len(test["spectra"]) + len(clean_test["spectra"])
+    with tqdm(total=total, desc="eval model", unit="spec", disable=not show_progress) as bar:
+        p = predict_all(model, test["spectra"], test["center_freq"], test["sample_rate"], progress=bar)
+        pc = predict_all(model, clean_test["spectra"], clean_test["center_freq"], clean_test["sample_rate"],
+                         progress=bar)
+    y = test["anomaly"] > 0.5
+    kinds = test["anomaly_kind"]
+    truth = truth_tokens(test["bin_family"])
+    results = {
+        "family": family_block(test["family"], p["label_index"], test["snr_db"]),
+        "detection": detection_block(truth, p["detections"], test["snr_db"]),
+        "anomaly": anomaly_block(y, p["anomaly_score"], model.threshold, pc["anomaly_score"], kinds),
+    }
+    # Clean scenes are also classification data; include their false-alarm counts only.
+    results["false_alarms_clean"] = results["anomaly"]["false_alarms"]
+
+    log.info("baselines: fitting the z-score detector and training the autoencoder (%d steps)", ae_steps)
+    results["baselines"] = {}
+    z = baselines.ZScoreDetector().fit(clean_cal["spectra"])
+    z_tau = calibrate.threshold_for_far(z.score(clean_cal["spectra"]), far)
+    results["baselines"]["zscore"] = {
+        "anomaly": anomaly_block(y, z.score(test["spectra"]), z_tau, z.score(clean_test["spectra"]), kinds),
+        "detection": detection_block(truth, z.detections(test["spectra"]), test["snr_db"], need_family_too=False),
+    }
+    ae = baselines.train_autoencoder(gen.clean_batches(), nfft, steps=ae_steps, seed=seed)
+    ae_tau = calibrate.threshold_for_far(ae.score(clean_cal["spectra"]), far)
+    results["baselines"]["autoencoder"] = {
+        "anomaly": anomaly_block(y, ae.score(test["spectra"]), ae_tau, ae.score(clean_test["spectra"]), kinds),
+    }
+    results["margins"] = margins(results)
+    results["data"] = {
+        "description": (f"synthetic held-out scenes: {len(y)} mixed ({int(y.sum())} with ghost anomalies), "
+                        f"{len(clean_cal['spectra'])} clean for baseline calibration, {len(clean_test['spectra'])} "
+                        f"clean for false alarms; seed {seed} (test stream, disjoint from training), nfft {nfft}."),
+        "seed": seed, "n_test": int(len(y)), "n_clean": int(len(clean_test["spectra"])),
+    }
+    return results
+
+
+def margins(results):
+    ours = results["anomaly"]
+    out = {}
+    for name, b in results["baselines"].items():
+        a = b["anomaly"]
+        m = {"F1@τ": ours["at_threshold"]["f1"] - a["at_threshold"]["f1"],
+             "AUROC": ours["auroc"] - a["auroc"],
+             "AP": ours["average_precision"] - a["average_precision"]}
+        if "detection" in b:
+            m["detection recall"] = results["detection"]["all"]["recall"] - b["detection"]["all"]["recall"]
+            m["detection precision"] = results["detection"]["all"]["precision"] - b["detection"]["all"]["precision"]
+        out[name] = m
+    return out
+
+
+def evaluate_recording(model, meta_path, average=None, max_spectra=20000):
+    """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations."""
+    rec, spectra, truth = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
+    p = predict_all(model, spectra, np.full(len(spectra), rec.center_freq), np.full(len(spectra), rec.sample_rate))
+    fam, counts = np.unique(p["label_index"], return_counts=True)
+    order = np.argsort(-counts)
+    out = {
+        "spectra": int(len(spectra)),
+        "sample_rate": rec.sample_rate,
+        "center_freq": rec.center_freq,
+        "alert_rate": float(np.mean(p["anomaly_score"] > model.threshold)),
+        "max_score": float(p["anomaly_score"].max()) if len(spectra) else float("nan"),
+        "predicted_families": {labels.FAMILIES[fam[i]]: int(counts[i]) for i in order},
+    }
+    if truth is not None:
+        out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
+        if truth["anomaly"].any():
+            out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], p["anomaly_score"], model.threshold)["f1"]
+    return out
+
+
+def evaluate_recordings(model, paths, average=None):
+    out = {}
+    for path in tqdm(paths, desc="recordings", unit="file"):
+        out[os.path.basename(path).replace(".sigmf-meta", "")] = evaluate_recording(model, path, average)
+    return out
+
+
+TARGETS = (
+    ("family accuracy at SNR >= 10 dB >= 0.95", lambda r: r["family"]["accuracy_snr_ge_10"], lambda v: v >= 0.95),
+    ("family accuracy overall >= 0.90", lambda r: r["family"]["accuracy"], lambda v: v >= 0.90),
+    ("detection recall at SNR >= 10 dB >= 0.9", lambda r: r["detection"]["snr_ge_10"]["recall"], lambda v: v >= 0.9),
+    ("anomaly F1 at calibrated threshold >= 0.95", lambda r: r["anomaly"]["at_threshold"]["f1"], lambda v: v >= 0.95),
+    ("false alarms per clean spectrum <= 1e-3", lambda r: r["anomaly"]["false_alarms"]["per_spectrum"],
+     lambda v: v <= 1e-3),
+)
+
+
+def check_targets(results):
+    out = []
+    for name, get, ok in TARGETS:
+        v = float(get(results))
+        out.append({"name": name, "value": v, "met": bool(np.isfinite(v) and ok(v))})
+    return out

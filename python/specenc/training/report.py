@@ -1,0 +1,194 @@
+"""Markdown report and PNG plots from the results dict that `evaluate.evaluate` returns.
+
+Everything here reads only the results dict (also written as JSON), so a report can be rebuilt from
+a saved `results.json` without re-running the model.
+"""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the report is written by CLI runs and tests
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _fmt(v, digits=3):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _pct(v):
+    return "n/a" if v is None or not np.isfinite(v) else f"{100 * v:.1f} %"
+
+
+def plot_confusion(results, path):
+    fam = results["family"]
+    cm = np.asarray(fam["confusion"], dtype=np.float64)
+    names = fam["classes"]
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted family")
+    ax.set_ylabel("true family")
+    ax.set_title("Family confusion (counts; colour = row fraction)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _detectors(results):
+    yield "SpectrumEncoder", results["anomaly"]
+    for name, b in results.get("baselines", {}).items():
+        yield name, b["anomaly"]
+
+
+def plot_roc(results, path):
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for name, a in _detectors(results):
+        ax.plot(a["roc"]["fpr"], a["roc"]["tpr"], label=f"{name} (AUROC {_fmt(a['auroc'])})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title("Anomaly ROC (held-out scenes)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_pr(results, path):
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for name, a in _detectors(results):
+        ax.plot(a["pr"]["recall"], a["pr"]["precision"], label=f"{name} (AP {_fmt(a['average_precision'])})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Anomaly precision-recall (held-out scenes)")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_snr(results, path):
+    by = results["family"]["by_snr"]
+    names = list(by)
+    acc = [by[n]["accuracy"] for n in names]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.bar(range(len(names)), [100 * a if np.isfinite(a) else 0 for a in acc], color="tab:blue")
+    for i, n in enumerate(names):
+        ax.text(i, 2, f"n={by[n]['count']}", ha="center", color="white", fontsize=8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("family accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.axhline(95, color="k", ls=":", lw=0.8)
+    ax.set_title("Family accuracy vs dominant-emitter SNR")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+PLOTS = {
+    "confusion.png": plot_confusion,
+    "roc.png": plot_roc,
+    "pr.png": plot_pr,
+    "accuracy_vs_snr.png": plot_snr,
+}
+
+
+def _anomaly_row(name, a, d=None):
+    at = a["at_threshold"]
+    det = "n/a" if d is None else f"{_fmt(d['all']['precision'])} / {_fmt(d['all']['recall'])}"
+    return (f"| {name} | {_fmt(a['threshold'], 4)} | {_fmt(at['f1'])} | {_fmt(at['precision'])} | "
+            f"{_fmt(at['recall'])} | {_fmt(a['auroc'])} | {_fmt(a['average_precision'])} | "
+            f"{_fmt(a['best_f1']['f1'])} | {a['false_alarms']['per_spectrum']:.2e} | {det} |")
+
+
+def markdown(results, plots_dir_rel="."):
+    """The evaluation report as markdown text."""
+    lines = [f"# SpectrumEncoder evaluation: {results['model']['name']}", ""]
+    lines += [f"Command: `{results['command']}`", "",
+              f"Model: `{results['model']['path']}` (threshold τ = {_fmt(results['model']['threshold'], 4)}, "
+              f"{results['model'].get('parameters', 'n/a')} parameters).", ""]
+    if "family" in results:
+        lines += _synthetic_sections(results, plots_dir_rel)
+    lines += _recording_sections(results)
+    return "\n".join(lines)
+
+
+def _synthetic_sections(results, plots_dir_rel):
+    fam, det, an = results["family"], results["detection"], results["anomaly"]
+    lines = ["Data: " + results["data"]["description"], ""]
+    lines += ["## Family classification", "",
+              f"- Overall accuracy: **{_pct(fam['accuracy'])}** on {fam['count']} spectra",
+              f"- At SNR ≥ 10 dB: **{_pct(fam['accuracy_snr_ge_10'])}** ({fam['count_snr_ge_10']} spectra)", "",
+              "| SNR bin | accuracy | spectra |", "|---|---|---|"]
+    lines += [f"| {k} | {_pct(v['accuracy'])} | {v['count']} |" for k, v in fam["by_snr"].items()]
+    lines += ["", f"![accuracy vs SNR]({plots_dir_rel}/accuracy_vs_snr.png)",
+              f"![confusion]({plots_dir_rel}/confusion.png)", ""]
+    lines += ["## Emission detection (per token, frequency IoU ≥ 0.3)", "",
+              "| subset | precision | recall | F1 | truth | detections |", "|---|---|---|---|---|---|"]
+    for key, d in det.items():
+        lines.append(f"| {key} | {_fmt(d['precision'])} | {_fmt(d['recall'])} | {_fmt(d['f1'])} | "
+                     f"{d['truth']} | {d['detections']} |")
+    lines += ["", "## Anomalies (ghost scenarios) and baselines", "",
+              "Thresholds of every detector are calibrated to the same target false-alarm rate on clean "
+              "calibration scenes (disjoint from the test scenes); F1/precision/recall are at that threshold, "
+              "false alarms are measured on separate clean test scenes. Best F1 is the oracle over all thresholds.",
+              "", "| detector | τ | F1 | precision | recall | AUROC | AP | best F1 | false alarms / spectrum | "
+              "detection P / R |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines.append(_anomaly_row("SpectrumEncoder", an, det.get("all") and det))
+    for name, b in results.get("baselines", {}).items():
+        lines.append(_anomaly_row(name, b["anomaly"], b.get("detection")))
+    if results.get("margins"):
+        lines += ["", "Margins of the SpectrumEncoder over the baselines (positive = ours better):", ""]
+        lines += [f"- vs {name}: " + ", ".join(f"{k} {v:+.3f}" for k, v in m.items())
+                  for name, m in results["margins"].items()]
+    lines += ["", "Anomaly recall at τ by kind:", "", "| kind | recall | count |", "|---|---|---|"]
+    lines += [f"| {k} | {_fmt(v['recall'])} | {v['count']} |" for k, v in an["recall_by_kind"].items()]
+    lines += ["", f"![ROC]({plots_dir_rel}/roc.png) ![PR]({plots_dir_rel}/pr.png)", ""]
+    if results.get("targets"):
+        lines += ["## Targets (issue 6)", "", "| target | value | met |", "|---|---|---|"]
+        lines += [f"| {t['name']} | {_fmt(t['value'], 4)} | {'yes' if t['met'] else 'NO'} |" for t in results["targets"]]
+        lines.append("")
+    return lines
+
+
+def _recording_sections(results):
+    lines = []
+    if results.get("recordings"):
+        lines += ["## SigMF recordings", "", "| recording | spectra | family acc. | alerts / spectrum | "
+                  "anomaly F1 | top predicted families |", "|---|---|---|---|---|---|"]
+        for name, r in results["recordings"].items():
+            top = ", ".join(f"{k} {v}" for k, v in list(r["predicted_families"].items())[:3])
+            lines.append(f"| {name} | {r['spectra']} | {_pct(r.get('family_accuracy'))} | "
+                         f"{r['alert_rate']:.2e} | {_fmt(r.get('anomaly_f1'))} | {top} |")
+        lines.append("")
+    return lines
+
+
+def write_report(results, out_dir):
+    """Write results.json, report.md and the PNG plots into out_dir; returns the report path."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    if "family" in results:
+        for name, plot in PLOTS.items():
+            plot(results, os.path.join(out_dir, name))
+    path = os.path.join(out_dir, "report.md")
+    with open(path, "w") as f:
+        f.write(markdown(results))
+    return path

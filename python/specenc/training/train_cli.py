@@ -1,0 +1,42 @@
+"""`specenc train --config CONFIG`: train a SpectrumEncoder on generated scenes (resumable)."""
+
+import json
+import logging
+import os
+
+from . import train as train_lib
+from .config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", required=True, help="training config JSON (e.g. configs/default.json)")
+    parser.add_argument("--out", default=None, help="output directory (default: out/train/<config name>)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="torch device")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument("--max-minutes", type=float, default=None, help="override the config's time budget")
+    parser.add_argument("--ship", action="store_true",
+                        help="also copy the trained model to the package's weights/default.{safetensors,json}")
+
+
+def main(args):
+    if not os.path.exists(args.config):
+        raise FileNotFoundError(f"no such config: {args.config}")
+    cfg = TrainConfig.load(args.config)
+    if args.seed is not None:
+        cfg.seed = args.seed
+    if args.max_minutes is not None:
+        cfg.max_minutes = args.max_minutes
+    out = args.out or os.path.join("out", "train", os.path.splitext(os.path.basename(args.config))[0])
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    summary = train_lib.train(cfg, out, device=args.device, resume=args.resume)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1, default=float))
+    model_path = os.path.join(out, "model.safetensors")
+    if args.ship:
+        from .modelio import ship_default
+
+        model_path = ship_default(model_path)
+    print(f"model: {model_path}")
+    return 0

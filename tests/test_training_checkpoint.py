@@ -1,0 +1,63 @@
+"""Checkpoint round trip (safetensors + JSON, no pickle), config validation and schedules."""
+
+import json
+
+import pytest
+import torch
+
+from gnuradio.specenc.training import checkpoint, config, train
+
+
+def _step(net, opt, x):
+    loss = ((net(x) - 1.0) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_checkpoint_restores_weights_optimizer_and_rng(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(8, 4)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    x = torch.randn(16, 8)
+    _step(net, opt, x)
+    checkpoint.save(tmp_path, net, opt, {"step": 1})
+    expected_noise = torch.randn(3)
+    _step(net, opt, x)
+    expected = net.weight.detach().clone()
+
+    net2 = torch.nn.Linear(8, 4)
+    opt2 = torch.optim.AdamW(net2.parameters(), lr=1e-2)
+    state = checkpoint.load(tmp_path, net2, opt2)
+    assert state["step"] == 1
+    assert torch.equal(torch.randn(3), expected_noise)  # torch RNG restored
+    _step(net2, opt2, x)
+    assert torch.equal(net2.weight, expected)  # Adam moments restored exactly
+    assert not list(tmp_path.glob("*.pt"))
+    json.loads((tmp_path / checkpoint.STATE).read_text())
+
+
+def test_resume_without_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint.json"):
+        checkpoint.load(tmp_path, torch.nn.Linear(2, 2), torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()))
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    with pytest.raises(ValueError, match="unknown keys \\['lr_typo'\\]"):
+        config.TrainConfig.from_dict({"lr_typo": 1})
+    with pytest.raises(ValueError, match="tau_end=2.0"):
+        config.TrainConfig.from_dict({"tau_end": 2.0})
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"seed": 5, "lr": 1e-3}))
+    cfg = config.TrainConfig.load(path)
+    assert (cfg.seed, cfg.lr, cfg.batch_size) == (5, 1e-3, 64)
+
+
+def test_schedules_anneal_temperature_and_warm_up_the_learning_rate():
+    cfg = config.TrainConfig(steps_per_epoch=100, max_epochs=10, warmup_steps=10, lr=1e-3, min_lr_ratio=0.1)
+    assert train.tau_at(cfg, 0) == pytest.approx(1.0)
+    assert train.tau_at(cfg, cfg.total_steps - 1) == pytest.approx(0.1)
+    assert train.tau_at(cfg, 500) < train.tau_at(cfg, 400)
+    assert train.lr_at(cfg, 0) == pytest.approx(1e-4)
+    assert train.lr_at(cfg, 9) == pytest.approx(1e-3)
+    assert train.lr_at(cfg, cfg.total_steps) == pytest.approx(1e-4)
