@@ -1,0 +1,170 @@
+"""specenc.alert_sink: write alert (or detection) messages to JSONL, SigMF annotations, stdout and ZMQ.
+
+Every message is written and flushed as it arrives, so nothing is lost on Ctrl-C or when a later
+block crashes. The SigMF file is rewritten atomically (temp file + rename) on each message, so it
+is a valid SigMF meta at every moment.
+"""
+
+import json
+import math
+import os
+import sys
+
+import pmt
+from gnuradio import gr
+
+from . import spectrum_tags as tags
+
+SIGMF_VERSION = "1.0.0"
+
+
+def message_to_dict(msg):
+    """PMT dict -> plain dict with JSON-safe values (non-finite floats become None)."""
+    value = pmt.to_python(msg)
+    if not isinstance(value, dict):
+        raise ValueError(f"alert_sink expects PMT dict messages, got {pmt.write_string(msg)[:80]}")
+    return {str(k): (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in value.items()}
+
+
+def to_annotation(alert):
+    """Alert or detection dict -> SigMF annotation (core:label 'anomaly' for alerts, else the family)."""
+    ann = {}
+    if "sample_start" in alert:
+        ann["core:sample_start"] = int(alert["sample_start"])
+        if "sample_count" in alert:
+            ann["core:sample_count"] = int(alert["sample_count"])
+    if alert.get("freq_lower_edge") is not None:
+        ann["core:freq_lower_edge"] = alert["freq_lower_edge"]
+        ann["core:freq_upper_edge"] = alert["freq_upper_edge"]
+    if "kind" in alert:
+        ann["core:label"] = "anomaly"
+        ann["specenc:kind"] = alert["kind"]
+        ann["specenc:score"] = alert.get("score")
+    else:
+        ann["core:label"] = alert.get("family", "unknown")
+        ann["specenc:confidence"] = alert.get("confidence")
+    for key in ("time", "band"):
+        if key in alert:
+            ann[f"specenc:{key}"] = alert[key]
+    return ann
+
+
+def annotations_meta(annotations, sample_rate, center_freq, description="", dataset=None):
+    """A metadata-only SigMF document holding `annotations` (sorted by sample_start)."""
+    glob = {
+        "core:datatype": "cf32_le",
+        "core:version": SIGMF_VERSION,
+        "core:description": description or "gr-specenc alerts",
+        "core:recorder": "gr-specenc",
+    }
+    if sample_rate:
+        glob["core:sample_rate"] = float(sample_rate)
+    if dataset:
+        glob["core:dataset"] = dataset
+    else:
+        glob["core:metadata_only"] = True
+    capture = {"core:sample_start": 0}
+    if center_freq:
+        capture["core:frequency"] = float(center_freq)
+    anns = sorted(annotations, key=lambda a: a.get("core:sample_start", 0))
+    return {"global": glob, "captures": [capture], "annotations": anns}
+
+
+def write_json_atomic(path, document):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(document, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class alert_sink(gr.basic_block):
+    """Write each message on port `alerts` to the chosen outputs.
+
+    Inputs:
+        alerts (message): PMT dicts from anomaly_detector (`alerts`) or spectrum_encoder (`detections`).
+    Outputs:
+        none (files, stdout, ZMQ PUB).
+
+    Args:
+        jsonl_path: write one JSON object per line (file truncated at start) ('' = off).
+        sigmf_path: SigMF meta file holding the alerts as annotations ('' = off).
+        stdout: print one line per alert.
+        zmq_address: ZMQ PUB endpoint to bind, e.g. 'tcp://*:5557' ('' = off); each message is one JSON string.
+    """
+
+    def __init__(self, jsonl_path="", sigmf_path="", stdout=True, zmq_address=""):
+        gr.basic_block.__init__(self, name="alert_sink", in_sig=None, out_sig=None)
+        self.message_port_register_in(tags.ALERTS_PORT)
+        self.set_msg_handler(tags.ALERTS_PORT, self.handle)
+        self.jsonl_path, self.sigmf_path, self.stdout = jsonl_path, sigmf_path, bool(stdout)
+        self._jsonl = open(jsonl_path, "w", buffering=1) if jsonl_path else None
+        self._annotations = []
+        self._tuning = (0.0, 0.0)
+        self._socket = None
+        if zmq_address:
+            import zmq
+
+            # XPUB sends like PUB and also lets wait_for_subscriber() see subscriptions arrive.
+            self._socket = zmq.Context.instance().socket(zmq.XPUB)
+            self._socket.setsockopt(zmq.LINGER, 1000)
+            try:
+                self._socket.bind(zmq_address)
+            except zmq.ZMQError as exc:
+                self._socket.close()
+                raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc}") from exc
+        self.count = 0
+
+    def wait_for_subscriber(self, timeout_ms=5000):
+        """Block until a ZMQ subscriber has connected (True) or the timeout passes (False)."""
+        if self._socket is None:
+            raise ValueError("wait_for_subscriber needs zmq_address set")
+        if not self._socket.poll(timeout_ms):
+            return False
+        self._socket.recv()  # the subscription message
+        return True
+
+    def handle(self, msg):
+        alert = message_to_dict(msg)
+        line = json.dumps(alert, sort_keys=True, allow_nan=False)
+        self.count += 1
+        if self._jsonl is not None:
+            self._jsonl.write(line + "\n")
+            self._jsonl.flush()
+        if self.stdout:
+            sys.stdout.write(self.format_line(alert) + "\n")
+            sys.stdout.flush()
+        if self._socket is not None:
+            self._socket.send_string(line)
+        if self.sigmf_path:
+            self._annotations.append(to_annotation(alert))
+            if not self._tuning[0]:
+                self._tuning = (alert.get("sample_rate") or 0.0, alert.get("center_freq") or 0.0)
+            write_json_atomic(self.sigmf_path, annotations_meta(self._annotations, *self._tuning))
+
+    @staticmethod
+    def format_line(alert):
+        lo, hi = alert.get("freq_lower_edge"), alert.get("freq_upper_edge")
+        where = f"{lo / 1e6:.4f}-{hi / 1e6:.4f} MHz" if lo is not None and hi is not None else "? MHz"
+        t = alert.get("time")
+        when = f"t={t:.6f}s" if t is not None else "t=?"
+        if "kind" in alert:
+            score = alert.get("score")
+            return (f"ALERT {when} {alert['kind']} score={score if score is None else round(score, 3)} "
+                    f"{where} band={alert.get('band', '?')}")
+        return f"detection {when} {alert.get('family')} {where}"
+
+    def stop(self):
+        if self._jsonl is not None:
+            self._jsonl.flush()
+        return True
+
+    def close(self):
+        """Release the file and socket (also done at garbage collection)."""
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

@@ -1,0 +1,124 @@
+"""specenc.anomaly_detector: threshold the encoder's anomaly scores into a score stream and alerts.
+
+It runs no model: `spectrum_encoder` upstream has already scored every spectrum (the backbone runs
+once per spectrum) and tagged the score, kind and, when the model locates it, the anomaly's bins.
+"""
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from . import spectrum_tags as tags
+from .spectrum_tags import SpectrumClock, to_plain
+
+MAX_HOLDOFF = 100000
+
+
+class anomaly_detector(gr.sync_block):
+    """Anomaly score per spectrum, `specenc_anomaly` tags and `alerts` messages above the threshold.
+
+    Inputs:
+        0: float[nfft] spectra from spectrum_encoder output 0 (its tags carry the scores).
+    Outputs:
+        0: float anomaly score in [0, 1] per spectrum (NaN for spectra the model skipped as NaN/inf),
+           tagged specenc_anomaly (value: kind) where the score exceeds the threshold.
+        alerts (message): dict per anomaly event: kind, score, threshold, time (s), freq_lower_edge,
+           freq_upper_edge (Hz; the anomaly's bins when the model gives them, else the whole band),
+           center_freq, sample_rate, band, spectrum, sample_start, sample_count.
+
+    Args:
+        nfft: spectrum length (the encoder's).
+        threshold: alert threshold on the score; negative = the model's calibrated threshold.
+        holdoff: spectra above threshold of the same kind within this many spectra of the last one
+            belong to the same event and raise no new alert (0 = alert on every spectrum).
+    """
+
+    def __init__(self, nfft=1024, threshold=-1.0, holdoff=16):
+        if threshold > 1.0:
+            raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
+        if not 0 <= holdoff <= MAX_HOLDOFF:
+            raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
+        gr.sync_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)], out_sig=[np.float32])
+        self.nfft = nfft
+        self._threshold_override = threshold if threshold >= 0 else None
+        self._threshold = self._threshold_override
+        self.holdoff = holdoff
+        self.message_port_register_out(tags.ALERTS_PORT)
+        self._clock = SpectrumClock(step=1, span=nfft)
+        self._last_event = {}  # kind -> index of the last spectrum above threshold
+        self._warned_untagged = False
+
+    # GRC callbacks
+    def set_threshold(self, threshold):
+        if threshold > 1.0:
+            raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
+        self._threshold_override = threshold if threshold >= 0 else None
+        if self._threshold_override is not None:
+            self._threshold = self._threshold_override
+
+    def set_holdoff(self, holdoff):
+        if not 0 <= holdoff <= MAX_HOLDOFF:
+            raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
+        self.holdoff = holdoff
+
+    @property
+    def threshold(self):
+        """The threshold in use (None until the encoder's context tag has arrived, unless set)."""
+        return self._threshold
+
+    def work(self, input_items, output_items):
+        n = len(output_items[0])
+        out = output_items[0]
+        out[:] = np.nan
+        first = self.nitems_written(0)
+        # Per spectrum: [score, kind, bins]; tags arrive grouped by offset.
+        kinds = [""] * n
+        bins = [None] * n
+        runs = tags.split_by_tags(self.get_tags_in_window(0, 0, n), first, n)
+        for start, stop, run_tags in runs:
+            # The context (first spectrum) sets defaults that rx_* tags on the same spectrum override.
+            for tag in sorted(run_tags, key=lambda t: not pmt.eq(t.key, tags.CONTEXT)):
+                self._take(tag, first + start, out, kinds, bins, first)
+            self._alert_run(out, kinds, bins, first, start, stop)
+        return n
+
+    def _take(self, tag, index, out, kinds, bins, first):
+        key = tag.key
+        i = tag.offset - first
+        if pmt.eq(key, tags.ANOMALY_SCORE):
+            out[i] = pmt.to_double(tag.value)
+        elif pmt.eq(key, tags.ANOMALY_KIND):
+            kinds[i] = pmt.symbol_to_string(tag.value)
+        elif pmt.eq(key, tags.ANOMALY_BINS):
+            bins[i] = (pmt.to_long(pmt.car(tag.value)), pmt.to_long(pmt.cdr(tag.value)))
+        elif pmt.eq(key, tags.CONTEXT):
+            calibrated = self._clock.apply_context(tag.value)
+            if self._threshold_override is None:
+                self._threshold = calibrated
+        else:  # rx_* tags apply from their spectrum on; others are ignored
+            self._clock.apply(tag, index)
+
+    def _alert_run(self, out, kinds, bins, first, start, stop):
+        scores = out[start:stop]
+        if self._threshold is None:
+            if not self._warned_untagged and np.isnan(scores).all():
+                self.logger.error("no specenc_context/score tags: connect this block to spectrum_encoder output 0")
+                self._warned_untagged = True
+            return
+        for i in start + np.flatnonzero(scores > self._threshold):
+            index = first + int(i)
+            kind = kinds[i] or "unknown"
+            self.add_item_tag(0, index, tags.ANOMALY, pmt.intern(kind))
+            last = self._last_event.get(kind)
+            self._last_event[kind] = index
+            if last is not None and index - last <= self.holdoff:
+                continue
+            self.message_port_pub(tags.ALERTS_PORT, self._alert_pmt(kind, float(out[i]), bins[i], index))
+
+    def _alert_pmt(self, kind, score, where, index):
+        lo, hi = where if where is not None else (0, self.nfft)
+        f_lo, f_hi = self._clock.edges_hz(lo, hi, self.nfft)
+        msg = self._clock.place(index)
+        msg.update(kind=kind, score=score, threshold=float(self._threshold),
+                   freq_lower_edge=float(f_lo), freq_upper_edge=float(f_hi))
+        return pmt.to_pmt({k: to_plain(v) for k, v in msg.items()})

@@ -1,0 +1,214 @@
+"""specenc.spectrum_encoder: the SpectrumEncoder model in a GNU Radio stream.
+
+Runs the backbone exactly once per spectrum, batched over whatever is queued (up to `batch`), and
+hands everything downstream as stream tags and `detections` messages. The model is loaded and the
+device chosen once, in the constructor, so a bad model path, backend or device fails before the
+flowgraph starts.
+"""
+
+import contextlib
+import copy
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from . import spectrum_tags as tags
+from .spectrum_tags import SpectrumClock, to_plain
+
+DEVICES = ("cpu", "cuda", "auto")
+RUNTIMES = ("torch", "onnxruntime")
+MAX_BATCH = 4096
+
+
+def resolve_device(device):
+    """'cpu' | 'cuda' | 'auto' -> the device to load on; 'cuda' without a GPU is an error."""
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is not one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "auto":
+        return "cpu"
+    raise ValueError("device='cuda' but no CUDA device is available (torch.cuda.is_available() is False); "
+                     "use device='cpu' or 'auto'")
+
+
+def open_model(model_path="", backend="", runtime="torch", device="cpu", threads=0):
+    """Load the model once: '' = the shipped default; a loaded model object is used as is."""
+    if not isinstance(model_path, str):
+        return model_path
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
+    if threads < 0:
+        raise ValueError(f"threads={threads} must be >= 0 (0 = leave the runtime's default)")
+    device = resolve_device(device)
+    if runtime == "torch" and threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from .model import load_model
+
+    try:
+        return load_model(model_path or None, backend=backend or None, device=device, runtime=runtime)
+    except (NotImplementedError, ImportError) as exc:
+        raise ValueError(f"runtime={runtime!r} is not available: {exc}") from exc
+
+
+class spectrum_encoder(gr.sync_block):
+    """Classify each spectrum, locate its emissions and score it for anomalies, in one model pass.
+
+    Inputs:
+        0: float[nfft] power spectra in dB (from specenc.psd), with rx_time/rx_freq/rx_rate tags if known.
+    Outputs:
+        0: float[nfft] the same spectra, tagged specenc_class, specenc_confidence, specenc_anomaly_score,
+           specenc_anomaly_kind (specenc_anomaly_bins when the model locates the anomaly, specenc_invalid on
+           NaN/inf spectra, specenc_context on the first spectrum).
+        1 (embeddings=True): float[d_model] pooled embedding per spectrum (zeros for invalid spectra).
+        detections (message): one dict per emission: family, confidence, freq_lower_edge, freq_upper_edge (Hz),
+           band, time (s), spectrum, sample_start, sample_count, bin_start, bin_stop.
+
+    Args:
+        model_path: model file ('' = the shipped default), or an already loaded SpectrumModel.
+        backend: attention backend name ('' = the model's default).
+        runtime: 'torch' or 'onnxruntime'.
+        device: 'cpu', 'cuda' or 'auto' (cuda when available).
+        threads: inference threads (0 = runtime default).
+        batch: most spectra per model call (latency vs throughput).
+        tokens_kept: fraction of tokens kept by the token dropper (0 = the model's setting).
+        nfft: spectrum length; must equal the model's.
+        overlap, average: the psd block's settings, to place spectra in time and IQ samples.
+        sample_rate, center_freq: used until rx_rate/rx_freq tags arrive (Hz; 0 = unknown).
+        embeddings: add output 1 with the pooled embeddings.
+    """
+
+    def __init__(self, model_path="", backend="", runtime="torch", device="cpu", threads=0, batch=64,
+                 tokens_kept=0.0, nfft=1024, overlap=0.5, average=1, sample_rate=0.0, center_freq=0.0,
+                 embeddings=False):
+        if not 1 <= batch <= MAX_BATCH:
+            raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
+        if not 0.0 <= tokens_kept <= 1.0:
+            raise ValueError(f"tokens_kept={tokens_kept} must be in 0..1 (0 = the model's setting)")
+        self.model = open_model(model_path, backend, runtime, device, threads)
+        if self.model.nfft != nfft:
+            raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
+                             f"set the psd block's FFT size to {self.model.nfft}")
+        if tokens_kept:
+            if not hasattr(self.model, "set_tokens_kept"):
+                raise ValueError("tokens_kept is set but this model has no token dropping")
+            self.model.set_tokens_kept(tokens_kept)
+        self.nfft = nfft
+        self._runtime_context = contextlib.nullcontext
+        if runtime == "torch":
+            import torch
+
+            self._runtime_context = torch.inference_mode
+        # One warm-up call: first-batch latency off the stream, and the embedding width.
+        d_model = self._predict(np.full((1, nfft), -100.0, np.float32), None, None).embedding.shape[1]
+        out_sig = [(np.float32, nfft)] + ([(np.float32, d_model)] if embeddings else [])
+        gr.sync_block.__init__(self, name="spectrum_encoder", in_sig=[(np.float32, nfft)], out_sig=out_sig)
+        self.d_model = d_model
+        self.batch = batch
+        self.set_max_noutput_items(batch)
+        self.message_port_register_out(tags.DETECTIONS_PORT)
+        self._clock = SpectrumClock.for_psd(nfft, overlap, average, sample_rate, center_freq)
+        self._symbols = {}  # label -> interned PMT symbol
+        self._in_invalid_burst = False
+
+    # GRC callbacks
+    def set_batch(self, batch):
+        if not 1 <= batch <= MAX_BATCH:
+            raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
+        self.batch = batch
+        self.set_max_noutput_items(batch)
+
+    def set_center_freq(self, center_freq):
+        """Fallback centre frequency (Hz) for sources that send no rx_freq tag."""
+        self._clock.freq = float(center_freq)
+
+    def set_sample_rate(self, sample_rate):
+        self._clock.rate = float(sample_rate)
+
+    @property
+    def threshold(self):
+        return float(self.model.threshold)
+
+    def _predict(self, spectra, rx_freq, sample_rate):
+        with self._runtime_context():
+            return self.model.predict(spectra, rx_freq=rx_freq, sample_rate=sample_rate)
+
+    def _symbol(self, name):
+        sym = self._symbols.get(name)
+        if sym is None:
+            sym = self._symbols[name] = pmt.intern(name)
+        return sym
+
+    def work(self, input_items, output_items):
+        spectra = input_items[0]  # (n, nfft)
+        n = len(spectra)
+        output_items[0][:] = spectra
+        first = self.nitems_written(0)
+        if first == 0:
+            self.add_item_tag(0, 0, tags.CONTEXT, self._clock.context_pmt(self.threshold))
+
+        # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra.
+        freqs = np.empty(n)
+        clocks = np.empty(n, dtype=object)
+        for start, stop, run_tags in tags.split_by_tags(self.get_tags_in_window(0, 0, n), first, n):
+            for tag in run_tags:
+                self._clock.apply(tag, first + start)
+            freqs[start:stop] = self._clock.freq
+            clocks[start:stop] = copy.copy(self._clock)
+
+        valid = np.isfinite(spectra).all(axis=1)
+        self._report_invalid(valid, first)
+        rows = np.flatnonzero(valid)
+        if len(output_items) > 1:
+            output_items[1][:] = 0.0
+        if rows.size == 0:
+            return n
+        known = self._clock.freq > 0
+        pred = self._predict(spectra[rows], freqs[rows] if known else None,
+                             self._clock.rate if self._clock.rate > 0 else None)
+        if len(output_items) > 1:
+            output_items[1][rows] = pred.embedding
+        anomaly_bins = getattr(pred, "anomaly_bins", None)
+        publish = self._has_subscribers()
+        for j, i in enumerate(rows):
+            offset = first + int(i)
+            self.add_item_tag(0, offset, tags.CLASS, self._symbol(pred.labels[j]))
+            self.add_item_tag(0, offset, tags.CONFIDENCE, pmt.from_double(float(pred.confidence[j])))
+            self.add_item_tag(0, offset, tags.ANOMALY_SCORE, pmt.from_double(float(pred.anomaly_score[j])))
+            self.add_item_tag(0, offset, tags.ANOMALY_KIND, self._symbol(pred.anomaly_kind[j]))
+            if anomaly_bins is not None and anomaly_bins[j].any():
+                where = np.flatnonzero(anomaly_bins[j])
+                self.add_item_tag(0, offset, tags.ANOMALY_BINS,
+                                  pmt.cons(pmt.from_long(int(where[0])), pmt.from_long(int(where[-1]) + 1)))
+            if publish:
+                for det in pred.detections[j]:
+                    self.message_port_pub(tags.DETECTIONS_PORT, self._detection_pmt(det, clocks[i], offset))
+        return n
+
+    def _has_subscribers(self):
+        # Building PMT dicts costs; skip it when nothing listens on 'detections'.
+        return not pmt.is_null(self.message_subscribers(tags.DETECTIONS_PORT))
+
+    def _detection_pmt(self, det, clock, index):
+        lo, hi = clock.edges_hz(det["bin_start"], det["bin_stop"], self.nfft)
+        msg = clock.place(index)
+        msg.update(family=str(det["family"]), confidence=float(det["confidence"]),
+                   freq_lower_edge=float(lo), freq_upper_edge=float(hi),
+                   bin_start=int(det["bin_start"]), bin_stop=int(det["bin_stop"]))
+        return pmt.to_pmt({k: to_plain(v) for k, v in msg.items()})
+
+    def _report_invalid(self, valid, first):
+        for i in np.flatnonzero(~valid):
+            self.add_item_tag(0, first + int(i), tags.INVALID, pmt.PMT_T)
+        if not valid.all() and not self._in_invalid_burst:
+            bad = int(np.flatnonzero(~valid)[0])
+            self.logger.warn(f"spectrum {first + bad} holds NaN/inf; skipping such spectra until a finite one arrives")
+        if valid.size:
+            self._in_invalid_burst = not valid[-1]

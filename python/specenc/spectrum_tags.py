@@ -1,0 +1,146 @@
+"""Stream tag keys, message port names and per-spectrum time/frequency bookkeeping shared by the blocks.
+
+Keys are interned once here; the GRC yml files use the same strings. See DESIGN.md.
+
+How results flow without a second backbone pass: `spectrum_encoder` runs the model once per spectrum
+and tags each pass-through spectrum with its class, confidence, anomaly score and kind (and anomaly
+bins when the model gives them). `anomaly_detector` only thresholds those tags. The encoder also tags
+the first spectrum with `specenc_context` (threshold, IQ samples per spectrum, fallback tuning) so the
+detector needs no model and no duplicated parameters.
+"""
+
+import math
+
+import numpy as np
+import pmt
+
+from . import bands, dsp
+
+# Upstream tags (UHD/Soapy/sigmf_source conventions), moved by `specenc.psd` onto the spectrum
+# holding the tagged sample.
+RX_TIME = pmt.intern("rx_time")
+RX_FREQ = pmt.intern("rx_freq")
+RX_RATE = pmt.intern("rx_rate")
+
+# Tags added by spectrum_encoder on each spectrum.
+CLASS = pmt.intern("specenc_class")  # symbol: family name
+CONFIDENCE = pmt.intern("specenc_confidence")  # double in [0, 1]
+ANOMALY_SCORE = pmt.intern("specenc_anomaly_score")  # double in [0, 1]
+ANOMALY_KIND = pmt.intern("specenc_anomaly_kind")  # symbol; "" when the model cannot tell
+ANOMALY_BINS = pmt.intern("specenc_anomaly_bins")  # pair (bin_start, bin_stop), only when the model locates it
+INVALID = pmt.intern("specenc_invalid")  # True on spectra holding NaN/inf (skipped by the model)
+CONTEXT = pmt.intern("specenc_context")  # dict on the first spectrum, see SpectrumClock.context_pmt
+# Tag added by anomaly_detector on spectra whose score exceeds the threshold (value: kind symbol).
+ANOMALY = pmt.intern("specenc_anomaly")
+
+# Message ports.
+DETECTIONS_PORT = pmt.intern("detections")
+ALERTS_PORT = pmt.intern("alerts")
+
+
+def rx_time_seconds(value):
+    """rx_time PMT tuple (uint64 seconds, double fraction) -> float seconds."""
+    return pmt.to_uint64(pmt.tuple_ref(value, 0)) + pmt.to_double(pmt.tuple_ref(value, 1))
+
+
+class SpectrumClock:
+    """Where each spectrum sits in time, IQ samples and frequency, kept up to date from rx_* tags.
+
+    Args:
+        step: IQ samples between the starts of consecutive spectra (psd hop * average).
+        span: IQ samples one spectrum covers ((average - 1) * hop + nfft).
+        sample_rate: fallback sample rate (Hz) until an rx_rate tag arrives; 0 = unknown.
+        center_freq: fallback centre frequency (Hz) until an rx_freq tag arrives.
+    """
+
+    def __init__(self, step, span, sample_rate=0.0, center_freq=0.0):
+        self.step = int(step)
+        self.span = int(span)
+        self.rate = float(sample_rate)
+        self.freq = float(center_freq)
+        # Time reference: (spectrum index, seconds) from the last rx_time tag; None = stream start is t=0.
+        self._time_ref = None
+
+    @classmethod
+    def for_psd(cls, nfft, overlap, average, sample_rate=0.0, center_freq=0.0):
+        hop = dsp.hop_size(nfft, overlap)
+        return cls(hop * average, (average - 1) * hop + nfft, sample_rate, center_freq)
+
+    def context_pmt(self, threshold):
+        """The `specenc_context` tag value: what a downstream block needs to place spectra."""
+        return pmt.to_pmt(
+            {
+                "threshold": float(threshold),
+                "step": self.step,
+                "span": self.span,
+                "sample_rate": self.rate,
+                "center_freq": self.freq,
+            }
+        )
+
+    def apply_context(self, value):
+        ctx = pmt.to_python(value)
+        self.step, self.span = int(ctx["step"]), int(ctx["span"])
+        self.rate, self.freq = float(ctx["sample_rate"]), float(ctx["center_freq"])
+        return float(ctx["threshold"])
+
+    def apply(self, tag, index):
+        """Take one rx_* tag found on spectrum `index`; other keys are ignored."""
+        if pmt.eq(tag.key, RX_FREQ):
+            self.freq = pmt.to_double(tag.value)
+        elif pmt.eq(tag.key, RX_RATE):
+            # Keep time continuous across a rate change: re-anchor at the tagged spectrum.
+            if self._time_ref is not None or self.rate > 0:
+                self._time_ref = (index, self.time(index))
+            self.rate = pmt.to_double(tag.value)
+        elif pmt.eq(tag.key, RX_TIME):
+            self._time_ref = (index, rx_time_seconds(tag.value))
+
+    def time(self, index):
+        """Seconds of the start of spectrum `index` (rx_time based, else since stream start)."""
+        rate = self.rate if self.rate > 0 else 1.0
+        if self._time_ref is None:
+            return index * self.step / rate
+        ref_index, ref_time = self._time_ref
+        return ref_time + (index - ref_index) * self.step / rate
+
+    def place(self, index):
+        """Dict of time, sample position, tuning and band of spectrum `index` (plain Python types)."""
+        return {
+            "time": self.time(index),
+            "spectrum": int(index),
+            "sample_start": int(index) * self.step,
+            "sample_count": self.span,
+            "center_freq": self.freq,
+            "sample_rate": self.rate,
+            "band": bands.band_for_frequency(self.freq if self.freq > 0 else None),
+        }
+
+    def edges_hz(self, bin_start, bin_stop, nfft):
+        """Frequency edges (Hz) of bins [bin_start, bin_stop) at the current tuning."""
+        rate = self.rate if self.rate > 0 else 1.0
+        return dsp.bin_edges_hz(bin_start, bin_stop, nfft, rate, self.freq)
+
+
+def split_by_tags(tags, first_index, count):
+    """Yield (start, stop, tags_at_start) runs of a work window so tuning changes apply in order."""
+    by_offset = {}
+    for tag in tags:
+        by_offset.setdefault(tag.offset - first_index, []).append(tag)
+    cuts = sorted(o for o in by_offset if 0 < o < count)
+    starts = [0] + cuts
+    stops = cuts + [count]
+    for start, stop in zip(starts, stops):
+        yield start, stop, by_offset.get(start, [])
+
+
+def finite_or_none(x):
+    """JSON has no NaN: map non-finite floats to None."""
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def to_plain(value):
+    """NumPy scalars -> Python scalars, for pmt.to_pmt and json."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
