@@ -1,0 +1,335 @@
+"""Emitters of every family in `labels.FAMILIES`, as complex baseband IQ.
+
+Frequencies are normalised to the sample rate (cycles/sample, -0.5..0.5), so the same emitter
+works for any capture rate. Every emitter knows its nominal occupied band (99 % power bandwidth
+computed from its parameters, see `occupied_bandwidth`) and its active time [start, stop).
+
+`generate(emitter, n, rng)` returns n samples of UNIT POWER while active (zero while inactive),
+already shifted to `emitter.fc`; the scene scales it to the wanted SNR.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import erf
+
+from .. import labels
+
+# The families the generator draws emissions from ("noise" is the empty spectrum; noise emitters
+# only appear as jammers).
+EMITTER_FAMILIES = tuple(f for f in labels.FAMILIES if f != "noise")
+
+
+@dataclass
+class Emitter:
+    """One emission: family, where it sits, how strong, and its modulation parameters."""
+
+    family: str  # a name in labels.FAMILIES
+    variant: str  # e.g. "qam16", "gfsk4", "lora"
+    fc: float  # centre frequency, cycles/sample
+    bandwidth: float  # nominal 99 % occupied bandwidth, cycles/sample
+    snr_db: float = 20.0  # see scene.py for the definition
+    params: dict = field(default_factory=dict)
+    start: int = 0  # first active sample
+    stop: int = None  # one past the last active sample; None = to the end
+    role: str = "normal"  # "normal", or the anomaly kind this emitter embodies
+
+    @property
+    def band(self):
+        """(f_lo, f_hi) of the occupied band, cycles/sample."""
+        return self.fc - self.bandwidth / 2, self.fc + self.bandwidth / 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def _pulse_sum(symbols, sps, pulse, span, n, offset):
+    """x[t] = sum_k symbols[k] pulse(t/sps + offset - k) for t = 0..n-1 (pulse support |tau| <= span).
+
+    Vectorised over (n, 2*span+2) taps; symbols must cover indices up to n/sps + offset + span + 1.
+    """
+    tau_all = np.arange(n) / sps + offset  # (n,) position in symbols
+    k0 = np.floor(tau_all).astype(np.int64)
+    k = k0[:, None] + np.arange(-span, span + 2)[None, :]  # (n, taps)
+    tau = tau_all[:, None] - k
+    a = symbols[np.clip(k, 0, len(symbols) - 1)]
+    return np.sum(a * pulse(tau), axis=1)
+
+
+def _symbol_count(n, sps, offset, span):
+    return int(np.ceil(n / sps + offset)) + span + 3
+
+
+def rrc(tau, beta):
+    """Root-raised-cosine pulse at time tau (symbols), roll-off beta (unnormalised)."""
+    tau = np.where(np.abs(tau) < 1e-8, 1e-8, tau)
+    sing = np.abs(np.abs(4 * beta * tau) - 1) < 1e-6
+    tau = np.where(sing, tau + 1e-5, tau)
+    num = np.sin(np.pi * tau * (1 - beta)) + 4 * beta * tau * np.cos(np.pi * tau * (1 + beta))
+    den = np.pi * tau * (1 - (4 * beta * tau) ** 2)
+    return num / den
+
+
+def raised_cosine(tau, beta):
+    """Raised-cosine (Nyquist) pulse: its spectrum occupies exactly (1+beta)/T."""
+    tau = np.where(np.abs(tau) < 1e-8, 1e-8, tau)
+    sing = np.abs(np.abs(2 * beta * tau) - 1) < 1e-6
+    tau = np.where(sing, tau + 1e-5, tau)
+    return np.sinc(tau) * np.cos(np.pi * beta * tau) / (1 - (2 * beta * tau) ** 2)
+
+
+def gaussian_freq_pulse(tau, bt):
+    """GFSK frequency pulse: a one-symbol rectangle smoothed by a Gaussian of bandwidth-time bt."""
+    c = np.pi * bt * np.sqrt(2 / np.log(2))
+    return 0.5 * (erf(c * (tau + 0.5)) - erf(c * (tau - 0.5)))
+
+
+def rect_pulse(tau):
+    return ((tau >= -0.5) & (tau < 0.5)).astype(np.float64)
+
+
+def lowpass_noise(rng, n, bw, real=False):
+    """Unit-power noise band-limited to |f| < bw/2 (cycles/sample) by an FFT brick wall."""
+    spec = np.fft.fft(rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    f = np.fft.fftfreq(n)
+    spec[np.abs(f) >= max(bw / 2, 1.0 / n)] = 0
+    x = np.fft.ifft(spec)
+    if real:
+        x = x.real
+    return x / np.sqrt(np.mean(np.abs(x) ** 2) + 1e-30)
+
+
+def constellation(name, rng, count):
+    """Unit-average-power symbols of a named constellation."""
+    if name.startswith("psk"):
+        m = int(name[3:])
+        pts = np.exp(2j * np.pi * np.arange(m) / m)
+    elif name.startswith("qam"):
+        m = int(np.sqrt(int(name[3:])))
+        re = np.arange(m) * 2 - (m - 1)
+        pts = (re[:, None] + 1j * re[None, :]).ravel()
+    elif name == "apsk16":
+        pts = np.concatenate([np.exp(2j * np.pi * (np.arange(4) + 0.5) / 4),
+                              2.7 * np.exp(2j * np.pi * np.arange(12) / 12)])
+    elif name.startswith("pam"):
+        m = int(name[3:])
+        pts = (np.arange(m) * 2 - (m - 1)).astype(np.complex128)
+    else:
+        raise ValueError(f"unknown constellation {name!r}")
+    pts = pts / np.sqrt(np.mean(np.abs(pts) ** 2))
+    return pts[rng.integers(0, len(pts), count)]
+
+
+CONSTELLATIONS = ("psk2", "psk4", "psk8", "qam16", "qam64", "apsk16", "pam4")
+
+# ---------------------------------------------------------------------------------------------
+# Families. Each takes (params, n, rng) and returns a baseband (centred at 0) complex signal.
+
+
+def _tone(p, n, rng):
+    return np.exp(1j * (rng.uniform(0, 2 * np.pi) + 2 * np.pi * p.get("drift", 0.0) * np.arange(n) ** 2 / 2))
+
+
+def _am(p, n, rng):
+    fm = p["fm"]
+    if p["mode"] == "ssb":
+        # One-sided message: complex noise occupying (0, fm) (USB) or (-fm, 0) (LSB).
+        x = lowpass_noise(rng, n, fm) * np.exp(1j * np.pi * fm * np.arange(n) * p["side"])
+        return x
+    m = lowpass_noise(rng, n, 2 * fm, real=True)
+    if p["mode"] == "dsb_sc":
+        return m.astype(np.complex128)
+    return (1 + p["depth"] * m / 3).astype(np.complex128)  # DSB with carrier; depth/3 keeps 1+m > 0
+
+
+def _fm(p, n, rng):
+    m = np.clip(lowpass_noise(rng, n, 2 * p["fm"], real=True) / 2.5, -1, 1)  # peak ~ 1
+    return np.exp(1j * (2 * np.pi * p["dev"] * np.cumsum(m) + rng.uniform(0, 2 * np.pi)))
+
+
+def _fsk(p, n, rng):
+    sps, levels, span = p["sps"], p["levels"], 3
+    off = rng.uniform(0, 1) + span
+    sym = (rng.integers(0, levels, _symbol_count(n, sps, off, span)) * 2 - (levels - 1)).astype(np.float64)
+    if p["bt"] > 0:
+        freq = _pulse_sum(sym, sps, lambda t: gaussian_freq_pulse(t, p["bt"]), span, n, off)
+    else:
+        freq = _pulse_sum(sym, sps, rect_pulse, 1, n, off)
+    # Deviation per level step h*Rs/2: levels +-1 (+-3) give +-h Rs/2 (+-3 h Rs/2).
+    return np.exp(1j * (2 * np.pi * p["h"] / (2 * sps) * np.cumsum(freq) + rng.uniform(0, 2 * np.pi)))
+
+
+def _ask(p, n, rng):
+    if p["mode"] == "pulsed":
+        # Low-duty pulses (radar, DME, ADS-B-like): Hann-shaped pulses of width w at random times.
+        w, count = p["width"], max(1, int(round(n * p["duty"] / p["width"])))
+        env = np.zeros(n + 2 * int(w) + 2)
+        starts = rng.integers(0, n + int(w), count)
+        shape = np.hanning(int(w) + 2)[1:-1]
+        for s in starts:  # count is small (duty <= 0.3)
+            env[s: s + len(shape)] = np.maximum(env[s: s + len(shape)], shape)
+        env = env[int(w): int(w) + n]
+        return env.astype(np.complex128)
+    sps, beta, span = p["sps"], p["beta"], 4
+    off = rng.uniform(0, 1) + span
+    bits = rng.integers(0, 2, _symbol_count(n, sps, off, span)).astype(np.float64)
+    lo = p["low"]  # level of a "0": 0 for OOK, >0 for ASK with residual carrier
+    amp = _pulse_sum(lo + (1 - lo) * bits, sps, lambda t: raised_cosine(t, beta), span, n, off)
+    if p["mode"] == "ask_sc":
+        # Bipolar ASK: no carrier line (levels symmetric about zero).
+        amp = amp - np.mean(lo + (1 - lo) * bits)
+    return amp.astype(np.complex128)
+
+
+def _single_carrier(p, n, rng):
+    sps, span = p["sps"], 6
+    off = rng.uniform(0, 1) + span
+    sym = constellation(p["constellation"], rng, _symbol_count(n, sps, off, span))
+    return _pulse_sum(sym, sps, lambda t: rrc(t, p["beta"]), span, n, off)
+
+
+def _ofdm(p, n, rng):
+    m, used, cp = p["fft"], p["subcarriers"], p["cp"]
+    nsym = int(np.ceil(n / (m + cp))) + 1
+    k = np.arange(used) - used // 2  # occupied subcarrier indices around DC
+    sym = constellation(p["constellation"], rng, nsym * used).reshape(nsym, used)
+    if p["pilot_every"]:
+        sym[:, :: p["pilot_every"]] = 1.4  # boosted pilots
+    if p["dc_null"]:
+        sym[:, k == 0] = 0
+    grid = np.zeros((nsym, m), np.complex128)
+    grid[:, k % m] = sym
+    t = np.fft.ifft(grid, axis=1)
+    frames = np.concatenate([t[:, m - cp:], t], axis=1).ravel()  # (nsym*(m+cp),) with cyclic prefix
+    start = rng.integers(0, m + cp)
+    return frames[start: start + n]
+
+
+def _chirp(p, n, rng):
+    b, period = p["sweep"], p["period"]
+    t = np.arange(n) + rng.uniform(0, period)
+    if p["mode"] == "lora":
+        sf_len = period
+        shifts = rng.integers(0, 2 ** p["sf"], int(np.ceil(n / sf_len)) + 2) / 2 ** p["sf"]
+        frac = np.mod(t / sf_len, 1.0) + shifts[(t // sf_len).astype(np.int64) - int(t[0] // sf_len)]
+        f = b * (np.mod(frac, 1.0) - 0.5)
+    else:
+        frac = np.mod(t / period, 1.0)
+        if p["mode"] == "triangle":
+            frac = 1 - np.abs(2 * frac - 1)
+        f = b * (frac - 0.5) * (1 if p["mode"] != "down" else -1)
+    return np.exp(1j * (2 * np.pi * np.cumsum(f) + rng.uniform(0, 2 * np.pi)))
+
+
+def _noise(p, n, rng):
+    return lowpass_noise(rng, n, p["bw"])
+
+
+_GENERATORS = {
+    "tone": _tone, "am": _am, "fm": _fm, "fsk": _fsk, "ask": _ask,
+    "single_carrier": _single_carrier, "ofdm": _ofdm, "chirp": _chirp, "noise": _noise,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Random parameters and the occupied bandwidth they give
+
+
+def occupied_bandwidth(family, p):
+    """Nominal 99 % power bandwidth (cycles/sample) implied by the parameters."""
+    if family == "tone":
+        return 0.0
+    if family == "am":
+        return p["fm"] if p["mode"] == "ssb" else 2 * p["fm"]
+    if family == "fm":
+        return 2 * (p["dev"] + p["fm"])  # Carson
+    if family == "fsk":
+        rs = 1 / p["sps"]
+        peak = (p["levels"] - 1) * p["h"] * rs / 2
+        return 2 * peak + (1.0 if p["bt"] > 0 else 2.0) * rs  # Carson-like, wider for hard keying
+    if family == "ask":
+        if p["mode"] == "pulsed":
+            return 2.6 / p["width"]  # Hann-shaped pulse, 99 % of its energy
+        return (1 + p["beta"]) / p["sps"]
+    if family == "single_carrier":
+        return (1 + p["beta"]) / p["sps"]
+    if family == "ofdm":
+        return p["subcarriers"] / p["fft"]
+    if family == "chirp":
+        return p["sweep"]
+    if family == "noise":
+        return p["bw"]
+    raise ValueError(f"unknown family {family!r}; choose one of {', '.join(_GENERATORS)}")
+
+
+def random_params(family, bw, rng, n_hint=4096):
+    """Parameters of a random `family` emitter occupying about `bw` cycles/sample -> (variant, params)."""
+    if family == "tone":
+        return "cw", {"drift": rng.normal(0, 1e-8)}
+    if family == "am":
+        mode = rng.choice(["dsb", "dsb_sc", "ssb"], p=[0.5, 0.25, 0.25])
+        if mode == "ssb":
+            return "ssb", {"mode": "ssb", "fm": bw, "side": int(rng.choice([-1, 1]))}
+        return str(mode), {"mode": str(mode), "fm": bw / 2, "depth": rng.uniform(0.3, 1.0)}
+    if family == "fm":
+        beta = np.exp(rng.uniform(np.log(0.5), np.log(6)))  # narrowband .. broadcast
+        fm = bw / (2 * (beta + 1))
+        return ("nbfm" if beta < 2 else "wbfm"), {"fm": fm, "dev": beta * fm}
+    if family == "fsk":
+        levels = int(rng.choice([2, 4], p=[0.75, 0.25]))
+        kind = rng.choice(["fsk", "gfsk", "msk", "gmsk"])
+        h = 0.5 if kind in ("msk", "gmsk") else rng.uniform(0.5, 4.0)
+        bt = rng.uniform(0.3, 0.7) if kind in ("gfsk", "gmsk") else 0.0
+        p = {"levels": levels, "h": h, "bt": bt, "sps": 1.0}
+        p["sps"] = occupied_bandwidth("fsk", p) / bw  # scale the symbol rate to the wanted width
+        return f"{kind}{levels}", p
+    if family == "ask":
+        mode = rng.choice(["ook", "ask", "ask_sc", "pulsed"], p=[0.4, 0.2, 0.1, 0.3])
+        if mode == "pulsed":
+            width = max(2.6 / bw, 2.0)
+            duty = rng.uniform(0.02, 0.3)
+            return "pulsed", {"mode": "pulsed", "width": width, "duty": duty}
+        beta = rng.uniform(0.2, 1.0)
+        low = {"ook": 0.0, "ask": rng.uniform(0.1, 0.5), "ask_sc": 0.0}[str(mode)]
+        return str(mode), {"mode": str(mode), "beta": beta, "low": low, "sps": (1 + beta) / bw}
+    if family == "single_carrier":
+        beta = rng.uniform(0.1, 0.6)
+        name = str(rng.choice(CONSTELLATIONS))
+        return name, {"constellation": name, "beta": beta, "sps": (1 + beta) / bw}
+    if family == "ofdm":
+        used = int(rng.choice([12, 24, 48, 64, 128, 256, 512]))
+        fft = max(int(round(used / bw)), used + 2)
+        cp = int(fft * rng.choice([1 / 32, 1 / 16, 1 / 8, 1 / 4]))
+        pilot = int(rng.choice([0, 4, 8, 12]))
+        return f"ofdm{used}", {"fft": fft, "subcarriers": used, "cp": cp, "pilot_every": pilot,
+                               "dc_null": bool(rng.random() < 0.5),
+                               "constellation": str(rng.choice(["psk4", "qam16", "qam64"]))}
+    if family == "chirp":
+        mode = str(rng.choice(["up", "down", "triangle", "lora"], p=[0.3, 0.2, 0.15, 0.35]))
+        if mode == "lora":
+            sf = int(rng.integers(5, 10))
+            return "lora", {"mode": "lora", "sweep": bw, "sf": sf, "period": 2 ** sf / bw}
+        period = float(np.exp(rng.uniform(np.log(n_hint / 16), np.log(n_hint * 4))))
+        return f"lfm_{mode}", {"mode": mode, "sweep": bw, "period": period}
+    if family == "noise":
+        return "noise", {"bw": bw}
+    raise ValueError(f"unknown family {family!r}; choose one of {', '.join(_GENERATORS)}")
+
+
+def make_emitter(family, fc, bw, snr_db, rng, start=0, stop=None, role="normal", n_hint=4096):
+    """An Emitter of `family` at fc with about `bw` occupied bandwidth (cycles/sample)."""
+    variant, params = random_params(family, bw, rng, n_hint)
+    return Emitter(family, variant, float(fc), float(occupied_bandwidth(family, params)), float(snr_db),
+                   params, int(start), None if stop is None else int(stop), role)
+
+
+def generate(em, n, rng, t0=0):
+    """n samples (from absolute sample t0) of unit power while active, shifted to em.fc."""
+    x = _GENERATORS[em.family](em.params, n, rng)
+    x = x / np.sqrt(np.mean(np.abs(x) ** 2) + 1e-30)
+    x = x * np.exp(2j * np.pi * em.fc * (np.arange(n) + t0))
+    stop = np.inf if em.stop is None else em.stop
+    if em.start > t0 or stop < t0 + n:
+        t = np.arange(n) + t0
+        x = x * ((t >= em.start) & (t < stop))
+    return x
