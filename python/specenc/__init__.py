@@ -24,7 +24,10 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gnuradio.specenc' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
+    # Importing submodule `x` sets this package's attribute `x` to the module; the block class must win.
+    globals()[name] = value
+    return value
 
 
 def __dir__():
