@@ -1,0 +1,180 @@
+"""The headless chain used by `specenc run`, `specenc demo` and `specenc bench flowgraph`.
+
+recording source -> psd -> spectrum_encoder -> anomaly_detector -> alert_sink (+ collectors)
+
+The collectors only read what the blocks produced (tags and messages); they add no model call.
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr
+
+from .. import dsp
+from .. import spectrum_tags as tags
+from ..alert_sink import alert_sink
+from ..anomaly_detector import anomaly_detector
+from ..spectrum_encoder import spectrum_encoder
+
+WATERFALL_ROWS = 1500  # the PNG keeps at most this many rows (max-hold over groups of spectra)
+
+
+class run_collector(gr.sync_block):
+    """Keeps per-spectrum class/score (read from tags) and a max-hold decimated waterfall.
+
+    Inputs: 0 float[nfft] spectra (encoder output 0), 1 float score (anomaly_detector output).
+    """
+
+    def __init__(self, nfft, decimation=1):
+        gr.sync_block.__init__(self, name="run_collector", in_sig=[(np.float32, nfft), np.float32], out_sig=[])
+        self.decimation = max(1, int(decimation))
+        self.labels, self.confidence, self._scores, self._rows = [], [], [], []
+        self.invalid = 0
+        self._hold = None  # (nfft,) max over the current group
+        self._held = 0
+
+    def work(self, input_items, output_items):
+        spectra, scores = input_items
+        n = len(scores)
+        first = self.nitems_read(1)
+        labels = [""] * n
+        conf = np.full(n, np.nan, np.float32)
+        for tag in self.get_tags_in_window(1, 0, n):
+            i = tag.offset - first
+            if pmt.eq(tag.key, tags.CLASS):
+                labels[i] = pmt.symbol_to_string(tag.value)
+            elif pmt.eq(tag.key, tags.CONFIDENCE):
+                conf[i] = pmt.to_double(tag.value)
+            elif pmt.eq(tag.key, tags.INVALID):
+                self.invalid += 1
+        self.labels.extend(labels)
+        self.confidence.append(conf)
+        self._scores.append(scores.copy())
+        for row in spectra:
+            self._hold = row.copy() if self._held == 0 else np.fmax(self._hold, row)
+            self._held += 1
+            if self._held == self.decimation:
+                self._rows.append(self._hold)
+                self._held = 0
+        return n
+
+    @property
+    def count(self):
+        return len(self.labels)
+
+    def scores(self):
+        return np.concatenate(self._scores) if self._scores else np.zeros(0, np.float32)
+
+    def rows(self):
+        rows = self._rows + ([self._hold] if self._held else [])
+        return np.array(rows, np.float32)
+
+
+def recording_source(rec):
+    """GNU Radio source for a sigmf_io.Recording with rx_time/rx_freq/rx_rate tags at sample 0."""
+    from ..sigmf_source import sigmf_source
+
+    return sigmf_source.from_recording(rec)
+
+
+@dataclass
+class RunResult:
+    input_name: str
+    sample_rate: float
+    center_freq: float
+    num_samples: int
+    step: int  # IQ samples between spectra
+    span: int  # IQ samples per spectrum
+    threshold: float
+    wall_s: float
+    labels: list
+    confidence: np.ndarray
+    scores: np.ndarray
+    num_invalid: int
+    rows: np.ndarray  # waterfall rows
+    decimation: int  # spectra per waterfall row
+    alerts: list = field(default_factory=list)
+    detections: list = field(default_factory=list)
+    tracks: list = field(default_factory=list)
+
+    @property
+    def num_spectra(self):
+        return len(self.labels)
+
+    @property
+    def duration_s(self):
+        return self.num_samples / self.sample_rate
+
+
+def messages(debug):
+    """All messages a blocks.message_debug stored, as plain dicts."""
+    return [pmt.to_python(debug.get_message(i)) for i in range(debug.num_messages())]
+
+
+def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, batch=64, alerts_jsonl="",
+              alerts_sigmf="", stdout=False, collect_detections=True, progress=None, source=None):
+    """Run the chain over a recording; returns a RunResult.
+
+    model: a loaded SpectrumModel (loaded once by the caller). progress: a tqdm-like object or None.
+    source: a ready GNU Radio source (default: recording_source(rec)).
+    """
+    from .. import psd
+
+    nfft = model.nfft
+    total = dsp.num_spectra(rec.num_samples, nfft, overlap, average)
+    if total == 0:
+        raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum "
+                         f"(need at least {nfft} for nfft={nfft})")
+    tb = gr.top_block("specenc_run")
+    src = source if source is not None else recording_source(rec)
+    spectra = psd(nfft=nfft, overlap=overlap, window="hann", average=average, db=True, sample_rate=rec.sample_rate)
+    encoder = spectrum_encoder(model_path=model, nfft=nfft, batch=batch, overlap=overlap, average=average,
+                               sample_rate=rec.sample_rate, center_freq=rec.center_freq)
+    detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff)
+    sink = alert_sink(jsonl_path=alerts_jsonl, sigmf_path=alerts_sigmf, stdout=stdout)
+    collector = run_collector(nfft, decimation=-(-total // WATERFALL_ROWS))
+    alert_log = blocks.message_debug()
+    tb.connect(src, spectra, encoder, detector)
+    tb.connect(encoder, (collector, 0))
+    tb.connect(detector, (collector, 1))
+    tb.msg_connect(detector, "alerts", sink, "alerts")
+    tb.msg_connect(detector, "alerts", alert_log, "store")
+    detection_log = None
+    if collect_detections:
+        detection_log = blocks.message_debug()
+        tb.msg_connect(encoder, "detections", detection_log, "store")
+
+    started = time.perf_counter()
+    run_to_end(tb, lambda: collector.count, total, progress)
+    wall = time.perf_counter() - started
+    clock = tags.SpectrumClock.for_psd(nfft, overlap, average)
+    return RunResult(
+        input_name=rec.meta_path or rec.data_path, sample_rate=rec.sample_rate, center_freq=rec.center_freq,
+        num_samples=rec.num_samples, step=clock.step, span=clock.span,
+        threshold=detector.threshold if detector.threshold is not None else float(model.threshold),
+        wall_s=wall, labels=collector.labels,
+        confidence=np.concatenate(collector.confidence) if collector.confidence else np.zeros(0, np.float32),
+        scores=collector.scores(), num_invalid=collector.invalid, rows=collector.rows(),
+        decimation=collector.decimation, alerts=messages(alert_log),
+        detections=messages(detection_log) if detection_log is not None else [],
+    )
+
+
+def run_to_end(tb, done_count, total, progress=None):
+    """tb.run(), updating a progress bar from done_count() while it runs."""
+    if progress is None:
+        tb.run()
+        return
+    tb.start()
+    waiter = threading.Thread(target=tb.wait, daemon=True)
+    waiter.start()
+    shown = 0
+    while waiter.is_alive():
+        waiter.join(0.2)
+        now = min(done_count(), total)
+        progress.update(now - shown)
+        shown = now
+    progress.update(max(0, done_count() - shown))

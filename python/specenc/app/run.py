@@ -1,0 +1,135 @@
+"""`specenc run INPUT --out OUT.sigmf-meta`: the full flowgraph on a SigMF or raw IQ recording.
+
+Writes a SigMF meta whose annotations hold the emission tracks (core:label = family) and the alerts
+(core:label = anomaly), optionally one annotation per spectrum, an alerts JSONL and a waterfall PNG,
+and prints a summary table.
+"""
+
+import os
+
+from .. import sigmf_io
+from ..alert_sink import to_annotation
+from ..cli import UsageError
+from . import summary
+from .tracks import merge_detections
+
+FORMATS = ("cu8", "ci8", "ci16", "cf32")
+
+
+def add_model_arguments(parser):
+    """Model and inference flags shared by run, demo and bench flowgraph."""
+    parser.add_argument("--model", default="", help="model file (default: the shipped model)")
+    parser.add_argument("--backend", default="", help="attention backend (default: the model's)")
+    parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"), help="inference runtime")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="inference device")
+    parser.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
+    parser.add_argument("--batch", type=int, default=64, help="most spectra per model call (default 64)")
+    parser.add_argument("--average", type=int, default=None,
+                        help="average K FFT frames per spectrum (default: the model's training setting, else 1)")
+    parser.add_argument("--threshold", type=float, default=-1.0,
+                        help="alert threshold on the anomaly score (default: the model's calibrated one)")
+
+
+def add_arguments(parser):
+    parser.add_argument("input", help="SigMF recording (.sigmf-meta/.sigmf-data) or raw IQ file")
+    parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input)")
+    parser.add_argument("--freq", type=float, default=0.0, help="centre frequency in Hz (raw input)")
+    parser.add_argument("--format", choices=FORMATS, help="sample format (raw input)")
+    add_model_arguments(parser)
+    parser.add_argument("--per-spectrum", action="store_true", help="also annotate every spectrum with its class")
+    parser.add_argument("--out", required=True, help="output SigMF meta with detections and alerts")
+    parser.add_argument("--alerts", default="", help="alerts as JSON lines")
+    parser.add_argument("--waterfall", default="", help="waterfall PNG with detections and alerts")
+    parser.add_argument("--print-alerts", action="store_true", help="print each alert as it happens")
+
+
+def open_input(path, rate=None, freq=0.0, fmt=None):
+    """sigmf_io.Recording for a SigMF path, or for a raw file described by rate/freq/fmt."""
+    if path.endswith((sigmf_io.META_EXT, sigmf_io.DATA_EXT)):
+        if rate or fmt:
+            raise UsageError("--rate/--format describe raw files; a SigMF recording carries its own")
+        return sigmf_io.read_meta(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"input not found: {path}")
+    if rate is None or fmt is None:
+        raise UsageError(f"{path} is not SigMF (.sigmf-meta); a raw file needs --rate and --format "
+                         f"({'|'.join(FORMATS)})")
+    return sigmf_io.open_raw(path, rate, freq, fmt)
+
+
+def load(args):
+    """Load the model once (clear errors before any flowgraph exists); returns (model, average)."""
+    from ..spectrum_encoder import open_model
+
+    if args.threads < 0:
+        raise UsageError(f"--threads={args.threads} must be >= 0")
+    model = open_model(args.model, args.backend, args.runtime, args.device, args.threads)
+    average = args.average
+    if average is None:
+        config = getattr(model, "config", None)
+        average = int(getattr(config, "average", None) or (config.get("average", 1) if isinstance(config, dict)
+                                                             else 1))
+    if average < 1:
+        raise UsageError(f"--average={average} must be >= 1")
+    return model, average
+
+
+def model_note(model):
+    """One line saying which model ran, and loudly when it is untrained."""
+    trained = getattr(model, "trained", None)
+    name = getattr(model, "path", None) or "shipped default"
+    if trained is False:
+        return f"model: {name} (UNTRAINED placeholder: labels and scores are meaningless)"
+    return f"model: {name}"
+
+
+def spectrum_annotations(result):
+    return [
+        {"core:sample_start": i * result.step, "core:sample_count": result.span, "core:label": label,
+         "specenc:confidence": round(float(c), 4), "specenc:score": round(float(s), 4)}
+        for i, (label, c, s) in enumerate(zip(result.labels, result.confidence, result.scores)) if label
+    ]
+
+
+def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", per_spectrum=False, truth=None,
+            title=""):
+    """Run the chain and write every output; returns (result, summary rows)."""
+    from tqdm import tqdm
+
+    from . import flowgraph, waterfall
+
+    if rec.meta_path and os.path.abspath(sigmf_io.meta_path_for(out)) == os.path.abspath(rec.meta_path):
+        raise UsageError(f"--out {out} is the input's own meta; choose another file")
+    for path in (out, alerts_path, waterfall_path):
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
+    with tqdm(total=total, unit="spectra", desc="flowgraph", leave=False) as bar:
+        result = flowgraph.run_chain(rec, model, average=average, threshold=args.threshold, batch=args.batch,
+                                     alerts_jsonl=alerts_path, stdout=getattr(args, "print_alerts", False),
+                                     progress=bar)
+    result.tracks = merge_detections(result.detections)
+    annotations = [t.annotation() for t in result.tracks] + [to_annotation(a) for a in result.alerts]
+    if per_spectrum:
+        annotations += spectrum_annotations(result)
+    out_meta = sigmf_io.meta_path_for(out)
+    if os.path.exists(out_meta):
+        os.remove(out_meta)  # describe this recording, not whatever the file held before
+    sigmf_io.write_annotations(out_meta, annotations, recording=rec,
+                               extra_global={"specenc:threshold": result.threshold})
+    if waterfall_path:
+        waterfall.render(waterfall_path, result.rows, result.decimation * result.step / result.sample_rate,
+                         result.center_freq, result.sample_rate, result.tracks, result.alerts, truth or (),
+                         title=title or os.path.basename(result.input_name))
+    return result, summary.summary_rows(result, truth)
+
+
+def main(args):
+    rec = open_input(args.input, args.rate, args.freq, args.format)
+    model, average = load(args)
+    print(model_note(model))
+    result, rows = execute(rec, model, average, args, args.out, args.alerts, args.waterfall, args.per_spectrum)
+    outputs = [("annotations", args.out)] + [(k, v) for k, v in (("alerts", args.alerts),
+                                                                 ("waterfall", args.waterfall)) if v]
+    print(summary.table(rows + outputs, title="specenc run"))
+    return 0

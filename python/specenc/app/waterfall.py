@@ -1,0 +1,67 @@
+"""Waterfall PNG with emission tracks (boxes), alerts (markers) and, for generated scenes, truth anomalies."""
+
+import numpy as np
+
+MAX_BOXES = 300  # labelled boxes beyond this clutter the picture; the longest tracks are drawn
+
+
+def render(path, rows, seconds_per_row, center_freq, sample_rate, tracks=(), alerts=(), truth=(), title=""):
+    """Write the PNG.
+
+    rows: (R, nfft) dB spectra, row r starting at r * seconds_per_row after the first IQ sample.
+    tracks: app.tracks.Track; alerts: alert dicts (sample_start, freq edges, kind);
+    truth: truth-anomaly annotations (core:sample_start/count, core:freq_*_edge, kind).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    rows = np.asarray(rows, np.float32)
+    to_mhz = 1e-6
+    f0 = (center_freq - sample_rate / 2) * to_mhz
+    f1 = (center_freq + sample_rate / 2) * to_mhz
+    t_end = len(rows) * seconds_per_row
+    finite = rows[np.isfinite(rows)]
+    vmin, vmax = (np.percentile(finite, [5, 99.9]) if finite.size else (-120, 0))
+    fig, ax = plt.subplots(figsize=(11, 7), dpi=110)
+    im = ax.imshow(rows, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest",
+                   extent=[f0, f1, t_end, 0])
+    fig.colorbar(im, ax=ax, label="power (dBFS/bin)", pad=0.01)
+
+    def seconds(sample):
+        return sample / sample_rate
+
+    for tr in sorted(tracks, key=lambda t: -t.count)[:MAX_BOXES]:
+        t0, t1 = seconds(tr.sample_start), seconds(tr.sample_end)
+        ax.add_patch(Rectangle((tr.freq_lower_edge * to_mhz, t0), (tr.freq_upper_edge - tr.freq_lower_edge) * to_mhz,
+                               t1 - t0, fill=False, edgecolor="white", linewidth=0.8))
+        ax.text(tr.freq_lower_edge * to_mhz, t0, tr.family, color="white", fontsize=6, va="bottom")
+    for ann in truth:
+        t0 = seconds(ann["core:sample_start"])
+        t1 = seconds(ann["core:sample_start"] + ann.get("core:sample_count", 0))
+        lo = ann.get("core:freq_lower_edge", center_freq - sample_rate / 2) * to_mhz
+        hi = ann.get("core:freq_upper_edge", center_freq + sample_rate / 2) * to_mhz
+        ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="orange", linestyle="--",
+                               linewidth=1.2))
+        ax.text(hi, t0, f"truth: {ann.get('kind', '?')}", color="orange", fontsize=7, va="top", ha="right")
+    for i, al in enumerate(alerts):
+        t = seconds(al["sample_start"])
+        lo, hi = al["freq_lower_edge"] * to_mhz, al["freq_upper_edge"] * to_mhz
+        ax.plot([lo, hi], [t, t], color="red", linewidth=1.5, label="alert" if i == 0 else None)
+        ax.plot([(lo + hi) / 2], [t], marker="v", color="red", markersize=8)
+        ax.text(hi, t, f" {al['kind']} {al['score']:.2f}", color="red", fontsize=7, va="center")
+    ax.set_xlim(f0, f1)
+    ax.set_ylim(t_end, 0)
+    ax.set_xlabel("frequency (MHz)")
+    ax.set_ylabel("time (s)")
+    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor=c, linestyle=s) for c, s in
+               (("white", "-"), ("orange", "--"), ("red", "-"))]
+    ax.legend(handles, ["detection", "truth anomaly", "alert"], loc="lower right", fontsize=8,
+              facecolor="#333333", labelcolor="white")
+    ax.set_title(title or "gr-specenc waterfall")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
