@@ -48,6 +48,8 @@ class Notch:
     f_lo: float
     f_hi: float
     depth_db: float
+    start: int = 0  # first sample it applies to
+    stop: int = None  # one past the last; None = to the end
 
 
 def _free_gap(rng, emitters, width, tries=40):
@@ -71,8 +73,11 @@ def allowed_kinds(band, plan, emitters):
     return kinds
 
 
-def inject(kind, plan, emitters, rng, n, min_bw):
-    """Add `kind` to the scene -> (emitters, Anomaly, Notch or None). Raises ValueError if impossible."""
+def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
+    """Add `kind` to the scene -> (emitters, Anomaly, Notch or None). Raises ValueError if impossible.
+
+    hop_interval: samples in which a hopper visits all its hops (default n, one spectrum).
+    """
     if kind not in labels.ANOMALY_INDEX:
         raise ValueError(f"unknown anomaly kind {kind!r}; choose one of {', '.join(labels.ANOMALY_KINDS)}")
     emitters = list(emitters)
@@ -131,20 +136,19 @@ def inject(kind, plan, emitters, rng, n, min_bw):
         emitters.append(e)
         an = Anomaly(kind, *e.band, 0, n, e.snr_db, {"family": e.family})
     elif kind == "hopping":
+        # One hopper visiting 5-12 frequencies within one spectrum interval (hop_interval samples).
         hops = int(rng.integers(5, 13))
         bw = rng.uniform(2, 10) * min_bw
-        fam = str(rng.choice(["fsk", "tone", "single_carrier"]))
-        snr = rng.uniform(10, 35)
-        dwell = max(n // hops, 1)
-        centres = rng.uniform(-EDGE + bw, EDGE - bw, hops)
-        ems = []
-        for i, c in enumerate(centres):
-            ems.append(make_emitter(fam, c, bw, snr, rng, i * dwell, (i + 1) * dwell, role=kind, n_hint=n))
-        emitters.extend(ems)
-        lo = min(e.band[0] for e in ems)
-        hi = max(e.band[1] for e in ems)
-        an = Anomaly(kind, lo, hi, 0, n, snr, {"hops": hops, "dwell": dwell, "family": fam,
-                                                "centres": [float(c) for c in centres]})
+        fam = str(rng.choice(["fsk", "single_carrier"]))
+        snr = rng.uniform(10, 35)  # while on a hop; each hop shows about snr - 10 log10(hops)
+        centres = [float(c) for c in rng.uniform(-EDGE + bw, EDGE - bw, hops)]
+        e = make_emitter(fam, 0.0, bw, snr, rng, role=kind, n_hint=n)
+        e.params.update(hop_freqs=centres, dwell=max((hop_interval or n) // hops, 1), hop_bw=e.bandwidth)
+        e.fc = (min(centres) + max(centres)) / 2
+        e.bandwidth = max(centres) - min(centres) + e.params["hop_bw"]
+        emitters.append(e)
+        an = Anomaly(kind, *e.band, 0, n, snr, {"hops": hops, "dwell": e.params["dwell"], "family": fam,
+                                                "centres": centres})
     else:  # jamming
         bw = rng.uniform(0.35, 0.95)
         c = rng.uniform(-EDGE + bw / 2, EDGE - bw / 2) if bw < 2 * EDGE else 0.0

@@ -24,6 +24,7 @@ import numpy as np
 from .. import bands as bands_mod
 from .. import dsp, labels
 from .band_plans import SAMPLE_RATES, random_center_freq
+from .emitters import hop_bands
 from .scene import active_fraction, random_scene, render
 
 VISIBLE_SNR_DB = -3.0
@@ -74,18 +75,20 @@ def label_spectrum(sc, nfft, t0, n):
         power = snr + 10 * np.log10(bw)
         if power > best_power:
             best, best_power = (e, snr), power
-        lo, hi = bin_range(*e.band, nfft, min_bins=3)
-        fam = labels.FAMILY_INDEX[e.family]
+        fam = labels.FAMILY_INDEX[e.family] if e.family in labels.FAMILY_INDEX else 0
         dens = power - 10 * np.log10(bw * nfft)
-        win = dens > density[lo:hi]
-        bin_family[lo:hi][win] = fam
-        density[lo:hi][win] = dens
+        for band in hop_bands(e, t0, n):
+            lo, hi = bin_range(*band, nfft, min_bins=3)
+            win = dens > density[lo:hi]
+            bin_family[lo:hi][win] = fam
+            density[lo:hi][win] = dens
     anomaly_bins = np.zeros(nfft, bool)
     if sc.anomaly is not None:
         if sc.anomaly.kind == "hopping":
             for e in sc.emitters:
                 if e.role == "hopping" and active_fraction(e, t0, n) > 0:
-                    anomaly_bins[slice(*bin_range(*e.band, nfft, 3))] = True
+                    for band in hop_bands(e, t0, n):
+                        anomaly_bins[slice(*bin_range(*band, nfft, 3))] = True
         else:
             anomaly_bins[slice(*bin_range(sc.anomaly.f_lo, sc.anomaly.f_hi, nfft, 3))] = True
     if best is None:

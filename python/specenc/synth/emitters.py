@@ -11,6 +11,7 @@ already shifted to `emitter.fc`; the scene scales it to the wanted SNR.
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.signal import oaconvolve
 from scipy.special import erf
 
 from .. import labels
@@ -167,18 +168,17 @@ def _fsk(p, n, rng):
 def _ask(p, n, rng):
     if p["mode"] == "pulsed":
         # Low-duty pulses (radar, DME, ADS-B-like): Hann-shaped pulses of width w at random times.
-        w, count = p["width"], max(1, int(round(n * p["duty"] / p["width"])))
-        env = np.zeros(n + 2 * int(w) + 2)
-        starts = rng.integers(0, n + int(w), count)
-        shape = np.hanning(int(w) + 2)[1:-1]
-        for s in starts:  # count is small (duty <= 0.3)
-            env[s: s + len(shape)] = np.maximum(env[s: s + len(shape)], shape)
-        env = env[int(w): int(w) + n]
-        return env.astype(np.complex128)
+        w = int(p["width"])
+        count = max(1, int(round(n * p["duty"] / p["width"])))
+        impulses = np.bincount(rng.integers(0, n + w, count), minlength=n + w).astype(np.float64)
+        env = oaconvolve(impulses, np.hanning(w + 2)[1:-1])[w: w + n]
+        return np.minimum(env, 1.0).astype(np.complex128)  # overlapping pulses saturate
     sps, beta, span = p["sps"], p["beta"], 4
     off = rng.uniform(0, 1) + span
     bits = rng.integers(0, 2, _symbol_count(n, sps, off, span)).astype(np.float64)
     lo = p["low"]  # level of a "0": 0 for OOK, >0 for ASK with residual carrier
+    if p["mode"] == "ook_rect":  # hard keying, as cheap remotes do: sinc^2 skirts across the band
+        return _pulse_sum(bits, sps, rect_pulse, 1, n, off).astype(np.complex128)
     amp = _pulse_sum(lo + (1 - lo) * bits, sps, lambda t: raised_cosine(t, beta), span, n, off)
     if p["mode"] == "ask_sc":
         # Bipolar ASK: no carrier line (levels symmetric about zero).
@@ -254,6 +254,8 @@ def occupied_bandwidth(family, p):
     if family == "ask":
         if p["mode"] == "pulsed":
             return 2.6 / p["width"]  # Hann-shaped pulse, 99 % of its energy
+        if p["mode"] == "ook_rect":
+            return 2 / p["sps"]  # main lobe (null to null), 90 % of the power; 99 % would be ~20 Rs
         return (1 + p["beta"]) / p["sps"]
     if family == "single_carrier":
         return (1 + p["beta"]) / p["sps"]
@@ -269,7 +271,7 @@ def occupied_bandwidth(family, p):
 def random_params(family, bw, rng, n_hint=4096):
     """Parameters of a random `family` emitter occupying about `bw` cycles/sample -> (variant, params)."""
     if family == "tone":
-        return "cw", {"drift": rng.normal(0, 1e-8)}
+        return "cw", {"drift": rng.normal(0, 1e-10)}
     if family == "am":
         mode = rng.choice(["dsb", "dsb_sc", "ssb"], p=[0.5, 0.25, 0.25])
         if mode == "ssb":
@@ -288,14 +290,15 @@ def random_params(family, bw, rng, n_hint=4096):
         p["sps"] = occupied_bandwidth("fsk", p) / bw  # scale the symbol rate to the wanted width
         return f"{kind}{levels}", p
     if family == "ask":
-        mode = rng.choice(["ook", "ask", "ask_sc", "pulsed"], p=[0.4, 0.2, 0.1, 0.3])
+        mode = rng.choice(["ook", "ook_rect", "ask", "ask_sc", "pulsed"], p=[0.25, 0.2, 0.15, 0.1, 0.3])
         if mode == "pulsed":
             width = max(2.6 / bw, 2.0)
             duty = rng.uniform(0.02, 0.3)
             return "pulsed", {"mode": "pulsed", "width": width, "duty": duty}
         beta = rng.uniform(0.2, 1.0)
-        low = {"ook": 0.0, "ask": rng.uniform(0.1, 0.5), "ask_sc": 0.0}[str(mode)]
-        return str(mode), {"mode": str(mode), "beta": beta, "low": low, "sps": (1 + beta) / bw}
+        low = {"ook": 0.0, "ook_rect": 0.0, "ask": rng.uniform(0.1, 0.5), "ask_sc": 0.0}[str(mode)]
+        sps = 2 / bw if mode == "ook_rect" else (1 + beta) / bw
+        return str(mode), {"mode": str(mode), "beta": beta, "low": low, "sps": sps}
     if family == "single_carrier":
         beta = rng.uniform(0.1, 0.6)
         name = str(rng.choice(CONSTELLATIONS))
@@ -339,5 +342,25 @@ def generate(em, n, rng, t0=0):
         return out
     x = _GENERATORS[em.family](em.params, hi - lo, rng)
     x = x / np.sqrt(np.mean(np.abs(x) ** 2) + 1e-30)
-    out[lo:hi] = x * np.exp(2j * np.pi * em.fc * (np.arange(lo, hi) + t0))
+    t = np.arange(lo, hi) + t0
+    hops = em.params.get("hop_freqs")
+    if hops:
+        # Frequency hopper: hop i of each cycle sits at hop_freqs[i] for `dwell` samples.
+        f = np.asarray(hops)[(t - em.start) // em.params["dwell"] % len(hops)]
+        out[lo:hi] = x * np.exp(2j * np.pi * f * t)
+    else:
+        out[lo:hi] = x * np.exp(2j * np.pi * em.fc * t)
     return out
+
+
+def hop_bands(em, t0, n):
+    """(f_lo, f_hi) of the hops a hopper visits within [t0, t0+n) (its whole band if not a hopper)."""
+    hops = em.params.get("hop_freqs")
+    if not hops:
+        return [em.band]
+    dwell = em.params["dwell"]
+    first = max(t0, em.start)
+    last = t0 + n if em.stop is None else min(t0 + n, em.stop)
+    idx = np.unique(np.arange((first - em.start) // dwell, (last - 1 - em.start) // dwell + 1) % len(hops))
+    half = em.params["hop_bw"] / 2
+    return [(hops[i] - half, hops[i] + half) for i in idx]

@@ -32,6 +32,7 @@ class Receiver:
     floor_db: float = -70.0  # noise floor, dBFS per bin (at the reference nfft)
     adc_bits: int = 0  # 0 = no ADC model
     adc_rms_db: float = -15.0  # total rms before the ADC, dBFS
+    adc_scale: float = None  # gain into the ADC, fixed from the first block rendered (a recording keeps it)
 
 
 def random_receiver(rng):
@@ -42,16 +43,16 @@ def random_receiver(rng):
     if rng.random() < 0.4:
         r.iq_gain, r.iq_phase = float(rng.uniform(-0.05, 0.05)), float(np.radians(rng.uniform(-3, 3)))
     if rng.random() < 0.6:
-        r.dc_db, r.dc_phase = float(rng.uniform(0, 30)), float(rng.uniform(0, 2 * np.pi))
+        r.dc_db, r.dc_phase = float(rng.uniform(0, 45)), float(rng.uniform(0, 2 * np.pi))
     if rng.random() < 0.3:
-        r.spurs = [(float(rng.uniform(-0.48, 0.48)), float(rng.uniform(5, 25))) for _ in range(rng.integers(1, 4))]
+        r.spurs = [(float(rng.uniform(-0.48, 0.48)), float(rng.uniform(5, 25))) for _ in range(rng.integers(1, 7))]
     if rng.random() < 0.8:
-        r.edge_f, r.edge_db = float(rng.uniform(0.3, 0.49)), float(rng.uniform(1, 25))
+        r.edge_f, r.edge_db = float(rng.uniform(0.1, 0.49)), float(rng.uniform(1, 25))  # edge roll-off .. broad dome
     r.tilt_db = float(rng.uniform(-3, 3)) if rng.random() < 0.5 else 0.0
     if rng.random() < 0.4:
-        r.ripple_db = float(rng.uniform(0.1, 1.5))
+        r.ripple_db = float(rng.uniform(0.1, 3.0))
         r.ripple_period, r.ripple_phase = float(rng.uniform(0.05, 0.5)), float(rng.uniform(0, 2 * np.pi))
-    r.floor_db = float(rng.uniform(-110, -45))
+    r.floor_db = float(rng.uniform(-120, 30))  # real files range from -100 to +20 dBFS/bin
     if rng.random() < 0.4:
         r.adc_bits, r.adc_rms_db = 8, float(rng.uniform(-25, -8))
     return r
@@ -101,11 +102,18 @@ def apply_receiver(x, r, rng, nfft, notch=None, t0=0):
         nu = 0.5 * (1 - (1 + r.iq_gain) * np.exp(1j * r.iq_phase))
         x = mu * x + nu * np.conj(x)
     # Front-end response applied in the frequency domain (circular; the response is smooth).
-    g = frontend_gain_db(r, np.fft.fftfreq(n), notch)
-    x = np.fft.ifft(np.fft.fft(x) * 10 ** (g / 20))
+    spec = np.fft.fft(x)
+    f = np.fft.fftfreq(n)
+    x = np.fft.ifft(spec * 10 ** (frontend_gain_db(r, f) / 20))
+    if notch is not None:
+        on = (t >= notch.start) & (t < (np.inf if notch.stop is None else notch.stop))
+        if on.any():
+            notched = np.fft.ifft(spec * 10 ** (frontend_gain_db(r, f, notch) / 20))
+            x = np.where(on, notched, x)
     if r.adc_bits:
-        scale = 10 ** (r.adc_rms_db / 20) / np.sqrt(np.mean(np.abs(x) ** 2) + 1e-30)
-        x = x * scale
+        if r.adc_scale is None:
+            r.adc_scale = float(10 ** (r.adc_rms_db / 20) / np.sqrt(np.mean(np.abs(x) ** 2) + 1e-30))
+        x = x * r.adc_scale
         q = 2 ** (r.adc_bits - 1) - 0.5  # cu8: codes 0..255 around 127.5
         re = np.clip(np.round(x.real * q + q), 0, 2 * q) - q
         im = np.clip(np.round(x.imag * q + q), 0, 2 * q) - q
