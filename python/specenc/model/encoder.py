@@ -1,0 +1,104 @@
+"""The SpectrumEncoder network: tokenizer -> band embedding -> token dropout -> pre-norm blocks -> heads.
+
+Forward maps (spectra (B, N) dB, band (B,) long) to a dict of tensors (see heads.Heads.forward).
+"""
+
+import torch
+from torch import nn
+
+from .attention import attn, get_backend
+from .heads import Heads
+from .norms import make_norm
+from .rope import RotaryEmbedding
+from .token_dropout import TokenDropout
+from .tokenizer import Tokenizer
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.n_heads, self.n_kv, self.hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.backend = cfg.backend
+        # One fused projection for q, k, v: a single GEMM instead of three.
+        self.qkv = nn.Linear(cfg.d_model, (cfg.n_heads + 2 * cfg.n_kv_heads) * cfg.head_dim)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.latents = (nn.Parameter(torch.randn(cfg.n_heads, cfg.n_latents, cfg.head_dim) * cfg.head_dim ** -0.5)
+                        if get_backend(cfg.backend).needs_latents else None)
+
+    def forward(self, x, rope, mask=None):  # x (B, K, D)
+        b, k, d = x.shape
+        q, kk, v = self.qkv(x).split([self.n_heads * self.hd, self.n_kv * self.hd, self.n_kv * self.hd], dim=-1)
+        q = q.view(b, k, self.n_heads, self.hd).transpose(1, 2)  # (B, H, K, hd)
+        kk = kk.view(b, k, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, K, hd)
+        v = v.view(b, k, self.n_kv, self.hd).transpose(1, 2)
+        y = attn(q, kk, v, mask=mask, rope=rope, backend=self.backend, latents=self.latents)  # (B, H, K, hd)
+        return self.proj(y.transpose(1, 2).reshape(b, k, d))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        hidden = int(cfg.d_model * cfg.mlp_ratio)
+        self.fc = nn.Linear(cfg.d_model, hidden)
+        self.out = nn.Linear(hidden, cfg.d_model)
+
+    def forward(self, x):
+        return self.out(nn.functional.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.norm1, self.attn = make_norm(cfg.norm, cfg.d_model), SelfAttention(cfg)
+        self.norm2, self.mlp = make_norm(cfg.norm, cfg.d_model), MLP(cfg)
+
+    def forward(self, x, rope, mask=None):
+        x = x + self.attn(self.norm1(x), rope, mask)
+        return x + self.mlp(self.norm2(x))
+
+
+class SpectrumEncoder(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        cfg.validate()
+        self.config = cfg
+        self.tokenizer = Tokenizer(cfg)
+        # Anomalies are defined against a band plan, so every token knows its band (also with rope="none").
+        self.band_embed = nn.Embedding(cfg.n_bands, cfg.d_model)
+        nn.init.normal_(self.band_embed.weight, std=0.02)
+        self.dropout = TokenDropout(cfg)
+        self.rope = RotaryEmbedding(cfg)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = make_norm(cfg.norm, cfg.d_model)
+        self.heads = Heads(cfg)
+
+    def set_temperature(self, tau):
+        """Gumbel-softmax temperature for token dropout (the trainer anneals it 1.0 -> 0.1)."""
+        if not tau > 0:
+            raise ValueError(f"Gumbel temperature tau={tau!r} must be > 0")
+        self.dropout.tau = float(tau)
+
+    def set_backend(self, name):
+        """Switch the attention backend (same weights); latent needs latent weights built in."""
+        b = get_backend(name)
+        has_latents = self.blocks[0].attn.latents is not None if len(self.blocks) else b.needs_latents
+        if b.needs_latents != has_latents:
+            raise ValueError(f"backend {name!r} cannot run a network built for backend {self.config.backend!r}: "
+                             "'latent' has its own weights, so it is chosen when the network is built")
+        for blk in self.blocks:
+            blk.attn.backend = name
+        self.config = self.config.replace(backend=name)
+
+    def forward(self, spectra, band):
+        """spectra (B, N) dB float32, band (B,) long -> dict of outputs (heads.Heads.forward)."""
+        windows, energy, tokens = self.tokenizer(spectra)  # (B, T, s), (B, T), (B, T, D)
+        tokens = tokens + self.band_embed(band).unsqueeze(1)
+        x, kept = self.dropout(tokens, energy, windows)  # (B, K, D), (B, K)
+        rope = self.rope(kept.to(x.dtype), band)
+        for blk in self.blocks:
+            x = blk(x, rope)
+        x = self.norm(x)
+        out = self.heads(x)
+        out["kept"] = kept
+        out["windows"] = windows.gather(1, kept.unsqueeze(-1).expand(-1, -1, windows.shape[-1]))  # recon target
+        return out

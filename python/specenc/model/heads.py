@@ -1,0 +1,30 @@
+"""Output heads on the encoded kept tokens x_enc (B, K, D)."""
+
+import torch
+from torch import nn
+
+
+class Heads(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        d = cfg.d_model
+        self.family = nn.Linear(d, cfg.n_families)  # spectrum class (dominant emission)
+        self.token_family = nn.Linear(d, cfg.n_families)  # per-token family, 0 = unoccupied
+        # s = sigmoid(W3 ReLU(W2 ReLU(W1 mean(x_enc)))), hidden anomaly_hidden
+        h = cfg.anomaly_hidden
+        self.anomaly = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+        self.kind = nn.Linear(d, cfg.n_kinds)  # which anomaly, read when s is high
+        self.recon = nn.Linear(d, cfg.pool_stride)  # the token's s normalised bins
+
+    def forward(self, x):
+        """x (B, K, D) -> family_logits (B, F), token_logits (B, K, F), anomaly_logit (B,),
+        kind_logits (B, n_kinds), recon (B, K, s), embedding (B, D) = mean(x_enc)."""
+        pooled = x.mean(dim=1)  # (B, D)
+        return {
+            "family_logits": self.family(pooled),
+            "token_logits": self.token_family(x),
+            "anomaly_logit": self.anomaly(pooled).squeeze(-1),
+            "kind_logits": self.kind(pooled),
+            "recon": self.recon(x),
+            "embedding": pooled,
+        }

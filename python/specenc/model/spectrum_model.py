@@ -1,0 +1,217 @@
+"""SpectrumModel: the network plus its threshold, behind a NumPy-in/NumPy-out `predict`.
+
+`load_model(path=None, ...)` reads a safetensors + JSON checkpoint (None = the weights shipped in
+`gnuradio/specenc/weights/default.*`).
+"""
+
+import logging
+import math
+import pathlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import bands, labels
+from .attention import check_backend
+from .checkpoint import load_weights, read_info, save_checkpoint
+from .config import ModelConfig
+from .encoder import SpectrumEncoder
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
+RUNTIMES = ("torch",)
+MAX_BATCH = 1024  # rows per forward pass inside predict (bounds memory, never changes results)
+
+
+@dataclass
+class Prediction:
+    labels: list  # (B,) family names
+    label_index: np.ndarray  # (B,) int64
+    confidence: np.ndarray  # (B,) float32, probability of the label
+    anomaly_score: np.ndarray  # (B,) float32 in [0, 1]
+    anomaly_kind: list  # (B,) kind name, "" when not anomalous (score < threshold)
+    detections: list  # (B,) lists of {"bin_start", "bin_stop" (exclusive), "family", "confidence"}
+    embedding: np.ndarray  # (B, D) float32
+
+
+def resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for but torch sees no CUDA device; use device 'cpu' or 'auto'")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} must be 'cpu', 'cuda' or 'auto'")
+    return device
+
+
+def bands_for(rx_freq, n):
+    """rx_freq None | float | (n,) Hz -> (n,) int64 band indices (unknown/NaN -> 'other')."""
+    if rx_freq is None:
+        return np.full(n, bands.BAND_INDEX["other"], np.int64)
+    f = np.asarray(rx_freq, dtype=np.float64)
+    if f.ndim == 0:
+        f = np.full(n, float(f))
+    if f.shape != (n,):
+        raise ValueError(f"rx_freq has shape {f.shape}; expected a scalar or ({n},) for {n} spectra")
+    uniq, inverse = np.unique(f, return_inverse=True)
+    idx = np.array([bands.BAND_INDEX[bands.band_for_frequency(x if math.isfinite(x) else None)] for x in uniq],
+                   np.int64)
+    return idx[inverse]
+
+
+def _names(table, n, prefix):
+    return list(table) if len(table) == n else [f"{prefix}{i}" for i in range(n)]
+
+
+def runs_to_detections(token_family, token_conf, stride, family_names):
+    """Per-token family (T,) (0 = unoccupied) and confidence (T,) -> detections: contiguous runs of one
+    non-zero family, with bin edges [run_start*stride, run_stop*stride)."""
+    t = len(token_family)
+    change = np.flatnonzero(np.diff(token_family)) + 1
+    starts, stops = np.r_[0, change], np.r_[change, t]
+    return [{"bin_start": int(s * stride), "bin_stop": int(e * stride), "family": family_names[token_family[s]],
+             "confidence": float(token_conf[s:e].mean())}
+            for s, e in zip(starts, stops) if token_family[s] != 0]
+
+
+class SpectrumModel:
+    """A loaded SpectrumEncoder: `.nfft`, `.threshold`, `.config`, `.trained`, `predict(...)`."""
+
+    def __init__(self, net, threshold=0.5, trained=False, metadata=None, device="cpu"):
+        self.device = resolve_device(device)
+        check_backend(net.config.backend, self.device, torch.float32)
+        self.net = net.to(self.device).eval()
+        self.threshold = float(threshold)
+        self.trained = bool(trained)
+        self.metadata = dict(metadata or {})
+        cfg = net.config
+        self.family_names = _names(labels.FAMILIES, cfg.n_families, "family")
+        self.kind_names = _names(labels.ANOMALY_KINDS, cfg.n_kinds, "kind")
+
+    @property
+    def config(self):
+        return self.net.config
+
+    @property
+    def nfft(self):
+        return self.net.config.nfft
+
+    @classmethod
+    def from_config(cls, cfg=None, seed=0, threshold=0.5, device="cpu"):
+        """Randomly initialised (seeded) model for `cfg` (default ModelConfig())."""
+        cfg = (cfg or ModelConfig()).validate()
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            net = SpectrumEncoder(cfg)
+        finally:
+            torch.random.set_rng_state(gen_state)  # do not disturb the caller's random stream
+        return cls(net, threshold=threshold, trained=False, device=device)
+
+    def save(self, path, threshold=None, trained=None, metadata=None):
+        """Write `path` (.safetensors) + JSON; returns (weights path, json path)."""
+        if threshold is not None:
+            self.threshold = float(threshold)
+        if trained is not None:
+            self.trained = bool(trained)
+        if metadata is not None:
+            self.metadata = dict(metadata)
+        return save_checkpoint(self.net, path, self.threshold, self.trained, self.metadata)
+
+    def set_backend(self, name):
+        check_backend(name, self.device, torch.float32)
+        self.net.set_backend(name)
+
+    def _check_spectra(self, spectra):
+        x = np.asarray(spectra, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.nfft:
+            raise ValueError(f"spectra have shape {np.shape(spectra)}; expected ({self.nfft},) or (B, {self.nfft})")
+        finite = np.isfinite(x).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise ValueError(f"spectra row(s) {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} contain NaN or inf; "
+                             "filter them before predict")
+        return np.ascontiguousarray(x)
+
+    def forward_numpy(self, x, band):
+        """One batched pass: (B, N) float32, (B,) int64 -> dict of numpy arrays."""
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(x).to(self.device), torch.from_numpy(band).to(self.device))
+            fam = torch.softmax(out["family_logits"], -1)
+            tok = torch.softmax(out["token_logits"], -1)
+            tok_conf, tok_fam = tok.max(-1)
+            conf, idx = fam.max(-1)
+            res = {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
+                   "kind_index": out["kind_logits"].argmax(-1), "token_family": tok_fam, "token_conf": tok_conf,
+                   "kept": out["kept"], "embedding": out["embedding"]}
+            return {k: v.cpu().numpy() for k, v in res.items()}
+
+    def predict(self, spectra, rx_freq=None, sample_rate=None):
+        """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order.
+
+        rx_freq (None, float or (B,) Hz) picks each row's band. sample_rate is accepted for API symmetry
+        (detections are in bins; convert with dsp.bin_edges_hz)."""
+        x = self._check_spectra(spectra)
+        n = x.shape[0]
+        band = bands_for(rx_freq, n)
+        parts = [self.forward_numpy(x[i:i + MAX_BATCH], band[i:i + MAX_BATCH]) for i in range(0, n, MAX_BATCH)]
+        r = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        cfg = self.config
+        # Dropped tokens count as unoccupied: scatter kept-token results onto the full token grid.
+        full_fam = np.zeros((n, cfg.n_tokens), np.int64)
+        full_conf = np.zeros((n, cfg.n_tokens), np.float32)
+        rows = np.arange(n)[:, None]
+        full_fam[rows, r["kept"]] = r["token_family"]
+        full_conf[rows, r["kept"]] = r["token_conf"]
+        score = r["anomaly_score"].astype(np.float32)
+        return Prediction(
+            labels=[self.family_names[i] for i in r["label_index"]],
+            label_index=r["label_index"].astype(np.int64),
+            confidence=r["confidence"].astype(np.float32),
+            anomaly_score=score,
+            anomaly_kind=[self.kind_names[k] if s >= self.threshold else "" for k, s in zip(r["kind_index"], score)],
+            detections=[runs_to_detections(full_fam[i], full_conf[i], cfg.pool_stride, self.family_names)
+                        for i in range(n)],
+            embedding=r["embedding"].astype(np.float32),
+        )
+
+
+def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=None):
+    """Load a checkpoint (None = shipped default weights) -> SpectrumModel.
+
+    backend overrides the attention backend saved in the config (same weights; 'latent' only for
+    networks built with it). threads, when given, sets torch's CPU threads once here."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime {runtime!r} is not available; available: {', '.join(RUNTIMES)}")
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    if path is None:
+        path = DEFAULT_WEIGHTS
+        if not path.exists():
+            raise FileNotFoundError(f"no shipped weights yet: {path} is missing; pass a model path "
+                                    "(train one with `specenc train`)")
+    info = read_info(path)
+    cfg = info["config"]
+    if backend is not None:
+        from .attention import get_backend
+        b = get_backend(backend)  # ValueError lists the available ones
+        built = get_backend(cfg.backend).needs_latents
+        if b.needs_latents != built:
+            raise ValueError(f"backend {backend!r} cannot run {path}: it was built for backend {cfg.backend!r} "
+                             "('latent' has its own weights)")
+        cfg = cfg.replace(backend=backend)
+    resolve_device(device)
+    t0 = time.perf_counter()
+    net = load_weights(SpectrumEncoder(cfg), path)
+    if not info["trained"]:
+        log.warning("model %s is NOT trained (random weights, placeholder): its predictions are meaningless", path)
+    model = SpectrumModel(net, threshold=info["threshold"], trained=info["trained"], metadata=info["metadata"],
+                          device=device)
+    log.info("loaded %s (%s, d_model %d, %d layers) in %.0f ms", path, cfg.backend, cfg.d_model, cfg.n_layers,
+             1e3 * (time.perf_counter() - t0))
+    return model

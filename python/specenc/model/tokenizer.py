@@ -1,0 +1,37 @@
+"""Spectrum (dB) -> tokens.
+
+Normalisation, per spectrum: x = (dB - median(dB)) / norm_scale_db. The median of a spectrum is a
+robust noise-floor estimate (emissions rarely cover half the band), so absolute receiver gain drops
+out while the level above the floor, which tells signals apart, is kept; dividing by 10 dB puts
+typical SNRs (0..60 dB) at 0..6.
+
+Tokens: the normalised spectrum is cut into T = nfft/s windows of s bins (token t covers bins
+[t*s, (t+1)*s)). A token's energy is its window's maximum (stride-s max-pool); its embedding is a
+linear map of [the s window values, the max] to d_model, so fine shape inside a window is not lost.
+"""
+
+import torch
+from torch import nn
+
+
+def normalise(spectra, scale_db):
+    """(B, N) dB -> (B, N) (dB - median) / scale. Median = lower middle value, as torch.median."""
+    n = spectra.shape[-1]
+    # topk instead of torch.median: it exports to ONNX (TopK) and is as fast on CPU.
+    median = torch.topk(spectra, (n - 1) // 2 + 1, dim=-1, largest=False, sorted=True).values[..., -1:]
+    return (spectra - median) / scale_db
+
+
+class Tokenizer(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.stride, self.scale = cfg.pool_stride, cfg.norm_scale_db
+        self.embed = nn.Linear(cfg.pool_stride + 1, cfg.d_model)
+
+    def forward(self, spectra):
+        """spectra (B, N) dB -> windows (B, T, s) normalised, energy (B, T), tokens (B, T, D)."""
+        x = normalise(spectra, self.scale)
+        windows = x.reshape(x.shape[0], -1, self.stride)  # (B, T, s)
+        energy = windows.amax(dim=-1)  # (B, T): stride-s max-pool
+        tokens = self.embed(torch.cat((windows, energy.unsqueeze(-1)), dim=-1))  # (B, T, D)
+        return windows, energy, tokens
