@@ -15,6 +15,7 @@
 #include <limits>
 #include <mutex>
 #include <stdexcept>
+#include <sstream>
 #include <string>
 
 namespace gr {
@@ -87,19 +88,26 @@ std::vector<double> make_window(const std::string& name, int nfft)
     return w;
 }
 
+std::string num(double v)
+{
+    std::ostringstream s;
+    s << v;
+    return s.str();
+}
+
 int checked_hop(int nfft, double overlap, int average, double sample_rate)
 {
     if (nfft < 64 || nfft > 65536 || (nfft & (nfft - 1)))
         throw std::invalid_argument("nfft=" + std::to_string(nfft) +
                                     " must be a power of two in 64..65536");
     if (!(overlap >= 0.0 && overlap <= 0.9))
-        throw std::invalid_argument("overlap=" + std::to_string(overlap) +
+        throw std::invalid_argument("overlap=" + num(overlap) +
                                     " must be in 0..0.9");
     if (average < 1)
         throw std::invalid_argument("average=" + std::to_string(average) +
                                     " must be >= 1");
     if (!(sample_rate >= 0.0 && std::isfinite(sample_rate)))
-        throw std::invalid_argument("sample_rate=" + std::to_string(sample_rate) +
+        throw std::invalid_argument("sample_rate=" + num(sample_rate) +
                                     " must be >= 0 Hz (0 = unknown)");
     // nearbyint rounds half to even, as Python's round() in dsp.hop_size
     return nfft - static_cast<int>(std::nearbyint(overlap * nfft));
@@ -132,14 +140,13 @@ psd_impl::psd_impl(int nfft,
       d_average(average),
       d_db(db),
       d_rate(sample_rate),
-      d_window(nfft),
-      d_frame(nfft),
+      d_window(2 * nfft),
       d_power(nfft)
 {
     const std::vector<double> w = make_window(window, nfft);
     double sum = 0.0;
     for (int n = 0; n < nfft; n++) {
-        d_window[n] = static_cast<float>(w[n]);
+        d_window[2 * n] = d_window[2 * n + 1] = w[n];
         sum += w[n];
     }
     d_scale = 1.0 / (average * sum * sum);
@@ -179,9 +186,10 @@ void psd_impl::compute_spectrum(const gr_complex* in, float* out)
     const double* fft_out = reinterpret_cast<const double*>(d_fft_out);
     double* power = d_power.data();
     for (int k = 0; k < d_average; k++) {
-        // x w in single precision (as NumPy's complex64 * float32), FFT in double
-        volk_32fc_32f_multiply_32fc(d_frame.data(), in + k * d_hop, d_window.data(), d_nfft);
-        volk_32f_convert_64f(fft_in, reinterpret_cast<const float*>(d_frame.data()), 2 * d_nfft);
+        volk_32f_convert_64f(fft_in, reinterpret_cast<const float*>(in + k * d_hop), 2 * d_nfft);
+        const double* w = d_window.data();
+        for (int i = 0; i < 2 * d_nfft; i++)
+            fft_in[i] *= w[i];
         fftw_execute(d_plan);
         if (k == 0) {
             for (int i = 0; i < d_nfft; i++)

@@ -23,12 +23,11 @@ private:
     const int d_average;
     const bool d_db;
     double d_rate; // Hz, from the constructor or the latest rx_rate tag; 0 = unknown
-    volk::vector<float> d_window;
-    volk::vector<gr_complex> d_frame; // (nfft,) x w in single precision, as NumPy forms it
-    volk::vector<double> d_power;     // (nfft,) accumulated |X|^2 of one spectrum's frames
-    double d_scale;                   // 1 / (average * (sum w)^2)
-    // Double-precision FFT: float FFT error reaches 1e-3 dB in low bins of a 1024-point
-    // noise spectrum, and the block must match the NumPy reference to 1e-4 dB.
+    volk::vector<double> d_window; // (2 nfft,) each window value twice, for interleaved re/im
+    double d_scale;                // 1 / (average * (sum w)^2)
+    volk::vector<double> d_power;  // (nfft,) accumulated |X|^2 of one spectrum's frames
+    // Windowing and FFT in double precision: in single precision the error reaches 1e-3 dB in
+    // the low bins of a 1024-point noise spectrum; the block must match a Welch reference to 1e-4 dB.
     fftw_complex* d_fft_in;
     fftw_complex* d_fft_out;
     fftw_plan d_plan;

@@ -9,6 +9,8 @@ of amplitude 1 centred on a bin reads 1 (0 dBFS) in that bin whatever the window
 `average=K` averages K consecutive frames (non-overlapping groups) into one output spectrum.
 Spectra are fftshifted: bin 0 is the lowest frequency, bin nfft/2 is the centre frequency.
 For a density in dB/Hz subtract 10 log10(sample_rate * ENBW / nfft), ENBW = nfft sum(w^2) / (sum w)^2.
+Windowing and the FFT run in float64 (single precision is off by up to 1e-3 dB in low bins).
+A spectrum whose frames contain NaN or inf samples is non-finite (NaN) in every bin; others are unaffected.
 """
 
 import numpy as np
@@ -68,7 +70,8 @@ def power_spectrum(iq, nfft=1024, overlap=0.5, window="hann", average=1, db=True
     count = num_spectra(len(iq), nfft, overlap, average)
     frames = np.lib.stride_tricks.sliding_window_view(iq.astype(np.complex64, copy=False), nfft)[::hop]
     frames = frames[: count * average]
-    spec = np.fft.fft(frames * w.astype(np.float32), axis=-1)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf input -> non-finite spectra, as the block
+        spec = np.fft.fft(frames * w, axis=-1)  # window and FFT in float64, as the C++ block
     power = (spec.real**2 + spec.imag**2) / np.sum(w) ** 2
     power = power.reshape(count, average, nfft).mean(axis=1)
     power = np.fft.fftshift(power, axes=-1)

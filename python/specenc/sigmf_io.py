@@ -155,6 +155,38 @@ def open_raw(path, sample_rate, center_freq, fmt):
     )
 
 
+def is_sigmf(path):
+    """True for a .sigmf-meta/.sigmf-data path, or a base path with a .sigmf-meta beside it."""
+    path = os.fspath(path)
+    return path.endswith((META_EXT, DATA_EXT)) or os.path.isfile(path + META_EXT)
+
+
+def open_recording(path, rate=None, freq=None, fmt=None):
+    """A Recording for a SigMF recording or a raw file, as the command line and the source block take it.
+
+    SigMF: rate/freq (Hz), when given, override the metadata; fmt must be None (core:datatype rules).
+    Raw: rate (Hz) and fmt (cu8, ci8, ci16, cf32) are required; freq defaults to 0 (baseband).
+    """
+    path = os.fspath(path)
+    if is_sigmf(path):
+        if fmt:
+            raise ValueError(f"format {fmt!r} given for SigMF recording {path}; its core:datatype sets the format")
+        rec = read_meta(path)
+        if rate:
+            if not float(rate) > 0:
+                raise ValueError(f"rate={rate} must be > 0 Hz")
+            rec.sample_rate = float(rate)
+        if freq is not None:
+            rec.center_freq = float(freq)
+        return rec
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"input file not found: {path}")
+    if not rate or not fmt:
+        raise ValueError(f"raw file {path} needs a sample rate and a format (cu8, ci8, ci16, cf32), "
+                         f"or a .sigmf-meta beside it")
+    return open_raw(path, rate, freq, fmt)
+
+
 def _memmap(rec):
     dtype = DATATYPES[rec.datatype][0]
     if rec.num_samples == 0:

@@ -1,0 +1,43 @@
+# gr-specenc: the README's commands. Everything runs with the project's .venv python.
+PY := $(CURDIR)/.venv/bin/python
+GRC ?= examples/psd_waterfall.grc
+
+.PHONY: setup build test demo grc bench-psd setup-gui bind-hash clean
+
+# apt packages (as root), .venv, pip requirements; skipped when already done
+setup:
+	@bash scripts/setup.sh --deps
+
+# CMake configure (once), build, install into .venv; also refreshes build/test_modules
+build: setup
+	@bash scripts/setup.sh --build
+
+# All tests against the BUILD TREE (build/test_modules), never an installed copy.
+# pytest's exit 5 ("no tests collected") counts as a failure.
+test: build
+	@PYTHONPATH=$(CURDIR)/build/test_modules $(PY) -m pytest -q tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests collected" >&2; exit 1; fi; exit $$rc
+
+# The main job: `specenc demo`
+demo: build
+	$(CURDIR)/.venv/bin/specenc demo
+
+# GNU Radio Companion with the module's blocks and the venv python (GRC=examples/other.grc)
+grc: build
+	GRC_BLOCKS_PATH=$(CURDIR)/.venv/share/gnuradio/grc/blocks $(PY) /usr/bin/gnuradio-companion $(GRC)
+
+bench-psd: build
+	$(CURDIR)/.venv/bin/specenc bench psd
+
+# optional: Xvfb, ImageMagick and GTK bits for GRC screenshots
+setup-gui:
+	@bash scripts/setup.sh --gui
+
+# after editing include/gnuradio/specenc/psd.h AND python/specenc/bindings/psd_python.cc
+bind-hash:
+	@h=$$(md5sum include/gnuradio/specenc/psd.h | cut -d' ' -f1); \
+	sed -i "s/BINDTOOL_HEADER_FILE_HASH([^)]*)/BINDTOOL_HEADER_FILE_HASH($$h)/" python/specenc/bindings/psd_python.cc; \
+	echo "psd_python.cc hash -> $$h"
+
+clean:
+	rm -rf build

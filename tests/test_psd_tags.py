@@ -1,0 +1,89 @@
+"""specenc.psd tag placement: a tag on input sample n lands on spectrum floor(n / (hop * K));
+rx_time is rewritten to the time of that spectrum's first sample."""
+
+import numpy as np
+import pmt
+import pytest
+from gnuradio import blocks, gr
+
+from gnuradio.specenc import dsp
+
+
+def tag(offset, key, value):
+    t = gr.tag_t()
+    t.offset, t.key, t.value, t.srcid = offset, pmt.intern(key), value, pmt.intern("test")
+    return t
+
+
+def time_pmt(secs, frac):
+    return pmt.make_tuple(pmt.from_uint64(secs), pmt.from_double(frac))
+
+
+def run(x, tags, **kwargs):
+    from gnuradio import specenc
+
+    tb = gr.top_block()
+    src = blocks.vector_source_c(x, False, 1, tags)
+    psd = specenc.psd(**kwargs)
+    sink = blocks.vector_sink_f(kwargs.get("nfft", 1024))
+    tb.connect(src, psd, sink)
+    tb.run()
+    return len(sink.data()) // kwargs.get("nfft", 1024), sorted(sink.tags(), key=lambda t: t.offset)
+
+
+@pytest.mark.parametrize("nfft,overlap,average", [(256, 0.0, 1), (256, 0.5, 1), (256, 0.75, 3), (1024, 0.9, 2)])
+def test_tags_land_on_the_documented_spectrum(specenc_cpp, nfft, overlap, average):
+    x = np.zeros(40 * nfft, np.complex64)
+    count = dsp.num_spectra(len(x), nfft, overlap, average)
+    dec = dsp.hop_size(nfft, overlap) * average
+    positions = [0, 1, dec - 1, dec, 3 * dec + 7, (count - 1) * dec + dec - 1]
+    tags = [tag(n, "rx_freq", pmt.from_double(float(n))) for n in positions]
+    produced, out = run(x, tags, nfft=nfft, overlap=overlap, average=average)
+    assert produced == count
+    assert [(t.offset, pmt.to_double(t.value)) for t in out] == [(n // dec, float(n)) for n in positions]
+    # spectrum floor(n / D) starts at or before n and still contains it
+    span = (average - 1) * dsp.hop_size(nfft, overlap) + nfft
+    assert all((n // dec) * dec <= n < (n // dec) * dec + span for n in positions)
+
+
+def test_tags_on_samples_no_spectrum_consumes_are_dropped(specenc_cpp):
+    x = np.zeros(1024 + 512 + 100, np.complex64)  # 2 spectra consume 1024 samples
+    produced, out = run(x, [tag(1023, "rx_freq", pmt.from_double(1.0)), tag(1030, "rx_freq", pmt.from_double(2.0))],
+                        nfft=1024, overlap=0.5)
+    assert produced == 2 and [(t.offset, pmt.to_double(t.value)) for t in out] == [(1, 1.0)]
+
+
+@pytest.mark.parametrize("overlap,average", [(0.5, 1), (0.75, 2), (0.0, 4)])
+def test_rx_time_is_advanced_to_the_spectrum_start(specenc_cpp, overlap, average):
+    nfft, rate = 512, 1e6
+    dec = dsp.hop_size(nfft, overlap) * average
+    back = dec // 3
+    n = 5 * dec + back  # rx_time at sample n: its spectrum (5) starts `back` samples earlier
+    tags = [tag(0, "rx_rate", pmt.from_double(rate)), tag(0, "rx_freq", pmt.from_double(433.92e6)),
+            tag(0, "rx_time", time_pmt(1000, 0.25)),
+            tag(n, "rx_time", time_pmt(2000, 0.00001))]  # borrows from the whole seconds
+    _, out = run(np.zeros(30 * nfft, np.complex64), tags, nfft=nfft, overlap=overlap, average=average)
+    times = [(t.offset, pmt.to_uint64(pmt.tuple_ref(t.value, 0)), pmt.to_double(pmt.tuple_ref(t.value, 1)))
+             for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert [(o, s) for o, s, _ in times] == [(0, 1000), (5, 1999)]
+    assert times[0][2] == pytest.approx(0.25, abs=1e-12)
+    assert times[1][2] == pytest.approx(1.00001 - back / rate, abs=1e-9)
+    rates = [t for t in out if pmt.symbol_to_string(t.key) == "rx_rate"]
+    assert [(t.offset, pmt.to_double(t.value)) for t in rates] == [(0, rate)]
+
+
+def test_rx_time_uses_constructor_rate_then_rx_rate_tags(specenc_cpp):
+    nfft = 256  # hop 128
+    tags = [tag(1000, "rx_time", time_pmt(10, 0.5)),  # spectrum 7 starts at 896: 104 samples earlier
+            tag(2000, "rx_rate", pmt.from_double(1000.0)),
+            tag(2000, "rx_time", time_pmt(20, 0.5))]  # spectrum 15 starts at 1920: 80 samples earlier
+    _, out = run(np.zeros(4096, np.complex64), tags, nfft=nfft, overlap=0.5, sample_rate=100.0)
+    times = [(t.offset, pmt.to_uint64(pmt.tuple_ref(t.value, 0)) + pmt.to_double(pmt.tuple_ref(t.value, 1)))
+             for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert times[0] == (7, pytest.approx(10.5 - 104 / 100.0))
+    assert times[1] == (15, pytest.approx(20.5 - 80 / 1000.0))
+
+
+def test_rx_time_unchanged_when_no_rate_is_known(specenc_cpp):
+    _, out = run(np.zeros(4096, np.complex64), [tag(700, "rx_time", time_pmt(5, 0.5))], nfft=256, overlap=0.5)
+    assert [(t.offset, pmt.to_double(pmt.tuple_ref(t.value, 1))) for t in out] == [(5, 0.5)]
