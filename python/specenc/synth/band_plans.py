@@ -91,7 +91,7 @@ def _free_scene(band, rng, n, min_bw):
     return Plan(band, "free"), out
 
 
-def _raster_scene(band, rng, n, min_bw, spacing, fill, families, occupancy, snr, spread, p_continuous):
+def raster_scene(band, rng, n, min_bw, spacing, fill, families, occupancy, snr, spread, p_continuous):
     count = max(1, int(2 * EDGE / spacing))
     centres = (np.arange(count) - (count - 1) / 2) * spacing
     bw = max(spacing * fill, 2 * min_bw)
@@ -116,12 +116,12 @@ def normal_scene(band, rng, n, min_bw):
     if band == "cellular":
         if rng.random() < 0.65:
             spacing = rng.uniform(0.15, 0.95)
-            plan, ems = _raster_scene(band, rng, n, min_bw, spacing, rng.uniform(0.75, 0.92),
+            plan, ems = raster_scene(band, rng, n, min_bw, spacing, rng.uniform(0.75, 0.92),
                                       ("ofdm", "ofdm", "single_carrier"), 1.0, rng.uniform(5, 40), 2.0, 1.0)
             plan.variant = "wide"
         else:
             spacing = 1 / rng.integers(8, 33)
-            plan, ems = _raster_scene(band, rng, n, min_bw, spacing, rng.uniform(0.5, 0.8),
+            plan, ems = raster_scene(band, rng, n, min_bw, spacing, rng.uniform(0.5, 0.8),
                                       ("fsk", "single_carrier"), rng.uniform(0.4, 1.0), rng.uniform(5, 35), 6.0,
                                       0.8)
             plan.variant = "narrow"
@@ -136,7 +136,7 @@ def normal_scene(band, rng, n, min_bw):
     if band == "aero":
         if rng.random() < 0.55:
             spacing = 1 / rng.integers(8, 41)
-            plan, ems = _raster_scene(band, rng, n, min_bw, spacing, rng.uniform(0.2, 0.6), ("am",),
+            plan, ems = raster_scene(band, rng, n, min_bw, spacing, rng.uniform(0.2, 0.6), ("am",),
                                       rng.uniform(0.2, 0.8), rng.uniform(5, 35), 8.0, 0.3)
             plan.variant = "vhf"
         else:

@@ -346,8 +346,14 @@ def generate(em, n, rng, t0=0):
     hops = em.params.get("hop_freqs")
     if hops:
         # Frequency hopper: hop i of each cycle sits at hop_freqs[i] for `dwell` samples.
-        f = np.asarray(hops)[(t - em.start) // em.params["dwell"] % len(hops)]
-        out[lo:hi] = x * np.exp(2j * np.pi * f * t)
+        dwell = em.params["dwell"]
+        f = np.asarray(hops)[(t - em.start) // dwell % len(hops)]
+        # Power ramps (raised cosine over 15 % of a dwell at each end), as real hoppers do: hard
+        # switching would splatter sinc skirts over the whole band.
+        pos = (t - em.start) % dwell
+        edge = np.minimum(pos, dwell - 1 - pos) / max(0.15 * dwell, 1)
+        ramp = 0.5 - 0.5 * np.cos(np.pi * np.clip(edge, 0, 1))
+        out[lo:hi] = x * ramp * np.exp(2j * np.pi * np.cumsum(f)) / np.sqrt(np.mean(ramp ** 2))
     else:
         out[lo:hi] = x * np.exp(2j * np.pi * em.fc * t)
     return out

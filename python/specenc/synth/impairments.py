@@ -85,8 +85,11 @@ def frontend_gain_db(r, f, notch=None):
     return g
 
 
-def apply_receiver(x, r, rng, nfft, notch=None, t0=0):
-    """Receiver chain on signal+noise x (noise variance 1 per sample) -> complex64 dBFS-scaled IQ."""
+def apply_receiver(x, r, rng, nfft, notches=(), t0=0):
+    """Receiver chain on signal+noise x (noise variance 1 per sample) -> complex64 dBFS-scaled IQ.
+
+    notches: band_erasure notches, each applied to the samples of its [start, stop).
+    """
     n = len(x)
     t = np.arange(n) + t0
     noise_bin = ENBW_HANN / nfft  # noise power in one bin for unit noise variance
@@ -105,7 +108,7 @@ def apply_receiver(x, r, rng, nfft, notch=None, t0=0):
     spec = np.fft.fft(x)
     f = np.fft.fftfreq(n)
     x = np.fft.ifft(spec * 10 ** (frontend_gain_db(r, f) / 20))
-    if notch is not None:
+    for notch in notches:  # notches never overlap in time
         on = (t >= notch.start) & (t < (np.inf if notch.stop is None else notch.stop))
         if on.any():
             notched = np.fft.ifft(spec * 10 ** (frontend_gain_db(r, f, notch) / 20))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .anomalies import Anomaly, Notch, allowed_kinds, inject
+from .anomalies import Anomaly, allowed_kinds, inject
 from .band_plans import Plan, normal_scene
 from .emitters import generate
 from .impairments import Receiver, apply_receiver, multipath, random_receiver
@@ -25,7 +25,7 @@ class Scene:
     emitters: list
     receiver: Receiver
     anomaly: Anomaly = None
-    notch: Notch = None
+    notches: list = field(default_factory=list)  # band_erasure notches (Notch) the receiver applies
     min_bw: float = 1 / 1024  # one analysis bin, cycles/sample (the SNR bandwidth of a tone)
     fading: dict = field(default_factory=dict)  # emitter index -> rician K (None = Rayleigh)
 
@@ -39,7 +39,9 @@ def random_scene(band, rng, n, nfft=1024, anomaly=None):
         kinds = allowed_kinds(band, plan, emitters) if anomaly == "any" else [anomaly]
         for kind in rng.permutation(kinds):
             try:
-                sc.emitters, sc.anomaly, sc.notch = inject(str(kind), plan, sc.emitters, rng, n, min_bw)
+                sc.emitters, sc.anomaly, notch = inject(str(kind), plan, sc.emitters, rng, n, min_bw)
+                if notch is not None:
+                    sc.notches.append(notch)
                 break
             except ValueError:
                 continue
@@ -70,4 +72,4 @@ def render(sc, n, rng, nfft=1024, t0=0):
         if i in sc.fading:
             s = multipath(s, rng, sc.fading[i])
         x = x + s
-    return apply_receiver(x, sc.receiver, rng, nfft, sc.notch, t0)
+    return apply_receiver(x, sc.receiver, rng, nfft, sc.notches, t0)

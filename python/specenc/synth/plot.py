@@ -1,0 +1,49 @@
+"""Waterfall PNG of IQ with truth boxes (emitters white, anomalies red with their kind)."""
+
+import numpy as np
+
+from .. import dsp
+
+MAX_ROWS = 800  # spectra drawn; longer recordings average more frames per row
+
+
+def plot_waterfall(iq, sample_rate, center_freq, annotations, out_png, nfft=1024, title=""):
+    """Render a waterfall of `iq` with the annotation boxes to `out_png`; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    hop = dsp.hop_size(nfft, 0.5)
+    frames = dsp.num_spectra(len(iq), nfft, 0.5, 1)
+    if frames < 1:
+        raise ValueError(f"need at least nfft={nfft} samples to plot, got {len(iq)}")
+    average = max(1, int(np.ceil(frames / MAX_ROWS)))
+    spec = dsp.power_spectrum(iq, nfft, 0.5, "hann", average)  # (rows, nfft)
+    seconds = len(spec) * average * hop / sample_rate
+    f0 = (center_freq - sample_rate / 2) / 1e6
+    f1 = (center_freq + sample_rate / 2) / 1e6
+    fig, ax = plt.subplots(figsize=(11, 7))
+    lo, hi = np.percentile(spec, 2), spec.max()
+    ax.imshow(spec, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi,
+              extent=(f0, f1, 0, seconds), interpolation="nearest")
+    for ann in annotations:
+        if "core:freq_lower_edge" not in ann:
+            continue
+        t0 = ann["core:sample_start"] / sample_rate
+        dt = ann.get("core:sample_count", len(iq) - ann["core:sample_start"]) / sample_rate
+        fl, fh = ann["core:freq_lower_edge"] / 1e6, ann["core:freq_upper_edge"] / 1e6
+        anomaly = ann.get("core:label") == "anomaly"
+        ax.add_patch(Rectangle((fl, t0), fh - fl, dt, fill=False, lw=1.6 if anomaly else 0.6,
+                               ec="red" if anomaly else "white", ls="-" if anomaly else "--"))
+        if anomaly:
+            ax.text(fl, t0 + dt, ann.get("specenc:kind", "anomaly"), color="red", fontsize=8, va="bottom")
+    ax.set_xlabel("frequency (MHz)")
+    ax.set_ylabel("time (s)")
+    ax.set_title(title or "waterfall (dBFS/bin)")
+    fig.colorbar(ax.images[0], ax=ax, label="dBFS/bin")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return out_png

@@ -1,0 +1,239 @@
+"""Recordings: long scenes with bursty emitters and ghost anomalies at known times, with truth.
+
+`make_recording(scenario, seconds, seed, sample_rate, center_freq) -> (iq, annotations)` and
+`write_scenario(out_meta, scenario, ...) -> meta_path` (SigMF via sigmf_io). Annotations carry
+core:sample_start/sample_count, core:freq_lower_edge/upper_edge (Hz), core:label (family, or
+"anomaly"), specenc:snr_db (emitters), specenc:kind and specenc:strength_db (anomalies),
+specenc:params (parameters in normalised units: cycles/sample and samples) and specenc:role.
+"""
+
+import copy
+import logging
+
+import numpy as np
+
+from .. import bands as bands_mod
+from .. import labels
+from .anomalies import inject
+from .band_plans import log_uniform, normal_scene, raster_scene
+from .impairments import ENBW_HANN, random_receiver
+from .scene import Scene, render
+
+log = logging.getLogger(__name__)
+
+# scenario -> (band, default sample rate Hz, default centre frequency Hz)
+SCENARIOS = {
+    "ism": ("ism", 1e6, 433.92e6),
+    "cellular": ("cellular", 10e6, 806e6),
+    "gnss": ("gnss", 4e6, 1575.42e6),
+    "aero": ("aero", 2e6, 127e6),
+    "other": ("other", 2e6, 50e6),
+    "demo": ("aero", 1e6, 127e6),
+}
+# The demo's ghost anomalies, in order, each in its own tenth of the recording.
+DEMO_KINDS = ("frequency_shift", "jamming", "hopping", "stealth", "spoofing", "band_erasure")
+NFFT = 1024  # analysis FFT the tone SNR and the hop interval refer to
+CHUNK = 1 << 20  # samples rendered at a time
+MAX_SAMPLES = 1 << 28
+
+
+def _burst_train(em, n, rate, rng):
+    """Copies of a bursty emitter, one per burst: on 2-300 ms, off 10 ms-1 s, over n samples."""
+    out, t = [], int(rng.uniform(0, log_uniform(rng, 0.01, 1.0) * rate))
+    while t < n:
+        on = max(int(log_uniform(rng, 0.002, 0.3) * rate), 64)
+        b = copy.deepcopy(em)
+        b.start, b.stop = t, min(t + on, n)
+        out.append(b)
+        t += on + int(log_uniform(rng, 0.01, 1.0) * rate)
+    return out
+
+
+def _outside(em, a, b):
+    """The parts of em's activity before a and after b."""
+    stop = np.inf if em.stop is None else em.stop
+    parts = []
+    if em.start < a:
+        p = copy.deepcopy(em)
+        p.stop = int(min(stop, a))
+        parts.append(p)
+    if stop > b:
+        p = copy.deepcopy(em)
+        p.start = int(max(em.start, b))
+        parts.append(p)
+    return parts
+
+
+def _restrict(em, a, b):
+    """em limited to [a, b), or None when it is not active there."""
+    start, stop = max(em.start, a), min(b, np.inf if em.stop is None else em.stop)
+    if stop <= start:
+        return None
+    em.start, em.stop = int(start), int(stop)
+    return em
+
+
+def inject_timed(sc, kind, a, b, rng):
+    """Inject `kind` into the scene during samples [a, b) only; returns the Anomaly."""
+    for _ in range(20):
+        work = copy.deepcopy(sc.emitters)
+        known = {id(e) for e in work}
+        new, an, notch = inject(kind, sc.plan, work, rng, b - a, sc.min_bw, hop_interval=NFFT * 5 // 2)
+        kept = {id(e) for e in new}
+        out, target, touched = [], None, False
+        for orig, w in zip(sc.emitters, work):
+            if id(w) in kept and w.role == orig.role:
+                out.append(orig)
+                continue
+            # Removed (band_erasure) or altered (frequency_shift, spoofing) during [a, b) only.
+            touched = True
+            out.extend(_outside(orig, a, b))
+            target = _restrict(w, a, b)
+            if target is not None and id(w) in kept:
+                out.append(target)
+        if touched and target is None:
+            continue  # the chosen emitter is silent during [a, b): pick another
+        for w in new:
+            if id(w) not in known:  # added by the anomaly
+                w.start, w.stop = a + w.start, a + (b - a if w.stop is None else w.stop)
+                out.append(w)
+        an.start, an.stop = a, b
+        if target is not None:
+            an.start, an.stop = target.start, target.stop
+        if notch is not None:
+            notch.start, notch.stop = a, b
+            sc.notches.append(notch)
+        sc.emitters = out
+        return an
+    raise ValueError(f"could not place a {kind} anomaly in samples {a}..{b} of this scene")
+
+
+def _demo_scene(rng, n, rate):
+    """VHF air band at 25 kHz raster (normalised to `rate`): AM channels that stay on."""
+    spacing = 25e3 / rate if rate >= 400e3 else 1 / 16
+    plan, ems = raster_scene("aero", rng, n, 1 / NFFT, spacing, 0.4, ("am",), 0.35, 22.0, 6.0, 1.0)
+    plan.variant = "vhf"
+    return plan, ems
+
+
+def build_scene(scenario, n, rate, rng, anomalies=None):
+    """(Scene, [Anomaly]) for a recording of n samples; anomalies: kind names (None = scenario default)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    band = SCENARIOS[scenario][0]
+    if scenario == "demo":
+        plan, ems = _demo_scene(rng, n, rate)
+        anomalies = DEMO_KINDS if anomalies is None else anomalies
+    else:
+        plan, ems = normal_scene(band, rng, n, 1 / NFFT)
+        anomalies = () if anomalies is None else anomalies
+    for k in anomalies:
+        if k not in labels.ANOMALY_INDEX:
+            raise ValueError(f"unknown anomaly kind {k!r}; choose from {', '.join(labels.ANOMALY_KINDS)}")
+    emitters = []
+    for e in ems:
+        emitters.extend([e] if e.stop is None else _burst_train(e, n, rate, rng))
+    receiver = random_receiver(rng)
+    sc = Scene(band, plan, emitters, receiver, min_bw=1 / NFFT)
+    truth = []
+    if anomalies:
+        # Each anomaly in its own slot: slots of n/len spread over the recording, 40-80 % filled.
+        slot = n // (len(anomalies) + 1)
+        for i, kind in enumerate(anomalies):
+            dur = int(slot * (0.8 if scenario == "demo" else rng.uniform(0.4, 0.8)))
+            a = int(slot * (i + 0.6))
+            truth.append(inject_timed(sc, kind, a, a + dur, rng))
+    # A level that leaves 15 dB of headroom below full scale for integer formats.
+    total = 1 + sum(10 ** (e.snr_db / 10) * max(e.bandwidth, sc.min_bw) for e in sc.emitters)
+    headroom = -15 - 10 * np.log10(total) + 10 * np.log10(ENBW_HANN / NFFT)
+    receiver.floor_db = float(min(rng.uniform(-95, -65), headroom))
+    return sc, truth
+
+
+def _hz(f, rate, center):
+    return float(center + f * rate)
+
+
+def annotations_for(sc, truth, n, rate, center):
+    """SigMF annotation dicts for the scene's emitters and anomalies."""
+    out = []
+    half_bin = rate / NFFT / 2
+    for e in sc.emitters:
+        stop = n if e.stop is None else min(e.stop, n)
+        if stop <= e.start:
+            continue
+        lo, hi = _hz(e.band[0], rate, center), _hz(e.band[1], rate, center)
+        if hi - lo < 2 * half_bin:  # tones: one analysis bin
+            lo, hi = (lo + hi) / 2 - half_bin, (lo + hi) / 2 + half_bin
+        out.append({
+            "core:sample_start": int(e.start), "core:sample_count": int(stop - e.start),
+            "core:freq_lower_edge": lo, "core:freq_upper_edge": hi,
+            "core:label": e.family, "specenc:snr_db": round(float(e.snr_db), 2),
+            "specenc:role": e.role, "specenc:params": {"variant": e.variant, **e.params},
+        })
+    for an in truth:
+        out.append({
+            "core:sample_start": int(an.start), "core:sample_count": int(an.stop - an.start),
+            "core:freq_lower_edge": _hz(an.f_lo, rate, center), "core:freq_upper_edge": _hz(an.f_hi, rate, center),
+            "core:label": "anomaly", "specenc:kind": an.kind,
+            "specenc:strength_db": round(float(an.strength_db), 2), "specenc:params": an.params,
+        })
+    return sorted(out, key=lambda a: a["core:sample_start"])
+
+
+def _defaults(scenario, sample_rate, center_freq, seconds):
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    band, rate0, freq0 = SCENARIOS[scenario]
+    rate = float(rate0 if sample_rate is None else sample_rate)
+    center = float(freq0 if center_freq is None else center_freq)
+    if not rate > 0:
+        raise ValueError(f"sample_rate={sample_rate} must be > 0 Hz")
+    if not seconds > 0:
+        raise ValueError(f"seconds={seconds} must be > 0")
+    if bands_mod.band_for_frequency(center) != band:
+        raise ValueError(f"center_freq={center:g} Hz is in band {bands_mod.band_for_frequency(center)!r} "
+                         f"but scenario {scenario!r} needs band {band!r}")
+    n = int(round(seconds * rate))
+    if not NFFT <= n <= MAX_SAMPLES:
+        raise ValueError(f"seconds*sample_rate = {n} samples must be in {NFFT}..{MAX_SAMPLES}")
+    return band, rate, center, n
+
+
+def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
+                   anomalies=None, progress=False):
+    """Generate a scenario -> (iq complex64 (n,), annotations list of SigMF dicts). Deterministic in seed.
+
+    anomalies: kind names to inject (None = the scenario's default: the demo has all six, others none).
+    """
+    _, rate, center, n = _defaults(scenario, sample_rate, center_freq, seconds)
+    rng = np.random.default_rng(seed)
+    sc, truth = build_scene(scenario, n, rate, rng, anomalies)
+    iq = np.empty(n, np.complex64)
+    starts = range(0, n, CHUNK)
+    if progress:
+        from tqdm import tqdm
+        starts = tqdm(starts, desc=f"synth {scenario}", unit="chunk")
+    for t0 in starts:
+        iq[t0: t0 + CHUNK] = render(sc, min(CHUNK, n - t0), rng, NFFT, t0)
+    return iq, annotations_for(sc, truth, n, rate, center)
+
+
+def write_scenario(out_meta, scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
+                   anomalies=None, datatype="cf32_le", plot=None, progress=False):
+    """Generate a scenario and write it as SigMF with truth annotations; returns the meta path."""
+    from .. import sigmf_io
+
+    if datatype not in ("cf32_le", "ci16_le"):
+        raise ValueError(f"datatype={datatype!r} must be cf32_le or ci16_le")
+    _, rate, center, _ = _defaults(scenario, sample_rate, center_freq, seconds)
+    iq, anns = make_recording(scenario, seconds, seed, rate, center, anomalies, progress)
+    desc = f"gr-specenc synthetic scenario {scenario!r}, seed {seed}, {seconds:g} s (truth in annotations)"
+    meta = sigmf_io.write_recording(out_meta, iq, rate, center, datatype, anns,
+                                    extra_global={"specenc:scenario": scenario, "specenc:seed": int(seed)},
+                                    description=desc, datetime="2026-01-01T00:00:00.000000Z")
+    if plot:
+        from .plot import plot_waterfall
+        plot_waterfall(iq, rate, center, anns, plot, title=f"{scenario} seed {seed}")
+    return meta
+
