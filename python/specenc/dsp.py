@@ -68,6 +68,8 @@ def power_spectrum(iq, nfft=1024, overlap=0.5, window="hann", average=1, db=True
     w = globals()["window"](window, nfft)
     hop = hop_size(nfft, overlap)
     count = num_spectra(len(iq), nfft, overlap, average)
+    if count == 0:
+        return np.zeros((0, nfft), np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(iq.astype(np.complex64, copy=False), nfft)[::hop]
     frames = frames[: count * average]
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf input -> non-finite spectra, as the block

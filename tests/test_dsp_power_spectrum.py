@@ -1,0 +1,71 @@
+"""dsp.power_spectrum (NumPy): framing, normalisation, averaging, bin edges and errors, without GNU Radio."""
+
+import numpy as np
+import pytest
+
+from gnuradio.specenc import dsp
+
+
+def test_counts_and_hop():
+    assert dsp.hop_size(1024, 0.5) == 512 and dsp.hop_size(1024, 0.0) == 1024 and dsp.hop_size(1024, 0.9) == 102
+    assert dsp.num_spectra(1023) == 0 and dsp.num_spectra(1024) == 1 and dsp.num_spectra(1024 + 511) == 1
+    assert dsp.num_spectra(10 * 512 + 512, 1024, 0.5, 2) == 5  # 10 frames -> 5 spectra
+    x = np.zeros(10_000, np.complex64)
+    assert dsp.power_spectrum(x, 256, 0.25, average=3).shape == (dsp.num_spectra(10_000, 256, 0.25, 3), 256)
+    assert dsp.power_spectrum(x[:100], 256).shape == (0, 256)
+
+
+def test_matches_direct_welch_loop():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(5000) + 1j * rng.standard_normal(5000)).astype(np.complex64)
+    nfft, hop, k = 128, 96, 3  # overlap 0.25
+    w = np.hanning(nfft + 1)[:-1]  # periodic Hann
+    frames = [x[i:i + nfft] for i in range(0, len(x) - nfft + 1, hop)]
+    power = [np.abs(np.fft.fft(f * w)) ** 2 / w.sum() ** 2 for f in frames]
+    ref = [np.fft.fftshift(np.mean(power[j * k:(j + 1) * k], axis=0)) for j in range(len(power) // k)]
+    out = dsp.power_spectrum(x, nfft, 0.25, "hann", k)
+    np.testing.assert_allclose(out, 10 * np.log10(ref), atol=1e-4)
+    np.testing.assert_allclose(dsp.power_spectrum(x, nfft, 0.25, "hann", k, db=False), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("window", dsp.WINDOWS)
+def test_full_scale_tone_reads_zero_db_in_its_bin(window):
+    nfft = 512
+    x = np.exp(2j * np.pi * (-100 / nfft) * np.arange(8 * nfft))  # -100 bins from the centre
+    out = dsp.power_spectrum(x, nfft, 0.5, window)
+    assert np.all(np.argmax(out, axis=1) == nfft // 2 - 100)
+    np.testing.assert_allclose(out[:, nfft // 2 - 100], 0.0, atol=1e-4)
+
+
+def test_windows_are_periodic_with_known_sums():
+    for name, mean in [("hann", 0.5), ("hamming", 0.54), ("blackmanharris", 0.35875), ("rectangular", 1.0)]:
+        w = dsp.window(name, 1024)
+        assert w.mean() == pytest.approx(mean, abs=1e-12)
+        assert w[1] == pytest.approx(w[-1])  # periodic: symmetric about n = nfft/2, w[nfft] not stored
+
+
+def test_nan_makes_only_its_spectra_non_finite():
+    x = np.ones(4096, np.complex64)
+    x[100] = np.nan
+    out = dsp.power_spectrum(x, 256, 0.5)
+    assert np.isnan(out[0]).all() and np.isfinite(out[1:]).all()
+
+
+def test_bin_edges_follow_fftshift_layout():
+    lo, hi = dsp.bin_edges_hz(512, 513, 1024, 1.024e6, 100e6)
+    assert (lo, hi) == (100e6, 100e6 + 1000.0)  # bin nfft/2 starts at the centre frequency
+    assert dsp.bin_edges_hz(0, 1024, 1024, 1.024e6, 0.0) == (-512e3, 512e3)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(nfft=100), "nfft=100 must be a power of two in 64..65536"),
+    (dict(nfft=131072), "nfft=131072"),
+    (dict(overlap=0.95), "overlap=0.95 must be in 0..0.9"),
+    (dict(average=0), "average=0 must be >= 1"),
+    (dict(window="kaiser"), "unknown window 'kaiser'"),
+])
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dsp.power_spectrum(np.zeros(4096, np.complex64), **kwargs)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        dsp.power_spectrum(np.zeros((2, 4096), np.complex64))
