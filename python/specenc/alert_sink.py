@@ -56,6 +56,7 @@ def annotations_meta(annotations, sample_rate, center_freq, description="", data
         "core:version": SIGMF_VERSION,
         "core:description": description or "gr-specenc alerts",
         "core:recorder": "gr-specenc",
+        "core:extensions": [{"name": "specenc", "version": "1.0.0", "optional": True}],
     }
     if sample_rate:
         glob["core:sample_rate"] = float(sample_rate)

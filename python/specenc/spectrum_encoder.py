@@ -67,7 +67,7 @@ class spectrum_encoder(gr.sync_block):
         0: float[nfft] the same spectra, tagged specenc_class, specenc_confidence, specenc_anomaly_score,
            specenc_anomaly_kind (specenc_anomaly_bins when the model locates the anomaly, specenc_invalid on
            NaN/inf spectra, specenc_context on the first spectrum).
-        1 (embeddings=True): float[d_model] pooled embedding per spectrum (zeros for invalid spectra).
+        1 (embeddings > 0): float[d_model] pooled embedding per spectrum (zeros for invalid spectra).
         detections (message): one dict per emission: family, confidence, freq_lower_edge, freq_upper_edge (Hz),
            band, time (s), spectrum, sample_start, sample_count, bin_start, bin_stop.
 
@@ -82,12 +82,13 @@ class spectrum_encoder(gr.sync_block):
         nfft: spectrum length; must equal the model's.
         overlap, average: the psd block's settings, to place spectra in time and IQ samples.
         sample_rate, center_freq: used until rx_rate/rx_freq tags arrive (Hz; 0 = unknown).
-        embeddings: add output 1 with the pooled embeddings.
+        embeddings: 0 = no embedding output; else add output 1, float[embeddings], which must equal the
+            model's embedding width (d_model), so GRC knows the vector length before the model loads.
     """
 
     def __init__(self, model_path="", backend="", runtime="torch", device="cpu", threads=0, batch=64,
                  tokens_kept=0.0, nfft=1024, overlap=0.5, average=1, sample_rate=0.0, center_freq=0.0,
-                 embeddings=False):
+                 embeddings=0):
         if not 1 <= batch <= MAX_BATCH:
             raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
         if not 0.0 <= tokens_kept <= 1.0:
@@ -108,6 +109,9 @@ class spectrum_encoder(gr.sync_block):
             self._runtime_context = torch.inference_mode
         # One warm-up call: first-batch latency off the stream, and the embedding width.
         d_model = self._predict(np.full((1, nfft), -100.0, np.float32), None, None).embedding.shape[1]
+        if embeddings not in (0, d_model):
+            raise ValueError(f"embeddings={embeddings} but the model's embeddings have {d_model} values; "
+                             f"use {d_model} (or 0 for no embedding output)")
         out_sig = [(np.float32, nfft)] + ([(np.float32, d_model)] if embeddings else [])
         gr.sync_block.__init__(self, name="spectrum_encoder", in_sig=[(np.float32, nfft)], out_sig=out_sig)
         self.d_model = d_model

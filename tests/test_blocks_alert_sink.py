@@ -1,0 +1,94 @@
+"""alert_sink: each message written and flushed to JSONL, SigMF, stdout and ZMQ (posted messages, no sleeps)."""
+
+import json
+
+import pmt
+import pytest
+from gnuradio import gr
+
+from gnuradio.specenc.alert_sink import alert_sink
+
+ALERT = {"kind": "jamming", "score": 0.93, "threshold": 0.5, "time": 12.5, "freq_lower_edge": 433.0e6,
+         "freq_upper_edge": 434.0e6, "center_freq": 433.92e6, "sample_rate": 1e6, "band": "ism", "spectrum": 7,
+         "sample_start": 224, "sample_count": 1024}
+DETECTION = {"family": "fsk", "confidence": 0.8, "time": 12.6, "freq_lower_edge": 433.9e6,
+             "freq_upper_edge": 433.95e6, "spectrum": 9, "sample_start": 288, "sample_count": 1024}
+
+
+class silent_source(gr.basic_block):
+    """Publishes nothing; only gives the sink a connection so the flowgraph schedules it."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, name="silent_source", in_sig=None, out_sig=None)
+        self.message_port_register_out(pmt.intern("out"))
+
+
+def deliver(sink, messages):
+    """Post messages, then the ('system', 'done') message, and run until the sink has handled them all."""
+    tb = gr.top_block()
+    source = silent_source()  # kept referenced until the flowgraph is done
+    tb.msg_connect(source, "out", sink, "alerts")
+    tb.start()
+    port = pmt.intern("alerts")
+    for msg in messages:
+        sink.to_basic_block()._post(port, pmt.to_pmt(msg))
+    done = pmt.cons(pmt.intern("done"), pmt.from_long(1))
+    source.to_basic_block()._post(pmt.intern("system"), done)
+    sink.to_basic_block()._post(pmt.intern("system"), done)
+    tb.wait()
+
+
+def test_jsonl_sigmf_and_stdout(tmp_path, capsys):
+    jsonl, meta = tmp_path / "a.jsonl", tmp_path / "a.sigmf-meta"
+    sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=True)
+    second = dict(ALERT, kind="stealth", score=float("nan"), sample_start=100)
+    deliver(sink, [ALERT, second, DETECTION])
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    assert lines[0] == ALERT and lines[1]["score"] is None and lines[2]["family"] == "fsk"
+    doc = json.loads(meta.read_text())
+    assert doc["global"]["core:sample_rate"] == 1e6 and doc["captures"][0]["core:frequency"] == 433.92e6
+    anns = doc["annotations"]
+    assert [a["core:sample_start"] for a in anns] == [100, 224, 288]  # sorted
+    jam = anns[1]
+    assert jam["core:label"] == "anomaly" and jam["specenc:kind"] == "jamming" and jam["specenc:score"] == 0.93
+    assert jam["core:freq_lower_edge"] == 433.0e6 and jam["core:sample_count"] == 1024
+    assert anns[2]["core:label"] == "fsk" and anns[2]["specenc:confidence"] == 0.8
+    assert any(e["name"] == "specenc" for e in doc["global"]["core:extensions"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ALERT t=12.500000s jamming score=0.93 433.0000-434.0000 MHz")
+    assert len(out) == 3 and sink.count == 3
+
+
+def test_written_before_the_flowgraph_ends(tmp_path):
+    """Flushed per message: the file holds the alert while the block is still alive, before stop()."""
+    jsonl = tmp_path / "a.jsonl"
+    sink = alert_sink(jsonl_path=str(jsonl), stdout=False)
+    sink.handle(pmt.to_pmt(ALERT))
+    assert json.loads(jsonl.read_text()) == ALERT
+    sink.close()
+
+
+def test_zmq_pub(tmp_path):
+    zmq = pytest.importorskip("zmq")
+    sink = alert_sink(stdout=False, zmq_address="tcp://127.0.0.1:*")
+    endpoint = sink._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(endpoint)
+    assert sink.wait_for_subscriber(5000)  # the subscription has reached the publisher: nothing is lost
+    deliver(sink, [ALERT, DETECTION])
+    assert sub.poll(5000)
+    assert json.loads(sub.recv_string()) == ALERT
+    assert json.loads(sub.recv_string())["family"] == "fsk"
+    sub.close()
+    sink.close()
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="cannot be bound"):
+        alert_sink(stdout=False, zmq_address="nonsense://x")
+    sink = alert_sink(stdout=False)
+    with pytest.raises(ValueError, match="expects PMT dict"):
+        sink.handle(pmt.from_long(3))
+    with pytest.raises(ValueError, match="needs zmq_address"):
+        sink.wait_for_subscriber(1)

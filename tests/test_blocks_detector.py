@@ -1,0 +1,105 @@
+"""anomaly_detector: thresholds the encoder's tags (no second model pass) into scores, tags and alert events."""
+
+import numpy as np
+import pmt
+import pytest
+from blocks_fake_model import ToneModel
+from gnuradio import blocks, gr
+from test_blocks_encoder import FREQ, NFFT, RATE, rx_tags, tags_by_key
+
+from gnuradio.specenc.anomaly_detector import anomaly_detector
+from gnuradio.specenc.spectrum_encoder import spectrum_encoder
+
+
+def run_chain(spectra, threshold=-1.0, holdoff=4, stream_tags=(), model=None):
+    model = model or ToneModel(NFFT)
+    tb = gr.top_block()
+    src = blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT, list(stream_tags))
+    enc = spectrum_encoder(model_path=model, nfft=NFFT, batch=7)
+    det = anomaly_detector(nfft=NFFT, threshold=threshold, holdoff=holdoff)
+    scores = blocks.vector_sink_f()
+    alerts = blocks.message_debug()
+    tb.connect(src, enc, det, scores)
+    tb.msg_connect(det, "alerts", alerts, "store")
+    tb.run()
+    return np.array(scores.data()), scores, [pmt.to_python(alerts.get_message(i)) for i in range(alerts.num_messages())]
+
+
+def bursts():
+    """Two strong tone bursts (anomalous for ToneModel) in bins 10 and 50, a weak tone in between."""
+    spectra = np.full((100, NFFT), -100.0, np.float32)
+    spectra[20:30, 10] = -66.0  # 34 dB: score 0.88
+    spectra[40:45, 32] = -85.0  # 15 dB: detected, not anomalous
+    spectra[60:62, 50] = -30.0  # 70 dB: score ~1
+    return spectra
+
+
+def test_scores_are_the_encoders_and_the_model_runs_once():
+    spectra = bursts()
+    model = ToneModel(NFFT)
+    scores, _, _ = run_chain(spectra, model=model)
+    assert model.rows_seen == len(spectra) + 1
+    np.testing.assert_allclose(scores, ToneModel(NFFT).predict(spectra).anomaly_score, rtol=1e-6)
+
+
+def test_alert_events_at_the_right_time_and_frequency():
+    t0 = 1_700_000_000.5
+    scores, sink, alerts = run_chain(bursts(), holdoff=4, stream_tags=rx_tags(time=t0))
+    assert [a["spectrum"] for a in alerts] == [20, 60]  # one alert per event, at its onset
+    first, second = alerts
+    assert first["kind"] == "jamming" and first["score"] > 0.5 and first["threshold"] == 0.5
+    assert first["time"] == pytest.approx(t0 + 20 * 32 / RATE)
+    assert first["sample_start"] == 20 * 32 and first["sample_count"] == NFFT
+    # The model located the anomaly: bin 10 -> centre + (10 - 32) bins.
+    assert first["freq_lower_edge"] == pytest.approx(FREQ + (10 - 32) * RATE / NFFT)
+    assert first["freq_upper_edge"] == pytest.approx(FREQ + (11 - 32) * RATE / NFFT)
+    assert second["freq_lower_edge"] == pytest.approx(FREQ + (50 - 32) * RATE / NFFT)
+    assert first["band"] == "ism" and first["center_freq"] == FREQ and first["sample_rate"] == RATE
+    tagged = tags_by_key(sink, "specenc_anomaly")
+    assert sorted(tagged) == list(range(20, 30)) + [60, 61] and set(tagged.values()) == {"jamming"}
+
+
+def test_holdoff_zero_alerts_every_spectrum_and_threshold_override():
+    _, _, alerts = run_chain(bursts(), holdoff=0)
+    assert len(alerts) == 12
+    _, _, alerts = run_chain(bursts(), threshold=0.95, holdoff=0)
+    assert [a["spectrum"] for a in alerts] == [60, 61]  # only the 70 dB burst clears 0.95
+
+
+def test_alert_without_location_covers_the_whole_band():
+    class Unlocated(ToneModel):
+        def predict(self, spectra, rx_freq=None, sample_rate=None):
+            pred = super().predict(spectra, rx_freq, sample_rate)
+            del pred.anomaly_bins
+            return pred
+
+    _, _, alerts = run_chain(bursts(), stream_tags=rx_tags(), model=Unlocated(NFFT))
+    assert alerts[0]["freq_lower_edge"] == pytest.approx(FREQ - RATE / 2)
+    assert alerts[0]["freq_upper_edge"] == pytest.approx(FREQ + RATE / 2)
+
+
+def test_nan_score_for_skipped_spectra():
+    spectra = bursts()
+    spectra[5, 3] = np.nan
+    scores, _, _ = run_chain(spectra)
+    assert np.isnan(scores[5]) and np.isfinite(np.delete(scores, 5)).all()
+
+
+def test_untagged_input_gives_nan_and_no_alerts():
+    tb = gr.top_block()
+    det = anomaly_detector(nfft=NFFT)
+    out = blocks.vector_sink_f()
+    tb.connect(blocks.vector_source_f([0.0] * NFFT * 10, False, NFFT), det, out)
+    tb.run()
+    assert np.isnan(out.data()).all() and det.threshold is None
+
+
+def test_constructor_and_grc_callbacks():
+    det = anomaly_detector(nfft=NFFT, threshold=0.3, holdoff=2)
+    det.set_threshold(0.7)
+    det.set_holdoff(5)
+    assert det.threshold == 0.7 and det.holdoff == 5
+    with pytest.raises(ValueError, match="threshold=2"):
+        det.set_threshold(2)
+    with pytest.raises(ValueError, match="holdoff=-1"):
+        anomaly_detector(nfft=NFFT, holdoff=-1)

@@ -1,0 +1,183 @@
+"""spectrum_encoder: one model pass per spectrum, order kept, tags and detections placed in time and Hz."""
+
+import numpy as np
+import pmt
+import pytest
+from blocks_fake_model import ToneModel
+from gnuradio import blocks, gr
+
+from gnuradio.specenc import spectrum_tags as T
+from gnuradio.specenc.anomaly_detector import anomaly_detector
+from gnuradio.specenc.spectrum_encoder import open_model, resolve_device, spectrum_encoder
+
+NFFT = 64
+RATE = 1e6
+FREQ = 433.92e6
+
+
+def tag(offset, key, value):
+    return gr.tag_utils.python_to_tag((offset, pmt.intern(key), value))
+
+
+def rx_tags(freq=FREQ, rate=RATE, time=None):
+    out = [tag(0, "rx_freq", pmt.from_double(freq)), tag(0, "rx_rate", pmt.from_double(rate))]
+    if time is not None:
+        out.append(tag(0, "rx_time", pmt.make_tuple(pmt.from_uint64(int(time)), pmt.from_double(time % 1))))
+    return out
+
+
+def scene(n=120, seed=0):
+    """Noise floor at -100 dB with a tone whose level ramps up, so every spectrum scores differently."""
+    rng = np.random.default_rng(seed)
+    spectra = (-100 + rng.normal(0, 1, (n, NFFT))).astype(np.float32)
+    spectra[:, 20] = np.linspace(-95, -40, n)
+    return spectra
+
+
+def run_encoder(spectra, model, stream_tags=(), batch=16, embeddings=0, **kw):
+    tb = gr.top_block()
+    src = blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT, list(stream_tags))
+    enc = spectrum_encoder(model_path=model, nfft=NFFT, batch=batch, embeddings=embeddings, **kw)
+    out = blocks.vector_sink_f(NFFT)
+    dets = blocks.message_debug()
+    tb.connect(src, enc, out)
+    tb.msg_connect(enc, "detections", dets, "store")
+    emb = None
+    if embeddings:
+        emb = blocks.vector_sink_f(embeddings)
+        tb.connect((enc, 1), emb)
+    tb.run()
+    return out, [pmt.to_python(dets.get_message(i)) for i in range(dets.num_messages())], emb
+
+
+def tags_by_key(sink, key):
+    return {t.offset: pmt.to_python(t.value) for t in sink.tags() if pmt.symbol_to_string(t.key) == key}
+
+
+def test_one_model_pass_per_spectrum_in_order_with_tags():
+    spectra = scene()
+    model = ToneModel(NFFT)
+    out, _, _ = run_encoder(spectra, model, batch=16)
+    np.testing.assert_array_equal(np.array(out.data()).reshape(-1, NFFT), spectra)  # pass-through, same count
+    assert model.rows_seen == len(spectra) + 1  # + the constructor's warm-up row
+    assert all(b <= 16 for b, _ in model.calls)
+    ref = ToneModel(NFFT).predict(spectra)
+    scores = tags_by_key(out, "specenc_anomaly_score")
+    assert sorted(scores) == list(range(len(spectra)))
+    np.testing.assert_allclose([scores[i] for i in range(len(spectra))], ref.anomaly_score, rtol=1e-6)
+    classes = tags_by_key(out, "specenc_class")
+    assert [classes[i] for i in range(len(spectra))] == ref.labels
+    conf = tags_by_key(out, "specenc_confidence")
+    np.testing.assert_allclose([conf[i] for i in range(len(spectra))], ref.confidence, rtol=1e-6)
+    ctx = tags_by_key(out, "specenc_context")[0]
+    assert ctx["threshold"] == ToneModel.threshold and ctx["step"] == 32 and ctx["span"] == NFFT
+
+
+def test_detections_in_hz_and_seconds_from_rx_tags():
+    spectra = np.full((40, NFFT), -100.0, np.float32)
+    spectra[:, 48] = -50.0  # one bin, 16 bins above centre
+    t0 = 1_700_000_000.25
+    _, dets, _ = run_encoder(spectra, ToneModel(NFFT), rx_tags(time=t0), overlap=0.5, average=2)
+    assert len(dets) == len(spectra)
+    step = 32 * 2  # hop * average
+    for k, d in enumerate(dets):
+        assert d["spectrum"] == k and d["sample_start"] == k * step and d["sample_count"] == 32 + NFFT
+        assert d["time"] == pytest.approx(t0 + k * step / RATE, abs=1e-6)
+        assert d["freq_lower_edge"] == pytest.approx(FREQ + 16 * RATE / NFFT)
+        assert d["freq_upper_edge"] == pytest.approx(FREQ + 17 * RATE / NFFT)
+        assert d["band"] == "ism" and d["family"] == "tone"
+
+
+def test_retune_mid_stream_moves_detections_and_model_band():
+    spectra = np.full((30, NFFT), -100.0, np.float32)
+    spectra[:, 32] = -50.0  # the centre bin
+    retune = tag(10, "rx_freq", pmt.from_double(1575.42e6))
+    model = ToneModel(NFFT)
+    _, dets, _ = run_encoder(spectra, model, rx_tags() + [retune], batch=64)
+    lo = [d["freq_lower_edge"] for d in dets]
+    assert lo[:10] == [FREQ] * 10 and lo[10:] == [1575.42e6] * 20
+    assert [d["band"] for d in dets][9:11] == ["ism", "gnss"]
+    seen = np.concatenate([f for _, f in model.calls[1:]])  # rx_freq given to predict, per row
+    np.testing.assert_array_equal(seen, [FREQ] * 10 + [1575.42e6] * 20)
+
+
+def test_fallback_tuning_without_rx_tags():
+    spectra = np.full((5, NFFT), -100.0, np.float32)
+    spectra[:, 0] = -50.0
+    _, dets, _ = run_encoder(spectra, ToneModel(NFFT), sample_rate=2e6, center_freq=100e6)
+    assert dets[0]["freq_lower_edge"] == pytest.approx(99e6) and dets[0]["time"] == 0.0
+    assert dets[3]["time"] == pytest.approx(3 * 32 / 2e6)
+
+
+def test_nan_and_inf_spectra_are_tagged_skipped_and_do_not_stall():
+    spectra = scene(100)
+    spectra[30, 5] = np.nan
+    spectra[31:34, 7] = np.inf
+    spectra[99, 0] = -np.inf
+    model = ToneModel(NFFT)  # raises on non-finite rows, like the real model
+    out, _, emb = run_encoder(spectra, model, embeddings=ToneModel(NFFT).d_model)
+    assert len(out.data()) == spectra.size
+    assert sorted(tags_by_key(out, "specenc_invalid")) == [30, 31, 32, 33, 99]
+    assert model.rows_seen == 1 + 95
+    scored = tags_by_key(out, "specenc_anomaly_score")
+    assert 30 not in scored and 29 in scored and 34 in scored
+    embeddings = np.array(emb.data()).reshape(100, -1)
+    assert np.all(embeddings[30] == 0) and np.all(embeddings[34] != 0)
+
+
+def test_embedding_output_matches_the_model():
+    spectra = scene(20)
+    model = ToneModel(NFFT)
+    _, _, emb = run_encoder(spectra, model, embeddings=model.d_model)
+    np.testing.assert_allclose(np.array(emb.data()).reshape(20, -1), ToneModel(NFFT).predict(spectra).embedding)
+
+
+def test_constructor_refuses_bad_arguments():
+    model = ToneModel(NFFT)
+    with pytest.raises(ValueError, match="expects 64-bin"):
+        spectrum_encoder(model_path=model, nfft=128)
+    with pytest.raises(ValueError, match="batch=0"):
+        spectrum_encoder(model_path=model, nfft=NFFT, batch=0)
+    with pytest.raises(ValueError, match="embeddings=5 .* 8 values"):
+        spectrum_encoder(model_path=model, nfft=NFFT, embeddings=5)
+    with pytest.raises(ValueError, match="tokens_kept=1.5"):
+        spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=1.5)
+    with pytest.raises(ValueError, match="no token dropping"):
+        spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=0.5)
+    with pytest.raises(ValueError, match="device='gpu'"):
+        resolve_device("gpu")
+    with pytest.raises(ValueError, match="runtime='tensorrt'"):
+        open_model("x.safetensors", runtime="tensorrt")
+
+
+def test_cuda_requested_without_gpu_fails_before_start():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("SKIPPED: a CUDA device is present, so the cuda-absent error cannot be shown")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        spectrum_encoder(model_path="", device="cuda")
+    assert resolve_device("auto") == "cpu"
+
+
+def test_wrong_vlen_between_blocks_is_refused_at_connect():
+    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT)
+    tb = gr.top_block()
+    with pytest.raises(ValueError, match="itemsize mismatch"):
+        tb.connect(blocks.vector_source_f([0.0] * 128, False, 128), enc)
+    with pytest.raises(ValueError, match="itemsize mismatch"):
+        tb.connect(enc, anomaly_detector(nfft=128))
+
+
+def test_grc_callbacks_exist_and_apply():
+    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT)
+    enc.set_batch(8)
+    enc.set_center_freq(868e6)
+    enc.set_sample_rate(5e5)
+    assert enc.batch == 8 and enc._clock.freq == 868e6 and enc._clock.rate == 5e5
+    with pytest.raises(ValueError, match="batch=0"):
+        enc.set_batch(0)
+
+
+def test_tag_keys_are_the_documented_names():
+    assert [pmt.symbol_to_string(k) for k in (T.CLASS, T.CONFIDENCE, T.ANOMALY, T.DETECTIONS_PORT, T.ALERTS_PORT)] \
+        == ["specenc_class", "specenc_confidence", "specenc_anomaly", "detections", "alerts"]
