@@ -27,6 +27,8 @@ def _shim_on_pythonpath():
 
 if not _shim_on_pythonpath() and BUILD_MODULES.is_dir() and str(BUILD_MODULES) not in sys.path[:1]:
     sys.path.insert(0, str(BUILD_MODULES))
+    # subprocesses started by tests (CLI runs) import the same tree
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BUILD_MODULES), os.environ.get("PYTHONPATH")]))
 
 import gnuradio.specenc  # noqa: E402  (after the path is set)
 
