@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import labels
 from .band_plans import EDGE, log_uniform
-from .emitters import make_emitter
+from .emitters import make_emitter, pick
 
 KINDS_BY_BAND = {
     "ism": ("band_erasure", "hopping", "jamming"),
@@ -88,7 +88,7 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
             raise ValueError("frequency_shift needs a raster emitter")
         e = cands[rng.integers(len(cands))]
         step = plan.spacing if plan.spacing > 0 else max(e.bandwidth, 0.1)
-        shift = rng.choice([-1, 1]) * rng.uniform(0.3, 0.5) * step
+        shift = pick(rng, [-1, 1]) * rng.uniform(0.3, 0.5) * step
         if abs(e.fc + shift) + e.bandwidth / 2 > EDGE:
             shift = -shift
         e.fc = float(e.fc + shift)
@@ -129,7 +129,7 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
         c = _free_gap(rng, emitters, bw)
         if c is None:
             raise ValueError("stealth needs a free gap")
-        fam = str(rng.choice(["fsk", "single_carrier", "am", "ask"]))
+        fam = str(pick(rng, ["fsk", "single_carrier", "am", "ask"]))
         e = make_emitter(fam, c, bw, rng.uniform(5, 15), rng, role=kind, n_hint=n)
         if e.family == "ask" and e.params["mode"] == "pulsed":
             e = make_emitter("fsk", c, bw, e.snr_db, rng, role=kind, n_hint=n)
@@ -139,7 +139,7 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
         # One hopper visiting 5-12 frequencies within one spectrum interval (hop_interval samples).
         hops = int(rng.integers(5, 13))
         bw = rng.uniform(2, 10) * min_bw
-        fam = str(rng.choice(["fsk", "single_carrier"]))
+        fam = str(pick(rng, ["fsk", "single_carrier"]))
         snr = rng.uniform(10, 35)  # while on a hop; each hop shows about snr - 10 log10(hops)
         centres = [float(c) for c in rng.uniform(-EDGE + bw, EDGE - bw, hops)]
         e = make_emitter(fam, 0.0, bw, snr, rng, role=kind, n_hint=n)

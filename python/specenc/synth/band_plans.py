@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import bands as bands_mod
-from .emitters import make_emitter
+from .emitters import make_emitter, pick
 
 EDGE = 0.46  # emitters stay inside |f| < EDGE (the front-end rolls off beyond)
 
@@ -80,10 +80,10 @@ def random_burst(rng, n, p_continuous):
 
 def _free_scene(band, rng, n, min_bw):
     fams, weights = FREE_FAMILIES[band], FREE_WEIGHTS[band]
-    count = int(rng.choice(7, p=[0.12, 0.22, 0.2, 0.16, 0.12, 0.1, 0.08]))
+    count = int(pick(rng, range(7), p=[0.12, 0.22, 0.2, 0.16, 0.12, 0.1, 0.08]))
     out = []
     for _ in range(count):
-        fam = str(rng.choice(fams, p=weights))
+        fam = str(pick(rng, fams, p=weights))
         bw = log_uniform(rng, 2 * min_bw, 0.7)
         fc = rng.uniform(-EDGE + bw / 2, EDGE - bw / 2) if bw < 2 * EDGE else 0.0
         start, stop = random_burst(rng, n, 0.5)
@@ -95,7 +95,7 @@ def raster_scene(band, rng, n, min_bw, spacing, fill, families, occupancy, snr, 
     count = max(1, int(2 * EDGE / spacing))
     centres = (np.arange(count) - (count - 1) / 2) * spacing
     bw = max(spacing * fill, 2 * min_bw)
-    fam = str(rng.choice(families))
+    fam = str(pick(rng, families))
     plan = Plan(band, "", spacing, [(float(c), bw) for c in centres])
     out = []
     for i, c in enumerate(centres):
