@@ -55,14 +55,12 @@ class Plan:
 
 def random_center_freq(band, rng):
     """A centre frequency (Hz) inside `band` (bands.BAND_PLAN)."""
-    if band == "other":
-        while True:
-            f = float(np.exp(rng.uniform(np.log(1e6), np.log(6e9))))
-            if bands_mod.band_for_frequency(f) == "other":
-                return f
-    ranges = [(lo, hi) for name, lo, hi in bands_mod.BAND_PLAN if name == band]
-    lo, hi = ranges[rng.integers(len(ranges))]
-    return float(rng.uniform(lo, hi))
+    ranges = [(lo, hi) for name, lo, hi in bands_mod.BAND_PLAN if name == band] or [(1e6, 6e9)]
+    while True:  # allocations overlap (first match wins), so draw until the table agrees
+        lo, hi = ranges[rng.integers(len(ranges))]
+        f = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        if bands_mod.band_for_frequency(f) == band:
+            return f
 
 
 def log_uniform(rng, lo, hi):

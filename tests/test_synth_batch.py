@@ -1,0 +1,111 @@
+"""make_batch: the training contract (shapes, dtypes, label rules), determinism, labels that match the spectra."""
+
+import time
+
+import numpy as np
+import pytest
+
+from gnuradio.specenc import bands, labels
+from gnuradio.specenc.synth import Batch, make_batch
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return make_batch(np.random.default_rng(11), batch_size=96)
+
+
+def test_contract_shapes_and_dtypes(batch):
+    b, nfft = 96, 1024
+    expect = {
+        "spectra": ((b, nfft), np.float32), "family": ((b,), np.int64), "bin_family": ((b, nfft), np.int64),
+        "anomaly": ((b,), np.float32), "anomaly_kind": ((b,), np.int64), "anomaly_bins": ((b, nfft), np.bool_),
+        "band": ((b,), np.int64), "center_freq": ((b,), np.float64), "sample_rate": ((b,), np.float64),
+        "snr_db": ((b,), np.float32),
+    }
+    for name, (shape, dtype) in expect.items():
+        arr = getattr(batch, name)
+        assert arr.shape == shape and arr.dtype == dtype, (name, arr.shape, arr.dtype)
+    assert isinstance(batch, Batch) and len(batch) == b
+    assert np.all(np.isfinite(batch.spectra))
+
+
+def test_label_ranges_and_consistency(batch):
+    assert batch.family.min() >= 0 and batch.family.max() < len(labels.FAMILIES)
+    assert batch.bin_family.min() >= 0 and batch.bin_family.max() < len(labels.FAMILIES)
+    assert set(np.unique(batch.anomaly)) <= {0.0, 1.0}
+    anomalous = batch.anomaly == 1
+    assert np.all(batch.anomaly_kind[~anomalous] == -1)
+    assert np.all((batch.anomaly_kind[anomalous] >= 0) & (batch.anomaly_kind[anomalous] < len(labels.ANOMALY_KINDS)))
+    assert not batch.anomaly_bins[~anomalous].any()
+    assert batch.anomaly_bins[anomalous].any(axis=1).all()  # every anomaly says where it is
+    assert set(batch.band) <= set(bands.BAND_INDEX.values())
+    for i in range(len(batch)):
+        band = bands.BANDS[batch.band[i]]
+        assert bands.band_for_frequency(batch.center_freq[i]) == band
+    assert np.all(batch.sample_rate > 0)
+    # The spectrum's family is one of the families present in its bins (or noise).
+    for i in np.flatnonzero(batch.family > 0):
+        assert batch.family[i] in batch.bin_family[i]
+    # Noise-only rows without any emitter have no SNR; rows with a visible emitter have one.
+    assert np.all(np.isfinite(batch.snr_db[batch.family > 0]))
+
+
+def test_mix_of_families_bands_and_kinds():
+    b = make_batch(np.random.default_rng(5), batch_size=256)
+    assert len(set(b.family)) == len(labels.FAMILIES)
+    assert len(set(b.band)) == len(bands.BANDS)
+    assert len(set(b.anomaly_kind[b.anomaly == 1])) == len(labels.ANOMALY_KINDS)
+    assert 0.35 < b.anomaly.mean() < 0.65  # anomaly_fraction=0.5
+
+
+def test_anomaly_fraction_and_band_selection():
+    b = make_batch(np.random.default_rng(1), batch_size=32, anomaly_fraction=0.0, bands=["gnss"])
+    assert not b.anomaly.any() and np.all(b.band == bands.BAND_INDEX["gnss"])
+    b = make_batch(np.random.default_rng(1), batch_size=16, anomaly_fraction=1.0, bands=["cellular"], nfft=256)
+    assert b.anomaly.all() and b.spectra.shape == (16, 256)
+
+
+def test_deterministic_with_seed():
+    a = make_batch(np.random.default_rng(42), batch_size=8)
+    b = make_batch(np.random.default_rng(42), batch_size=8)
+    c = make_batch(np.random.default_rng(43), batch_size=8)
+    for name in ("spectra", "family", "bin_family", "anomaly_bins", "center_freq"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert not np.array_equal(a.spectra, c.spectra)
+
+
+def test_labelled_bins_stand_above_the_floor(batch):
+    """Where a strong emitter is labelled, the spectrum is well above the unlabelled floor."""
+    hits = total = 0
+    for i in range(len(batch)):
+        if batch.family[i] == 0 or batch.snr_db[i] < 20:
+            continue
+        occupied = batch.bin_family[i] == batch.family[i]
+        free = batch.bin_family[i] == 0
+        if occupied.sum() < 3 or free.sum() < 50:
+            continue
+        total += 1
+        hits += np.max(batch.spectra[i][occupied]) > np.median(batch.spectra[i][free]) + 10
+    assert total >= 10 and hits / total > 0.9, (hits, total)
+
+
+def test_bad_arguments_are_rejected():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        make_batch(rng, batch_size=0)
+    with pytest.raises(ValueError, match="anomaly_fraction=1.5"):
+        make_batch(rng, anomaly_fraction=1.5)
+    with pytest.raises(ValueError, match="unknown band 'vhf'"):
+        make_batch(rng, bands=["vhf"])
+    with pytest.raises(ValueError, match="nfft=1000"):
+        make_batch(rng, nfft=1000)
+
+
+def test_batch_generation_time_is_reported():
+    """Prints the figure (never asserts timings): one batch of 64 x 1024 on this machine."""
+    rng = np.random.default_rng(0)
+    make_batch(rng, 8)
+    t = time.perf_counter()
+    for _ in range(3):
+        make_batch(rng, 64)
+    print(f"\nmake_batch(64, nfft=1024): {(time.perf_counter() - t) / 3 * 1e3:.0f} ms per batch")
