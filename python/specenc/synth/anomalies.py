@@ -86,11 +86,17 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
         cands = [e for e in emitters if "channel" in e.params or plan.variant == "pulse"]
         if not cands:
             raise ValueError("frequency_shift needs a raster emitter")
-        e = cands[rng.integers(len(cands))]
-        step = plan.spacing if plan.spacing > 0 else max(e.bandwidth, 0.1)
-        shift = pick(rng, [-1, 1]) * rng.uniform(0.3, 0.5) * step
-        if abs(e.fc + shift) + e.bandwidth / 2 > EDGE:
-            shift = -shift
+        # (emitter, direction, room): how far each emitter can move each way and stay in the band.
+        def step_of(e):
+            return plan.spacing if plan.spacing > 0 else max(e.bandwidth, 0.1)
+
+        moves = [(e, d, EDGE - e.bandwidth / 2 - d * e.fc) for e in cands for d in (-1, 1)]
+        moves = [m for m in moves if m[2] >= 0.3 * step_of(m[0])]
+        if not moves:
+            raise ValueError("frequency_shift: no emitter can leave its slot and stay in the band")
+        e, direction, room = moves[rng.integers(len(moves))]
+        step = step_of(e)
+        shift = direction * rng.uniform(0.3, min(0.5, room / step)) * step
         e.fc = float(e.fc + shift)
         e.role = kind
         an = Anomaly(kind, *e.band, e.start, e.stop if e.stop is not None else n, float(e.snr_db),
