@@ -58,6 +58,10 @@ make_venv() {
 
 build_install() {
     local site
+    # One build at a time: engineers and CI may share this checkout.
+    mkdir -p "$STAMPS"
+    exec 9>"$STAMPS/build.lock"
+    flock 9
     site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     # Configure once; a build folder made for another checkout or prefix is configured afresh.
     if ! grep -qs "^CMAKE_INSTALL_PREFIX:PATH=$VENV\$" "$BUILD/CMakeCache.txt"; then

@@ -40,5 +40,8 @@ def test_cmake_install_covers_every_python_file():
                and p.stat().st_mtime < manifest.stat().st_mtime
                and not any(i.endswith("/gnuradio/specenc/" + p.relative_to(package).as_posix()) for i in installed)]
     assert not missing, f"not installed by python/specenc/CMakeLists.txt (rerun make build?): {missing}"
+    weights = [p.name for p in (package / "weights").glob("*") if p.suffix in (".safetensors", ".json", ".md")
+               and p.stat().st_mtime < manifest.stat().st_mtime]
+    assert all(any(i.endswith("/gnuradio/specenc/weights/" + w) for i in installed) for w in weights), weights
     assert any(i.endswith("/bin/specenc") for i in installed)
     assert any(i.endswith("share/gnuradio/grc/blocks/specenc_psd.block.yml") for i in installed)
