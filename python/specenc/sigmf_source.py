@@ -1,6 +1,5 @@
 """GNU Radio source that plays a SigMF recording or a raw IQ file, with rx_freq/rx_rate/rx_time tags."""
 
-import logging
 
 import numpy as np
 import pmt
@@ -30,7 +29,6 @@ class sigmf_source(gr.sync_block):
 
     def __init__(self, path, repeat=False, rate=None, freq=None, fmt=None):
         gr.sync_block.__init__(self, name="specenc_sigmf_source", in_sig=None, out_sig=[np.complex64])
-        self.logger = logging.getLogger(__name__)
         self.recording = sigmf_io.open_recording(path, rate=rate, freq=freq, fmt=fmt)
         if self.recording.num_samples == 0:
             raise ValueError(f"{path}: recording holds no samples")
