@@ -1,6 +1,5 @@
 """GNU Radio source that plays a SigMF recording or a raw IQ file, with rx_freq/rx_rate/rx_time tags."""
 
-
 import numpy as np
 import pmt
 from gnuradio import gr
