@@ -75,38 +75,58 @@ def test_one_model_pass_per_spectrum_in_order_with_tags():
 
 def test_detections_in_hz_and_seconds_from_rx_tags():
     spectra = np.full((40, NFFT), -100.0, np.float32)
-    spectra[:, 48] = -50.0  # one bin, 16 bins above centre
+    spectra[5:25, 48] = -50.0  # one bin, 16 bins above centre, spectra 5..24
+    spectra[10:30, 8] = -50.0  # another, 24 bins below centre, spectra 10..29
     t0 = 1_700_000_000.25
     _, dets, _ = run_encoder(spectra, ToneModel(NFFT), rx_tags(time=t0), overlap=0.5, average=2)
-    assert len(dets) == len(spectra)
-    step = 32 * 2  # hop * average
-    for k, d in enumerate(dets):
-        assert d["spectrum"] == k and d["sample_start"] == k * step and d["sample_count"] == 32 + NFFT
-        assert d["time"] == pytest.approx(t0 + k * step / RATE, abs=1e-6)
-        assert d["freq_lower_edge"] == pytest.approx(FREQ + 16 * RATE / NFFT)
-        assert d["freq_upper_edge"] == pytest.approx(FREQ + 17 * RATE / NFFT)
-        assert d["band"] == "ism" and d["family"] == "tone"
+    assert len(dets) == 2  # one message per emission, not per spectrum
+    step, span = 32 * 2, 32 + NFFT  # hop * average, (average - 1) * hop + nfft
+    high, low = sorted(dets, key=lambda d: -d["freq_lower_edge"])
+    assert (high["spectrum"], high["spectra"], low["spectrum"], low["spectra"]) == (5, 20, 10, 20)
+    assert high["sample_start"] == 5 * step and high["sample_count"] == 19 * step + span
+    assert high["time"] == pytest.approx(t0 + 5 * step / RATE, abs=1e-6)
+    assert low["time"] == pytest.approx(t0 + 10 * step / RATE, abs=1e-6)
+    assert high["freq_lower_edge"] == pytest.approx(FREQ + 16 * RATE / NFFT)
+    assert high["freq_upper_edge"] == pytest.approx(FREQ + 17 * RATE / NFFT)
+    assert low["freq_lower_edge"] == pytest.approx(FREQ - 24 * RATE / NFFT)
+    assert high["band"] == "ism" and high["family"] == "tone" and high["confidence"] == pytest.approx(0.9)
+
+
+def test_emissions_open_at_end_of_stream_are_flushed():
+    spectra = np.full((10, NFFT), -100.0, np.float32)
+    spectra[:, 40] = -50.0
+    model = ToneModel(NFFT)
+    tb = gr.top_block()
+    enc = spectrum_encoder(model_path=model, nfft=NFFT)
+    dbg = blocks.message_debug()
+    tb.connect(blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT, rx_tags()), enc,
+               blocks.null_sink(NFFT * 4))
+    tb.msg_connect(enc, "detections", dbg, "store")
+    tb.run()
+    assert dbg.num_messages() == 0
+    (rest,) = enc.flush_detections()
+    assert rest["spectra"] == 10 and rest["spectrum"] == 0 and enc.flush_detections() == []
 
 
 def test_retune_mid_stream_moves_detections_and_model_band():
     spectra = np.full((30, NFFT), -100.0, np.float32)
     spectra[:, 32] = -50.0  # the centre bin
+    spectra[26:, 32] = -100.0  # ends the emission (gap > 2 spectra) before the stream does
     retune = tag(10, "rx_freq", pmt.from_double(1575.42e6))
     model = ToneModel(NFFT)
     _, dets, _ = run_encoder(spectra, model, rx_tags() + [retune], batch=64)
-    lo = [d["freq_lower_edge"] for d in dets]
-    assert lo[:10] == [FREQ] * 10 and lo[10:] == [1575.42e6] * 20
-    assert [d["band"] for d in dets][9:11] == ["ism", "gnss"]
+    assert [(d["spectrum"], d["spectra"], d["freq_lower_edge"], d["band"]) for d in dets] == [
+        (0, 10, FREQ, "ism"), (10, 16, 1575.42e6, "gnss")]
     seen = np.concatenate([f for _, f in model.calls[1:]])  # rx_freq given to predict, per row
     np.testing.assert_array_equal(seen, [FREQ] * 10 + [1575.42e6] * 20)
 
 
 def test_fallback_tuning_without_rx_tags():
-    spectra = np.full((5, NFFT), -100.0, np.float32)
-    spectra[:, 0] = -50.0
+    spectra = np.full((8, NFFT), -100.0, np.float32)
+    spectra[:3, 0] = -50.0
     _, dets, _ = run_encoder(spectra, ToneModel(NFFT), sample_rate=2e6, center_freq=100e6)
     assert dets[0]["freq_lower_edge"] == pytest.approx(99e6) and dets[0]["time"] == 0.0
-    assert dets[3]["time"] == pytest.approx(3 * 32 / 2e6)
+    assert dets[0]["sample_count"] == 2 * 32 + NFFT
 
 
 def test_nan_and_inf_spectra_are_tagged_skipped_and_do_not_stall():

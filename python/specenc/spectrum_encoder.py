@@ -14,7 +14,8 @@ import pmt
 from gnuradio import gr
 
 from . import spectrum_tags as tags
-from .spectrum_tags import SpectrumClock, to_plain
+from .emission_tracker import EmissionTracker
+from .spectrum_tags import SpectrumClock
 
 DEVICES = ("cpu", "cuda", "auto")
 RUNTIMES = ("torch", "onnxruntime")
@@ -68,8 +69,10 @@ class spectrum_encoder(gr.sync_block):
            specenc_anomaly_kind (specenc_anomaly_bins when the model locates the anomaly, specenc_invalid on
            NaN/inf spectra, specenc_context on the first spectrum).
         1 (embeddings > 0): float[d_model] pooled embedding per spectrum (zeros for invalid spectra).
-        detections (message): one dict per emission: family, confidence, freq_lower_edge, freq_upper_edge (Hz),
-           band, time (s), spectrum, sample_start, sample_count, bin_start, bin_stop.
+        detections (message): one dict per emission (detections of one family whose bins overlap, joined
+           across spectra; sent when it ends, or every 1024 spectra while it lasts): family, confidence (mean),
+           freq_lower_edge, freq_upper_edge (Hz), band, time (s, start), spectrum (first), spectra (count),
+           sample_start, sample_count, center_freq, sample_rate, bin_start, bin_stop.
 
     Args:
         model_path: model file ('' = the shipped default), or an already loaded SpectrumModel.
@@ -121,6 +124,7 @@ class spectrum_encoder(gr.sync_block):
         self._clock = SpectrumClock.for_psd(nfft, overlap, average, sample_rate, center_freq)
         self._symbols = {}  # label -> interned PMT symbol
         self._in_invalid_burst = False
+        self._tracker = EmissionTracker()
 
     # GRC callbacks
     def set_batch(self, batch):
@@ -181,6 +185,7 @@ class spectrum_encoder(gr.sync_block):
             output_items[1][rows] = pred.embedding
         anomaly_bins = getattr(pred, "anomaly_bins", None)
         publish = self._has_subscribers()
+        ended = []
         for j, i in enumerate(rows):
             offset = first + int(i)
             self.add_item_tag(0, offset, tags.CLASS, self._symbol(pred.labels[j]))
@@ -192,21 +197,18 @@ class spectrum_encoder(gr.sync_block):
                 self.add_item_tag(0, offset, tags.ANOMALY_BINS,
                                   pmt.cons(pmt.from_long(int(where[0])), pmt.from_long(int(where[-1]) + 1)))
             if publish:
-                for det in pred.detections[j]:
-                    self.message_port_pub(tags.DETECTIONS_PORT, self._detection_pmt(det, clocks[i], offset))
+                ended += self._tracker.update(offset, pred.detections[j], clocks[i], self.nfft)
+        for emission in ended:
+            self.message_port_pub(tags.DETECTIONS_PORT, pmt.to_pmt(emission.as_dict()))
         return n
+
+    def flush_detections(self):
+        """Emissions still open when the stream ended (as dicts); for callers that run the flowgraph to the end."""
+        return [em.as_dict() for em in self._tracker.flush()]
 
     def _has_subscribers(self):
         # Building PMT dicts costs; skip it when nothing listens on 'detections'.
         return not pmt.is_null(self.message_subscribers(tags.DETECTIONS_PORT))
-
-    def _detection_pmt(self, det, clock, index):
-        lo, hi = clock.edges_hz(det["bin_start"], det["bin_stop"], self.nfft)
-        msg = clock.place(index)
-        msg.update(family=str(det["family"]), confidence=float(det["confidence"]),
-                   freq_lower_edge=float(lo), freq_upper_edge=float(hi),
-                   bin_start=int(det["bin_start"]), bin_stop=int(det["bin_stop"]))
-        return pmt.to_pmt({k: to_plain(v) for k, v in msg.items()})
 
     def _report_invalid(self, valid, first):
         for i in np.flatnonzero(~valid):

@@ -77,7 +77,9 @@ def recording_source(rec):
     """GNU Radio source for a sigmf_io.Recording with rx_time/rx_freq/rx_rate tags at sample 0."""
     from ..sigmf_source import sigmf_source
 
-    return sigmf_source.from_recording(rec)
+    if rec.meta_path:
+        return sigmf_source(rec.meta_path)
+    return sigmf_source(rec.data_path, rate=rec.sample_rate, freq=rec.center_freq, fmt=rec.datatype)
 
 
 @dataclass
@@ -97,8 +99,7 @@ class RunResult:
     rows: np.ndarray  # waterfall rows
     decimation: int  # spectra per waterfall row
     alerts: list = field(default_factory=list)
-    detections: list = field(default_factory=list)
-    tracks: list = field(default_factory=list)
+    detections: list = field(default_factory=list)  # emissions, as published on `detections`
 
     @property
     def num_spectra(self):
@@ -159,7 +160,7 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
         confidence=np.concatenate(collector.confidence) if collector.confidence else np.zeros(0, np.float32),
         scores=collector.scores(), num_invalid=collector.invalid, rows=collector.rows(),
         decimation=collector.decimation, alerts=messages(alert_log),
-        detections=messages(detection_log) if detection_log is not None else [],
+        detections=(messages(detection_log) + encoder.flush_detections()) if detection_log is not None else [],
     )
 
 

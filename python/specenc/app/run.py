@@ -11,7 +11,6 @@ from .. import sigmf_io
 from ..alert_sink import to_annotation
 from ..cli import UsageError
 from . import summary
-from .tracks import merge_detections
 
 FORMATS = ("cu8", "ci8", "ci16", "cf32")
 
@@ -104,12 +103,11 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
-    with tqdm(total=total, unit="spectra", desc="flowgraph", leave=False) as bar:
+    with tqdm(total=total, unit="spectra", desc="flowgraph", leave=False, disable=None) as bar:
         result = flowgraph.run_chain(rec, model, average=average, threshold=args.threshold, batch=args.batch,
                                      alerts_jsonl=alerts_path, stdout=getattr(args, "print_alerts", False),
                                      progress=bar)
-    result.tracks = merge_detections(result.detections)
-    annotations = [t.annotation() for t in result.tracks] + [to_annotation(a) for a in result.alerts]
+    annotations = [to_annotation(d) for d in result.detections] + [to_annotation(a) for a in result.alerts]
     if per_spectrum:
         annotations += spectrum_annotations(result)
     out_meta = sigmf_io.meta_path_for(out)
@@ -119,7 +117,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
                                extra_global={"specenc:threshold": result.threshold})
     if waterfall_path:
         waterfall.render(waterfall_path, result.rows, result.decimation * result.step / result.sample_rate,
-                         result.center_freq, result.sample_rate, result.tracks, result.alerts, truth or (),
+                         result.center_freq, result.sample_rate, result.detections, result.alerts, truth or (),
                          title=title or os.path.basename(result.input_name))
     return result, summary.summary_rows(result, truth)
 

@@ -58,7 +58,7 @@ def summary_rows(result, truth=None):
         ("wall time", f"{result.wall_s:.2f} s"),
         ("real-time factor", f"{result.duration_s / result.wall_s:.2f}x" if result.wall_s > 0 else "n/a"),
         ("families seen", ", ".join(f"{k} {v}" for k, v in fams.most_common()) or "none"),
-        ("emission tracks", str(len(result.tracks))),
+        ("emissions detected", str(len(result.detections))),
         ("alerts", f"{len(result.alerts)}" + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")"
                                                  if kinds else "")),
         ("alert threshold", f"{result.threshold:.3f}"),

@@ -5,11 +5,11 @@ import numpy as np
 MAX_BOXES = 300  # labelled boxes beyond this clutter the picture; the longest tracks are drawn
 
 
-def render(path, rows, seconds_per_row, center_freq, sample_rate, tracks=(), alerts=(), truth=(), title=""):
+def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), alerts=(), truth=(), title=""):
     """Write the PNG.
 
     rows: (R, nfft) dB spectra, row r starting at r * seconds_per_row after the first IQ sample.
-    tracks: app.tracks.Track; alerts: alert dicts (sample_start, freq edges, kind);
+    emissions: detection dicts (sample_start/count, freq edges, family, spectra); alerts: alert dicts (sample_start, freq edges, kind);
     truth: truth-anomaly annotations (core:sample_start/count, core:freq_*_edge, kind).
     """
     import matplotlib
@@ -33,11 +33,11 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, tracks=(), ale
     def seconds(sample):
         return sample / sample_rate
 
-    for tr in sorted(tracks, key=lambda t: -t.count)[:MAX_BOXES]:
-        t0, t1 = seconds(tr.sample_start), seconds(tr.sample_end)
-        ax.add_patch(Rectangle((tr.freq_lower_edge * to_mhz, t0), (tr.freq_upper_edge - tr.freq_lower_edge) * to_mhz,
-                               t1 - t0, fill=False, edgecolor="white", linewidth=0.8))
-        ax.text(tr.freq_lower_edge * to_mhz, t0, tr.family, color="white", fontsize=6, va="bottom")
+    for em in sorted(emissions, key=lambda e: -e.get("spectra", 1))[:MAX_BOXES]:
+        t0, t1 = seconds(em["sample_start"]), seconds(em["sample_start"] + em["sample_count"])
+        lo, hi = em["freq_lower_edge"] * to_mhz, em["freq_upper_edge"] * to_mhz
+        ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="white", linewidth=0.8))
+        ax.text(lo, t0, em["family"], color="white", fontsize=6, va="bottom")
     for ann in truth:
         t0 = seconds(ann["core:sample_start"])
         t1 = seconds(ann["core:sample_start"] + ann.get("core:sample_count", 0))
