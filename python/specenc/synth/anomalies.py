@@ -146,7 +146,7 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
         hops = int(rng.integers(5, 13))
         bw = rng.uniform(2, 10) * min_bw
         fam = str(pick(rng, ["fsk", "single_carrier"]))
-        snr = rng.uniform(10, 35)  # while on a hop; each hop shows about snr - 10 log10(hops)
+        snr = rng.uniform(15, 40)  # while on a hop; a spectrum shows each about snr - 10 log10(hops)
         centres = [float(c) for c in rng.uniform(-EDGE + bw, EDGE - bw, hops)]
         e = make_emitter(fam, 0.0, bw, snr, rng, role=kind, n_hint=n)
         e.params.update(hop_freqs=centres, dwell=max((hop_interval or n) // hops, 1), hop_bw=e.bandwidth)

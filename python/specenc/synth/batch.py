@@ -25,7 +25,7 @@ from .. import bands as bands_mod
 from .. import dsp, labels
 from .band_plans import SAMPLE_RATES, random_center_freq
 from .emitters import hop_bands
-from .scene import active_fraction, random_scene, render
+from .scene import active_fraction, random_scene, render, snr_bandwidth
 
 VISIBLE_SNR_DB = -3.0
 AVERAGES = (1, 2, 4)
@@ -71,7 +71,7 @@ def label_spectrum(sc, nfft, t0, n):
         strongest = snr if not np.isfinite(strongest) else max(strongest, snr)
         if snr < VISIBLE_SNR_DB:
             continue
-        bw = max(e.bandwidth, sc.min_bw)
+        bw = snr_bandwidth(e, sc.min_bw)
         power = snr + 10 * np.log10(bw)
         if power > best_power:
             best, best_power = (e, snr), power

@@ -17,7 +17,7 @@ from .. import labels
 from .anomalies import inject
 from .band_plans import log_uniform, normal_scene, raster_scene
 from .impairments import ENBW_HANN, random_receiver
-from .scene import Scene, render
+from .scene import Scene, render, snr_bandwidth
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def build_scene(scenario, n, rate, rng, anomalies=None):
             a = int(slot * (i + 0.6))
             truth.append(inject_timed(sc, kind, a, a + dur, rng))
     # A level that leaves 15 dB of headroom below full scale for integer formats.
-    total = 1 + sum(10 ** (e.snr_db / 10) * max(e.bandwidth, sc.min_bw) for e in sc.emitters)
+    total = 1 + sum(10 ** (e.snr_db / 10) * snr_bandwidth(e, sc.min_bw) for e in sc.emitters)
     headroom = -15 - 10 * np.log10(total) + 10 * np.log10(ENBW_HANN / NFFT)
     receiver.floor_db = float(min(rng.uniform(-95, -65), headroom))
     return sc, truth

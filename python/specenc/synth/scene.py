@@ -4,7 +4,8 @@ SNR definition (used everywhere in the generator, its labels and its tests): the
 power while active, divided by the noise power in its nominal occupied bandwidth,
     snr = P / (N0 * max(B, 1 bin)),
 with N0 the noise power per unit normalised bandwidth (= the noise variance per sample) and B the
-99 % bandwidth from its parameters. Tones (B = 0) use one analysis bin (sample_rate / nfft).
+99 % bandwidth from its parameters. Tones (B = 0) use one analysis bin (sample_rate / nfft); a
+frequency hopper uses one hop's bandwidth (its SNR is what a receiver sees while it dwells there).
 Both signal and noise pass the same front-end response, so the SNR holds after it.
 """
 
@@ -51,9 +52,14 @@ def random_scene(band, rng, n, nfft=1024, anomaly=None):
     return sc
 
 
+def snr_bandwidth(em, min_bw):
+    """The B of the SNR definition (module docstring), cycles/sample."""
+    return max(em.params.get("hop_bw", em.bandwidth), min_bw)
+
+
 def amplitude(em, min_bw):
     """Amplitude giving em.snr_db for unit noise variance (see the module docstring)."""
-    return np.sqrt(10 ** (em.snr_db / 10) * max(em.bandwidth, min_bw))
+    return np.sqrt(10 ** (em.snr_db / 10) * snr_bandwidth(em, min_bw))
 
 
 def active_fraction(em, t0, n):

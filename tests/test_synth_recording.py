@@ -1,0 +1,137 @@
+"""Recordings: SigMF output loads, validates and round-trips; truth lines up with the PSD; determinism; CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gnuradio.specenc import cli, dsp, labels, sigmf_io
+from gnuradio.specenc.synth import SCENARIOS, make_recording, write_scenario
+from gnuradio.specenc.synth.recording import DEMO_KINDS
+
+RATE, SECONDS = 250e3, 0.6
+NFFT = 1024
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return make_recording("demo", SECONDS, 3, RATE, 127e6)
+
+
+def test_demo_has_each_kind_once_at_separate_times(demo):
+    iq, anns = demo
+    assert iq.dtype == np.complex64 and len(iq) == int(SECONDS * RATE)
+    anomalies = [a for a in anns if a["core:label"] == "anomaly"]
+    assert sorted(a["specenc:kind"] for a in anomalies) == sorted(DEMO_KINDS)
+    spans = sorted((a["core:sample_start"], a["core:sample_start"] + a["core:sample_count"]) for a in anomalies)
+    for (s0, e0), (s1, _) in zip(spans, spans[1:]):
+        assert e0 <= s1, "anomalies overlap in time"
+    assert spans[0][0] > 0 and spans[-1][1] <= len(iq)
+    for a in anns:
+        assert 127e6 - RATE / 2 <= a["core:freq_lower_edge"] < a["core:freq_upper_edge"] <= 127e6 + RATE / 2
+        assert a["core:label"] in labels.FAMILIES or a["core:label"] == "anomaly"
+
+
+def band_power_db(iq, ann, t0, t1, stat=np.mean):
+    """Power (dB) of the annotation's frequency band over samples [t0, t1): `stat` over its bins."""
+    spec = dsp.power_spectrum(iq[t0:t1], NFFT, 0.5, "hann", 1, db=False).mean(axis=0)
+    f = 127e6 + (np.arange(NFFT) - NFFT / 2) * RATE / NFFT
+    inside = (f >= ann["core:freq_lower_edge"]) & (f <= ann["core:freq_upper_edge"])
+    if not inside.any():
+        inside = np.abs(f - (ann["core:freq_lower_edge"] + ann["core:freq_upper_edge"]) / 2) <= RATE / NFFT
+    return 10 * np.log10(stat(spec[inside]))
+
+
+def test_anomaly_truth_lines_up_with_the_psd(demo):
+    """Inside its time span, each anomaly's band differs from just before it the way its kind says."""
+    iq, anns = demo
+    for a in (a for a in anns if a["core:label"] == "anomaly"):
+        s, n = a["core:sample_start"], a["core:sample_count"]
+        # Wideband kinds change the floor (median); narrow ones add power (mean); hops light up more bins.
+        stat = {"jamming": np.median, "band_erasure": np.median,
+                "hopping": lambda p: np.mean(p > 4 * np.median(p)) + 1e-3}.get(a["specenc:kind"], np.mean)
+        during = band_power_db(iq, a, s + n // 4, s + 3 * n // 4, stat)
+        before = band_power_db(iq, a, max(s - n // 2, 0), s, stat)
+        if a["specenc:kind"] == "band_erasure":
+            assert before - during > 6, a
+        else:
+            assert during - before > 2, a
+
+
+def test_emitter_truth_lines_up_with_the_psd(demo):
+    iq, anns = demo
+    floor = np.median(dsp.power_spectrum(iq, NFFT, 0.5, "hann", 8))
+    checked = 0
+    for a in anns:
+        if a["core:label"] == "anomaly" or a["specenc:snr_db"] < 15 or a["core:sample_count"] < 8 * NFFT:
+            continue
+        s, n = a["core:sample_start"], a["core:sample_count"]
+        assert band_power_db(iq, a, s, s + n) > floor + 3, a
+        checked += 1
+    assert checked >= 3
+
+
+def test_deterministic_with_seed():
+    a, anns_a = make_recording("ism", 0.2, 7, RATE, 433.92e6, anomalies=["jamming"])
+    b, anns_b = make_recording("ism", 0.2, 7, RATE, 433.92e6, anomalies=["jamming"])
+    c, _ = make_recording("ism", 0.2, 8, RATE, 433.92e6, anomalies=["jamming"])
+    np.testing.assert_array_equal(a, b)
+    assert json.dumps(anns_a, default=float) == json.dumps(anns_b, default=float)
+    assert not np.array_equal(a, c)
+
+
+def test_sigmf_round_trip_and_validation(tmp_path, demo):
+    meta = write_scenario(str(tmp_path / "demo.sigmf-meta"), "demo", SECONDS, 3, RATE, 127e6)
+    rec = sigmf_io.read_meta(meta)
+    assert rec.datatype == "cf32_le" and rec.sample_rate == RATE and rec.center_freq == 127e6
+    assert rec.num_samples == len(demo[0])
+    np.testing.assert_array_equal(sigmf_io.read_samples(rec), demo[0])
+    assert len(rec.annotations) == len(demo[1])
+    for got, want in zip(rec.annotations, demo[1]):
+        for key in ("core:sample_start", "core:sample_count", "core:label"):
+            assert got[key] == want[key]
+        assert got["core:freq_lower_edge"] == pytest.approx(want["core:freq_lower_edge"])
+    assert rec.global_["specenc:scenario"] == "demo"
+    sigmffile = pytest.importorskip("sigmf.sigmffile")
+    sigmffile.fromfile(meta).validate()  # raises on a schema violation
+
+
+def test_ci16_output_matches_cf32(tmp_path):
+    kw = dict(scenario="gnss", seconds=0.05, seed=2, sample_rate=4e6, center_freq=1575.42e6, anomalies=["spoofing"])
+    f = sigmf_io.read_samples(sigmf_io.read_meta(write_scenario(str(tmp_path / "f.sigmf-meta"), **kw)))
+    i = sigmf_io.read_samples(sigmf_io.read_meta(write_scenario(str(tmp_path / "i.sigmf-meta"), datatype="ci16_le", **kw)))
+    assert np.max(np.abs(f)) < 1.0  # headroom: no clipping in the integer file
+    assert np.max(np.abs(i - f)) <= 1.5 / 32768
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_scenario_generates(scenario):
+    iq, anns = make_recording(scenario, 0.05, 1, sample_rate=1e6, anomalies=None if scenario == "demo" else ())
+    assert len(iq) == 50_000 and np.all(np.isfinite(iq))
+    assert all(a["core:sample_start"] + a["core:sample_count"] <= len(iq) for a in anns)
+
+
+def test_bad_input_is_rejected_clearly():
+    with pytest.raises(ValueError, match="unknown scenario 'wifi'"):
+        make_recording("wifi", 1.0, 0)
+    with pytest.raises(ValueError, match="is in band 'other' but scenario 'gnss' needs band 'gnss'"):
+        make_recording("gnss", 0.1, 0, center_freq=433e6)
+    with pytest.raises(ValueError, match="seconds=-1"):
+        make_recording("demo", -1, 0)
+    with pytest.raises(ValueError, match="unknown anomaly kind 'ghost'"):
+        make_recording("ism", 0.1, 0, anomalies=["ghost"])
+    with pytest.raises(ValueError, match="datatype='cu8'"):
+        write_scenario("/tmp/never.sigmf-meta", "demo", 0.1, 0, datatype="cu8")
+
+
+def test_cli_writes_recording_and_plot(tmp_path, capsys):
+    out, png = tmp_path / "x.sigmf-meta", tmp_path / "x.png"
+    rc = cli.main(["synth", "--scenario", "cellular", "--seconds", "0.02", "--seed", "4", "--rate", "5e6",
+                   "--anomalies", "spoofing,stealth", "--datatype", "ci16_le", "--out", str(out), "--plot", str(png)])
+    assert rc == 0 and png.stat().st_size > 10_000
+    rec = sigmf_io.read_meta(str(out))
+    assert rec.datatype == "ci16_le"
+    kinds = {a.get("specenc:kind") for a in rec.annotations if a["core:label"] == "anomaly"}
+    assert kinds == {"spoofing", "stealth"}
+    assert cli.main(["synth", "--anomalies", "ghost", "--out", str(out)]) == 2
+    assert "unknown kind 'ghost'" in capsys.readouterr().err
