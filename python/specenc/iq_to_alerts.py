@@ -39,6 +39,7 @@ class iq_to_alerts(gr.hier_block2):
 
         self.psd = psd(nfft=nfft, overlap=overlap, window=window, average=average, db=True,
                        sample_rate=sample_rate)
+        self.psd.set_min_output_buffer(2 * batch)  # lets the encoder batch up to `batch` spectra per call
         self.detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff)
         gr.hier_block2.__init__(self, "iq_to_alerts", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signaturev(2, 2, [nfft * gr.sizeof_float, gr.sizeof_float]))

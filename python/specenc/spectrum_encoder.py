@@ -120,6 +120,9 @@ class spectrum_encoder(gr.sync_block):
         self.d_model = d_model
         self.batch = batch
         self.set_max_noutput_items(batch)
+        # Room for two batches downstream (the default 32 KiB buffer holds 8 spectra of 1024 floats,
+        # which would cap every model call at 8). The psd upstream needs the same: see iq_to_alerts.
+        self.set_min_output_buffer(2 * batch)
         self.message_port_register_out(tags.DETECTIONS_PORT)
         self._clock = SpectrumClock.for_psd(nfft, overlap, average, sample_rate, center_freq)
         self._symbols = {}  # label -> interned PMT symbol
@@ -128,6 +131,7 @@ class spectrum_encoder(gr.sync_block):
 
     # GRC callbacks
     def set_batch(self, batch):
+        """Most spectra per model call; while running, at most the batch the flowgraph started with."""
         if not 1 <= batch <= MAX_BATCH:
             raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
         self.batch = batch

@@ -138,6 +138,10 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     sink = alert_sink(jsonl_path=alerts_jsonl, sigmf_path=alerts_sigmf, stdout=stdout)
     collector = run_collector(nfft, decimation=-(-total // WATERFALL_ROWS))
     alert_log = blocks.message_debug()
+    # Buffers that hold two batches, so the encoder's work() sees up to `batch` queued spectra (the
+    # default 32 KiB buffer holds only 8 spectra of 1024 floats: small batches, slow model).
+    src.set_min_output_buffer(2 * batch * spectra.decimation())
+    spectra.set_min_output_buffer(2 * batch)
     tb.connect(src, spectra, encoder, detector)
     tb.connect(encoder, (collector, 0))
     tb.connect(detector, (collector, 1))
