@@ -110,7 +110,10 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
         else:
             width = log_uniform(rng, 0.04, 0.3)
             c = rng.uniform(-EDGE + width / 2, EDGE - width / 2)
-            depth = rng.uniform(10, 40)
+            # Deep enough to show over whatever it covers: 10-40 dB, or 5-15 dB below the floor
+            # under the strongest emitter inside.
+            inside = [e.snr_db for e in emitters if e.band[1] > c - width / 2 and e.band[0] < c + width / 2]
+            depth = min(max(rng.uniform(10, 40), max(inside, default=0) + rng.uniform(5, 15)), 70)
             notch = Notch(c - width / 2, c + width / 2, depth)
             an = Anomaly(kind, notch.f_lo, notch.f_hi, 0, n, -depth, {"notch": True})
     elif kind == "spoofing":

@@ -37,8 +37,8 @@ FREE_FAMILIES = {
     "other": ("fsk", "ask", "chirp", "ofdm", "single_carrier", "tone", "fm", "am"),
 }
 FREE_WEIGHTS = {
-    "ism": (0.24, 0.24, 0.12, 0.12, 0.1, 0.06, 0.06, 0.06),
-    "other": (0.12, 0.12, 0.1, 0.14, 0.16, 0.1, 0.13, 0.13),
+    "ism": (0.22, 0.22, 0.12, 0.1, 0.1, 0.1, 0.08, 0.06),
+    "other": (0.1, 0.1, 0.1, 0.12, 0.14, 0.16, 0.14, 0.14),
 }
 
 
@@ -78,7 +78,7 @@ def random_burst(rng, n, p_continuous):
 
 def _free_scene(band, rng, n, min_bw):
     fams, weights = FREE_FAMILIES[band], FREE_WEIGHTS[band]
-    count = int(pick(rng, range(7), p=[0.12, 0.22, 0.2, 0.16, 0.12, 0.1, 0.08]))
+    count = int(pick(rng, range(7), p=[0.12, 0.32, 0.18, 0.13, 0.1, 0.08, 0.07]))  # real captures: often one emitter
     out = []
     for _ in range(count):
         fam = str(pick(rng, fams, p=weights))

@@ -4,8 +4,9 @@ Each row is its own short scene: only the nfft + (K-1)*hop samples one spectrum 
 synthesised (K random in {1, 2, 4}, Hann, 50 % overlap, via dsp.power_spectrum).
 
 Labels, per row:
-- A "visible" emitter has SNR >= VISIBLE_SNR_DB in this spectrum (its SNR scaled by the fraction of
-  the interval it is on). Invisible emitters are not labelled anywhere.
+- A "visible" emitter has SNR >= VISIBLE_SNR_DB in this spectrum: its SNR scaled by its share of
+  the window energy (sum over the K frames of the Hann window squared over the samples it is on),
+  per hop for a frequency hopper. Invisible emitters are not labelled anywhere.
 - family: the family of the visible emitter of highest total power (SNR x bandwidth); noise (0)
   when none is visible. snr_db: that emitter's SNR in this spectrum; without a visible emitter, the
   strongest emitter's SNR; nan when there is no emitter at all.
@@ -13,8 +14,10 @@ Labels, per row:
   the bin of its centre and its neighbours) takes its family; where bands overlap, the emitter of
   highest power density wins. Noise jammers label as noise (0). Receiver artefacts (DC, spurs) are
   not emitters and stay 0.
-- anomaly_bins: bins of the anomaly's frequency extent (jammer band, hop bands, notch, the missing,
-  shifted or overpowered channel, the stealth emission).
+- anomaly_bins: bins of the anomaly's frequency extent (jammer band, visible hop bands, notch, the
+  missing, shifted or overpowered channel, the stealth emission). A row is drawn again until its
+  anomaly shows (its emission at >= ANOMALY_SNR_DB, >= MIN_VISIBLE_HOPS hops); after 20 misses the
+  row is labelled normal.
 """
 
 from dataclasses import dataclass
@@ -23,11 +26,13 @@ import numpy as np
 
 from .. import bands as bands_mod
 from .. import dsp, labels
+from .anomalies import KINDS_BY_BAND
 from .band_plans import SAMPLE_RATES, random_center_freq
-from .emitters import hop_bands
-from .scene import active_fraction, random_scene, render, snr_bandwidth
+from .scene import random_scene, render, snr_bandwidth
 
 VISIBLE_SNR_DB = -3.0
+ANOMALY_SNR_DB = 0.0  # an anomalous emission (or hop) must show at least this SNR in the spectrum
+MIN_VISIBLE_HOPS = 3
 AVERAGES = (1, 2, 4)
 
 
@@ -58,42 +63,76 @@ def bin_range(f_lo, f_hi, nfft, min_bins=1):
     return max(lo, 0), min(hi, nfft)
 
 
-def label_spectrum(sc, nfft, t0, n):
-    """(family, snr_db, bin_family (nfft,), anomaly_bins (nfft,)) of the scene over [t0, t0+n)."""
+def spectrum_weights(n, nfft, k):
+    """(n,) share of each sample in a K-frame averaged spectrum (sum of the frames' w^2, total 1)."""
+    hop, w2 = dsp.hop_size(nfft, 0.5), dsp.window("hann", nfft) ** 2
+    out = np.zeros(n)
+    for j in range(k):
+        out[j * hop: j * hop + nfft] += w2
+    return out / out.sum()
+
+
+def segments(e, weights):
+    """[(band, share)]: where the emitter shows in the spectrum and its share of the window energy.
+
+    A frequency hopper gives one segment per hop; others one segment.
+    """
+    n = len(weights)
+    lo, hi = max(e.start, 0), n if e.stop is None else min(e.stop, n)
+    if hi <= lo:
+        return []
+    hops = e.params.get("hop_freqs")
+    if not hops:
+        return [(e.band, float(weights[lo:hi].sum()))]
+    idx = (np.arange(lo, hi) - e.start) // e.params["dwell"] % len(hops)
+    share = np.bincount(idx, weights[lo:hi], minlength=len(hops))
+    half = e.params["hop_bw"] / 2
+    return [((c - half, c + half), float(s)) for c, s in zip(hops, share) if s > 0]
+
+
+def label_spectrum(sc, nfft, k):
+    """(family, snr_db, bin_family (nfft,), anomaly_bins (nfft,), anomaly_visible) of one rendered spectrum.
+
+    An emitter (or a hop) shows with SNR = its SNR + 10 log10(share of the window energy it is on).
+    """
+    weights = spectrum_weights(nfft + (k - 1) * dsp.hop_size(nfft, 0.5), nfft, k)
     bin_family = np.zeros(nfft, np.int64)
+    anomaly_bins = np.zeros(nfft, bool)
     density = np.full(nfft, -np.inf)
     best, best_power, strongest = None, -np.inf, np.nan
+    visible_hops, anomaly_snr = 0, -np.inf
     for e in sc.emitters:
-        frac = active_fraction(e, t0, n)
-        if frac == 0:
-            continue
-        snr = e.snr_db + 10 * np.log10(frac)
-        strongest = snr if not np.isfinite(strongest) else max(strongest, snr)
-        if snr < VISIBLE_SNR_DB:
-            continue
         bw = snr_bandwidth(e, sc.min_bw)
-        power = snr + 10 * np.log10(bw)
-        if power > best_power:
-            best, best_power = (e, snr), power
-        fam = labels.FAMILY_INDEX[e.family] if e.family in labels.FAMILY_INDEX else 0
-        dens = power - 10 * np.log10(bw * nfft)
-        for band in hop_bands(e, t0, n):
+        fam = labels.FAMILY_INDEX[e.family]
+        for band, share in segments(e, weights):
+            snr = e.snr_db + 10 * np.log10(max(share, 1e-12))
+            strongest = snr if not np.isfinite(strongest) else max(strongest, snr)
+            if e.role != "normal":
+                anomaly_snr = max(anomaly_snr, snr)
+            if snr < VISIBLE_SNR_DB:
+                continue
+            power = snr + 10 * np.log10(bw)
+            if power > best_power:
+                best, best_power = (fam, snr), power
+            dens = power - 10 * np.log10(bw * nfft)
             lo, hi = bin_range(*band, nfft, min_bins=3)
             win = dens > density[lo:hi]
             bin_family[lo:hi][win] = fam
             density[lo:hi][win] = dens
-    anomaly_bins = np.zeros(nfft, bool)
+            if e.role == "hopping" and snr >= ANOMALY_SNR_DB:
+                visible_hops += 1
+                anomaly_bins[lo:hi] = True
+    visible = True
     if sc.anomaly is not None:
-        if sc.anomaly.kind == "hopping":
-            for e in sc.emitters:
-                if e.role == "hopping" and active_fraction(e, t0, n) > 0:
-                    for band in hop_bands(e, t0, n):
-                        anomaly_bins[slice(*bin_range(*band, nfft, 3))] = True
+        kind = sc.anomaly.kind
+        if kind == "hopping":
+            visible = visible_hops >= MIN_VISIBLE_HOPS
         else:
             anomaly_bins[slice(*bin_range(sc.anomaly.f_lo, sc.anomaly.f_hi, nfft, 3))] = True
-    if best is None:
-        return 0, strongest, bin_family, anomaly_bins
-    return labels.FAMILY_INDEX[best[0].family], best[1], bin_family, anomaly_bins
+            if kind != "band_erasure":  # the other kinds are an emission that must show
+                visible = anomaly_snr >= ANOMALY_SNR_DB
+    family, snr = best if best is not None else (0, strongest)
+    return family, snr, bin_family, anomaly_bins, visible
 
 
 def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
@@ -124,14 +163,28 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         "sample_rate": np.zeros(batch_size),
         "snr_db": np.full(batch_size, np.nan, np.float32),
     }
+    # Anomaly kinds are drawn evenly, then a band that admits the kind (ism has no raster to leave).
+    kinds = [kd for kd in labels.ANOMALY_KINDS if any(kd in KINDS_BY_BAND[b] for b in bands)]
     for i in range(batch_size):
-        band = bands[rng.integers(len(bands))]
+        want = None
+        if kinds and rng.random() < anomaly_fraction:
+            want = kinds[rng.integers(len(kinds))]
+            admit = [b for b in bands if want in KINDS_BY_BAND[b]]
+            band = admit[rng.integers(len(admit))]
+        else:
+            band = bands[rng.integers(len(bands))]
         k = AVERAGES[rng.integers(len(AVERAGES))]
         n = nfft + (k - 1) * hop
-        sc = random_scene(band, rng, n, nfft, "any" if rng.random() < anomaly_fraction else None)
+        for _ in range(20):  # redraw until the anomaly fits the scene and shows in this spectrum
+            sc = random_scene(band, rng, n, nfft, want)
+            fam, snr, bin_family, bins, visible = label_spectrum(sc, nfft, k)
+            if visible and (want is None or sc.anomaly is not None):
+                break
+        else:
+            sc.anomaly = None
         iq = render(sc, n, rng, nfft)
         out["spectra"][i] = dsp.power_spectrum(iq, nfft, 0.5, "hann", k)[0]
-        fam, snr, out["bin_family"][i], bins = label_spectrum(sc, nfft, 0, n)
+        out["bin_family"][i] = bin_family
         out["family"][i], out["snr_db"][i] = fam, snr
         if sc.anomaly is not None:
             out["anomaly"][i] = 1.0

@@ -382,15 +382,3 @@ def generate(em, n, rng, t0=0):
         out[lo:hi] = x * np.exp(2j * np.pi * em.fc * t)
     return out
 
-
-def hop_bands(em, t0, n):
-    """(f_lo, f_hi) of the hops a hopper visits within [t0, t0+n) (its whole band if not a hopper)."""
-    hops = em.params.get("hop_freqs")
-    if not hops:
-        return [em.band]
-    dwell = em.params["dwell"]
-    first = max(t0, em.start)
-    last = t0 + n if em.stop is None else min(t0 + n, em.stop)
-    idx = np.unique(np.arange((first - em.start) // dwell, (last - 1 - em.start) // dwell + 1) % len(hops))
-    half = em.params["hop_bw"] / 2
-    return [(hops[i] - half, hops[i] + half) for i in idx]

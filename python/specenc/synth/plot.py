@@ -47,3 +47,40 @@ def plot_waterfall(iq, sample_rate, center_freq, annotations, out_png, nfft=1024
     fig.savefig(out_png, dpi=90)
     plt.close(fig)
     return out_png
+
+
+def plot_batch(batch, out_png, rows=4, cols=4):
+    """Grid of a Batch's spectra with their labels: family shading per bin, anomaly bins in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .. import bands, labels
+
+    fig, axs = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    for i, ax in enumerate(axs.flat):
+        if i >= len(batch):
+            ax.axis("off")
+            continue
+        s = batch.spectra[i]
+        x = np.arange(len(s))
+        lo, hi = float(s.min()), float(s.max()) + 1
+        for f in range(1, len(labels.FAMILIES)):
+            m = batch.bin_family[i] == f
+            if m.any():
+                ax.fill_between(x, lo, hi, where=m, color=plt.cm.tab10(f), alpha=0.25, lw=0,
+                                label=labels.FAMILIES[f])
+        if batch.anomaly[i]:
+            ax.fill_between(x, lo, lo + 0.08 * (hi - lo), where=batch.anomaly_bins[i], color="red", lw=0)
+        ax.plot(x, s, "k", lw=0.5)
+        kind = labels.ANOMALY_KINDS[batch.anomaly_kind[i]] if batch.anomaly_kind[i] >= 0 else "normal"
+        ax.set_title(f"{bands.BANDS[batch.band[i]]} | {labels.FAMILIES[batch.family[i]]} "
+                     f"{batch.snr_db[i]:.0f} dB | {kind}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=5, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=70)
+    plt.close(fig)
+    return out_png
