@@ -15,6 +15,7 @@ SETTINGS = [
     (1024, 0.5, "hann", 4),
     (2048, 0.9, "blackmanharris", 2),
     (128, 0.3, "hann", 5),  # hop = 128 - round(38.4) = 90
+    (16384, 0.75, "hann", 1),  # FFTW_ESTIMATE plan above 8192
 ]
 
 
