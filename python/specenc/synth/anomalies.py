@@ -19,6 +19,7 @@ from .. import labels
 from .band_plans import EDGE, log_uniform
 from .emitters import make_emitter, pick
 
+NOTCH_EDGE = 0.38  # notches stay clear of the front-end roll-off, where the floor falls anyway
 KINDS_BY_BAND = {
     "ism": ("band_erasure", "hopping", "jamming"),
     "other": ("band_erasure", "hopping", "jamming"),
@@ -109,7 +110,7 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
             an = Anomaly(kind, *e.band, 0, n, -float(e.snr_db), {"missing_channel": e.params["channel"]})
         else:
             width = log_uniform(rng, 0.04, 0.3)
-            c = rng.uniform(-EDGE + width / 2, EDGE - width / 2)
+            c = rng.uniform(-NOTCH_EDGE + width / 2, NOTCH_EDGE - width / 2)
             # Deep enough to show over whatever it covers: 10-40 dB, or 5-15 dB below the floor
             # under the strongest emitter inside.
             inside = [e.snr_db for e in emitters if e.band[1] > c - width / 2 and e.band[0] < c + width / 2]

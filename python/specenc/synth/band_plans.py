@@ -36,6 +36,7 @@ FREE_FAMILIES = {
     "ism": ("fsk", "ask", "chirp", "ofdm", "single_carrier", "tone", "fm", "am"),
     "other": ("fsk", "ask", "chirp", "ofdm", "single_carrier", "tone", "fm", "am"),
 }
+CHEAP_FAMILIES = ("fsk", "ask", "tone", "fm")  # emitters that get cheap-oscillator phase noise
 FREE_WEIGHTS = {
     "ism": (0.22, 0.22, 0.12, 0.1, 0.1, 0.1, 0.08, 0.06),
     "other": (0.1, 0.1, 0.1, 0.12, 0.14, 0.16, 0.14, 0.14),
@@ -85,7 +86,11 @@ def _free_scene(band, rng, n, min_bw):
         bw = log_uniform(rng, 2 * min_bw, 0.7)
         fc = rng.uniform(-EDGE + bw / 2, EDGE - bw / 2) if bw < 2 * EDGE else 0.0
         start, stop = random_burst(rng, n, 0.5)
-        out.append(make_emitter(fam, fc, bw, rng.uniform(-5, 40), rng, start, stop, n_hint=n))
+        em = make_emitter(fam, fc, bw, rng.uniform(-5, 40), rng, start, stop, n_hint=n)
+        if fam in CHEAP_FAMILIES and rng.random() < 0.35:
+            # Real ISM remotes show "tent" skirts 40-60 dB down hundreds of bins out (see docs/synth.md).
+            em.params["tx_phase_noise"] = log_uniform(rng, 0.01, 0.15)
+        out.append(em)
     return Plan(band, "free"), out
 
 

@@ -366,6 +366,9 @@ def generate(em, n, rng, t0=0):
         return out
     x = _GENERATORS[em.family](em.params, hi - lo, rng)
     x = x / np.sqrt(np.mean(np.abs(x) ** 2) + 1e-30)
+    if em.params.get("tx_phase_noise"):
+        # Cheap transmitter oscillator: random-walk phase, Lorentzian line with 1/f^2 skirts.
+        x = x * np.exp(1j * np.cumsum(rng.normal(0, em.params["tx_phase_noise"], hi - lo)))
     t = np.arange(lo, hi) + t0
     hops = em.params.get("hop_freqs")
     if hops:
