@@ -162,6 +162,9 @@ psd_impl::psd_impl(int nfft,
                                   nfft <= 8192 ? FFTW_MEASURE : FFTW_ESTIMATE);
     }
     set_relative_rate(1, static_cast<uint64_t>(decimation()));
+    // History only to size the upstream buffer: GNU Radio makes it >= 2 (decimation + history)
+    // items, which must hold one spectrum's span. The history samples themselves are skipped.
+    set_history((average - 1) * d_hop + nfft - decimation() + 1);
     // Tags are moved by hand: input sample n -> spectrum n / decimation().
     set_tag_propagation_policy(TPP_DONT);
 }
@@ -176,8 +179,8 @@ psd_impl::~psd_impl()
 
 void psd_impl::forecast(int noutput_items, gr_vector_int& ninput_items_required)
 {
-    ninput_items_required[0] =
-        (noutput_items - 1) * decimation() + (d_average - 1) * d_hop + d_nfft;
+    ninput_items_required[0] = (history() - 1) + (noutput_items - 1) * decimation() +
+                               (d_average - 1) * d_hop + d_nfft;
 }
 
 void psd_impl::compute_spectrum(const gr_complex* in, float* out)
@@ -249,14 +252,17 @@ int psd_impl::general_work(int noutput_items,
                            gr_vector_const_void_star& input_items,
                            gr_vector_void_star& output_items)
 {
-    const auto in = static_cast<const gr_complex*>(input_items[0]);
+    // in[history() - 1] is the first unconsumed sample (absolute index nitems_read(0))
+    const int skip = history() - 1;
+    const auto in = static_cast<const gr_complex*>(input_items[0]) + skip;
+    const int avail = ninput_items[0] - skip;
     auto out = static_cast<float*>(output_items[0]);
     const int dec = decimation();
     const int span = (d_average - 1) * d_hop + d_nfft; // input samples one spectrum reads
 
-    if (ninput_items[0] < span)
+    if (avail < span)
         return 0;
-    const int n = std::min(noutput_items, (ninput_items[0] - span) / dec + 1);
+    const int n = std::min(noutput_items, (avail - span) / dec + 1);
     for (int m = 0; m < n; m++)
         compute_spectrum(in + m * dec, out + m * d_nfft);
     move_tags(n);

@@ -142,3 +142,14 @@ def test_bad_parameters_raise_clear_value_errors(specenc_cpp, kwargs, message):
     if "window" not in kwargs and "sample_rate" not in kwargs:
         with pytest.raises(ValueError, match=message.split(" must")[0].split("=")[0]):
             dsp.power_spectrum(np.zeros(4096, np.complex64), **kwargs)
+
+
+@pytest.mark.parametrize("nfft,overlap,average", [(65536, 0.9, 1), (1024, 0.9, 64), (16384, 0.0, 3)])
+def test_spans_longer_than_default_buffers_do_not_stall(specenc_cpp, nfft, overlap, average):
+    """One spectrum reads (K-1) hop + nfft samples, more than GNU Radio's default buffer (8192)."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(200_000) + 1j * rng.standard_normal(200_000)).astype(np.complex64)
+    out, _, _ = run_psd(x, nfft, overlap, "hann", average)
+    ref = dsp.power_spectrum(x, nfft, overlap, "hann", average)
+    assert len(out) == len(ref) >= 3
+    np.testing.assert_allclose(out, ref, atol=1e-4)
