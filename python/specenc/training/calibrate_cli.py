@@ -10,7 +10,7 @@ import os
 
 from tqdm import tqdm
 
-from . import calibrate, datasets, evaluate
+from . import calibrate, datasets, evaluate, modelio
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,8 @@ def main(args):
     model = model_lib.load_model(args.model)
     tau, summary = recalibrate(model, args.input, args.far, args.average, args.max_spectra)
     summary["calibrated_on"] = os.path.basename(args.input)
-    out = model_lib_save_with_threshold(model, args.out, tau, summary)
+    out = modelio.save_with_threshold(model, args.out, tau, summary)
     print(f"threshold {summary['threshold']:.6g} (was {model.threshold:.6g}); false alarms on "
           f"{summary['clean_spectra']} spectra: {summary['measured_far']:.2e}/spectrum (target {args.far:g}) -> {out}")
     return 0
 
-
-def model_lib_save_with_threshold(model, out_path, threshold, summary):
-    """Save a copy of `model` with a new threshold through the model library."""
-    from .modelio import save_with_threshold
-
-    return save_with_threshold(model, out_path, threshold, summary)

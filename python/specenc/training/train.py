@@ -1,0 +1,230 @@
+"""Training loop: AdamW, warm-up + cosine learning rate, Gumbel temperature annealing, joint loss,
+per-epoch validation on a fixed seeded set, early stopping, resumable checkpoints, CSV/JSON metrics,
+and a final threshold calibration on clean scenes.
+
+Output directory layout:
+  checkpoint.safetensors / optimizer.safetensors / checkpoint.json   resumable state (last epoch)
+  best.safetensors                                                  weights of the best validation epoch
+  model.safetensors + model.json                                    the trained, calibrated model
+  metrics.csv / metrics.json                                        one row per epoch
+"""
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from . import calibrate, checkpoint, datasets, metrics, modelio
+
+log = logging.getLogger(__name__)
+
+
+def lr_at(cfg, step):
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr at the planned last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def tau_at(cfg, step):
+    """Gumbel temperature annealed exponentially from tau_start to tau_end over the planned steps."""
+    frac = min(1.0, step / max(1, cfg.total_steps - 1))
+    return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
+
+
+def resolve_device(name):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for but torch sees no CUDA device; use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r} must be cpu, cuda or auto")
+    return name
+
+
+class BatchSource:
+    """Training batches from the generator, optionally through a pool so that generation cost is
+    shared by several steps (each step refreshes `pool_refresh` slots and draws a random slot)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.rng = datasets.stream(cfg.seed, datasets.TRAIN_STREAM)
+        self.pool = []
+
+    def _fresh(self):
+        return datasets.as_dict(modelio.make_batch(self.rng, self.cfg))
+
+    def next(self):
+        cfg = self.cfg
+        if cfg.pool_batches <= 0:
+            return self._fresh()
+        while len(self.pool) < cfg.pool_batches:
+            self.pool.append(self._fresh())
+        for _ in range(cfg.pool_refresh):
+            self.pool[int(self.rng.integers(len(self.pool)))] = self._fresh()
+        return self.pool[int(self.rng.integers(len(self.pool)))]
+
+    def state(self):
+        return self.rng.bit_generator.state
+
+    def save_pool(self, path):
+        if self.pool:
+            save_file({f"{i}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for i, b in enumerate(self.pool)
+                       for k, v in b.items()}, path)
+
+    def restore(self, rng_state, pool_path):
+        self.rng.bit_generator.state = rng_state
+        self.pool = []
+        if os.path.exists(pool_path):
+            t = load_file(pool_path)
+            n = 1 + max(int(k.split(".", 1)[0]) for k in t)
+            self.pool = [{k.split(".", 1)[1]: v.numpy() for k, v in t.items() if k.split(".", 1)[0] == str(i)}
+                         for i in range(n)]
+
+
+@torch.no_grad()
+def validate(net, val, cfg, tau, device):
+    """Validation loss terms, family accuracy and anomaly AUROC on the fixed validation set."""
+    net.eval()
+    sums, n = {}, 0
+    fam_pred, scores = [], []
+    for i in range(0, len(val["spectra"]), cfg.batch_size):
+        part = {k: v[i:i + cfg.batch_size] for k, v in val.items()}
+        loss, terms, out = modelio.forward_loss(net, part, cfg, tau, device)
+        b = len(part["spectra"])
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v * b
+        n += b
+        fam_pred.append(modelio.family_pred(out))
+        scores.append(modelio.anomaly_score(out))
+    net.train()
+    fam_pred, scores = np.concatenate(fam_pred), np.concatenate(scores)
+    out = {f"val_{k}": v / n for k, v in sums.items()}
+    out["val_family_acc"] = metrics.accuracy(val["family"], fam_pred)
+    out["val_anomaly_auroc"] = metrics.auroc(val["anomaly"] > 0.5, scores)
+    return out
+
+
+def _write_metrics(out_dir, history):
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(history, f, indent=1)
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+
+
+def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrate_model=True):
+    """Train per `cfg` into `out_dir`; returns a summary dict (and writes model.safetensors/.json)."""
+    cfg.validate()
+    device = resolve_device(device)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    os.makedirs(out_dir, exist_ok=True)
+    net = modelio.build_network(cfg).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    source = BatchSource(cfg)
+    val = datasets.make_set(datasets.stream(cfg.seed, datasets.VAL_STREAM), cfg.val_spectra, cfg.nfft,
+                            cfg.anomaly_fraction, cfg.batch_size, cfg.bands)
+    pool_path = os.path.join(out_dir, "pool.safetensors")
+    best_path = os.path.join(out_dir, "best.safetensors")
+    state = {"step": 0, "epoch": 0, "best_val": float("inf"), "best_epoch": -1, "bad_epochs": 0,
+             "elapsed_s": 0.0, "history": [], "stopped": ""}
+    if resume and checkpoint.exists(out_dir):
+        state = checkpoint.load(out_dir, net, opt)
+        source.restore(state.pop("data_rng"), pool_path)
+        log.info("resumed at epoch %d step %d", state["epoch"], state["step"])
+    elif resume:
+        log.warning("--resume: no checkpoint in %s, starting fresh", out_dir)
+
+    net.train()
+    started = time.monotonic() - state["elapsed_s"]
+    budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes > 0 else float("inf")
+    while state["epoch"] < cfg.max_epochs and not state["stopped"]:
+        sums = {}
+        bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {state['epoch'] + 1}/{cfg.max_epochs}",
+                   unit="step", disable=not show_progress, leave=False)
+        for _ in bar:
+            step = state["step"]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, step)
+            tau = tau_at(cfg, step)
+            loss, terms, _ = modelio.forward_loss(net, source.next(), cfg, tau, device)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            state["step"] = step + 1
+            bar.set_postfix(loss=f"{terms['loss']:.3f}", tau=f"{tau:.2f}")
+        bar.close()
+        state["epoch"] += 1
+        state["elapsed_s"] = time.monotonic() - started
+        row = {"epoch": state["epoch"], "step": state["step"], "lr": lr_at(cfg, state["step"] - 1),
+               "tau": tau_at(cfg, state["step"] - 1), "elapsed_s": round(state["elapsed_s"], 1)}
+        row.update({f"train_{k}": v / cfg.steps_per_epoch for k, v in sums.items()})
+        row.update(validate(net, val, cfg, tau_at(cfg, state["step"] - 1), device))
+        state["history"].append(row)
+        log.info("epoch %d: %s", state["epoch"], ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                                                          if isinstance(v, float)))
+        if show_progress:
+            tqdm.write(f"epoch {state['epoch']}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
+                       f"val_acc {row['val_family_acc']:.3f} val_auroc {row['val_anomaly_auroc']:.3f} "
+                       f"({row['elapsed_s']:.0f} s)")
+        if row["val_loss"] < state["best_val"]:
+            state.update(best_val=row["val_loss"], best_epoch=state["epoch"], bad_epochs=0)
+            save_file({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, best_path)
+        else:
+            state["bad_epochs"] += 1
+            if state["bad_epochs"] >= cfg.patience:
+                state["stopped"] = f"early stop: no val_loss improvement for {cfg.patience} epochs"
+        if state["elapsed_s"] >= budget_s and not state["stopped"]:
+            state["stopped"] = f"time budget of {cfg.max_minutes} min spent"
+        _write_metrics(out_dir, state["history"])
+        source.save_pool(pool_path)
+        checkpoint.save(out_dir, net, opt, {**state, "data_rng": source.state(), "config": cfg.to_dict()})
+
+    summary = {"epochs": state["epoch"], "steps": state["step"], "best_epoch": state["best_epoch"],
+               "best_val_loss": state["best_val"], "elapsed_s": round(state["elapsed_s"], 1),
+               "stopped": state["stopped"] or "max_epochs reached", "config": cfg.to_dict()}
+    if os.path.exists(best_path):
+        net.load_state_dict(load_file(best_path))
+    if state["history"]:
+        best = state["history"][state["best_epoch"] - 1]
+        summary.update({k: v for k, v in best.items() if k.startswith("val_")})
+    threshold, calib = 0.5, {}
+    if calibrate_model:
+        threshold, calib = calibrate_network(net, cfg, device, show_progress)
+    summary["calibration"] = calib
+    modelio.save_model(net, cfg, os.path.join(out_dir, "model.safetensors"), threshold,
+                       {"training": summary})
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    return summary
+
+
+@torch.no_grad()
+def calibrate_network(net, cfg, device, show_progress=True):
+    """Threshold for cfg.far on clean calibration scenes (their own seed stream)."""
+    net.eval()
+    clean = datasets.make_set(datasets.stream(cfg.seed, datasets.CALIB_STREAM), cfg.calib_spectra, cfg.nfft,
+                              0.0, cfg.batch_size, cfg.bands)
+    scores = []
+    for i in tqdm(range(0, len(clean["spectra"]), 256), desc="calibrating", disable=not show_progress, leave=False):
+        part = {k: v[i:i + 256] for k, v in clean.items()}
+        _, _, out = modelio.forward_loss(net, part, cfg, cfg.tau_end, device)
+        scores.append(modelio.anomaly_score(out))
+    scores = np.concatenate(scores)
+    tau = calibrate.threshold_for_far(scores, cfg.far)
+    return tau, calibrate.calibration_summary(scores, tau, cfg.far)
