@@ -74,10 +74,11 @@ def allowed_kinds(band, plan, emitters):
     return kinds
 
 
-def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
+def inject(kind, plan, emitters, rng, n, min_bw, interval=None):
     """Add `kind` to the scene -> (emitters, Anomaly, Notch or None). Raises ValueError if impossible.
 
-    hop_interval: samples in which a hopper visits all its hops (default n, one spectrum).
+    interval: samples of one spectrum (default n): a hopper visits all its hops and a sweep jammer
+    sweeps at least once within it, so that one spectrum shows the pattern.
     """
     if kind not in labels.ANOMALY_INDEX:
         raise ValueError(f"unknown anomaly kind {kind!r}; choose one of {', '.join(labels.ANOMALY_KINDS)}")
@@ -146,14 +147,14 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
         emitters.append(e)
         an = Anomaly(kind, *e.band, 0, n, e.snr_db, {"family": e.family})
     elif kind == "hopping":
-        # One hopper visiting 5-12 frequencies within one spectrum interval (hop_interval samples).
+        # One hopper visiting 5-12 frequencies within one spectrum interval.
         hops = int(rng.integers(5, 13))
         bw = rng.uniform(2, 10) * min_bw
         fam = str(pick(rng, ["fsk", "single_carrier"]))
         snr = rng.uniform(15, 40)  # while on a hop; a spectrum shows each about snr - 10 log10(hops)
         centres = [float(c) for c in rng.uniform(-EDGE + bw, EDGE - bw, hops)]
         e = make_emitter(fam, 0.0, bw, snr, rng, role=kind, n_hint=n)
-        e.params.update(hop_freqs=centres, dwell=max((hop_interval or n) // hops, 1), hop_bw=e.bandwidth)
+        e.params.update(hop_freqs=centres, dwell=max((interval or n) // hops, 1), hop_bw=e.bandwidth)
         e.fc = (min(centres) + max(centres)) / 2
         e.bandwidth = max(centres) - min(centres) + e.params["hop_bw"]
         emitters.append(e)
@@ -167,7 +168,7 @@ def inject(kind, plan, emitters, rng, n, min_bw, hop_interval=None):
             e = make_emitter("noise", c, bw, jnr, rng, role=kind, n_hint=n)
         else:
             e = make_emitter("chirp", c, bw, jnr, rng, role=kind, n_hint=n)
-            e.params.update(mode="up", period=float(rng.uniform(n / 32, n / 4)))
+            e.params.update(mode="up", period=float(rng.uniform((interval or n) / 8, interval or n)))
             e.variant = "sweep"
         emitters.append(e)
         an = Anomaly(kind, *e.band, 0, n, jnr, {"family": e.family, "variant": e.variant})

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import bands as bands_mod
 from .. import labels
-from .anomalies import inject
+from .anomalies import KINDS_BY_BAND, inject
 from .band_plans import log_uniform, normal_scene, raster_scene
 from .impairments import ENBW_HANN, random_receiver
 from .scene import Scene, render, snr_bandwidth
@@ -78,7 +78,10 @@ def inject_timed(sc, kind, a, b, rng):
     for _ in range(20):
         work = copy.deepcopy(sc.emitters)
         known = {id(e) for e in work}
-        new, an, notch = inject(kind, sc.plan, work, rng, b - a, sc.min_bw, hop_interval=NFFT * 5 // 2)
+        try:
+            new, an, notch = inject(kind, sc.plan, work, rng, b - a, sc.min_bw, interval=NFFT * 5 // 2)
+        except ValueError:
+            continue
         kept = {id(e) for e in new}
         out, target, touched = [], None, False
         for orig, w in zip(sc.emitters, work):
@@ -116,37 +119,48 @@ def _demo_scene(rng, n, rate):
     return plan, ems
 
 
-def build_scene(scenario, n, rate, rng, anomalies=None):
-    """(Scene, [Anomaly]) for a recording of n samples; anomalies: kind names (None = scenario default)."""
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
-    band = SCENARIOS[scenario][0]
-    if scenario == "demo":
-        plan, ems = _demo_scene(rng, n, rate)
-        anomalies = DEMO_KINDS if anomalies is None else anomalies
-    else:
-        plan, ems = normal_scene(band, rng, n, 1 / NFFT)
-        anomalies = () if anomalies is None else anomalies
-    for k in anomalies:
-        if k not in labels.ANOMALY_INDEX:
-            raise ValueError(f"unknown anomaly kind {k!r}; choose from {', '.join(labels.ANOMALY_KINDS)}")
+def _normal_scene(scenario, band, n, rate, rng):
+    plan, ems = _demo_scene(rng, n, rate) if scenario == "demo" else normal_scene(band, rng, n, 1 / NFFT)
     emitters = []
     for e in ems:
         emitters.extend([e] if e.stop is None else _burst_train(e, n, rate, rng))
-    receiver = random_receiver(rng)
-    sc = Scene(band, plan, emitters, receiver, min_bw=1 / NFFT)
-    truth = []
-    if anomalies:
-        # Each anomaly in its own slot: slots of n/len spread over the recording, 40-80 % filled.
-        slot = n // (len(anomalies) + 1)
-        for i, kind in enumerate(anomalies):
-            dur = int(slot * (0.8 if scenario == "demo" else rng.uniform(0.4, 0.8)))
-            a = int(slot * (i + 0.6))
-            truth.append(inject_timed(sc, kind, a, a + dur, rng))
+    return Scene(band, plan, emitters, random_receiver(rng), min_bw=1 / NFFT)
+
+
+def build_scene(scenario, n, rate, rng, anomalies=None):
+    """(Scene, [Anomaly]) for a recording of n samples; anomalies: kind names (None = scenario default).
+
+    Each anomaly gets its own slot of the recording (slots of n/(count+1), 40-80 % filled; the demo's
+    80 %). When a kind does not fit the drawn scene (a raster kind in a one-channel band), the
+    normal scene is drawn again.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    band = SCENARIOS[scenario][0]
+    if anomalies is None:
+        anomalies = DEMO_KINDS if scenario == "demo" else ()
+    for k in anomalies:
+        if k not in labels.ANOMALY_INDEX:
+            raise ValueError(f"unknown anomaly kind {k!r}; choose from {', '.join(labels.ANOMALY_KINDS)}")
+    slot = n // (len(anomalies) + 1)
+    for _ in range(30):
+        sc = _normal_scene(scenario, band, n, rate, rng)
+        try:
+            truth = []
+            for i, kind in enumerate(anomalies):
+                dur = int(slot * (0.8 if scenario == "demo" else rng.uniform(0.4, 0.8)))
+                a = int(slot * (i + 0.6))
+                truth.append(inject_timed(sc, kind, a, a + dur, rng))
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValueError(f"could not fit anomalies {', '.join(anomalies)} into a {scenario!r} scene; "
+                         f"this band admits {', '.join(KINDS_BY_BAND[band])}")
     # A level that leaves 15 dB of headroom below full scale for integer formats.
     total = 1 + sum(10 ** (e.snr_db / 10) * snr_bandwidth(e, sc.min_bw) for e in sc.emitters)
     headroom = -15 - 10 * np.log10(total) + 10 * np.log10(ENBW_HANN / NFFT)
-    receiver.floor_db = float(min(rng.uniform(-95, -65), headroom))
+    sc.receiver.floor_db = float(min(rng.uniform(-95, -65), headroom))
     return sc, truth
 
 
