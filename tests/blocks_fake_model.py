@@ -50,3 +50,20 @@ class ToneModel:
             embedding=embedding,
             anomaly_bins=occupied & (score[:, None] > 0.5),
         )
+
+
+def small_model_file(folder, threshold=0.5, seed=0):
+    """A real (untrained, seeded) small SpectrumModel saved to `folder`; returns the weights path."""
+    from gnuradio.specenc.model import ModelConfig, SpectrumModel
+
+    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=2, n_kv_heads=2, anomaly_hidden=16)
+    weights, _ = SpectrumModel.from_config(cfg, seed=seed, threshold=threshold).save(
+        str(folder / "small.safetensors"))
+    return str(weights)
+
+
+def scene_file(folder, seconds=0.25, seed=3):
+    """A short generated demo scene (emitters + ghost anomalies, truth in annotations)."""
+    from gnuradio.specenc.synth import write_scenario
+
+    return write_scenario(str(folder / "scene.sigmf-meta"), scenario="demo", seconds=seconds, seed=seed)

@@ -57,6 +57,8 @@ def test_alert_events_at_the_right_time_and_frequency():
     assert first["band"] == "ism" and first["center_freq"] == FREQ and first["sample_rate"] == RATE
     tagged = tags_by_key(sink, "specenc_anomaly")
     assert sorted(tagged) == list(range(20, 30)) + [60, 61] and set(tagged.values()) == {"jamming"}
+    keys = {pmt.symbol_to_string(t.key) for t in sink.tags()}
+    assert keys == {"specenc_anomaly", "rx_freq", "rx_rate", "rx_time"}  # legible on a time sink
 
 
 def test_holdoff_zero_alerts_every_spectrum_and_threshold_override():
@@ -64,6 +66,18 @@ def test_holdoff_zero_alerts_every_spectrum_and_threshold_override():
     assert len(alerts) == 12
     _, _, alerts = run_chain(bursts(), threshold=0.95, holdoff=0)
     assert [a["spectrum"] for a in alerts] == [60, 61]  # only the 70 dB burst clears 0.95
+
+
+def test_negative_threshold_restores_the_calibrated_one():
+    spectra = bursts()
+    tb = gr.top_block()
+    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT)
+    det = anomaly_detector(nfft=NFFT, threshold=0.95)
+    tb.connect(blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT), enc, det, blocks.null_sink(4))
+    tb.run()
+    assert det.threshold == 0.95
+    det.set_threshold(-1)
+    assert det.threshold == ToneModel.threshold
 
 
 def test_alert_without_location_covers_the_whole_band():

@@ -21,7 +21,8 @@ class anomaly_detector(gr.sync_block):
         0: float[nfft] spectra from spectrum_encoder output 0 (its tags carry the scores).
     Outputs:
         0: float anomaly score in [0, 1] per spectrum (NaN for spectra the model skipped as NaN/inf),
-           tagged specenc_anomaly (value: kind) where the score exceeds the threshold.
+           tagged specenc_anomaly (value: kind) where the score exceeds the threshold. Only rx_time,
+           rx_freq, rx_rate and specenc_anomaly tags come out here, so a time sink shows the alerts legibly.
         alerts (message): dict per anomaly event: kind, score, threshold, time (s), freq_lower_edge,
            freq_upper_edge (Hz; the anomaly's bins when the model gives them, else the whole band),
            center_freq, sample_rate, band, spectrum, sample_start, sample_count.
@@ -42,8 +43,10 @@ class anomaly_detector(gr.sync_block):
         self.nfft = nfft
         self._threshold_override = threshold if threshold >= 0 else None
         self._threshold = self._threshold_override
+        self._calibrated = None  # from the encoder's specenc_context tag
         self.holdoff = holdoff
         self.message_port_register_out(tags.ALERTS_PORT)
+        self.set_tag_propagation_policy(gr.TPP_DONT)
         self._clock = SpectrumClock(step=1, span=nfft)
         self._last_event = {}  # kind -> index of the last spectrum above threshold
         self._warned_untagged = False
@@ -53,8 +56,7 @@ class anomaly_detector(gr.sync_block):
         if threshold > 1.0:
             raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
         self._threshold_override = threshold if threshold >= 0 else None
-        if self._threshold_override is not None:
-            self._threshold = self._threshold_override
+        self._threshold = self._threshold_override if threshold >= 0 else self._calibrated
 
     def set_holdoff(self, holdoff):
         if not 0 <= holdoff <= MAX_HOLDOFF:
@@ -92,11 +94,12 @@ class anomaly_detector(gr.sync_block):
         elif pmt.eq(key, tags.ANOMALY_BINS):
             bins[i] = (pmt.to_long(pmt.car(tag.value)), pmt.to_long(pmt.cdr(tag.value)))
         elif pmt.eq(key, tags.CONTEXT):
-            calibrated = self._clock.apply_context(tag.value)
+            self._calibrated = self._clock.apply_context(tag.value)
             if self._threshold_override is None:
-                self._threshold = calibrated
-        else:  # rx_* tags apply from their spectrum on; others are ignored
-            self._clock.apply(tag, index)
+                self._threshold = self._calibrated
+        elif any(pmt.eq(key, k) for k in (tags.RX_TIME, tags.RX_FREQ, tags.RX_RATE)):
+            self._clock.apply(tag, index)  # from this spectrum on
+            self.add_item_tag(0, tag.offset, key, tag.value)
 
     def _alert_run(self, out, kinds, bins, first, start, stop):
         scores = out[start:stop]

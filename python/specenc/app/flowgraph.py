@@ -39,10 +39,10 @@ class run_collector(gr.sync_block):
     def work(self, input_items, output_items):
         spectra, scores = input_items
         n = len(scores)
-        first = self.nitems_read(1)
+        first = self.nitems_read(0)
         labels = [""] * n
         conf = np.full(n, np.nan, np.float32)
-        for tag in self.get_tags_in_window(1, 0, n):
+        for tag in self.get_tags_in_window(0, 0, n):
             i = tag.offset - first
             if pmt.eq(tag.key, tags.CLASS):
                 labels[i] = pmt.symbol_to_string(tag.value)
