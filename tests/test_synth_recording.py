@@ -98,8 +98,10 @@ def test_sigmf_round_trip_and_validation(tmp_path, demo):
 
 def test_ci16_output_matches_cf32(tmp_path):
     kw = dict(scenario="gnss", seconds=0.05, seed=2, sample_rate=4e6, center_freq=1575.42e6, anomalies=["spoofing"])
-    f = sigmf_io.read_samples(sigmf_io.read_meta(write_scenario(str(tmp_path / "f.sigmf-meta"), **kw)))
-    i = sigmf_io.read_samples(sigmf_io.read_meta(write_scenario(str(tmp_path / "i.sigmf-meta"), datatype="ci16_le", **kw)))
+    def samples(name, **extra):
+        return sigmf_io.read_samples(sigmf_io.read_meta(write_scenario(str(tmp_path / name), **kw, **extra)))
+
+    f, i = samples("f.sigmf-meta"), samples("i.sigmf-meta", datatype="ci16_le")
     assert np.max(np.abs(f)) < 1.0  # headroom: no clipping in the integer file
     assert np.max(np.abs(i - f)) <= 1.5 / 32768
 

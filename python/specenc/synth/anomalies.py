@@ -13,7 +13,6 @@ Which kinds each band admits is in KINDS_BY_BAND (a free-for-all band has no ras
 
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from .. import labels
 from .band_plans import EDGE, log_uniform

@@ -15,7 +15,8 @@ def _kinds(text):
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     for k in kinds:
         if k not in labels.ANOMALY_INDEX:
-            raise ValueError(f"--anomalies: unknown kind {k!r}; choose from {', '.join(labels.ANOMALY_KINDS)}, all, none")
+            raise ValueError(f"--anomalies: unknown kind {k!r}; "
+                             f"choose from {', '.join(labels.ANOMALY_KINDS)}, all, none")
     return kinds
 
 
