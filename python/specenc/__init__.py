@@ -8,6 +8,8 @@ no GNU Radio and run on machines without it.
 """
 
 import importlib
+import sys
+import types
 
 # Public name -> module that defines it. The C++ blocks come from the pybind11 module.
 _LAZY = {
@@ -25,10 +27,23 @@ def __getattr__(name):
     if module is None:
         raise AttributeError(f"module 'gnuradio.specenc' has no attribute {name!r}")
     value = getattr(importlib.import_module(module, __name__), name)
-    # Importing submodule `x` sets this package's attribute `x` to the module; the block class must win.
     globals()[name] = value
     return value
 
 
 def __dir__():
     return sorted(list(globals()) + list(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Importing submodule `x` sets this package's attribute `x` to the module, hiding the block class `x`
+    (then GRC's `specenc.spectrum_encoder(...)` calls a module). Keep the class under that name instead;
+    the module stays reachable through sys.modules and `from gnuradio.specenc.x import ...`."""
+
+    def __setattr__(self, name, value):
+        if name in _LAZY and isinstance(value, types.ModuleType) and hasattr(value, name):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
