@@ -2,7 +2,7 @@
 
 - frequency_shift: a raster channel's emitter moved 30-50 % of the raster spacing off its slot.
 - band_erasure: an expected channel missing (all-on rasters) or a notch 10-40 dB deep in the band.
-- spoofing: a legitimate emitter overpowered by 12-25 dB (raster bands), or a GNSS-like BPSK
+- spoofing: a raster emitter 12-25 dB above its strongest neighbour (raster bands), or a GNSS-like BPSK
   signal standing 3-25 dB above the floor (GNSS signals are normally below it).
 - stealth: a weak (5-15 dB SNR), narrow (1.5-8 bins) modulated emission in a gap where nothing belongs.
 - hopping: 5-12 short narrow bursts of one emitter at different frequencies within the interval.
@@ -63,16 +63,6 @@ def _free_gap(rng, emitters, width, tries=40):
     return None
 
 
-def allowed_kinds(band, plan, emitters):
-    """Kinds that can be injected into this scene so that one spectrum shows them."""
-    kinds = list(KINDS_BY_BAND[band])
-    if not any("channel" in e.params for e in emitters) and band in ("cellular", "aero") and plan.variant != "pulse":
-        kinds = [k for k in kinds if k not in ("frequency_shift", "spoofing")]
-    if plan.variant == "pulse" and "frequency_shift" in kinds and not emitters:
-        kinds.remove("frequency_shift")
-    return kinds
-
-
 def inject(kind, plan, emitters, rng, n, min_bw, interval=None):
     """Add `kind` to the scene -> (emitters, Anomaly, Notch or None). Raises ValueError if impossible.
 
@@ -125,12 +115,13 @@ def inject(kind, plan, emitters, rng, n, min_bw, interval=None):
             emitters.append(e)
             an = Anomaly(kind, *e.band, 0, n, e.snr_db, {"family": e.family})
         else:
-            cands = [e for e in emitters if "channel" in e.params or plan.variant == "pulse"]
-            if not cands:
-                raise ValueError("spoofing needs a legitimate emitter to overpower")
+            # Overpowered relative to its raster neighbours: a lone emitter has no reference level.
+            cands = [e for e in emitters if "channel" in e.params]
+            if len(cands) < 2:
+                raise ValueError("spoofing needs two raster emitters: one to overpower, one for reference")
             e = cands[rng.integers(len(cands))]
             boost = rng.uniform(12, 25)
-            e.snr_db = float(max(s.snr_db for s in cands) + boost)
+            e.snr_db = float(max(s.snr_db for s in cands if s is not e) + boost)
             e.role = kind
             an = Anomaly(kind, *e.band, e.start, e.stop if e.stop is not None else n, e.snr_db,
                          {"boost_db": float(boost), "family": e.family})

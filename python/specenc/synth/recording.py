@@ -33,7 +33,7 @@ SCENARIOS = {
 # The demo's ghost anomalies, in order, each in its own tenth of the recording.
 DEMO_KINDS = ("frequency_shift", "jamming", "hopping", "stealth", "spoofing", "band_erasure")
 NFFT = 1024  # analysis FFT the tone SNR and the hop interval refer to
-CHUNK = 1 << 20  # samples rendered at a time
+CHUNK = 1 << 22  # samples rendered at a time (emitters restart at chunk borders; the demo fits in one)
 MAX_SAMPLES = 1 << 28
 
 

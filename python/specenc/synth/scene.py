@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .anomalies import Anomaly, allowed_kinds, inject
+from .anomalies import KINDS_BY_BAND, Anomaly, inject
 from .band_plans import Plan, normal_scene
 from .emitters import generate
 from .impairments import Receiver, apply_receiver, multipath, random_receiver
@@ -37,7 +37,7 @@ def random_scene(band, rng, n, nfft=1024, anomaly=None):
     plan, emitters = normal_scene(band, rng, n, min_bw)
     sc = Scene(band, plan, emitters, random_receiver(rng), min_bw=min_bw)
     if anomaly is not None:
-        kinds = allowed_kinds(band, plan, emitters) if anomaly == "any" else [anomaly]
+        kinds = KINDS_BY_BAND[band] if anomaly == "any" else [anomaly]
         for kind in rng.permutation(kinds):
             try:
                 sc.emitters, sc.anomaly, notch = inject(str(kind), plan, sc.emitters, rng, n, min_bw)
