@@ -43,6 +43,8 @@ def to_annotation(alert):
     else:
         ann["core:label"] = alert.get("family", "unknown")
         ann["specenc:confidence"] = alert.get("confidence")
+        if "spectra" in alert:
+            ann["specenc:spectra"] = alert["spectra"]
     for key in ("time", "band"):
         if key in alert:
             ann[f"specenc:{key}"] = alert[key]

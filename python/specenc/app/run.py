@@ -113,8 +113,12 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     out_meta = sigmf_io.meta_path_for(out)
     if os.path.exists(out_meta):
         os.remove(out_meta)  # describe this recording, not whatever the file held before
-    sigmf_io.write_annotations(out_meta, annotations, recording=rec,
-                               extra_global={"specenc:threshold": result.threshold})
+    extra = {"specenc:threshold": result.threshold}
+    out_dir = os.path.dirname(os.path.abspath(out_meta))
+    if os.path.dirname(os.path.abspath(rec.data_path)) != out_dir:
+        # core:dataset is a file name beside the meta in SigMF; a relative path keeps it findable elsewhere.
+        extra["core:dataset"] = os.path.relpath(rec.data_path, out_dir)
+    sigmf_io.write_annotations(out_meta, annotations, recording=rec, extra_global=extra)
     if waterfall_path:
         waterfall.render(waterfall_path, result.rows, result.decimation * result.step / result.sample_rate,
                          result.center_freq, result.sample_rate, result.detections, result.alerts, truth or (),

@@ -1,0 +1,138 @@
+"""`specenc run` / `specenc demo`: outputs on disk, summary, truth matching and one-line errors."""
+
+import json
+import shutil
+
+import pytest
+from blocks_fake_model import scene_file, small_model_file
+
+from gnuradio.specenc import cli, sigmf_io
+from gnuradio.specenc.app import summary
+from gnuradio.specenc.labels import FAMILIES
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, specenc_cpp):
+    folder = tmp_path_factory.mktemp("app")
+    return folder, small_model_file(folder, threshold=0.0), scene_file(folder)
+
+
+def run_cli(argv, capsys):
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_run_writes_annotations_alerts_and_waterfall(inputs, tmp_path, capsys):
+    _, weights, meta = inputs
+    out, alerts, png = tmp_path / "o.sigmf-meta", tmp_path / "a.jsonl", tmp_path / "w.png"
+    code, stdout, _ = run_cli(["run", meta, "--model", weights, "--out", str(out), "--alerts", str(alerts),
+                               "--waterfall", str(png), "--per-spectrum"], capsys)
+    assert code == 0
+    rec = sigmf_io.read_meta(out)  # a valid SigMF meta pointing at the input's samples
+    src = sigmf_io.read_meta(meta)
+    assert rec.num_samples == src.num_samples and rec.sample_rate == src.sample_rate
+    anns = rec.annotations
+    lines = [json.loads(x) for x in alerts.read_text().splitlines()]
+    anomalies = [a for a in anns if a["core:label"] == "anomaly"]
+    assert lines and len(anomalies) == len(lines)
+    assert {a["specenc:kind"] for a in anomalies} == {a["kind"] for a in lines}
+    per_spectrum = [a for a in anns if "specenc:score" in a and a["core:label"] != "anomaly"]
+    n_spectra = (src.num_samples - 1024) // 512 + 1
+    assert len(per_spectrum) == n_spectra
+    assert [a["core:sample_start"] for a in per_spectrum] == [512 * i for i in range(n_spectra)]
+    emissions = [a for a in anns if "specenc:spectra" in a]
+    assert emissions and all(a["core:label"] in FAMILIES for a in emissions)
+    assert all(src.center_freq - 5e5 <= a["core:freq_lower_edge"] < a["core:freq_upper_edge"] <= src.center_freq + 5e5
+               for a in emissions)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{n_spectra} (0 invalid" in stdout and "real-time factor" in stdout and "UNTRAINED" in stdout
+
+
+def test_raw_input_gives_the_same_spectra_as_sigmf(inputs, tmp_path, capsys):
+    _, weights, meta = inputs
+    src = sigmf_io.read_meta(meta)
+    raw = tmp_path / "scene.cf32"
+    shutil.copy(src.data_path, raw)  # the scene is cf32_le already
+    outs = []
+    for argv in ([meta], [str(raw), "--rate", str(src.sample_rate), "--freq", str(src.center_freq),
+                          "--format", "cf32"]):
+        out = tmp_path / f"o{len(outs)}.sigmf-meta"
+        assert run_cli(["run", *argv, "--model", weights, "--out", str(out), "--per-spectrum"], capsys)[0] == 0
+        outs.append([(a["core:label"], a["specenc:score"]) for a in sigmf_io.read_meta(out).annotations
+                     if "specenc:score" in a and a["core:label"] != "anomaly"])
+    assert outs[0] == outs[1]
+
+
+def test_demo_reports_caught_ghost_anomalies(inputs, tmp_path, capsys):
+    _, weights, _ = inputs
+    code, stdout, _ = run_cli(["demo", "--out-dir", str(tmp_path), "--seconds", "0.3", "--model", weights], capsys)
+    assert code == 0
+    assert "ghost anomalies caught" in stdout and "of 6" in stdout and "generated" in stdout
+    for name in ("alerts.jsonl", "waterfall.png", "demo_scene.specenc.sigmf-meta", "demo_scene.sigmf-meta"):
+        assert (tmp_path / name).is_file()
+    code, stdout, _ = run_cli(["demo", "--out-dir", str(tmp_path), "--seconds", "0.3", "--model", weights], capsys)
+    assert code == 0 and "reusing" in stdout
+
+
+def test_truth_matching_by_time_and_frequency():
+    truth = summary.truth_anomalies([
+        {"core:sample_start": 1000, "core:sample_count": 500, "core:freq_lower_edge": 10.0,
+         "core:freq_upper_edge": 20.0, "core:label": "anomaly", "specenc:kind": "stealth"},
+        {"core:sample_start": 5000, "core:sample_count": 500, "core:label": "anomaly", "specenc:kind": "jamming"},
+        {"core:sample_start": 0, "core:sample_count": 9000, "core:label": "fm"},
+    ])
+    assert [t["kind"] for t in truth] == ["stealth", "jamming"]
+    alert = {"sample_count": 100, "freq_lower_edge": 15.0, "freq_upper_edge": 30.0}
+    caught, matched = summary.match_alerts(truth, [
+        dict(alert, sample_start=1450),  # overlaps the stealth truth in time and frequency
+        dict(alert, sample_start=1500),  # touches its end: no overlap
+        dict(alert, sample_start=1200, freq_lower_edge=20.0),  # right time, wrong frequency
+    ])
+    assert caught == [True, False] and matched == [True, False, False]
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("truncated", "truncated data"),
+    ("no_rate", "missing core:sample_rate"),
+    ("raw_without_rate", "needs --rate and --format"),
+    ("missing_model", "not found"),
+    ("unknown_backend", "backend"),
+    ("cuda", "no CUDA device"),
+    ("onnxruntime", "onnxruntime"),
+    ("out_is_input", "input's own meta"),
+])
+def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message):
+    _, weights, meta = inputs
+    argv = ["run", meta, "--model", weights, "--out", str(tmp_path / "o.sigmf-meta")]
+    if problem in ("truncated", "no_rate"):
+        data = tmp_path / "bad.sigmf-data"
+        blob = open(sigmf_io.read_meta(meta).data_path, "rb").read()
+        data.write_bytes(blob[:-3] if problem == "truncated" else blob)
+        doc = json.load(open(meta))
+        if problem == "no_rate":
+            del doc["global"]["core:sample_rate"]
+        (tmp_path / "bad.sigmf-meta").write_text(json.dumps(doc))
+        argv[1] = str(tmp_path / "bad.sigmf-meta")
+    elif problem == "raw_without_rate":
+        argv[1] = sigmf_io.read_meta(meta).data_path.replace(".sigmf-data", ".sigmf-data")
+        shutil.copy(argv[1], tmp_path / "x.raw")
+        argv[1] = str(tmp_path / "x.raw")
+    elif problem == "missing_model":
+        argv[3] = str(tmp_path / "nope.safetensors")
+    elif problem == "unknown_backend":
+        argv += ["--backend", "warp9"]
+    elif problem == "cuda":
+        torch = pytest.importorskip("torch")
+        if torch.cuda.is_available():
+            pytest.skip("SKIPPED: a CUDA device is present, so the cuda-absent error cannot be shown")
+        argv += ["--device", "cuda"]
+    elif problem == "onnxruntime":
+        argv += ["--runtime", "onnxruntime"]
+    elif problem == "out_is_input":
+        argv[-1] = meta
+    code, stdout, stderr = run_cli(argv, capsys)
+    if problem == "onnxruntime" and code == 0:
+        pytest.skip("SKIPPED: the onnxruntime runtime is implemented now; nothing to refuse")
+    assert code == 2
+    assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1
