@@ -13,10 +13,9 @@ Which kinds each band admits is in KINDS_BY_BAND (a free-for-all band has no ras
 
 from dataclasses import dataclass, field
 
-
 from .. import labels
-from .band_plans import EDGE, log_uniform
-from .emitters import make_emitter, pick
+from .band_plans import EDGE
+from .emitters import log_uniform, make_emitter, pick
 
 NOTCH_EDGE = 0.38  # notches stay clear of the front-end roll-off, where the floor falls anyway
 KINDS_BY_BAND = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import bands as bands_mod
-from .emitters import make_emitter, pick
+from .emitters import log_uniform, make_emitter, pick
 
 EDGE = 0.46  # emitters stay inside |f| < EDGE (the front-end rolls off beyond)
 
@@ -64,10 +64,6 @@ def random_center_freq(band, rng):
             return f
 
 
-def log_uniform(rng, lo, hi):
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-
-
 def random_burst(rng, n, p_continuous):
     """(start, stop) of an emitter's activity within n samples; (0, None) = always on."""
     if rng.random() < p_continuous:
@@ -86,7 +82,9 @@ def _free_scene(band, rng, n, min_bw):
         bw = log_uniform(rng, 2 * min_bw, 0.7)
         fc = rng.uniform(-EDGE + bw / 2, EDGE - bw / 2) if bw < 2 * EDGE else 0.0
         start, stop = random_burst(rng, n, 0.5)
-        em = make_emitter(fam, fc, bw, rng.uniform(-5, 40), rng, start, stop, n_hint=n)
+        # SNR -5..40 dB, and 40..55 dB for 15 %: real remotes near the antenna stand 50-60 dB out.
+        snr = rng.uniform(-5, 40) if rng.random() < 0.85 else rng.uniform(40, 55)
+        em = make_emitter(fam, fc, bw, snr, rng, start, stop, n_hint=n)
         if fam in CHEAP_FAMILIES and rng.random() < 0.35:
             # Real ISM remotes show "tent" skirts 40-60 dB down hundreds of bins out (see docs/synth.md).
             em.params["tx_phase_noise"] = log_uniform(rng, 0.01, 0.15)

@@ -46,6 +46,10 @@ class Emitter:
 # Building blocks
 
 
+def log_uniform(rng, lo, hi):
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
 def pick(rng, options, p=None):
     """One of `options` (optionally with probabilities p); much cheaper than Generator.choice."""
     options = list(options)
@@ -270,7 +274,7 @@ def occupied_bandwidth(family, p):
         rs = 1 / p["sps"]
         peak = (p["levels"] - 1) * p["h"] * rs / 2
         # Peak-to-peak deviation plus the spread of each tone (fitted; wider for hard keying).
-        return 2 * peak + ((0.5 + 0.3 * p["h"]) if p["bt"] > 0 else (0.6 + 0.45 * p["h"])) * rs
+        return 2 * peak + (0.7 if p["bt"] > 0 else 0.2 + 0.9 * np.sqrt(p["h"])) * rs
     if family == "ask":
         if p["mode"] == "pulsed":
             return PULSE_BW / p["width"]  # Hann-shaped pulse, 99 % of its energy
@@ -306,7 +310,8 @@ def random_params(family, bw, rng, n_hint=4096):
     if family == "fsk":
         levels = int(pick(rng, [2, 4], p=[0.75, 0.25]))
         kind = pick(rng, ["fsk", "gfsk", "msk", "gmsk"])
-        h = 0.5 if kind in ("msk", "gmsk") else rng.uniform(0.5, 4.0)
+        # Cheap ISM FSK often deviates far more than its bit rate (h up to ~20): two sharp tones.
+        h = 0.5 if kind in ("msk", "gmsk") else log_uniform(rng, 0.5, 20.0)
         bt = rng.uniform(0.3, 0.7) if kind in ("gfsk", "gmsk") else 0.0
         p = {"levels": levels, "h": h, "bt": bt, "sps": 1.0}
         p["sps"] = occupied_bandwidth("fsk", p) / bw  # scale the symbol rate to the wanted width

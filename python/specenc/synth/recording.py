@@ -15,7 +15,8 @@ import numpy as np
 from .. import bands as bands_mod
 from .. import labels
 from .anomalies import KINDS_BY_BAND, inject
-from .band_plans import log_uniform, normal_scene, raster_scene
+from .emitters import log_uniform
+from .band_plans import normal_scene, raster_scene
 from .impairments import ENBW_HANN, random_receiver
 from .scene import Scene, render, snr_bandwidth
 
