@@ -1,0 +1,51 @@
+"""The block ymls match the Python blocks: make() keywords, callbacks, message port ids, category."""
+
+import inspect
+import pathlib
+import re
+
+import pmt
+import pytest
+import yaml
+
+from gnuradio.specenc import spectrum_tags as T
+
+GRC = pathlib.Path(__file__).resolve().parents[1] / "grc"
+BLOCKS = ["spectrum_encoder", "anomaly_detector", "alert_sink", "iq_to_alerts"]
+
+
+def load(name):
+    return yaml.safe_load((GRC / f"specenc_{name}.block.yml").read_text())
+
+
+def block_class(name):
+    import importlib
+
+    return getattr(importlib.import_module(f"gnuradio.specenc.{name}"), name)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_yml_matches_the_class(name):
+    doc = load(name)
+    cls = block_class(name)
+    assert doc["id"] == f"specenc_{name}" and doc["category"] == "[Spectrum Encoder]"
+    make = doc["templates"]["make"]
+    assert f"specenc.{name}(" in make
+    keywords = re.findall(r"(\w+)=\$\{", make)
+    params = inspect.signature(cls.__init__).parameters
+    assert keywords and all(k in params for k in keywords), (keywords, list(params))
+    assert {p["id"] for p in doc["parameters"]} == set(keywords)  # every parameter reaches the constructor
+    for callback in doc["templates"].get("callbacks", []):
+        method = callback.split("(")[0]
+        assert callable(getattr(cls, method, None)), f"{name}.yml calls {method}() which {name} lacks"
+    for section in ("Inputs:", "Outputs:", "Parameters:"):
+        assert section in doc["documentation"]
+    assert doc["asserts"] or name == "alert_sink"
+
+
+def test_message_port_ids_are_the_module_constants():
+    ids = {name: [p["id"] for p in load(name).get("outputs", []) + load(name).get("inputs", [])
+                  if p.get("domain") == "message"] for name in BLOCKS}
+    detections, alerts = pmt.symbol_to_string(T.DETECTIONS_PORT), pmt.symbol_to_string(T.ALERTS_PORT)
+    assert ids == {"spectrum_encoder": [detections], "anomaly_detector": [alerts], "alert_sink": [alerts],
+                   "iq_to_alerts": [alerts, detections]}

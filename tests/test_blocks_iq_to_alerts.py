@@ -1,0 +1,84 @@
+"""iq_to_alerts hier block: IQ with a tone burst in -> an alert at the burst's time and frequency."""
+
+import numpy as np
+import pmt
+import pytest
+from blocks_fake_model import ToneModel
+from gnuradio import blocks, gr
+from test_blocks_encoder import tag
+
+NFFT = 64
+RATE = 1e6
+FREQ = 868.3e6
+T0 = 1_767_225_600.5  # rx_time of sample 0
+
+
+def burst_iq(n=64 * 200, start=3200, stop=6400, bin_offset=10, seed=0):
+    """Noise at -60 dBFS/sample and a full-scale complex tone `bin_offset` bins above centre in [start, stop)."""
+    rng = np.random.default_rng(seed)
+    iq = (rng.normal(size=n) + 1j * rng.normal(size=n)) * 1e-3 / np.sqrt(2)
+    t = np.arange(start, stop)
+    iq[start:stop] += np.exp(2j * np.pi * bin_offset / NFFT * t)
+    return iq.astype(np.complex64)
+
+
+def run(iq, **kw):
+    from gnuradio.specenc import iq_to_alerts
+
+    tb = gr.top_block()
+    src = blocks.vector_source_c(iq.tolist(), False, 1, [
+        tag(0, "rx_freq", pmt.from_double(FREQ)), tag(0, "rx_rate", pmt.from_double(RATE)),
+        tag(0, "rx_time", pmt.make_tuple(pmt.from_uint64(int(T0)), pmt.from_double(T0 % 1)))])
+    chain = iq_to_alerts(model_path=ToneModel(NFFT), nfft=NFFT, **kw)
+    spectra, scores = blocks.vector_sink_f(NFFT), blocks.vector_sink_f()
+    alerts, detections = blocks.message_debug(), blocks.message_debug()
+    tb.connect(src, chain)
+    tb.connect((chain, 0), spectra)
+    tb.connect((chain, 1), scores)
+    tb.msg_connect(chain, "alerts", alerts, "store")
+    tb.msg_connect(chain, "detections", detections, "store")
+    tb.run()
+    as_list = [pmt.to_python(alerts.get_message(i)) for i in range(alerts.num_messages())]
+    return chain, np.array(spectra.data()).reshape(-1, NFFT), np.array(scores.data()), as_list, detections
+
+
+def test_tone_burst_raises_one_alert_at_its_time_and_frequency(specenc_cpp):
+    iq = burst_iq()
+    _, spectra, scores, alerts, detections = run(iq)
+    assert len(spectra) == len(scores) == (len(iq) - NFFT) // 32 + 1
+    (alert,) = alerts
+    # The burst starts at sample 3200 = spectrum 100 (hop 32); spectrum 99 overlaps it by half a frame.
+    assert alert["spectrum"] in (99, 100)
+    assert alert["time"] == pytest.approx(T0 + alert["spectrum"] * 32 / RATE, abs=1e-6)
+    tone_hz = FREQ + 10 * RATE / NFFT
+    assert alert["freq_lower_edge"] <= tone_hz <= alert["freq_upper_edge"]
+    assert alert["freq_upper_edge"] - alert["freq_lower_edge"] <= 3 * RATE / NFFT  # within a bin either side
+    assert alert["band"] == "ism" and alert["kind"] == "jamming"
+    assert scores[110] > 0.5 and scores[10] < 0.5 and scores[300] < 0.5
+    assert detections.num_messages() >= 1
+
+
+def test_callbacks_and_average(specenc_cpp):
+    chain, spectra, _, alerts, _ = run(burst_iq(), average=4, threshold=0.99)
+    assert len(spectra) == ((len(burst_iq()) - NFFT) // 32 + 1) // 4
+    assert alerts and alerts[0]["sample_count"] == 3 * 32 + NFFT
+    chain.set_threshold(0.3)
+    chain.set_center_freq(433.92e6)
+    chain.set_sample_rate(2e6)
+    assert chain.detector.threshold == 0.3
+    assert chain.encoder._clock.freq == 433.92e6 and chain.encoder._clock.rate == 2e6
+
+
+def test_nfft_must_match_the_model(specenc_cpp):
+    from gnuradio.specenc import iq_to_alerts
+
+    with pytest.raises(ValueError, match="expects 64-bin spectra"):
+        iq_to_alerts(model_path=ToneModel(NFFT), nfft=128)
+
+
+def test_psd_with_another_nfft_is_refused_at_connect(specenc_cpp):
+    from gnuradio.specenc import psd, spectrum_encoder
+
+    tb = gr.top_block()
+    with pytest.raises(ValueError, match="itemsize mismatch"):
+        tb.connect(psd(nfft=128), spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT))
