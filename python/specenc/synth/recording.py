@@ -8,19 +8,17 @@ specenc:params (parameters in normalised units: cycles/sample and samples) and s
 """
 
 import copy
-import logging
 
 import numpy as np
 
 from .. import bands as bands_mod
 from .. import labels
 from .anomalies import KINDS_BY_BAND, inject
-from .emitters import log_uniform
 from .band_plans import normal_scene, raster_scene
+from .emitters import log_uniform
 from .impairments import ENBW_HANN, random_receiver
 from .scene import Scene, render, snr_bandwidth
 
-log = logging.getLogger(__name__)
 
 # scenario -> (band, default sample rate Hz, default centre frequency Hz)
 SCENARIOS = {
