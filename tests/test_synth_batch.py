@@ -1,5 +1,7 @@
 """make_batch: the training contract (shapes, dtypes, label rules), determinism, labels that match the spectra."""
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -109,3 +111,10 @@ def test_batch_generation_time_is_reported():
     for _ in range(3):
         make_batch(rng, 64)
     print(f"\nmake_batch(64, nfft=1024): {(time.perf_counter() - t) / 3 * 1e3:.0f} ms per batch")
+
+
+def test_generator_imports_no_gnuradio_runtime():
+    code = ("import sys, gnuradio.specenc.synth, gnuradio.specenc.synth.cli, gnuradio.specenc.synth.plot; "
+            "bad = [m for m in sys.modules if m.startswith(('gnuradio.gr', 'pmt'))]; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

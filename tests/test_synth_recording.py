@@ -137,3 +137,11 @@ def test_cli_writes_recording_and_plot(tmp_path, capsys):
     assert kinds == {"spoofing", "stealth"}
     assert cli.main(["synth", "--anomalies", "ghost", "--out", str(out)]) == 2
     assert "unknown kind 'ghost'" in capsys.readouterr().err
+
+
+def test_all_means_every_kind_the_band_admits():
+    from gnuradio.specenc.synth.anomalies import KINDS_BY_BAND
+
+    _, anns = make_recording("ism", 0.05, 0, 1e6, anomalies="all")
+    kinds = sorted(a["specenc:kind"] for a in anns if a["core:label"] == "anomaly")
+    assert kinds == sorted(KINDS_BY_BAND["ism"])

@@ -5,13 +5,13 @@ from .recording import SCENARIOS, write_scenario
 
 
 def _kinds(text):
-    """'none' | 'all' | comma-separated kinds -> tuple of kinds (None = scenario default)."""
+    """'none' | 'all' | comma-separated kinds -> tuple of kinds, "all", or None (scenario default)."""
     if text is None:
         return None
     if text == "none":
         return ()
     if text == "all":
-        return labels.ANOMALY_KINDS
+        return "all"  # every kind the scenario's band admits
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     for k in kinds:
         if k not in labels.ANOMALY_INDEX:
@@ -29,7 +29,7 @@ def add_arguments(p):
     p.add_argument("--freq", type=float, default=None,
                    help="centre frequency (Hz); must lie in the scenario's band; default depends on the scenario")
     p.add_argument("--anomalies", default=None,
-                   help="comma-separated kinds to inject at random times, 'all' or 'none' "
+                   help="comma-separated kinds to inject at random times, 'all' (those the band admits) or 'none' "
                         f"({', '.join(labels.ANOMALY_KINDS)}); default: the demo's six, none otherwise")
     p.add_argument("--datatype", default="cf32_le", choices=("cf32_le", "ci16_le"), help="sample format")
     p.add_argument("--out", required=True, help="output .sigmf-meta (the .sigmf-data is written beside it)")

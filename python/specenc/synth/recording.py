@@ -138,6 +138,8 @@ def build_scene(scenario, n, rate, rng, anomalies=None):
     band = SCENARIOS[scenario][0]
     if anomalies is None:
         anomalies = DEMO_KINDS if scenario == "demo" else ()
+    elif anomalies == "all":
+        anomalies = KINDS_BY_BAND[band]
     for k in anomalies:
         if k not in labels.ANOMALY_INDEX:
             raise ValueError(f"unknown anomaly kind {k!r}; choose from {', '.join(labels.ANOMALY_KINDS)}")
@@ -217,7 +219,8 @@ def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, cente
                    anomalies=None, progress=False):
     """Generate a scenario -> (iq complex64 (n,), annotations list of SigMF dicts). Deterministic in seed.
 
-    anomalies: kind names to inject (None = the scenario's default: the demo has all six, others none).
+    anomalies: kind names to inject, "all" (every kind the band admits), or None (the scenario's
+    default: the demo has all six, the others none).
     """
     _, rate, center, n = _defaults(scenario, sample_rate, center_freq, seconds)
     rng = np.random.default_rng(seed)
