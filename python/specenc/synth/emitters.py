@@ -193,7 +193,14 @@ def _ask(p, n, rng):
         return np.minimum(env, 1.0).astype(np.complex128)  # overlapping pulses saturate
     sps, beta, span = p["sps"], p["beta"], 4
     off = rng.uniform(0, 1) + span
-    bits = rng.integers(0, 2, _symbol_count(n, sps, off, span)).astype(np.float64)
+    count = _symbol_count(n, sps, off, span)
+    if p.get("repeat"):
+        # A remote repeating one short code word: the spectrum turns into a comb of lines Rs/repeat apart.
+        word = rng.integers(0, 2, p["repeat"])
+        word[0] = 1
+        bits = np.resize(word, count).astype(np.float64)
+    else:
+        bits = rng.integers(0, 2, count).astype(np.float64)
     lo = p["low"]  # level of a "0": 0 for OOK, >0 for ASK with residual carrier
     if p["mode"] == "ook_rect":  # hard keying, as cheap remotes do: sinc^2 skirts across the band
         return _pulse_sum(bits, sps, rect_pulse, 1, n, off).astype(np.complex128)
@@ -325,7 +332,8 @@ def random_params(family, bw, rng, n_hint=4096):
         beta = rng.uniform(0.2, 1.0)
         low = {"ook": 0.0, "ook_rect": 0.0, "ask": rng.uniform(0.1, 0.5), "ask_sc": 0.0}[str(mode)]
         sps = RECT_BW / bw if mode == "ook_rect" else (1 + 0.35 * beta) / bw
-        return str(mode), {"mode": str(mode), "beta": beta, "low": low, "sps": sps}
+        repeat = int(rng.integers(3, 17)) if mode in ("ook", "ook_rect") and rng.random() < 0.4 else 0
+        return str(mode), {"mode": str(mode), "beta": beta, "low": low, "sps": sps, "repeat": repeat}
     if family == "single_carrier":
         beta = rng.uniform(0.1, 0.6)
         name = str(pick(rng, CONSTELLATIONS))
