@@ -17,7 +17,7 @@ from .anomalies import KINDS_BY_BAND, inject
 from .band_plans import normal_scene, raster_scene
 from .emitters import log_uniform
 from .impairments import ENBW_HANN, random_receiver
-from .scene import Scene, render, snr_bandwidth
+from .scene import Scene, add_fading, render, snr_bandwidth
 
 
 # scenario -> (band, default sample rate Hz, default centre frequency Hz)
@@ -158,6 +158,7 @@ def build_scene(scenario, n, rate, rng, anomalies=None):
     else:
         raise ValueError(f"could not fit anomalies {', '.join(anomalies)} into a {scenario!r} scene; "
                          f"this band admits {', '.join(KINDS_BY_BAND[band])}")
+    add_fading(sc, rng)  # taps drawn again for every rendered chunk: slow fading
     # A level that leaves 15 dB of headroom below full scale for integer formats.
     total = 1 + sum(10 ** (e.snr_db / 10) * snr_bandwidth(e, sc.min_bw) for e in sc.emitters)
     headroom = -15 - 10 * np.log10(total) + 10 * np.log10(ENBW_HANN / NFFT)

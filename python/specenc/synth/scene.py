@@ -46,10 +46,15 @@ def random_scene(band, rng, n, nfft=1024, anomaly=None):
                 break
             except ValueError:
                 continue
-    for i, e in enumerate(sc.emitters):
-        if e.family != "noise" and e.bandwidth > 20 * min_bw and rng.random() < 0.3:
-            sc.fading[i] = float(rng.uniform(1, 10)) if rng.random() < 0.5 else None
+    add_fading(sc, rng)
     return sc
+
+
+def add_fading(sc, rng):
+    """Multipath on 30 % of the wide emitters: Rician (K 1..10) or Rayleigh taps."""
+    for i, e in enumerate(sc.emitters):
+        if e.family != "noise" and e.bandwidth > 20 * sc.min_bw and rng.random() < 0.3:
+            sc.fading[i] = float(rng.uniform(1, 10)) if rng.random() < 0.5 else None
 
 
 def snr_bandwidth(em, min_bw):
