@@ -26,8 +26,8 @@ class TrainConfig:
     max_epochs: int = 20
     patience: int = 4  # epochs without validation improvement before stopping
     max_minutes: float = 0.0  # wall-clock budget (0 = none); the run stops cleanly when it is spent
-    pool_batches: int = 0  # >0: keep this many generated batches and refresh `pool_refresh` per step
-    pool_refresh: int = 1
+    pool_batches: int = 0  # >0: keep this many generated batches, add `pool_refresh` fresh ones per step
+    pool_refresh: float = 1.0
     val_spectra: int = 1024
     calib_spectra: int = 4096  # clean spectra for the alert threshold
     far: float = 1e-3
@@ -45,8 +45,8 @@ class TrainConfig:
             ("max_epochs", self.max_epochs >= 1, ">= 1"),
             ("far", 0 < self.far < 1, "in (0, 1)"),
             ("threads", self.threads >= 1, ">= 1"),
-            ("pool_refresh", self.pool_batches == 0 or 1 <= self.pool_refresh <= self.pool_batches,
-             "in 1..pool_batches"),
+            ("pool_refresh", self.pool_batches == 0 or 0 < self.pool_refresh <= self.pool_batches,
+             "in (0, pool_batches]"),
         ]
         for name, ok, allowed in checks:
             if not ok:

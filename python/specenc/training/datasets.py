@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dsp, labels, sigmf_io, synth
 
+VISIBLE_SNR_DB = -3.0  # as synth.batch labels emitters
 TRAIN_STREAM, VAL_STREAM, CALIB_STREAM, TEST_STREAM = 0, 1, 2, 3
 BATCH_FIELDS = ("spectra", "family", "bin_family", "anomaly", "anomaly_kind", "anomaly_bins", "band",
                 "center_freq", "sample_rate", "snr_db")
@@ -27,10 +28,11 @@ def concat(batches):
 
 
 def make_set(rng, count, nfft, anomaly_fraction, batch_size=64, bands=None):
-    """`count` spectra (rounded up to whole batches) as one dict of arrays."""
+    """`count` spectra as one dict of arrays (generated in whole batches, the last one trimmed)."""
     n = -(-count // batch_size)
-    return concat(as_dict(synth.make_batch(rng, batch_size=batch_size, nfft=nfft,
-                                           anomaly_fraction=anomaly_fraction, bands=bands)) for _ in range(n))
+    out = concat(as_dict(synth.make_batch(rng, batch_size=batch_size, nfft=nfft,
+                                          anomaly_fraction=anomaly_fraction, bands=bands)) for _ in range(n))
+    return {k: v[:count] for k, v in out.items()}
 
 
 class TestSets:
@@ -71,9 +73,13 @@ def _annotation_truth(annotations, starts, span):
         if label == "anomaly" or label in labels.ANOMALY_INDEX or a.get("specenc:kind"):
             anomaly |= hit
         elif label in labels.FAMILY_INDEX:
-            # The dominant emission: highest SNR if annotated, else the widest.
-            width = float(a.get("core:freq_upper_edge", 0.0)) - float(a.get("core:freq_lower_edge", 0.0))
-            level = float(a.get("specenc:snr_db", width))
+            # The dominant emission as the generator defines it: highest total power, SNR x bandwidth
+            # (the widest when no SNR is annotated). Emissions below -3 dB SNR are not visible.
+            width = max(float(a.get("core:freq_upper_edge", 0.0)) - float(a.get("core:freq_lower_edge", 0.0)), 1.0)
+            snr = float(a.get("specenc:snr_db", 0.0))
+            if snr < VISIBLE_SNR_DB:
+                continue
+            level = snr + 10.0 * np.log10(width)
             better = hit & (level > strength)
             family[better] = labels.FAMILY_INDEX[label]
             strength[better] = level

@@ -52,12 +52,15 @@ def resolve_device(name):
 
 class BatchSource:
     """Training batches from the generator, optionally through a pool so that generation cost is
-    shared by several steps (each step refreshes `pool_refresh` slots and draws a random slot)."""
+    shared by several steps: each step adds `pool_refresh` (may be fractional, e.g. 0.5 = one fresh
+    batch every second step) to a credit, replaces one random slot per whole credit, then draws a
+    random slot."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.rng = datasets.stream(cfg.seed, datasets.TRAIN_STREAM)
         self.pool = []
+        self.credit = 0.0
 
     def _fresh(self):
         return datasets.as_dict(modelio.make_batch(self.rng, self.cfg))
@@ -68,20 +71,23 @@ class BatchSource:
             return self._fresh()
         while len(self.pool) < cfg.pool_batches:
             self.pool.append(self._fresh())
-        for _ in range(cfg.pool_refresh):
+        self.credit += cfg.pool_refresh
+        while self.credit >= 1.0:
+            self.credit -= 1.0
             self.pool[int(self.rng.integers(len(self.pool)))] = self._fresh()
         return self.pool[int(self.rng.integers(len(self.pool)))]
 
     def state(self):
-        return self.rng.bit_generator.state
+        return {"rng": self.rng.bit_generator.state, "credit": self.credit}
 
     def save_pool(self, path):
         if self.pool:
             save_file({f"{i}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for i, b in enumerate(self.pool)
                        for k, v in b.items()}, path)
 
-    def restore(self, rng_state, pool_path):
-        self.rng.bit_generator.state = rng_state
+    def restore(self, state, pool_path):
+        self.rng.bit_generator.state = state["rng"]
+        self.credit = state["credit"]
         self.pool = []
         if os.path.exists(pool_path):
             t = load_file(pool_path)
@@ -123,8 +129,11 @@ def _write_metrics(out_dir, history):
         w.writerows(history)
 
 
-def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrate_model=True):
-    """Train per `cfg` into `out_dir`; returns a summary dict (and writes model.safetensors/.json)."""
+def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrate_model=True, stop_after=None):
+    """Train per `cfg` into `out_dir`; returns a summary dict (and writes model.safetensors/.json).
+
+    stop_after: leave after this many epochs of this call (as if interrupted), keeping the schedule
+    of the full config, so that a later `resume=True` call continues exactly."""
     cfg.validate()
     device = resolve_device(device)
     torch.set_num_threads(cfg.threads)
@@ -149,7 +158,10 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     net.train()
     started = time.monotonic() - state["elapsed_s"]
     budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes > 0 else float("inf")
+    first_epoch = state["epoch"]
     while state["epoch"] < cfg.max_epochs and not state["stopped"]:
+        if stop_after is not None and state["epoch"] - first_epoch >= stop_after:
+            return {"epochs": state["epoch"], "steps": state["step"], "stopped": "interrupted (stop_after)"}
         sums = {}
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {state['epoch'] + 1}/{cfg.max_epochs}",
                    unit="step", disable=not show_progress, leave=False)

@@ -1,0 +1,97 @@
+"""Training smoke run, exact resume, eval CLI output and calibrate CLI on tiny models and data."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gnuradio.specenc import dsp, sigmf_io
+from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
+from gnuradio.specenc.training import calibrate_cli, eval_cli, train
+from gnuradio.specenc.training.config import TrainConfig
+
+TINY_MODEL = {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 2, "anomaly_hidden": 8, "pool_stride": 8}
+
+
+def tiny_config(**over):
+    base = dict(model=TINY_MODEL, nfft=256, batch_size=8, lr=3e-3, warmup_steps=2, steps_per_epoch=10,
+                max_epochs=2, val_spectra=16, calib_spectra=64, threads=1, seed=3)
+    return TrainConfig(**{**base, **over}).validate()
+
+
+def test_twenty_steps_reduce_the_loss_and_write_a_calibrated_model(tmp_path):
+    summary = train.train(tiny_config(), tmp_path, show_progress=False)
+    hist = json.loads((tmp_path / "metrics.json").read_text())
+    assert [row["step"] for row in hist] == [10, 20]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert hist[-1]["val_loss"] < hist[0]["val_loss"]
+    assert (tmp_path / "metrics.csv").read_text().startswith("epoch,step,")
+    model = load_model(str(tmp_path / "model.safetensors"))
+    assert model.trained and model.nfft == 256
+    assert model.threshold == pytest.approx(summary["calibration"]["threshold"])
+    assert summary["calibration"]["measured_far"] <= 1e-3 or summary["calibration"]["clean_spectra"] < 1000
+
+
+def test_resume_continues_exactly_where_an_interrupted_run_stopped(tmp_path):
+    cfg = tiny_config(steps_per_epoch=4, max_epochs=3, pool_batches=3, pool_refresh=0.5)
+    train.train(cfg, tmp_path / "straight", show_progress=False, calibrate_model=False)
+    part = tmp_path / "resumed"
+    assert train.train(cfg, part, show_progress=False, calibrate_model=False, stop_after=1)["steps"] == 4
+    train.train(cfg, part, resume=True, show_progress=False, calibrate_model=False)
+    a = load_file(str(tmp_path / "straight" / "checkpoint.safetensors"))
+    b = load_file(str(part / "checkpoint.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    hist_a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    hist_b = json.loads((part / "metrics.json").read_text())
+    assert [r["val_loss"] for r in hist_a] == [r["val_loss"] for r in hist_b]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    SpectrumModel.from_config(ModelConfig(nfft=256, **TINY_MODEL), seed=1, threshold=0.5).save(str(path))
+    return str(path)
+
+
+def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model):
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path), "--n-test", "32", "--n-clean", "32",
+                              "--ae-steps", "3", "--seed", "7"])
+    assert eval_cli.main(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["family"]["count"] == 32 and len(res["family"]["confusion"]) == 9
+    assert set(res["family"]["by_snr"]) == {"-5..0 dB", "0..10 dB", "10..20 dB", "20..40 dB"}
+    assert {"all", "snr_ge_10"} <= set(res["detection"])
+    for block in (res["anomaly"], res["baselines"]["zscore"]["anomaly"], res["baselines"]["autoencoder"]["anomaly"]):
+        assert 0.0 <= block["auroc"] <= 1.0
+        assert block["false_alarms"]["clean_spectra"] == 32
+    assert set(res["margins"]) == {"zscore", "autoencoder"}
+    assert len(res["targets"]) == 5
+    for name in ("report.md", "confusion.png", "roc.png", "pr.png", "accuracy_vs_snr.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_model):
+    rng = np.random.default_rng(4)
+    n = 256 * 400
+    iq = ((rng.normal(size=n) + 1j * rng.normal(size=n)) * 1e-3).astype(np.complex64)
+    meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    out = tmp_path / "site.safetensors"
+    args = parser.parse_args([meta, "--model", tiny_model, "--far", "0.01", "--out", str(out)])
+    assert calibrate_cli.main(args) == 0
+    model = load_model(str(out))
+    spectra = dsp.power_spectrum(iq, 256)
+    scores = model.predict(spectra, rx_freq=433.92e6).anomaly_score
+    assert len(spectra) == 799
+    # the 8th largest score: floor(0.01 * 799) = 7 exceedances at most (fewer only on ties)
+    assert model.threshold == pytest.approx(float(np.sort(scores)[::-1][7]), abs=1e-6)
+    assert np.sum(scores > model.threshold) <= 7
+    assert json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]["target_far"] == 0.01
