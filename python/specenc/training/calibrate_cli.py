@@ -8,6 +8,8 @@ the user knows to be anomaly-free and writes a copy of the model with the new th
 import logging
 import os
 
+import numpy as np
+
 from tqdm import tqdm
 
 from . import calibrate, datasets, evaluate, modelio
@@ -28,9 +30,10 @@ def add_arguments(parser):
 def recalibrate(model, meta_path, far, average=None, max_spectra=200000):
     """(threshold, summary) for `model` on the clean recording at `meta_path`."""
     calibrate.check_far(far)
-    _, spectra, _ = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
+    rec, spectra, _ = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
+    freq = np.full(len(spectra), rec.center_freq)  # the band (dynamic RoPE) the recording's spectra belong to
     with tqdm(total=len(spectra), desc="scoring", unit="spec") as bar:
-        scores = evaluate.predict_all(model, spectra, progress=bar)["anomaly_score"]
+        scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
     tau = calibrate.threshold_for_far(scores, far)
     return tau, calibrate.calibration_summary(scores, tau, far)
 
