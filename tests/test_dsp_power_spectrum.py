@@ -53,8 +53,16 @@ def test_nan_makes_only_its_spectra_non_finite():
 
 def test_bin_edges_follow_fftshift_layout():
     lo, hi = dsp.bin_edges_hz(512, 513, 1024, 1.024e6, 100e6)
-    assert (lo, hi) == (100e6, 100e6 + 1000.0)  # bin nfft/2 starts at the centre frequency
-    assert dsp.bin_edges_hz(0, 1024, 1024, 1.024e6, 0.0) == (-512e3, 512e3)
+    assert (lo, hi) == (100e6 - 500.0, 100e6 + 500.0)  # bin nfft/2 is centred on the centre frequency
+    assert dsp.bin_edges_hz(0, 1024, 1024, 1.024e6, 0.0) == (-512.5e3, 511.5e3)
+
+
+def test_tone_lies_inside_the_edges_of_its_bin():
+    rate, nfft, f = 1.024e6, 1024, 123_400.0
+    x = np.exp(2j * np.pi * f / rate * np.arange(8 * nfft))
+    peak = int(dsp.power_spectrum(x, nfft)[0].argmax())
+    lo, hi = dsp.bin_edges_hz(peak, peak + 1, nfft, rate, 0.0)
+    assert lo <= f < hi
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -83,6 +83,9 @@ def power_spectrum(iq, nfft=1024, overlap=0.5, window="hann", average=1, db=True
 
 
 def bin_edges_hz(bin_start, bin_stop, nfft, sample_rate, center_freq):
-    """Frequency edges (Hz) of the half-open bin range [bin_start, bin_stop) of an fftshifted spectrum."""
+    """Frequency edges (Hz) of the half-open bin range [bin_start, bin_stop) of an fftshifted spectrum.
+
+    Bin k is centred on center_freq + (k - nfft/2) * rate/nfft and spans half a bin either side.
+    """
     step = sample_rate / nfft
-    return (center_freq + (bin_start - nfft / 2) * step, center_freq + (bin_stop - nfft / 2) * step)
+    return (center_freq + (bin_start - nfft / 2 - 0.5) * step, center_freq + (bin_stop - nfft / 2 - 0.5) * step)
