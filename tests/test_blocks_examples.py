@@ -5,6 +5,7 @@ and model; (d) the scripted example runs as a script. Compilation of every examp
 test_grc_examples.py's job.
 """
 
+import gc
 import importlib.util
 import json
 import os
@@ -84,6 +85,10 @@ def test_recorded_iq_qt_example_runs_offscreen(inputs, tmp_path, monkeypatch):
     tb.wait()
     tb.stop()
     same_alerts(read_alerts(alerts), reference)
+    # Free the Qt widgets now, while the QApplication lives: a later garbage collection would crash.
+    tb.close()
+    del tb
+    gc.collect()
     assert app is not None
 
 
