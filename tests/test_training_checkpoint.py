@@ -55,9 +55,17 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
 
 def test_schedules_anneal_temperature_and_warm_up_the_learning_rate():
     cfg = config.TrainConfig(steps_per_epoch=100, max_epochs=10, warmup_steps=10, lr=1e-3, min_lr_ratio=0.1)
-    assert train.tau_at(cfg, 0) == pytest.approx(1.0)
-    assert train.tau_at(cfg, cfg.total_steps - 1) == pytest.approx(0.1)
-    assert train.tau_at(cfg, 500) < train.tau_at(cfg, 400)
+    assert train.tau_at(cfg, 0.0) == pytest.approx(1.0)
+    assert train.tau_at(cfg, 1.0) == pytest.approx(0.1)
+    assert train.tau_at(cfg, 0.5) == pytest.approx(0.1 ** 0.5)
     assert train.lr_at(cfg, 0) == pytest.approx(1e-4)
     assert train.lr_at(cfg, 9) == pytest.approx(1e-3)
     assert train.lr_at(cfg, cfg.total_steps) == pytest.approx(1e-4)
+
+
+def test_a_time_budget_pulls_the_schedule_forward():
+    cfg = config.TrainConfig(steps_per_epoch=100, max_epochs=10, max_minutes=10)
+    assert train.progress(cfg, 100, elapsed_s=60) == pytest.approx(0.1)
+    assert train.progress(cfg, 100, elapsed_s=300) == pytest.approx(0.5)  # slow machine: time leads
+    assert train.progress(cfg, 900, elapsed_s=60) == pytest.approx(0.9)  # fast machine: steps lead
+    assert train.progress(cfg, 100, elapsed_s=900) == 1.0

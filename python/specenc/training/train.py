@@ -26,18 +26,27 @@ from . import calibrate, checkpoint, datasets, metrics, modelio
 log = logging.getLogger(__name__)
 
 
-def lr_at(cfg, step):
-    """Linear warm-up, then cosine decay to min_lr_ratio * lr at the planned last step."""
+def progress(cfg, step, elapsed_s=0.0):
+    """Fraction of the schedule done: by steps, or by wall clock when that runs ahead under a time
+    budget (a shared or slow CPU still ends the run annealed, with the learning rate decayed)."""
+    frac = step / max(1, cfg.total_steps)
+    if cfg.max_minutes > 0:
+        frac = max(frac, elapsed_s / (60.0 * cfg.max_minutes))
+    return min(1.0, frac)
+
+
+def lr_at(cfg, step, frac=None):
+    """Linear warm-up over warmup_steps, then cosine decay to min_lr_ratio * lr at frac = 1."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
+    if frac is None:
+        frac = progress(cfg, step)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def tau_at(cfg, step):
-    """Gumbel temperature annealed exponentially from tau_start to tau_end over the planned steps."""
-    frac = min(1.0, step / max(1, cfg.total_steps - 1))
-    return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
+def tau_at(cfg, frac):
+    """Gumbel temperature annealed exponentially from tau_start (frac 0) to tau_end (frac 1)."""
+    return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** min(1.0, frac)
 
 
 def resolve_device(name):
@@ -157,19 +166,23 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
 
     net.train()
     started = time.monotonic() - state["elapsed_s"]
-    budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes > 0 else float("inf")
     first_epoch = state["epoch"]
     while state["epoch"] < cfg.max_epochs and not state["stopped"]:
         if stop_after is not None and state["epoch"] - first_epoch >= stop_after:
             return {"epochs": state["epoch"], "steps": state["step"], "stopped": "interrupted (stop_after)"}
-        sums = {}
+        sums, done = {}, 0
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {state['epoch'] + 1}/{cfg.max_epochs}",
                    unit="step", disable=not show_progress, leave=False)
         for _ in bar:
             step = state["step"]
+            frac = progress(cfg, step, time.monotonic() - started)
+            if frac >= 1.0 and step > 0:
+                state["stopped"] = "schedule complete" + (f" (time budget {cfg.max_minutes} min)"
+                                                          if step < cfg.total_steps else "")
+                break
+            lr, tau = lr_at(cfg, step, frac), tau_at(cfg, frac)
             for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, step)
-            tau = tau_at(cfg, step)
+                g["lr"] = lr
             loss, terms, _ = modelio.forward_loss(net, source.next(), cfg, tau, device)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -178,22 +191,24 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
             opt.step()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v
-            state["step"] = step + 1
+            state["step"], done = step + 1, done + 1
             bar.set_postfix(loss=f"{terms['loss']:.3f}", tau=f"{tau:.2f}")
         bar.close()
+        if done == 0:
+            break
         state["epoch"] += 1
         state["elapsed_s"] = time.monotonic() - started
-        row = {"epoch": state["epoch"], "step": state["step"], "lr": lr_at(cfg, state["step"] - 1),
-               "tau": tau_at(cfg, state["step"] - 1), "elapsed_s": round(state["elapsed_s"], 1)}
-        row.update({f"train_{k}": v / cfg.steps_per_epoch for k, v in sums.items()})
-        row.update(validate(net, val, cfg, tau_at(cfg, state["step"] - 1), device))
+        row = {"epoch": state["epoch"], "step": state["step"], "lr": lr, "tau": tau,
+               "elapsed_s": round(state["elapsed_s"], 1)}
+        row.update({f"train_{k}": v / done for k, v in sums.items()})
+        row.update(validate(net, val, cfg, tau, device))
         state["history"].append(row)
         log.info("epoch %d: %s", state["epoch"], ", ".join(f"{k} {v:.4g}" for k, v in row.items()
                                                           if isinstance(v, float)))
         if show_progress:
             tqdm.write(f"epoch {state['epoch']}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
                        f"val_acc {row['val_family_acc']:.3f} val_auroc {row['val_anomaly_auroc']:.3f} "
-                       f"({row['elapsed_s']:.0f} s)")
+                       f"lr {lr:.2e} tau {tau:.2f} ({row['elapsed_s']:.0f} s)")
         if row["val_loss"] < state["best_val"]:
             state.update(best_val=row["val_loss"], best_epoch=state["epoch"], bad_epochs=0)
             save_file({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, best_path)
@@ -201,8 +216,6 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
             state["bad_epochs"] += 1
             if state["bad_epochs"] >= cfg.patience:
                 state["stopped"] = f"early stop: no val_loss improvement for {cfg.patience} epochs"
-        if state["elapsed_s"] >= budget_s and not state["stopped"]:
-            state["stopped"] = f"time budget of {cfg.max_minutes} min spent"
         _write_metrics(out_dir, state["history"])
         source.save_pool(pool_path)
         checkpoint.save(out_dir, net, opt, {**state, "data_rng": source.state(), "config": cfg.to_dict()})
