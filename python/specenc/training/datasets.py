@@ -60,6 +60,11 @@ def spectrum_average():
     return int(getattr(synth, "SPECTRUM_AVERAGE", 1))
 
 
+def _is_truth(annotation):
+    label = str(annotation.get("core:label", ""))
+    return label in labels.FAMILY_INDEX or label == "anomaly" or bool(annotation.get("specenc:kind"))
+
+
 def _annotation_truth(annotations, starts, span):
     """Per spectrum (samples [start, start+span)): dominant family index and anomaly flag from annotations."""
     family = np.zeros(len(starts), dtype=np.int64)
@@ -98,6 +103,8 @@ def recording_spectra(meta_path, nfft, average=None, max_spectra=20000, overlap=
     spectra = dsp.power_spectrum(sigmf_io.read_samples(rec, 0, need), nfft, overlap, average=average)
     starts = np.arange(len(spectra)) * hop * average
     truth = None
-    if any(str(a.get("core:label", "")) for a in rec.annotations):
+    # Truth only from annotations in our vocabulary (as `specenc synth` writes them); free-text labels
+    # such as the real captures' whole-file descriptions say nothing per spectrum.
+    if any(_is_truth(a) for a in rec.annotations):
         truth = _annotation_truth(rec.annotations, starts, (average - 1) * hop + nfft)
     return rec, spectra, truth

@@ -170,7 +170,10 @@ def _synthetic_sections(results, plots_dir_rel):
 def _recording_sections(results):
     lines = []
     if results.get("recordings"):
-        lines += ["## SigMF recordings", "", "| recording | spectra | family acc. | alerts / spectrum | "
+        lines += ["## SigMF recordings", "",
+                  "Family accuracy and anomaly F1 only where the recording carries truth annotations (`specenc synth`); "
+                  "real captures have none, so only their alert rate (no injected anomalies: every alert is a false "
+                  "alarm) and predicted families are shown.", "", "| recording | spectra | family acc. | alerts / spectrum | "
                   "anomaly F1 | top predicted families |", "|---|---|---|---|---|---|"]
         for name, r in results["recordings"].items():
             top = ", ".join(f"{k} {v}" for k, v in list(r["predicted_families"].items())[:3])

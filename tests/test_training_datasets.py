@@ -1,0 +1,30 @@
+"""Truth per spectrum from SigMF annotations, and seed streams that never overlap."""
+
+import numpy as np
+
+from gnuradio.specenc import labels
+from gnuradio.specenc.training import datasets
+
+
+def test_annotation_truth_takes_the_dominant_family_and_flags_anomalous_spectra():
+    ann = [
+        {"core:sample_start": 0, "core:sample_count": 4000, "core:label": "fm", "specenc:snr_db": 10.0,
+         "core:freq_lower_edge": 0.0, "core:freq_upper_edge": 1e3},
+        {"core:sample_start": 1000, "core:sample_count": 1000, "core:label": "ofdm", "specenc:snr_db": 10.0,
+         "core:freq_lower_edge": 0.0, "core:freq_upper_edge": 1e5},  # same SNR, 100x wider: dominant
+        {"core:sample_start": 0, "core:sample_count": 4000, "core:label": "tone", "specenc:snr_db": -10.0},  # invisible
+        {"core:sample_start": 3000, "core:sample_count": 500, "core:label": "anomaly", "specenc:kind": "jamming"},
+    ]
+    starts = np.array([0, 1024, 2048, 3072, 5000])
+    truth = datasets._annotation_truth(ann, starts, 1024)
+    f = labels.FAMILY_INDEX
+    assert truth["family"].tolist() == [f["ofdm"], f["ofdm"], f["fm"], f["fm"], 0]
+    assert truth["anomaly"].tolist() == [False, False, True, True, False]
+    assert not datasets._is_truth({"core:label": "Sensible Living RadioHead ASK (OOK) transmission"})
+
+
+def test_streams_are_disjoint_and_reproducible():
+    a = datasets.stream(0, datasets.TRAIN_STREAM).random(4)
+    assert np.array_equal(a, datasets.stream(0, datasets.TRAIN_STREAM).random(4))
+    for kind in (datasets.VAL_STREAM, datasets.CALIB_STREAM, datasets.TEST_STREAM):
+        assert not np.array_equal(a, datasets.stream(0, kind).random(4))
