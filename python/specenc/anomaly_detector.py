@@ -119,8 +119,10 @@ class anomaly_detector(gr.sync_block):
             self.message_port_pub(tags.ALERTS_PORT, self._alert_pmt(kind, float(out[i]), bins[i], index))
 
     def _alert_pmt(self, kind, score, where, index):
-        lo, hi = where if where is not None else (0, self.nfft)
-        f_lo, f_hi = self._clock.edges_hz(lo, hi, self.nfft)
+        if where is not None:
+            f_lo, f_hi = self._clock.edges_hz(where[0], where[1], self.nfft)
+        else:
+            f_lo, f_hi = self._clock.band_edges_hz()
         msg = self._clock.place(index)
         msg.update(kind=kind, score=score, threshold=float(self._threshold),
                    freq_lower_edge=float(f_lo), freq_upper_edge=float(f_hi))

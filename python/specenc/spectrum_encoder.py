@@ -106,10 +106,13 @@ class spectrum_encoder(gr.sync_block):
             self.model.set_tokens_kept(tokens_kept)
         self.nfft = nfft
         self._runtime_context = contextlib.nullcontext
+        self._set_threads = None  # applied once in the scheduler's thread, where the model runs
         if runtime == "torch":
             import torch
 
             self._runtime_context = torch.inference_mode
+            if threads:
+                self._set_threads = lambda: torch.set_num_threads(threads)
         # One warm-up call: first-batch latency off the stream, and the embedding width.
         d_model = self._predict(np.full((1, nfft), -100.0, np.float32), None, None).embedding.shape[1]
         if embeddings not in (0, d_model):
@@ -161,6 +164,10 @@ class spectrum_encoder(gr.sync_block):
     def work(self, input_items, output_items):
         spectra = input_items[0]  # (n, nfft)
         n = len(spectra)
+        if self._set_threads is not None:
+            # torch's intra-op thread count is per calling thread: set it in this (the block's) thread.
+            self._set_threads()
+            self._set_threads = None
         output_items[0][:] = spectra
         first = self.nitems_written(0)
         if first == 0:

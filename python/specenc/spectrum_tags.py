@@ -121,6 +121,11 @@ class SpectrumClock:
         rate = self.rate if self.rate > 0 else 1.0
         return dsp.bin_edges_hz(bin_start, bin_stop, nfft, rate, self.freq)
 
+    def band_edges_hz(self):
+        """Edges (Hz) of the whole captured band, centre frequency +- half the sample rate."""
+        rate = self.rate if self.rate > 0 else 1.0
+        return self.freq - rate / 2, self.freq + rate / 2
+
 
 def split_by_tags(tags, first_index, count):
     """Yield (start, stop, tags_at_start) runs of a work window so tuning changes apply in order."""

@@ -115,7 +115,7 @@ def messages(debug):
     return [pmt.to_python(debug.get_message(i)) for i in range(debug.num_messages())]
 
 
-def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, batch=64, alerts_jsonl="",
+def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, batch=64, threads=0, alerts_jsonl="",
               alerts_sigmf="", stdout=False, collect_detections=True, progress=None, source=None):
     """Run the chain over a recording; returns a RunResult.
 
@@ -132,8 +132,8 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     tb = gr.top_block("specenc_run")
     src = source if source is not None else recording_source(rec)
     spectra = psd(nfft=nfft, overlap=overlap, window="hann", average=average, db=True, sample_rate=rec.sample_rate)
-    encoder = spectrum_encoder(model_path=model, nfft=nfft, batch=batch, overlap=overlap, average=average,
-                               sample_rate=rec.sample_rate, center_freq=rec.center_freq)
+    encoder = spectrum_encoder(model_path=model, nfft=nfft, batch=batch, threads=threads, overlap=overlap,
+                               average=average, sample_rate=rec.sample_rate, center_freq=rec.center_freq)
     detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff)
     sink = alert_sink(jsonl_path=alerts_jsonl, sigmf_path=alerts_sigmf, stdout=stdout)
     collector = run_collector(nfft, decimation=-(-total // WATERFALL_ROWS))

@@ -105,8 +105,8 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
     with tqdm(total=total, unit="spectra", desc="flowgraph", leave=False, disable=None) as bar:
         result = flowgraph.run_chain(rec, model, average=average, threshold=args.threshold, batch=args.batch,
-                                     alerts_jsonl=alerts_path, stdout=getattr(args, "print_alerts", False),
-                                     progress=bar)
+                                     threads=args.threads, alerts_jsonl=alerts_path,
+                                     stdout=getattr(args, "print_alerts", False), progress=bar)
     annotations = [to_annotation(d) for d in result.detections] + [to_annotation(a) for a in result.alerts]
     if per_spectrum:
         annotations += spectrum_annotations(result)

@@ -9,7 +9,8 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
     """Write the PNG.
 
     rows: (R, nfft) dB spectra, row r starting at r * seconds_per_row after the first IQ sample.
-    emissions: detection dicts (sample_start/count, freq edges, family, spectra); alerts: alert dicts (sample_start, freq edges, kind);
+    emissions: detection dicts (sample_start/count, freq edges, family, spectra);
+    alerts: alert dicts (sample_start, freq edges, kind, score);
     truth: truth-anomaly annotations (core:sample_start/count, core:freq_*_edge, kind).
     """
     import matplotlib
@@ -36,7 +37,7 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
     for em in sorted(emissions, key=lambda e: -e.get("spectra", 1))[:MAX_BOXES]:
         t0, t1 = seconds(em["sample_start"]), seconds(em["sample_start"] + em["sample_count"])
         lo, hi = em["freq_lower_edge"] * to_mhz, em["freq_upper_edge"] * to_mhz
-        ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="white", linewidth=0.8))
+        ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="white", linewidth=0.7, alpha=0.85))
         ax.text(lo, t0, em["family"], color="white", fontsize=6, va="bottom")
     for ann in truth:
         t0 = seconds(ann["core:sample_start"])
