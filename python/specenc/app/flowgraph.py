@@ -92,6 +92,7 @@ class RunResult:
     span: int  # IQ samples per spectrum
     threshold: float
     wall_s: float
+    cpu_s: float  # process CPU time (all threads) while the flowgraph ran
     labels: list
     confidence: np.ndarray
     scores: np.ndarray
@@ -152,15 +153,15 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
         detection_log = blocks.message_debug()
         tb.msg_connect(encoder, "detections", detection_log, "store")
 
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     run_to_end(tb, lambda: collector.count, total, progress)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     clock = tags.SpectrumClock.for_psd(nfft, overlap, average)
     return RunResult(
         input_name=rec.meta_path or rec.data_path, sample_rate=rec.sample_rate, center_freq=rec.center_freq,
         num_samples=rec.num_samples, step=clock.step, span=clock.span,
         threshold=detector.threshold if detector.threshold is not None else float(model.threshold),
-        wall_s=wall, labels=collector.labels,
+        wall_s=wall, cpu_s=cpu, labels=collector.labels,
         confidence=np.concatenate(collector.confidence) if collector.confidence else np.zeros(0, np.float32),
         scores=collector.scores(), num_invalid=collector.invalid, rows=collector.rows(),
         decimation=collector.decimation, alerts=messages(alert_log),
