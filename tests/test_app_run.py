@@ -136,3 +136,22 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         pytest.skip("SKIPPED: the onnxruntime runtime is implemented now; nothing to refuse")
     assert code == 2
     assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1
+
+
+def test_run_on_a_real_cu8_capture(inputs, shared_iq, tmp_path, capsys):
+    """A real RTL-SDR capture (cu8, 433.92 MHz, 250 kS/s) through the whole chain: every spectrum, in the ISM band."""
+    _, weights, _ = inputs
+    meta = shared_iq / "ism433_skylink_ha434tl_g001.sigmf-meta"
+    rec = sigmf_io.read_meta(meta)
+    out = tmp_path / "o.sigmf-meta"
+    code, stdout, _ = run_cli(["run", str(meta), "--model", weights, "--out", str(out), "--per-spectrum",
+                               "--average", "2"], capsys)
+    assert code == 0
+    n = ((rec.num_samples - 1024) // 512 + 1) // 2
+    anns = sigmf_io.read_meta(out).annotations
+    per_spectrum = [a for a in anns if "specenc:score" in a and a["core:label"] != "anomaly"]
+    assert len(per_spectrum) == n and f"{n} (0 invalid" in stdout
+    assert per_spectrum[-1]["core:sample_start"] == (n - 1) * 1024 and per_spectrum[0]["core:sample_count"] == 1536
+    for a in anns:
+        if "core:freq_lower_edge" in a:
+            assert 433.92e6 - 125e3 - 1e3 <= a["core:freq_lower_edge"] < a["core:freq_upper_edge"] <= 433.92e6 + 125e3

@@ -125,6 +125,8 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     """
     from .. import psd
 
+    # GNU Radio logs every buffer resize at info level; the command line shows warnings and errors only.
+    gr.logging().set_default_level(gr.log_levels.warn)
     nfft = model.nfft
     total = dsp.num_spectra(rec.num_samples, nfft, overlap, average)
     if total == 0:
