@@ -174,7 +174,7 @@ def test_constructor_refuses_bad_arguments():
         spectrum_encoder(model_path=model, nfft=NFFT, embeddings=5)
     with pytest.raises(ValueError, match="tokens_kept=1.5"):
         spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=1.5)
-    with pytest.raises(ValueError, match="no token dropping"):
+    with pytest.raises(ValueError, match="no token-drop override"):
         spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=0.5)
     with pytest.raises(ValueError, match="device='gpu'"):
         resolve_device("gpu")

@@ -101,9 +101,13 @@ class spectrum_encoder(gr.sync_block):
             raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
                              f"set the psd block's FFT size to {self.model.nfft}")
         if tokens_kept:
-            if not hasattr(self.model, "set_tokens_kept"):
-                raise ValueError("tokens_kept is set but this model has no token dropping")
-            self.model.set_tokens_kept(tokens_kept)
+            if hasattr(self.model, "set_drop_ratio"):
+                self.model.set_drop_ratio(1.0 - tokens_kept)
+            elif hasattr(self.model, "set_tokens_kept"):
+                self.model.set_tokens_kept(tokens_kept)
+            else:
+                raise ValueError("tokens_kept is set but this model offers no token-drop override "
+                                 "(leave it at 0 to keep the model's own setting)")
         self.nfft = nfft
         self._runtime_context = contextlib.nullcontext
         self._set_threads = None  # applied once in the scheduler's thread, where the model runs
