@@ -47,14 +47,11 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
     if threads < 0:
         raise ValueError(f"threads={threads} must be >= 0 (0 = leave the runtime's default)")
     device = resolve_device(device)
-    if runtime == "torch" and threads:
-        import torch
-
-        torch.set_num_threads(threads)
     from .model import load_model
 
     try:
-        return load_model(model_path or None, backend=backend or None, device=device, runtime=runtime)
+        return load_model(model_path or None, backend=backend or None, device=device, runtime=runtime,
+                          threads=threads or None)
     except (NotImplementedError, ImportError) as exc:
         raise ValueError(f"runtime={runtime!r} is not available: {exc}") from exc
 
