@@ -47,7 +47,7 @@ def main(args):
     truth = summary.truth_anomalies(rec.annotations)
     print(("generated " if made else "reusing ") + f"{meta} ({rec.num_samples / rec.sample_rate:.2f} s, "
           f"{len(truth)} ghost anomalies)")
-    print(run.model_note(model))
+    print(run.model_note(model, args.model))
     paths = {name: os.path.join(args.out_dir, name) for name in
              ("demo_scene.specenc.sigmf-meta", "alerts.jsonl", "waterfall.png")}
     out, alerts, png = paths.values()

@@ -73,10 +73,10 @@ def load(args):
     return model, average
 
 
-def model_note(model):
+def model_note(model, path=""):
     """One line saying which model ran, and loudly when it is untrained."""
     trained = getattr(model, "trained", None)
-    name = getattr(model, "path", None) or "shipped default"
+    name = path or "shipped default"
     if trained is False:
         return f"model: {name} (UNTRAINED placeholder: labels and scores are meaningless)"
     return f"model: {name}"
@@ -129,7 +129,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 def main(args):
     rec = open_input(args.input, args.rate, args.freq, args.format)
     model, average = load(args)
-    print(model_note(model))
+    print(model_note(model, args.model))
     result, rows = execute(rec, model, average, args, args.out, args.alerts, args.waterfall, args.per_spectrum)
     outputs = [("annotations", args.out)] + [(k, v) for k, v in (("alerts", args.alerts),
                                                                  ("waterfall", args.waterfall)) if v]
