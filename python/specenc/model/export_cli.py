@@ -1,0 +1,266 @@
+"""`specenc export --format onnx|torch-export [--int8] [--fp16] [--model M] --out DIR`.
+
+onnx: `<name>.onnx` (fp32, opset >= 17, dynamic batch, the checkpoint JSON inside as metadata), checked
+against PyTorch on held-out synthetic spectra (max abs difference per output, must be <= 1e-4).
+--int8: `<name>.int8.onnx`, onnxruntime dynamic quantisation (int8 weights, activations quantised per
+batch at run time) of the MatMul/Gemm weights; prints the throughput of torch, onnxruntime fp32 and int8
+on this machine and the accuracy cost on the same held-out synthetic scenes as `specenc eval`.
+--fp16: `<name>.fp16.onnx` for CUDA/TensorRT: fp16 weights and maths, with the tokenizer's median
+normalisation, token selection, RoPE angles and every norm kept in fp32 (and fp32 inputs/outputs).
+It is written on any machine; onnxruntime's CPU provider lacks fp16 kernels, so it runs on a GPU.
+torch-export: `<name>.pt2` (torch.export program, dynamic batch), for AOTInductor/ExecuTorch tool chains.
+torch.export.load unpickles, so load only .pt2 files you made; nothing in this package loads them.
+Every file loads with `load_model(path, runtime="onnxruntime")` (the .onnx ones) and the flowgraph's
+`--runtime onnxruntime --model <file>.onnx`.
+"""
+
+import json
+import logging
+import os
+import pathlib
+import time
+
+import numpy as np
+
+from ..cli import UsageError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torch-export")
+PARITY_TOL = 1e-4  # fp32 ONNX vs PyTorch, max abs difference per output
+FP32_ISLANDS = ("/net/tokenizer/", "/net/dropout/", "/net/rope/", "norm")  # node-name parts kept in fp32
+THREADS = 2  # the edge baseline: 2 CPU cores
+
+
+def add_arguments(parser):
+    parser.add_argument("--format", default="onnx", choices=FORMATS, help="export format (default onnx)")
+    parser.add_argument("--int8", action="store_true", help="also write a dynamically quantised int8 ONNX model")
+    parser.add_argument("--fp16", action="store_true", help="also write an fp16 ONNX model for CUDA/TensorRT")
+    parser.add_argument("--model", default="", help="model checkpoint (.safetensors; default: the shipped model)")
+    parser.add_argument("--backend", default="", help="attention backend to export (default: the model's)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--check-rows", type=int, default=256,
+                        help="held-out synthetic spectra for the parity check (default 256)")
+    parser.add_argument("--eval-scenes", type=int, default=2048,
+                        help="held-out synthetic scenes for the int8 accuracy cost (0 = skip; default 2048)")
+    parser.add_argument("--bench-seconds", type=float, default=3.0,
+                        help="seconds per runtime in the int8 throughput comparison (0 = skip; default 3)")
+
+
+def check_args(args):
+    if args.opset < 17:
+        raise UsageError(f"--opset={args.opset} must be >= 17 (the graph uses opset-17 ops)")
+    if args.format == "torch-export" and (args.int8 or args.fp16):
+        raise UsageError("--int8/--fp16 apply to --format onnx (onnxruntime quantisation / CUDA fp16)")
+    for name in ("check_rows", "eval_scenes"):
+        if getattr(args, name) < 0 or (name == "check_rows" and args.check_rows < 1):
+            raise UsageError(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= "
+                             f"{1 if name == 'check_rows' else 0}")
+    if args.bench_seconds < 0:
+        raise UsageError(f"--bench-seconds={args.bench_seconds} must be >= 0")
+    if args.model and args.model.endswith(".onnx"):
+        raise UsageError(f"--model {args.model}: export starts from a .safetensors checkpoint, not an ONNX file")
+
+
+def held_out(nfft, rows, seed=2026):
+    """`rows` held-out synthetic scenes (the `specenc eval` test stream, half with anomalies) as a dict."""
+    from ..training import datasets
+
+    return datasets.TestSets(seed, nfft).scenes(rows)
+
+
+def parity(model, onnx_model, data):
+    """Max abs difference per network output, PyTorch vs onnxruntime, on the same rows."""
+    import torch
+
+    from .runtime_onnx import OUTPUTS
+    from .spectrum_model import bands_for
+
+    x = np.ascontiguousarray(data["spectra"], np.float32)
+    band = bands_for(data["center_freq"], len(x))
+    with torch.inference_mode():
+        ref = model.net(torch.from_numpy(x), torch.from_numpy(band))
+    got = dict(zip(OUTPUTS, onnx_model.session.run(list(OUTPUTS), {"spectra": x, "band": band})))
+    return {k: float(np.abs(ref[k].numpy().astype(np.float64) - got[k]).max()) for k in OUTPUTS}
+
+
+def agreement(a, b, threshold):
+    """How often two Predictions agree: spectrum label, alert (score >= threshold), max score difference."""
+    return {"label": float(np.mean(a.label_index == b.label_index)),
+            "alert": float(np.mean((a.anomaly_score >= threshold) == (b.anomaly_score >= threshold))),
+            "max_score_diff": float(np.abs(a.anomaly_score - b.anomaly_score).max())}
+
+
+def accuracy(model, data):
+    """Family accuracy and anomaly AUROC / F1 at the model's threshold (specenc eval's metrics)."""
+    from ..training import metrics
+    from ..training.evaluate import predict_all
+
+    p = predict_all(model, data["spectra"], data["center_freq"], data["sample_rate"])
+    y = data["anomaly"] > 0.5
+    return {"family_accuracy": metrics.accuracy(data["family"], p["label_index"]),
+            "anomaly_auroc": metrics.auroc(y, p["anomaly_score"]),
+            "anomaly_f1": metrics.f1_at(y, p["anomaly_score"], model.threshold)["f1"]}
+
+
+def throughput(model, spectra, seconds, batch=64):
+    """Spectra per second of model.predict at `batch` rows per call (median of 5 timed slices)."""
+    x = spectra[:batch]
+    model.predict(x)  # warm-up
+    rates = []
+    for _ in range(5):
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 5:
+            model.predict(x)
+            n += len(x)
+        rates.append(n / (time.perf_counter() - t0))
+    return float(np.median(rates))
+
+
+def quantize_int8(src, dst):
+    """onnxruntime dynamic quantisation of the MatMul/Gemm weights (int8, per tensor)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from .runtime_onnx import META_KEY, set_meta
+
+    meta = {e.key: e.value for e in onnx.load(src).metadata_props}
+    quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+    proto = onnx.load(dst)
+    set_meta(proto, json.loads(meta[META_KEY]))  # keep the checkpoint JSON whatever the quantiser copies
+    onnx.save(proto, dst)
+
+
+def convert_fp16(src, dst):
+    """fp16 graph with fp32 islands (FP32_ISLANDS) and fp32 inputs/outputs; returns (fp16, fp32) node counts."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    proto = onnx.load(src)
+    keep = [n.name for n in proto.graph.node if any(part in n.name for part in FP32_ISLANDS)]
+    half = convert_float_to_float16(proto, keep_io_types=True, node_block_list=keep)
+    onnx.save(half, dst)
+    return len(proto.graph.node) - len(keep), len(keep)
+
+
+def export_torch(model, path):
+    """torch.export program with a dynamic batch axis -> `path` (.pt2); returns (program, output names)."""
+    import torch
+
+    from .runtime_onnx import OUTPUTS, _Graph
+
+    graph = _Graph(model.net.to("cpu")).eval()
+    x, band = torch.zeros(4, model.nfft), torch.zeros(4, dtype=torch.int64)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(graph, (x, band), dynamic_shapes={"spectra": {0: batch}, "band": {0: batch}})
+    torch.export.save(program, path)
+    return program, OUTPUTS
+
+
+def main(args):
+    check_args(args)
+    import torch
+
+    from . import load_model
+    from .runtime_onnx import load_onnx_model, onnx_bytes
+
+    torch.set_num_threads(THREADS)
+    model = load_model(args.model or None, backend=args.backend or None)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = pathlib.Path(args.model).stem if args.model else "default"
+    data = held_out(model.nfft, args.check_rows)
+    report = {"model": args.model or "shipped default", "trained": model.trained, "files": {}}
+
+    if args.format == "torch-export":
+        return _torch_export(model, out / f"{name}.pt2", data, report, out)
+
+    fp32 = out / f"{name}.onnx"
+    fp32.write_bytes(onnx_bytes(model, opset=args.opset))
+    onnx32 = load_onnx_model(str(fp32), threads=THREADS)
+    diffs = parity(model, onnx32, data)
+    worst = max(diffs.values())
+    print(f"wrote {fp32} (opset {args.opset}, dynamic batch, {fp32.stat().st_size / 1e6:.2f} MB)")
+    print(f"parity vs PyTorch on {len(data['spectra'])} held-out spectra (max abs diff, tolerance {PARITY_TOL:g}):")
+    for k, v in diffs.items():
+        print(f"  {k:<14} {v:.3g}")
+    report["files"]["fp32"] = {"path": str(fp32), "parity_max_abs_diff": diffs}
+    if worst > PARITY_TOL:
+        raise ValueError(f"exported ONNX differs from PyTorch by {worst:.3g} > {PARITY_TOL:g}; "
+                         f"not usable (see {fp32}); please report this model/backend")
+
+    if args.int8:
+        report["files"]["int8"] = _int8(args, model, onnx32, fp32, out / f"{name}.int8.onnx", data)
+    if args.fp16:
+        dst = out / f"{name}.fp16.onnx"
+        n16, n32 = convert_fp16(str(fp32), str(dst))
+        print(f"wrote {dst} (fp16 for CUDA/TensorRT: {n16} nodes fp16, {n32} kept fp32 — tokenizer, token "
+              "selection, RoPE, norms; runs on a GPU execution provider, not on onnxruntime's CPU one)")
+        report["files"]["fp16"] = {"path": str(dst), "fp16_nodes": n16, "fp32_nodes": n32}
+    _write_report(out, report)
+    return 0
+
+
+def _int8(args, model, onnx32, fp32, dst, data):
+    from .runtime_onnx import load_onnx_model
+
+    quantize_int8(str(fp32), str(dst))
+    onnx8 = load_onnx_model(str(dst), threads=THREADS)
+    print(f"wrote {dst} (dynamic int8: MatMul/Gemm weights; {dst.stat().st_size / 1e6:.2f} MB)")
+    a, b = onnx32.predict(data["spectra"], data["center_freq"]), onnx8.predict(data["spectra"], data["center_freq"])
+    agree = agreement(a, b, model.threshold)
+    print(f"int8 vs fp32 on {len(data['spectra'])} held-out spectra: label agreement {agree['label']:.1%}, "
+          f"alert agreement {agree['alert']:.1%}, max anomaly-score difference {agree['max_score_diff']:.3g}")
+    entry = {"path": str(dst), "agreement_vs_fp32": agree}
+    if args.bench_seconds > 0:
+        rates = {name: throughput(m, data["spectra"], args.bench_seconds)
+                 for name, m in (("torch fp32", model), ("onnxruntime fp32", onnx32), ("onnxruntime int8", onnx8))}
+        print(f"throughput, batch 64, {THREADS} threads (spectra/s, this machine):")
+        for name, r in rates.items():
+            print(f"  {name:<18} {r:8.0f}  ({r / rates['onnxruntime fp32']:.2f}x onnxruntime fp32)")
+        entry["throughput_spectra_per_s"] = rates
+    if args.eval_scenes:
+        scenes = held_out(model.nfft, args.eval_scenes)
+        acc = {"fp32": accuracy(onnx32, scenes), "int8": accuracy(onnx8, scenes)}
+        print(f"accuracy on {args.eval_scenes} held-out synthetic scenes (specenc eval's test stream, seed 2026):")
+        for k in acc["fp32"]:
+            print(f"  {k:<16} fp32 {acc['fp32'][k]:.4f}  int8 {acc['int8'][k]:.4f}  "
+                  f"cost {100 * (acc['fp32'][k] - acc['int8'][k]):+.2f} pp")
+        entry["accuracy"] = acc
+        if not model.trained:
+            print("  (the model is an UNTRAINED placeholder: these accuracies only show agreement)")
+    return entry
+
+
+def _torch_export(model, path, data, report, out):
+    import torch
+
+    from .spectrum_model import bands_for
+
+    program, names = export_torch(model, str(path))
+    x = torch.from_numpy(np.ascontiguousarray(data["spectra"], np.float32))
+    band = torch.from_numpy(bands_for(data["center_freq"], len(x)))
+    with torch.inference_mode():
+        ref = model.net(x, band)
+        got = dict(zip(names, program.module()(x, band)))  # the saved program; never unpickled here
+    diffs = {k: float((ref[k].double() - got[k].double()).abs().max()) for k in names}
+    print(f"wrote {path} (torch.export, dynamic batch, {os.path.getsize(path) / 1e6:.2f} MB)")
+    print(f"parity vs PyTorch eager on {len(x)} held-out spectra (max abs diff): "
+          + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
+    report["files"]["torch-export"] = {"path": str(path), "parity_max_abs_diff": diffs}
+    _write_report(out, report)
+    if max(diffs.values()) > PARITY_TOL:
+        raise ValueError(f"torch.export program differs from eager PyTorch by {max(diffs.values()):.3g}")
+    return 0
+
+
+def _write_report(out, report):
+    """export.json: what was written and measured; files from earlier exports to `out` are kept."""
+    path = out / "export.json"
+    if path.exists():
+        with open(path) as f:
+            report["files"] = {**json.load(f).get("files", {}), **report["files"]}
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"wrote {path}")

@@ -1,0 +1,194 @@
+"""The onnxruntime runtime: a SpectrumModel whose forward pass runs in an onnxruntime session.
+
+`load_onnx_model(path, ...)` accepts an exported `.onnx` (from `specenc export`; the checkpoint's JSON
+travels inside it as the `specenc` metadata entry) or a safetensors checkpoint (None = the shipped
+default), which is exported in memory first. Everything around the forward pass (input checks, band
+lookup, decoding logits into labels, scores and detections) is SpectrumModel's own code, so both
+runtimes give the same Prediction for the same network.
+"""
+
+import io
+import json
+import logging
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from .. import labels
+from . import runtime_select
+from .config import ModelConfig
+from .spectrum_model import SpectrumModel, _names
+
+log = logging.getLogger(__name__)
+
+INPUTS = ("spectra", "band")  # (B, nfft) float32 dB, (B,) int64 band index
+OUTPUTS = ("family_logits", "token_logits", "anomaly_logit", "kind_logits", "embedding", "kept")
+OPSET = 17
+META_KEY = "specenc"  # ONNX metadata_props key holding the checkpoint JSON
+TRT_MAX_BATCH = 1024  # TensorRT optimisation profile: batch 1..this (predict's MAX_BATCH)
+
+
+class _Graph(torch.nn.Module):
+    """The network with the inference outputs as a tuple (ONNX export wants positional outputs)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, spectra, band):  # (B, N) float32, (B,) int64
+        out = self.net(spectra, band)
+        return tuple(out[k] for k in OUTPUTS)
+
+
+def checkpoint_meta(model):
+    """The JSON that describes a SpectrumModel (as in its checkpoint), for ONNX metadata_props."""
+    return {"config": model.config.to_dict(), "threshold": model.threshold, "trained": model.trained,
+            "metadata": model.metadata}
+
+
+def onnx_bytes(model, opset=OPSET):
+    """SpectrumModel -> serialized ONNX (fp32, dynamic batch, checkpoint JSON in metadata_props)."""
+    import onnx
+
+    net = model.net.to("cpu")
+    x = torch.zeros(2, model.nfft)  # example input; the batch axis is dynamic
+    band = torch.zeros(2, dtype=torch.int64)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # TorchScript exporter: 0.3 s and a plain opset-17 graph (the dynamo one takes ~7 s here).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Graph(net).eval(), (x, band), buf, input_names=list(INPUTS), output_names=list(OUTPUTS),
+                          opset_version=opset, dynamo=False,
+                          dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS})
+    proto = onnx.load_from_string(buf.getvalue())
+    set_meta(proto, checkpoint_meta(model))
+    return proto.SerializeToString()
+
+
+def set_meta(proto, meta):
+    """Store the checkpoint JSON in an onnx.ModelProto (replacing an earlier entry)."""
+    for i in reversed(range(len(proto.metadata_props))):
+        if proto.metadata_props[i].key == META_KEY:
+            del proto.metadata_props[i]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)
+
+
+def provider_options(providers, cache_dir=None):
+    """onnxruntime (providers, options): TensorRT caches its engine and knows our batch range."""
+    opts = []
+    for p in providers:
+        if p == runtime_select.TRT_EP:
+            cache = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "specenc", "tensorrt")
+            opts.append({"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
+                         "trt_profile_min_shapes": "spectra:1x{n},band:1",
+                         "trt_profile_opt_shapes": "spectra:64x{n},band:64",
+                         "trt_profile_max_shapes": f"spectra:{TRT_MAX_BATCH}x{{n}},band:{TRT_MAX_BATCH}"})
+        else:
+            opts.append({})
+    return opts
+
+
+def make_session(model_bytes_or_path, providers, threads=None, nfft=1024):
+    """An InferenceSession on `providers` (priority order). threads: intra-op threads (None = ORT default)."""
+    ort = runtime_select.import_onnxruntime()
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    # No busy-waiting between calls: in a flowgraph the cores are shared with the PSD and the sinks.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts = [{k: v.replace("{n}", str(nfft)) for k, v in o.items()} for o in provider_options(providers)]
+    return ort.InferenceSession(model_bytes_or_path, so, providers=list(providers), provider_options=opts)
+
+
+class OnnxSpectrumModel(SpectrumModel):
+    """SpectrumModel with the forward pass in onnxruntime (no torch network held)."""
+
+    def __init__(self, session, meta, device="cpu", path=None):
+        # Not super().__init__: that one moves a torch network to the device; here the session is the network.
+        self.session = session
+        self.device = device
+        self.path = path
+        self.runtime = "onnxruntime"
+        self.providers = tuple(session.get_providers())
+        self._config = meta["config"]
+        self.threshold = float(meta["threshold"])
+        self.trained = bool(meta["trained"])
+        self.metadata = dict(meta.get("metadata") or {})
+        self.family_names = _names(labels.FAMILIES, self._config.n_families, "family")
+        self.kind_names = _names(labels.ANOMALY_KINDS, self._config.n_kinds, "kind")
+        names = [o.name for o in session.get_outputs()]
+        missing = [k for k in OUTPUTS if k not in names]
+        if missing:
+            raise ValueError(f"{path or 'ONNX model'} lacks output(s) {missing}; has {names}")
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def nfft(self):
+        return self._config.nfft
+
+    @property
+    def net(self):
+        raise AttributeError("the onnxruntime runtime holds no torch network; load with runtime='torch' to train")
+
+    def set_backend(self, name):
+        raise ValueError(f"backend {name!r}: the attention backend is fixed in an exported ONNX graph; "
+                         "use runtime 'torch' to switch backends")
+
+    def forward_numpy(self, x, band):
+        """One batched pass: (B, N) float32, (B,) int64 -> dict of numpy arrays (as SpectrumModel's)."""
+        out = dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), {"spectra": x, "band": band})))
+        out = {k: torch.from_numpy(np.asarray(v, np.int64 if k == "kept" else np.float32)) for k, v in out.items()}
+        return {k: v.numpy() for k, v in decode_outputs(out).items()}
+
+
+def decode_outputs(out):
+    # TEMPORARY copy of SpectrumModel.forward_numpy's decoding, until it is factored out there.
+    fam = torch.softmax(out["family_logits"], -1)
+    tok = torch.softmax(out["token_logits"], -1)
+    tok_conf, tok_fam = tok.max(-1)
+    conf, idx = fam.max(-1)
+    return {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
+            "kind_index": out["kind_logits"].argmax(-1), "token_family": tok_fam, "token_conf": tok_conf,
+            "kept": out["kept"], "embedding": out["embedding"]}
+
+
+def load_onnx_model(path=None, backend=None, device="cpu", threads=None):
+    """An exported `.onnx`, or a safetensors checkpoint (None = shipped default) exported in memory
+    -> OnnxSpectrumModel on the execution providers runtime_select picks for `device`."""
+    import onnx
+
+    selection = runtime_select.select("onnxruntime", device)
+    t0 = time.perf_counter()
+    if path is not None and str(path).endswith(".onnx"):
+        if backend:
+            raise ValueError(f"backend {backend!r}: the attention backend is fixed in an exported ONNX graph "
+                             f"({path}); drop the backend or load the safetensors checkpoint")
+        if not os.path.exists(str(path)):
+            raise FileNotFoundError(f"ONNX model not found: {path}")
+        source = str(path)
+        proto = onnx.load(source)
+    else:
+        from .spectrum_model import load_model
+
+        source = onnx_bytes(load_model(path, backend=backend, device="cpu"))
+        proto = onnx.load_from_string(source)
+    meta = {e.key: e.value for e in proto.metadata_props}
+    if META_KEY not in meta:
+        raise ValueError(f"{path} has no {META_KEY!r} metadata (not written by `specenc export`)")
+    meta = json.loads(meta[META_KEY])
+    meta["config"] = ModelConfig.from_dict(meta["config"])
+    if not meta["trained"] and str(path).endswith(".onnx"):
+        log.warning("model %s is NOT trained (random weights, placeholder): its predictions are meaningless", path)
+    session = make_session(source, selection.providers, threads, meta["config"].nfft)
+    model = OnnxSpectrumModel(session, meta, device=selection.device, path=str(path) if path else None)
+    log.info("onnxruntime session for %s on %s in %.0f ms", path or "the shipped default", ", ".join(model.providers),
+             1e3 * (time.perf_counter() - t0))
+    return model
