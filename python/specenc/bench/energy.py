@@ -10,13 +10,14 @@ import os
 import time
 
 NOT_MEASURABLE = "not measurable here"
+POWERCAP = "/sys/class/powercap"
 
 
 def _rapl_domains():
     """[(name, energy_uj path, max range uj)] for the package-level RAPL domains that can be read."""
     out = []
-    for d in sorted(glob.glob("/sys/class/powercap/intel-rapl:[0-9]*")):
-        if d.count(":") != 1:  # sub-domains (core, uncore) are inside the package figure
+    for d in sorted(glob.glob(os.path.join(POWERCAP, "intel-rapl:[0-9]*"))):
+        if os.path.basename(d).count(":") != 1:  # sub-domains (core, uncore) are inside the package figure
             continue
         path = os.path.join(d, "energy_uj")
         try:
@@ -54,10 +55,10 @@ def probe(device="cpu"):
         if h is None:
             return None, "NVML (pynvml) is not available"
         return "nvml", "NVML total energy counter of GPU 0"
-    if not os.path.isdir("/sys/class/powercap"):
-        return None, "/sys/class/powercap does not exist (no RAPL exposed, e.g. inside a VM)"
+    if not os.path.isdir(POWERCAP):
+        return None, f"{POWERCAP} does not exist (no RAPL exposed, e.g. inside a VM)"
     if not _rapl_domains():
-        return None, "RAPL energy_uj under /sys/class/powercap is not readable (needs root or is absent)"
+        return None, f"RAPL energy_uj under {POWERCAP} is not readable (needs root or is absent)"
     return "rapl", "RAPL package energy counters (whole package: other processes' load is included)"
 
 

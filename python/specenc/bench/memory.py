@@ -9,6 +9,7 @@ torch.cuda.max_memory_allocated over the call. Elsewhere: None ("not measurable 
 import ctypes
 import gc
 import re
+import time
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -36,26 +37,31 @@ def rss_peak_supported():
         return False
 
 
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - t0)
+
+
 def measure_peak_bytes(fn, device="cpu"):
-    """Bytes that fn() added at its peak (see module docstring); None where that cannot be measured."""
+    """(bytes that fn() added at its peak, or None where that cannot be measured; ms fn() took)."""
     if device == "cuda":
         import torch
 
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return int(torch.cuda.max_memory_allocated() - base)
+        ms = _timed(fn)  # fn synchronises
+        return int(torch.cuda.max_memory_allocated() - base), ms
     if not rss_peak_supported():
-        return None
+        return None, _timed(fn)
     gc.collect()
     _trim()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # VmHWM := VmRSS
     base = _status_kib("VmRSS")
-    fn()
-    return max(0, (_status_kib("VmHWM") - base) * 1024)
+    ms = _timed(fn)
+    return max(0, (_status_kib("VmHWM") - base) * 1024), ms
 
 
 def kv_bytes(cfg, tokens, batch=1, dtype_bytes=4):
