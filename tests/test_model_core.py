@@ -1,0 +1,181 @@
+"""SpectrumEncoder library: shapes across variants, backend agreement, token dropout, RoPE."""
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gnuradio.specenc import bands
+from gnuradio.specenc.model import ModelConfig, SpectrumEncoder, attn, available_backends
+from gnuradio.specenc.model.rope import RotaryEmbedding
+from gnuradio.specenc.model.token_dropout import TokenDropout
+
+SMALL = dict(nfft=128, pool_stride=4, d_model=16, n_layers=1, n_heads=4, n_kv_heads=2, n_latents=4)
+CPU_BACKENDS = [b for b in available_backends() if b != "flash"]
+
+
+def _spectra(b=3, n=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = -100 + 3 * torch.randn(b, n, generator=g)
+    x[:, 40:52] += 30.0
+    return x
+
+
+@pytest.mark.parametrize("backend,rope,dropout,norm",
+                         list(itertools.product(CPU_BACKENDS, ("none", "static", "dynamic"),
+                                                ("none", "fixed", "gumbel"), ("rmsnorm", "layernorm"))))
+def test_every_variant_has_the_contract_shapes(backend, rope, dropout, norm):
+    cfg = ModelConfig(**SMALL, backend=backend, rope=rope, dropout_mode=dropout, norm=norm, drop_ratio=0.25)
+    torch.manual_seed(0)
+    net = SpectrumEncoder(cfg).eval()
+    out = net(_spectra(), torch.tensor([0, 1, 4]))
+    k = cfg.n_tokens if dropout == "none" else 24  # round(0.75 * 32)
+    assert out["kept"].shape == (3, k)
+    assert out["token_logits"].shape == (3, k, cfg.n_families)
+    assert out["family_logits"].shape == (3, cfg.n_families)
+    assert out["kind_logits"].shape == (3, cfg.n_kinds)
+    assert out["anomaly_logit"].shape == (3,)
+    assert out["recon"].shape == out["windows"].shape == (3, k, 4)
+    assert out["embedding"].shape == (3, 16)
+    assert torch.all(out["kept"][:, 1:] > out["kept"][:, :-1])  # ascending true positions
+    assert all(torch.isfinite(v.float()).all() for v in out.values())
+
+
+def _qkv(b=2, h=4, hkv=2, t=10, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, h, t, d, generator=g), torch.randn(b, hkv, t, d, generator=g),
+            torch.randn(b, hkv, t, d, generator=g))
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "gqa"])
+def test_backends_agree_with_reference_maths(backend):
+    q, k, v = _qkv()
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[0, 7:] = False
+    rope = RotaryEmbedding(ModelConfig(**{**SMALL, "d_model": 32, "rope": "dynamic"}))(
+        torch.arange(10.0).expand(2, 10) * 3, torch.tensor([0, 2]))
+    for m in (None, mask):
+        ref = attn(q, k, v, mask=m, rope=rope, backend="mha")
+        torch.testing.assert_close(attn(q, k, v, mask=m, rope=rope, backend=backend), ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_masked_keys_do_not_change_the_output(backend):
+    q, k, v = _qkv(seed=1)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[:, 6:] = False
+    lat = torch.randn(4, 3, 8) if backend == "latent" else None
+    a = attn(q, k, v, mask=mask, backend=backend, latents=lat)
+    k2, v2 = k.clone(), v.clone()
+    k2[:, :, 6:] += 5.0
+    v2[:, :, 6:] -= 7.0
+    torch.testing.assert_close(attn(q, k2, v2, mask=mask, backend=backend, latents=lat), a)
+
+
+def test_whole_networks_agree_across_backends_on_the_same_weights():
+    cfg = ModelConfig(**SMALL, backend="mha")
+    torch.manual_seed(0)
+    net = SpectrumEncoder(cfg).eval()
+    x, band = _spectra(), torch.tensor([0, 1, 2])
+    ref = net(x, band)["family_logits"]
+    for name in ("sdpa", "gqa"):
+        net.set_backend(name)
+        torch.testing.assert_close(net(x, band)["family_logits"], ref, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="latent"):
+        net.set_backend("latent")
+
+
+def test_unknown_backend_lists_the_available_ones():
+    with pytest.raises(ValueError, match="available: mha, sdpa, flash, gqa, latent"):
+        ModelConfig(backend="fast").validate()
+    with pytest.raises(ValueError, match="available"):
+        attn(*_qkv(), backend="nope")
+
+
+def test_flash_without_package_or_cuda_names_the_fallback():
+    with pytest.raises(ValueError, match="'sdpa'"):
+        attn(*_qkv(), backend="flash")
+
+
+@pytest.mark.parametrize("r,expected", [(0.0, 32), (0.25, 24), (0.5, 16), (0.3, 22)])
+def test_fixed_dropout_keeps_exactly_the_highest_energy_tokens(r, expected):
+    cfg = ModelConfig(**SMALL, dropout_mode="fixed", drop_ratio=r)
+    drop = TokenDropout(cfg)
+    g = torch.Generator().manual_seed(3)
+    energy = torch.randn(2, 32, generator=g)
+    windows = torch.randn(2, 32, 4, generator=g)
+    tokens = torch.randn(2, 32, 16, generator=g)
+    x, kept = drop(tokens, energy, windows)
+    assert kept.shape == (2, expected) and x.shape == (2, expected, 16)
+    for row in range(2):
+        want = set(torch.argsort(energy[row], descending=True)[:expected].tolist())
+        assert set(kept[row].tolist()) == want
+        torch.testing.assert_close(x[row], tokens[row, kept[row]])
+
+
+def test_fixed_dropout_breaks_energy_ties_by_lower_entropy():
+    cfg = ModelConfig(**SMALL, dropout_mode="fixed", drop_ratio=0.5)
+    drop = TokenDropout(cfg)
+    energy = torch.zeros(1, 32)  # all tied
+    windows = torch.zeros(1, 32, 4)
+    windows[0, 1::2, 1:] = -3.0  # odd tokens: one peak bin, low entropy -> kept
+    _, kept = drop(torch.randn(1, 32, 16), energy, windows)
+    assert kept[0].tolist() == list(range(1, 32, 2))
+
+
+def test_gumbel_dropout_gradients_reach_the_scorer_and_eval_is_deterministic():
+    cfg = ModelConfig(**SMALL, dropout_mode="gumbel", drop_ratio=0.5)
+    torch.manual_seed(0)
+    net = SpectrumEncoder(cfg).train()
+    net.set_temperature(0.5)
+    out = net(_spectra(), torch.tensor([0, 1, 2]))
+    (out["family_logits"].sum() + out["anomaly_logit"].sum()).backward()
+    grad = net.dropout.scorer.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    net.eval()
+    a, b = net(_spectra(), torch.tensor([0, 1, 2]))["kept"], net(_spectra(), torch.tensor([0, 1, 2]))["kept"]
+    assert torch.equal(a, b) and a.shape == (3, 16)
+    with pytest.raises(ValueError, match="tau"):
+        net.set_temperature(0.0)
+
+
+def test_dynamic_theta_is_per_band_and_learnable():
+    cfg = ModelConfig(**{**SMALL, "rope": "dynamic"})
+    rope = RotaryEmbedding(cfg)
+    assert rope.log_theta.shape == (len(bands.BANDS),) and rope.log_theta.requires_grad
+    pos = torch.arange(8.0).expand(2, 8)
+    r = rope(pos, torch.tensor([0, 1]))
+    (r.cos.sum() + r.sin.sum()).backward()
+    assert rope.log_theta.grad[0] != 0 and rope.log_theta.grad[1] != 0 and rope.log_theta.grad[2] == 0
+    with torch.no_grad():
+        rope.log_theta[1] += 1.0
+    r = rope(pos, torch.tensor([0, 1]))
+    assert not torch.allclose(r.cos[0], r.cos[1])  # different band -> different rotation
+    assert torch.allclose(r.cos[:, :, 0], torch.ones(2, 1, 1))  # position 0 is never rotated
+
+
+def test_rope_uses_true_positions_not_compacted_order():
+    cfg = ModelConfig(**{**SMALL, "rope": "static"})
+    rope = RotaryEmbedding(cfg)
+    a = rope(torch.tensor([[0.0, 5.0]]), torch.tensor([0]))
+    b = rope(torch.tensor([[0.0, 1.0]]), torch.tensor([0]))
+    assert not torch.allclose(a.cos, b.cos)
+
+
+def test_bad_config_values_are_named():
+    with pytest.raises(ValueError, match="drop_ratio"):
+        ModelConfig(drop_ratio=1.0).validate()
+    with pytest.raises(ValueError, match="n_kv_heads"):
+        ModelConfig(n_heads=4, n_kv_heads=3).validate()
+    with pytest.raises(ValueError, match="rope"):
+        ModelConfig(rope="yes").validate()
+
+
+def test_importing_the_model_pulls_in_no_gnuradio_runtime():
+    code = ("import sys, gnuradio.specenc.model as m; m.SpectrumModel.from_config(); "
+            "bad = [k for k in sys.modules if k.startswith('gnuradio.gr') or k == 'pmt']; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, env=None)
