@@ -198,17 +198,25 @@ def run_latency(s, device, base):
              (REFERENCE_NAME, base.replace(**REFERENCE), s["ref_warmup"], s["ref_iters"])]
     rows = []
     backends = backends_for(device)
-    jobs = [(a, b, t) for a in archs for b in backends for t in s["tokens"]]
-    for (name, arch, warmup, iters), backend, tokens in tqdm(jobs, desc="latency", unit="point", leave=False):
-        cfg = tokens_config(arch, backend, tokens)
-        fn = forward_fn(build(cfg, device), x, band, device)
-        rows.append({"model": name, "backend": backend, "tokens": tokens, "warmup": warmup, "iters": iters,
-                     "d_model": cfg.d_model, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
-                     "n_kv_heads": cfg.n_kv_heads, **stats.percentiles(stats.time_ms(fn, warmup, iters))})
+    for name, arch, warmup, iters in tqdm(archs, desc="latency", unit="model", leave=False):
+        points = [(b, t, tokens_config(arch, b, t)) for b in backends for t in s["tokens"]]
+        fns = [forward_fn(build(cfg, device), x, band, device) for _, _, cfg in points]
+        # Round robin in chunks, so that a change of machine load touches every point alike.
+        chunk = max(1, iters // 10)
+        samples = [list(stats.time_ms(fn, warmup, min(chunk, iters))) for fn in fns]
+        while len(samples[0]) < iters:
+            for fn, acc in zip(fns, samples):
+                acc.extend(stats.time_ms(fn, 0, min(chunk, iters - len(acc))))
+        for (backend, tokens, cfg), acc in zip(points, samples):
+            rows.append({"model": name, "backend": backend, "tokens": tokens, "warmup": warmup, "iters": iters,
+                         "d_model": cfg.d_model, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
+                         "n_kv_heads": cfg.n_kv_heads, **stats.percentiles(acc)})
+        del fns
     notes = {} if "flash" in backends else {"flash": FLASH_NOTE}
     return {"rows": rows, "backends": backends, "notes": notes,
             "what": "network forward pass (tokenizer -> blocks -> heads), batch 1, torch eager, inference_mode, "
-                    "random weights of each architecture (weights do not change the work done)"}
+                    "random weights of each architecture (weights do not change the work done); all points of a "
+                    "model timed round robin in chunks of iterations/10"}
 
 
 def cell_variants(sections, seeds):
