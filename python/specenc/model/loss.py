@@ -16,7 +16,7 @@ def batch_to_tensors(batch, device="cpu"):
     """A synth Batch (dataclass) or dict of numpy/torch arrays -> dict of torch tensors on `device`."""
     out = {}
     for name in BATCH_FIELDS:
-        v = batch[name] if isinstance(batch, dict) else getattr(batch, name, None)
+        v = batch.get(name) if isinstance(batch, dict) else getattr(batch, name, None)
         if v is None:
             raise ValueError(f"batch has no field {name!r} (needs {', '.join(BATCH_FIELDS)})")
         t = torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v)

@@ -1,0 +1,189 @@
+"""SpectrumModel: predict contract, checkpoints (bit-exact, clear errors), loss, default weights."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from gnuradio.specenc import bands, labels
+from gnuradio.specenc.model import (DEFAULT_WEIGHTS, ModelConfig, SpectrumModel, batch_to_tensors, load_model,
+                                    spectrum_loss)
+
+SMALL = ModelConfig(nfft=256, d_model=16, n_layers=1, n_heads=2, n_kv_heads=2)
+
+
+def _spectra(b=5, seed=0):
+    x = np.random.default_rng(seed).normal(-100, 3, (b, 256)).astype(np.float32)
+    x[:, 100:120] += 35
+    return x
+
+
+def test_predict_contract_shapes_order_and_types():
+    m = SpectrumModel.from_config(SMALL, seed=1)
+    x = _spectra()
+    p = m.predict(x, rx_freq=np.array([2.44e9, 1.575e9, 100e6, 850e6, np.nan]))
+    assert len(p.labels) == 5 and all(lbl in labels.FAMILIES for lbl in p.labels)
+    assert p.label_index.dtype == np.int64 and p.confidence.dtype == np.float32
+    assert p.anomaly_score.dtype == np.float32 and np.all((p.anomaly_score >= 0) & (p.anomaly_score <= 1))
+    assert p.embedding.shape == (5, 16) and p.embedding.dtype == np.float32
+    assert len(p.anomaly_kind) == len(p.detections) == 5
+    # never reorders: row i alone gives row i of the batch
+    for i in (0, 3):
+        one = m.predict(x[i], rx_freq=[2.44e9, 1.575e9, 100e6, 850e6, np.nan][i])
+        np.testing.assert_allclose(one.embedding[0], p.embedding[i], rtol=1e-5, atol=1e-5)
+        assert one.labels[0] == p.labels[i]
+
+
+def test_nan_row_is_named_and_bad_shapes_rejected():
+    m = SpectrumModel.from_config(SMALL)
+    x = _spectra()
+    x[3, 7] = np.inf
+    with pytest.raises(ValueError, match=r"row\(s\) \[3\]"):
+        m.predict(x)
+    with pytest.raises(ValueError, match="expected"):
+        m.predict(np.zeros((2, 100), np.float32))
+    with pytest.raises(ValueError, match="rx_freq"):
+        m.predict(_spectra(), rx_freq=[1e9, 2e9])
+
+
+def test_detections_map_back_to_bins_through_stride_and_kept_tokens(monkeypatch):
+    cfg = ModelConfig(nfft=64, pool_stride=4, d_model=16, n_layers=1, n_heads=2, n_kv_heads=2)
+    m = SpectrumModel.from_config(cfg)
+    fm, tone = labels.FAMILY_INDEX["fm"], labels.FAMILY_INDEX["tone"]
+    kept = np.array([[1, 2, 3, 5, 6, 9, 10, 11, 12, 15, 0, 4]])
+    kept.sort()
+    fam = np.zeros_like(kept)
+    fam[0, np.isin(kept[0], [1, 2, 3])] = fm  # tokens 1..3 -> bins [4, 16)
+    fam[0, np.isin(kept[0], [5, 6])] = fm  # 4 is kept but noise: a separate run [20, 28)
+    fam[0, np.isin(kept[0], [9, 10, 12])] = tone  # 11 is tone too, 13 dropped -> [36, 52)
+    fam[0, np.isin(kept[0], [11])] = tone
+
+    def fake(x, band):
+        return {"label_index": np.array([fm]), "confidence": np.array([0.9], np.float32),
+                "anomaly_score": np.array([0.1], np.float32), "kind_index": np.array([0]), "token_family": fam,
+                "token_conf": np.full(fam.shape, 0.7, np.float32), "kept": kept,
+                "embedding": np.zeros((1, 16), np.float32)}
+
+    monkeypatch.setattr(m, "forward_numpy", fake)
+    d = m.predict(np.zeros(64, np.float32)).detections[0]
+    assert [(e["bin_start"], e["bin_stop"], e["family"]) for e in d] == [(4, 16, "fm"), (20, 28, "fm"),
+                                                                         (36, 52, "tone")]
+    assert d[0]["confidence"] == pytest.approx(0.7)
+
+
+def test_anomaly_kind_only_above_threshold():
+    m = SpectrumModel.from_config(SMALL)
+    x = _spectra()
+    m.threshold = -1.0
+    assert all(k in labels.ANOMALY_KINDS for k in m.predict(x).anomaly_kind)
+    m.threshold = 1.01
+    assert m.predict(x).anomaly_kind == [""] * 5
+
+
+def test_save_load_is_bit_exact(tmp_path):
+    cfg = SMALL.replace(rope="dynamic", backend="gqa", n_kv_heads=1)
+    m = SpectrumModel.from_config(cfg, seed=5, threshold=0.73)
+    path = tmp_path / "m.safetensors"
+    m.save(str(path), metadata={"note": "x"})
+    m2 = load_model(str(path))
+    assert m2.threshold == 0.73 and m2.config == cfg and m2.metadata == {"note": "x"} and not m2.trained
+    for k, v in m.net.state_dict().items():
+        assert torch.equal(v, m2.net.state_dict()[k]), k
+    x = _spectra()
+    a, b = m.predict(x, rx_freq=2.44e9), m2.predict(x, rx_freq=2.44e9)
+    assert np.array_equal(a.embedding, b.embedding) and np.array_equal(a.anomaly_score, b.anomaly_score)
+    np.testing.assert_allclose(load_model(str(path), backend="sdpa").predict(x, rx_freq=2.44e9).embedding,
+                               b.embedding, atol=1e-5)  # same weights, another kernel
+
+
+def test_from_config_is_seeded():
+    a, b = SpectrumModel.from_config(SMALL, seed=3), SpectrumModel.from_config(SMALL, seed=3)
+    c = SpectrumModel.from_config(SMALL, seed=4)
+    x = _spectra()
+    assert np.array_equal(a.predict(x).embedding, b.predict(x).embedding)
+    assert not np.array_equal(a.predict(x).embedding, c.predict(x).embedding)
+
+
+def test_wrong_shapes_and_bad_config_give_clear_errors(tmp_path):
+    path = tmp_path / "m.safetensors"
+    SpectrumModel.from_config(SMALL).save(str(path))
+    t = load_file(str(path))
+    t["heads.family.weight"] = torch.zeros(3, 16)
+    save_file(t, str(path))
+    with pytest.raises(ValueError, match="heads.family.weight"):
+        load_model(str(path))
+    del t["heads.family.weight"]
+    save_file(t, str(path))
+    with pytest.raises(ValueError, match="missing tensors.*heads.family.weight"):
+        load_model(str(path))
+    info = json.loads((tmp_path / "m.json").read_text())
+    info["config"]["d_model"] = 15
+    (tmp_path / "m.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="d_model"):
+        load_model(str(path))
+    info["config"]["colour"] = 1
+    (tmp_path / "m.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="colour"):
+        load_model(str(path))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_model(str(tmp_path / "nope.safetensors"))
+
+
+def test_backend_and_device_choices_are_checked(tmp_path):
+    path = tmp_path / "m.safetensors"
+    SpectrumModel.from_config(SMALL).save(str(path))
+    with pytest.raises(ValueError, match="available: mha, sdpa"):
+        load_model(str(path), backend="turbo")
+    with pytest.raises(ValueError, match="latent"):
+        load_model(str(path), backend="latent")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            load_model(str(path), device="cuda")
+        assert load_model(str(path), device="auto").device == "cpu"
+    with pytest.raises(ValueError, match="runtime"):
+        load_model(str(path), runtime="tensorflow")
+
+
+def test_default_weights_load():
+    if not DEFAULT_WEIGHTS.exists():
+        with pytest.raises(FileNotFoundError, match="no shipped weights"):
+            load_model()
+        return
+    m = load_model()
+    assert m.nfft == 1024 and 0.0 <= m.threshold <= 1.0
+    p = m.predict(np.full((2, 1024), -90.0, np.float32), rx_freq=1.57542e9)
+    assert p.embedding.shape == (2, m.config.d_model)
+
+
+def test_loss_terms_and_gradients():
+    cfg = SMALL
+    m = SpectrumModel.from_config(cfg)
+    rng = np.random.default_rng(0)
+    bin_family = np.zeros((4, 256), np.int64)
+    bin_family[:, 100:120] = labels.FAMILY_INDEX["fm"]
+    batch = {"spectra": _spectra(4), "family": np.full(4, labels.FAMILY_INDEX["fm"]), "bin_family": bin_family,
+             "anomaly": np.array([0, 1, 1, 0], np.float32), "anomaly_kind": np.array([-1, 2, 5, -1]),
+             "band": np.full(4, bands.BAND_INDEX["ism"]), "snr_db": rng.normal(size=4)}
+    t = batch_to_tensors(batch)
+    net = m.net.train()
+    out = net(t["spectra"], t["band"])
+    loss, terms = spectrum_loss(out, t, alpha=0.3)
+    assert set(terms) == {"loss", "recon", "anomaly", "family", "token", "kind"}
+    expected = terms["recon"] + 0.3 * terms["anomaly"] + terms["family"] + terms["token"] + terms["kind"]
+    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+    assert terms["kind"] > 0
+    loss.backward()
+    assert net.heads.kind.weight.grad.abs().sum() > 0 and net.heads.anomaly[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="bin_family"):
+        batch_to_tensors({k: v for k, v in batch.items() if k != "bin_family"})
+
+
+def test_token_targets_pool_bin_labels():
+    from gnuradio.specenc.model.loss import token_targets
+    bf = torch.zeros(1, 16, dtype=torch.long)
+    bf[0, 5] = 3  # one occupied bin makes token 1 occupied
+    bf[0, 8:12] = 7
+    tgt = token_targets(bf, torch.arange(4)[None], 4, 9)
+    assert tgt.tolist() == [[0, 3, 7, 0]]
