@@ -1,0 +1,43 @@
+"""Export of the default-config model: ONNX in onnxruntime and torch.export match PyTorch to 1e-4."""
+
+import numpy as np
+import pytest
+import torch
+
+from gnuradio.specenc.model import ModelConfig, SpectrumModel
+from gnuradio.specenc.model.export import OUTPUTS, export_onnx, export_program
+
+
+def _inputs(b):
+    x = np.random.default_rng(0).normal(-100, 3, (b, 1024)).astype(np.float32)
+    x[:, 300:360] += 30
+    return x, np.array([0, 1, 2, 3, 4, 0, 1][:b], np.int64)
+
+
+def _torch_outputs(model, x, band):
+    with torch.inference_mode():
+        out = model.net(torch.from_numpy(x), torch.from_numpy(band))
+    return [out[k].numpy() for k in OUTPUTS]
+
+
+def test_onnx_matches_torch_with_dynamic_batch(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="SKIPPED: onnxruntime not installed")
+    model = SpectrumModel.from_config(ModelConfig(), seed=2)
+    path = export_onnx(model, str(tmp_path / "m.onnx"), opset=17)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for b in (1, 7):
+        x, band = _inputs(b)
+        got = sess.run(list(OUTPUTS), {"spectra": x, "band": band})
+        for name, g, want in zip(OUTPUTS, got, _torch_outputs(model, x, band)):
+            np.testing.assert_allclose(g, want, atol=1e-4, rtol=1e-4, err_msg=name)
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(model, str(tmp_path / "x.onnx"), opset=13)
+
+
+def test_torch_export_matches_eager():
+    model = SpectrumModel.from_config(ModelConfig(), seed=2)
+    prog = export_program(model)
+    x, band = _inputs(3)
+    got = prog.module()(torch.from_numpy(x), torch.from_numpy(band))
+    for name, g, want in zip(OUTPUTS, got, _torch_outputs(model, x, band)):
+        np.testing.assert_allclose(g.detach().numpy(), want, atol=1e-4, rtol=1e-4, err_msg=name)
