@@ -63,6 +63,8 @@ def test_latency_covers_every_backend_token_count_and_both_models(quick):
         assert _finite_positive(r["p50"], r["p95"]) and r["p95"] >= r["p50"] and r["n"] == r["iters"]
     ref = next(r for r in lat["rows"] if r["model"] == paper.REFERENCE_NAME)
     assert (ref["d_model"], ref["n_layers"], ref["n_heads"]) == (512, 6, 8)
+    pr = lat["predict"]  # the shipped model's whole predict(): weights ship with the package
+    assert _finite_positive(pr["p50"], pr["p95"]) and pr["n"] == pr["iters"]
 
 
 def test_accuracy_sections_are_complete(quick):

@@ -213,10 +213,23 @@ def run_latency(s, device, base):
                          "n_kv_heads": cfg.n_kv_heads, **stats.percentiles(acc)})
         del fns
     notes = {} if "flash" in backends else {"flash": FLASH_NOTE}
-    return {"rows": rows, "backends": backends, "notes": notes,
+    return {"rows": rows, "backends": backends, "notes": notes, "predict": predict_latency(s, device, x),
             "what": "network forward pass (tokenizer -> blocks -> heads), batch 1, torch eager, inference_mode, "
                     "random weights of each architecture (weights do not change the work done); all points of a "
                     "model timed round robin in chunks of iterations/10"}
+
+
+def predict_latency(s, device, x):
+    """The shipped model's whole `predict` (checks, forward, detections) at batch 1: what a block sees."""
+    from ..model import DEFAULT_WEIGHTS, load_model
+
+    if not DEFAULT_WEIGHTS.exists():
+        return None
+    model = load_model(device=device)
+    t = stats.percentiles(stats.time_ms(lambda: model.predict(x, rx_freq=433.92e6), s["warmup"], s["iters"]))
+    cfg = model.config
+    return {"backend": cfg.backend, "tokens": cfg.n_kept, "trained": model.trained, "warmup": s["warmup"],
+            "iters": s["iters"], **t}
 
 
 def cell_variants(sections, seeds):

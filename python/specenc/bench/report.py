@@ -133,6 +133,11 @@ def latency_section(res):
             cells = [next((stats.fmt_ms(r) for r in rs if r["backend"] == b and r["tokens"] == t), "–") for t in toks]
             out.append(f"| {b} | " + " | ".join(cells) + " |")
         out.append("")
+    pr = lat.get("predict")
+    if pr:
+        out += [f"Shipped default model, whole `model.predict` at batch 1 (input checks, forward, detections; "
+                f"{pr['backend']}, {pr['tokens']} kept tokens, {pr['warmup']} warm-up + {pr['iters']} iterations): "
+                f"**{stats.fmt_ms(pr)} ms** p50 / p95.", ""]
     for b, note in lat["notes"].items():
         out.append(f"- {b}: {note}")
     out += ["- gqa shares each K/V head between 2 query heads (n_kv_heads = n_heads / 2); latent attends through "
