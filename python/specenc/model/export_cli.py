@@ -7,7 +7,8 @@ batch at run time) of the MatMul/Gemm weights; prints the throughput of torch, o
 on this machine and the accuracy cost on the same held-out synthetic scenes as `specenc eval`.
 --fp16: `<name>.fp16.onnx` for CUDA/TensorRT: fp16 weights and maths, with the tokenizer's median
 normalisation, token selection, RoPE angles and every norm kept in fp32 (and fp32 inputs/outputs).
-It is written on any machine; onnxruntime's CPU provider lacks fp16 kernels, so it runs on a GPU.
+It is written on any machine and runs on onnxruntime's CPU provider too (slowly: few fp16 CPU kernels),
+which is how it is tested here; its speed-up needs a GPU.
 torch-export: `<name>.pt2` (torch.export program, dynamic batch), for AOTInductor/ExecuTorch tool chains.
 torch.export.load unpickles, so load only .pt2 files you made; nothing in this package loads them.
 Every file loads with `load_model(path, runtime="onnxruntime")` (the .onnx ones) and the flowgraph's
@@ -135,27 +136,16 @@ def quantize_int8(src, dst):
 def convert_fp16(src, dst):
     """fp16 graph with fp32 islands (FP32_ISLANDS) and fp32 inputs/outputs; returns (fp16, fp32) node counts."""
     import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     proto = onnx.load(src)
     keep = [n.name for n in proto.graph.node if any(part in n.name for part in FP32_ISLANDS)]
-    half = convert_float_to_float16(proto, keep_io_types=True, node_block_list=keep)
+    # Identity: the exporter shares equal weights (e.g. untrained norm scales) through Identity nodes;
+    # an fp16 Identity would pull a norm's weight into fp16.
+    half = convert_float_to_float16(proto, keep_io_types=True, node_block_list=keep,
+                                    op_block_list=list(DEFAULT_OP_BLOCK_LIST) + ["Identity"])
     onnx.save(half, dst)
     return len(proto.graph.node) - len(keep), len(keep)
-
-
-def export_torch(model, path):
-    """torch.export program with a dynamic batch axis -> `path` (.pt2); returns (program, output names)."""
-    import torch
-
-    from .runtime_onnx import OUTPUTS, _Graph
-
-    graph = _Graph(model.net.to("cpu")).eval()
-    x, band = torch.zeros(4, model.nfft), torch.zeros(4, dtype=torch.int64)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(graph, (x, band), dynamic_shapes={"spectra": {0: batch}, "band": {0: batch}})
-    torch.export.save(program, path)
-    return program, OUTPUTS
 
 
 def main(args):
@@ -163,7 +153,8 @@ def main(args):
     import torch
 
     from . import load_model
-    from .runtime_onnx import load_onnx_model, onnx_bytes
+    from .export import export_onnx
+    from .runtime_onnx import load_onnx_model
 
     torch.set_num_threads(THREADS)
     model = load_model(args.model or None, backend=args.backend or None)
@@ -177,7 +168,7 @@ def main(args):
         return _torch_export(model, out / f"{name}.pt2", data, report, out)
 
     fp32 = out / f"{name}.onnx"
-    fp32.write_bytes(onnx_bytes(model, opset=args.opset))
+    export_onnx(model, str(fp32), opset=args.opset)
     onnx32 = load_onnx_model(str(fp32), threads=THREADS)
     diffs = parity(model, onnx32, data)
     worst = max(diffs.values())
@@ -196,7 +187,7 @@ def main(args):
         dst = out / f"{name}.fp16.onnx"
         n16, n32 = convert_fp16(str(fp32), str(dst))
         print(f"wrote {dst} (fp16 for CUDA/TensorRT: {n16} nodes fp16, {n32} kept fp32 — tokenizer, token "
-              "selection, RoPE, norms; runs on a GPU execution provider, not on onnxruntime's CPU one)")
+              "selection, RoPE, norms; its speed-up needs a GPU execution provider)")
         report["files"]["fp16"] = {"path": str(dst), "fp16_nodes": n16, "fp32_nodes": n32}
     _write_report(out, report)
     return 0
@@ -238,13 +229,16 @@ def _torch_export(model, path, data, report, out):
 
     from .spectrum_model import bands_for
 
-    program, names = export_torch(model, str(path))
+    from .export import OUTPUTS, export_program
+
+    program = export_program(model)
+    torch.export.save(program, str(path))
     x = torch.from_numpy(np.ascontiguousarray(data["spectra"], np.float32))
     band = torch.from_numpy(bands_for(data["center_freq"], len(x)))
     with torch.inference_mode():
         ref = model.net(x, band)
-        got = dict(zip(names, program.module()(x, band)))  # the saved program; never unpickled here
-    diffs = {k: float((ref[k].double() - got[k].double()).abs().max()) for k in names}
+        got = dict(zip(OUTPUTS, program.module()(x, band)))  # the saved program; never unpickled here
+    diffs = {k: float((ref[k].double() - got[k].double()).abs().max()) for k in OUTPUTS}
     print(f"wrote {path} (torch.export, dynamic batch, {os.path.getsize(path) / 1e6:.2f} MB)")
     print(f"parity vs PyTorch eager on {len(x)} held-out spectra (max abs diff): "
           + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))

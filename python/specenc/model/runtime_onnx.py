@@ -7,6 +7,7 @@ lookup, decoding logits into labels, scores and detections) is SpectrumModel's o
 runtimes give the same Prediction for the same network.
 """
 
+import copy
 import io
 import json
 import logging
@@ -28,6 +29,7 @@ INPUTS = ("spectra", "band")  # (B, nfft) float32 dB, (B,) int64 band index
 OUTPUTS = ("family_logits", "token_logits", "anomaly_logit", "kind_logits", "embedding", "kept")
 OPSET = 17
 META_KEY = "specenc"  # ONNX metadata_props key holding the checkpoint JSON
+EXPORT_AS_SDPA = ("gqa", "flash")  # kernels the exporter cannot trace, exported through plain SDPA maths
 TRT_MAX_BATCH = 1024  # TensorRT optimisation profile: batch 1..this (predict's MAX_BATCH)
 
 
@@ -54,6 +56,15 @@ def onnx_bytes(model, opset=OPSET):
     import onnx
 
     net = model.net.to("cpu")
+    cfg = model.config
+    if cfg.dropout_mode == "fixed":
+        raise ValueError("dropout_mode 'fixed' cannot be exported to ONNX (its stable sorts have no ONNX "
+                         "conversion); use a 'gumbel' or 'none' model, or runtime 'torch'")
+    if cfg.backend in EXPORT_AS_SDPA:
+        # Same weights and maths; the ONNX graph carries SDPA's decomposition (K/V heads repeated).
+        log.info("attention backend %s is exported as sdpa (same weights)", cfg.backend)
+        net = copy.deepcopy(net)
+        net.set_backend("sdpa")
     x = torch.zeros(2, model.nfft)  # example input; the batch axis is dynamic
     band = torch.zeros(2, dtype=torch.int64)
     buf = io.BytesIO()
@@ -115,7 +126,7 @@ class OnnxSpectrumModel(SpectrumModel):
         self.path = path
         self.runtime = "onnxruntime"
         self.providers = tuple(session.get_providers())
-        self._config = meta["config"]
+        self._config = ModelConfig.from_dict(meta["config"])  # meta: the checkpoint JSON (checkpoint_meta)
         self.threshold = float(meta["threshold"])
         self.trained = bool(meta["trained"])
         self.metadata = dict(meta.get("metadata") or {})
@@ -184,10 +195,9 @@ def load_onnx_model(path=None, backend=None, device="cpu", threads=None):
     if META_KEY not in meta:
         raise ValueError(f"{path} has no {META_KEY!r} metadata (not written by `specenc export`)")
     meta = json.loads(meta[META_KEY])
-    meta["config"] = ModelConfig.from_dict(meta["config"])
     if not meta["trained"] and str(path).endswith(".onnx"):
         log.warning("model %s is NOT trained (random weights, placeholder): its predictions are meaningless", path)
-    session = make_session(source, selection.providers, threads, meta["config"].nfft)
+    session = make_session(source, selection.providers, threads, meta["config"]["nfft"])
     model = OnnxSpectrumModel(session, meta, device=selection.device, path=str(path) if path else None)
     log.info("onnxruntime session for %s on %s in %.0f ms", path or "the shipped default", ", ".join(model.providers),
              1e3 * (time.perf_counter() - t0))
