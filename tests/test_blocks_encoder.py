@@ -118,10 +118,19 @@ def test_emissions_open_at_end_of_stream_are_flushed():
     assert rest["spectra"] == 10 and rest["spectrum"] == 0 and enc.flush_detections() == []
 
 
+def test_short_dropouts_continue_an_emission_long_ones_split_it():
+    spectra = np.full((60, NFFT), -100.0, np.float32)
+    spectra[0:10, 20] = spectra[15:25, 20] = -50.0  # a 5-spectrum dropout: one emission
+    spectra[40:45, 20] = -50.0  # 15 spectra later: a second one
+    _, dets, _ = run_encoder(spectra, ToneModel(NFFT))
+    assert [(d["spectrum"], d["spectra"]) for d in dets] == [(0, 20), (40, 5)]
+    assert dets[0]["sample_count"] == 24 * 32 + NFFT
+
+
 def test_retune_mid_stream_moves_detections_and_model_band():
-    spectra = np.full((30, NFFT), -100.0, np.float32)
+    spectra = np.full((40, NFFT), -100.0, np.float32)
     spectra[:, 32] = -50.0  # the centre bin
-    spectra[26:, 32] = -100.0  # ends the emission (gap > 2 spectra) before the stream does
+    spectra[26:, 32] = -100.0  # ends the emission (gap > 8 spectra) before the stream does
     retune = tag(10, "rx_freq", pmt.from_double(1575.42e6))
     model = ToneModel(NFFT)
     _, dets, _ = run_encoder(spectra, model, rx_tags() + [retune], batch=64)
@@ -129,11 +138,11 @@ def test_retune_mid_stream_moves_detections_and_model_band():
     assert_covers(dets[0], FREQ)
     assert_covers(dets[1], 1575.42e6)
     seen = np.concatenate([f for _, f in model.calls[1:]])  # rx_freq given to predict, per row
-    np.testing.assert_array_equal(seen, [FREQ] * 10 + [1575.42e6] * 20)
+    np.testing.assert_array_equal(seen, [FREQ] * 10 + [1575.42e6] * 30)
 
 
 def test_fallback_tuning_without_rx_tags():
-    spectra = np.full((8, NFFT), -100.0, np.float32)
+    spectra = np.full((14, NFFT), -100.0, np.float32)
     spectra[:3, 0] = -50.0
     _, dets, _ = run_encoder(spectra, ToneModel(NFFT), sample_rate=2e6, center_freq=100e6)
     assert_covers(dets[0], 99e6, rate=2e6)
