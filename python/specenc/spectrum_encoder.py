@@ -8,6 +8,7 @@ flowgraph starts.
 
 import contextlib
 import copy
+import os
 
 import numpy as np
 import pmt
@@ -16,6 +17,12 @@ from gnuradio import gr
 from . import spectrum_tags as tags
 from .emission_tracker import EmissionTracker
 from .spectrum_tags import SpectrumClock
+
+# OpenMP threads (torch's CPU kernels) spin-wait between parallel regions by default. With 2 threads on
+# 2 busy cores (the flowgraph's other blocks, other jobs) that spinning slowed the model ~8x in our
+# measurements; passive waiting removes it. It is read when torch loads its OpenMP runtime, which
+# happens after this module is imported (open_model); a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEVICES = ("cpu", "cuda", "auto")
 RUNTIMES = ("torch", "onnxruntime")
