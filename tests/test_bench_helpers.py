@@ -115,3 +115,14 @@ def test_main_effects_average_over_the_other_factors():
     assert eff["rope"]["_range_accuracy_pp"] == pytest.approx(20.0)
     assert eff["dropout"]["_range_accuracy_pp"] == pytest.approx(0.0)
     assert eff["backend"]["_range_accuracy_pp"] == pytest.approx(10.0)
+
+
+def test_round_robin_times_every_call_the_same_number_of_times():
+    counts = [0, 0, 0]
+
+    def make(i):
+        def fn():
+            counts[i] += 1
+        return fn
+    out = stats.round_robin_ms([make(i) for i in range(3)], warmup=2, iters=25, chunks=4)
+    assert [len(a) for a in out] == [25, 25, 25] and counts == [27, 27, 27]

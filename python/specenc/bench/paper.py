@@ -201,12 +201,7 @@ def run_latency(s, device, base):
     for name, arch, warmup, iters in tqdm(archs, desc="latency", unit="model", leave=False):
         points = [(b, t, tokens_config(arch, b, t)) for b in backends for t in s["tokens"]]
         fns = [forward_fn(build(cfg, device), x, band, device) for _, _, cfg in points]
-        # Round robin in chunks, so that a change of machine load touches every point alike.
-        chunk = max(1, iters // 10)
-        samples = [list(stats.time_ms(fn, warmup, min(chunk, iters))) for fn in fns]
-        while len(samples[0]) < iters:
-            for fn, acc in zip(fns, samples):
-                acc.extend(stats.time_ms(fn, 0, min(chunk, iters - len(acc))))
+        samples = stats.round_robin_ms(fns, warmup, iters)
         for (backend, tokens, cfg), acc in zip(points, samples):
             rows.append({"model": name, "backend": backend, "tokens": tokens, "warmup": warmup, "iters": iters,
                          "d_model": cfg.d_model, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
@@ -331,25 +326,22 @@ def main_effects(rows):
 
 def run_norm_latency(s, device, base):
     x = sample_spectra(1, base.nfft)
-    rows = []
-    for norm in ("rmsnorm", "layernorm"):
-        cfg = arch_config(base, base.backend, norm=norm)
-        fn = forward_fn(build(cfg, device), x, np.zeros(1, np.int64), device)
-        rows.append({"norm": norm, "backend": cfg.backend, "tokens": cfg.n_kept, "warmup": s["warmup"],
-                     "iters": s["iters"], **stats.percentiles(stats.time_ms(fn, s["warmup"], s["iters"]))})
-    return rows
+    cfgs = [arch_config(base, base.backend, norm=norm) for norm in ("rmsnorm", "layernorm")]
+    fns = [forward_fn(build(cfg, device), x, np.zeros(1, np.int64), device) for cfg in cfgs]
+    return [{"norm": cfg.norm, "backend": cfg.backend, "tokens": cfg.n_kept, "warmup": s["warmup"], "iters": s["iters"],
+             **stats.percentiles(t)} for cfg, t in zip(cfgs, stats.round_robin_ms(fns, s["warmup"], s["iters"]))]
 
 
 def run_throughput(s, device, base):
     rows = []
     xs = sample_spectra(max(s["tput_batches"]), base.nfft)
-    for backend in tqdm(backends_for(device), desc="throughput", unit="backend", leave=False):
-        cfg = arch_config(base, backend)
-        net = build(cfg, device)
-        for b in s["tput_batches"]:
-            fn = forward_fn(net, xs[:b], np.zeros(b, np.int64), device)
-            t = stats.percentiles(stats.time_ms(fn, 2, s["tput_iters"]))
-            rows.append({"backend": backend, "batch": b, "tokens": cfg.n_kept, "iters": s["tput_iters"],
+    backends = backends_for(device)
+    nets = {b: build(arch_config(base, b), device) for b in backends}
+    for b in tqdm(s["tput_batches"], desc="throughput", unit="batch size", leave=False):
+        fns = [forward_fn(nets[backend], xs[:b], np.zeros(b, np.int64), device) for backend in backends]
+        for backend, ms in zip(backends, stats.round_robin_ms(fns, 2, s["tput_iters"], chunks=2)):
+            t = stats.percentiles(ms)
+            rows.append({"backend": backend, "batch": b, "tokens": base.n_kept, "iters": s["tput_iters"],
                          "spectra_per_s_p50": 1e3 * b / t["p50"], "spectra_per_s_p95": 1e3 * b / t["p95"],
                          "call_ms": t})
     best = {}
@@ -417,6 +409,7 @@ def run_selector(s, device, budget_ms, cell_results, nets, default_scores, laten
     cands = []
     acc = {r["name"]: r["accuracy"] for r in cell_results if r["seed"] == 0}
     for name, net in nets.items():
+        net.to(device)  # cells train on the CPU
         t = stats.percentiles(stats.time_ms(forward_fn(net, x, band, device), s["sel_warmup"], s["sel_iters"]))
         cands.append({"name": f"cell: {name}", "accuracy": acc[name], "p50_ms": t["p50"], "p95_ms": t["p95"],
                       "evidence": f"small-budget cell ({s['steps']} steps); latency {s['sel_iters']} iters here"})

@@ -55,3 +55,14 @@ def fmt_mean_sd(ms, scale=1.0, unit=""):
     if ms["n"] == 1:
         return f"{scale * ms['mean']:.1f}{unit}"
     return f"{scale * ms['mean']:.1f} ± {scale * ms['sd']:.1f}{unit} (n={ms['n']})"
+
+
+def round_robin_ms(fns, warmup, iters, chunks=10):
+    """Time several zero-argument calls side by side: each warmed up, then timed in turns of iters/chunks
+    calls, so that a change of machine load touches all of them alike. -> list of per-call ms arrays."""
+    step = max(1, iters // chunks)
+    samples = [list(time_ms(fn, warmup, min(step, iters))) for fn in fns]
+    while len(samples[0]) < iters:
+        for fn, acc in zip(fns, samples):
+            acc.extend(time_ms(fn, 0, min(step, iters - len(acc))))
+    return [np.asarray(a) for a in samples]
