@@ -38,7 +38,8 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
         t0, t1 = seconds(em["sample_start"]), seconds(em["sample_start"] + em["sample_count"])
         lo, hi = em["freq_lower_edge"] * to_mhz, em["freq_upper_edge"] * to_mhz
         ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="white", linewidth=0.7, alpha=0.85))
-        ax.text(lo, t0, em["family"], color="white", fontsize=6, va="bottom")
+        if t1 - t0 >= 0.03 * t_end:  # name the longer emissions only; short fragments would bury the picture
+            ax.text(lo, t0, em["family"], color="white", fontsize=6, va="bottom")
     for ann in truth:
         t0 = seconds(ann["core:sample_start"])
         t1 = seconds(ann["core:sample_start"] + ann.get("core:sample_count", 0))
