@@ -26,6 +26,7 @@ def add_arguments(parser):
     parser.add_argument("--input", default="", help="SigMF recording to use instead of a generated scene")
     add_model_arguments(parser)
     parser.set_defaults(average=4)
+    parser._option_string_actions["--average"].help = "average K FFT frames per spectrum (default 4)"
 
 
 def scene(rate, seconds, folder):
