@@ -46,6 +46,8 @@ def test_run_writes_annotations_alerts_and_waterfall(inputs, tmp_path, capsys):
     assert all(src.center_freq - 5e5 <= a["core:freq_lower_edge"] < a["core:freq_upper_edge"] <= src.center_freq + 5e5
                for a in emissions)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    sigmf = pytest.importorskip("sigmf")
+    sigmf.SigMFFile(metadata=json.loads(out.read_text())).validate()
     assert f"{n_spectra} (0 invalid" in stdout and "real-time factor" in stdout and "UNTRAINED" in stdout
 
 

@@ -54,6 +54,8 @@ def test_jsonl_sigmf_and_stdout(tmp_path, capsys):
     assert jam["core:freq_lower_edge"] == 433.0e6 and jam["core:sample_count"] == 1024
     assert anns[2]["core:label"] == "fsk" and anns[2]["specenc:confidence"] == 0.8
     assert any(e["name"] == "specenc" for e in doc["global"]["core:extensions"])
+    sigmf = pytest.importorskip("sigmf")
+    sigmf.SigMFFile(metadata=doc).validate()  # the reference implementation accepts it
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("ALERT t=12.500000s jamming score=0.93 433.0000-434.0000 MHz")
     assert len(out) == 3 and sink.count == 3
