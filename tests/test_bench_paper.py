@@ -104,7 +104,7 @@ def test_throughput_memory_energy_selector_are_well_formed(quick):
         if r["status"] == "ok":
             assert r["peak_bytes"] is None or r["peak_bytes"] >= 0
             assert _finite_positive(r["latency_ms"])
-    assert all(v["ratio"] == 2.0 for v in mem["kv_analytic"].values())  # gqa halves the K/V heads
+    assert [v["ratio"] for v in mem["kv_analytic"].values()] == [4.0, 4.0]  # 4 query heads per K/V head
     e = res["energy"]
     assert (e["value"] == "not measurable here" and e["reason"]) or _finite_positive(e["value"])
     sel = res["selector"]
@@ -148,4 +148,4 @@ def test_token_counts_map_to_kept_tokens():
         for t in (64, 128, 192, 256):
             cfg = paper.tokens_config(base, backend, t)
             assert cfg.n_kept == t and cfg.backend == backend
-    assert paper.tokens_config(base, "gqa", 128).n_kv_heads == base.n_heads // 2
+    assert paper.tokens_config(base, "gqa", 128).n_kv_heads == base.n_heads // cells.GQA_GROUP

@@ -30,10 +30,13 @@ ROPES = ("none", "static", "dynamic")
 FACTORIAL_BACKENDS = ("sdpa", "gqa", "latent")  # mha computes the same function as sdpa, so it is left out
 
 
+GQA_GROUP = 4  # query heads per K/V head with gqa, as `specenc bench model` uses (4 -> 1, 8 -> 2)
+
+
 def backend_fields(backend, n_heads):
-    """Model fields for an attention backend: gqa shares each K/V head between 2 query heads."""
+    """Model fields for an attention backend: gqa shares each K/V head between GQA_GROUP query heads."""
     if backend == "gqa":
-        return dict(backend="gqa", n_kv_heads=max(1, n_heads // 2))
+        return dict(backend="gqa", n_kv_heads=max(1, n_heads // GQA_GROUP))
     return dict(backend=backend)
 
 

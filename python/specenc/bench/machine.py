@@ -43,6 +43,7 @@ def machine_info(device="cpu"):
         "device": device,
         "git_commit": _git_commit(),
     }
+    info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "(unset)")
     if device == "cuda" and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     try:
@@ -56,5 +57,7 @@ def describe(info):
     """One line for the top of a table."""
     gpu = f", GPU {info['gpu']}" if info.get("gpu") else ""
     load = f", load avg {info['load_average'][0]:.2f}" if info.get("load_average") else ""
-    return (f"{info['cpu']} ({info['usable_cores']} cores usable), torch {info['torch']} with "
-            f"{info['torch_threads']} thread(s), device {info['device']}{gpu}{load}, commit {info.get('git_commit')}")
+    gemm = f", fp32 GEMM {info['gemm_gflops']:.0f} GFLOP/s" if info.get("gemm_gflops") else ""
+    return (f"{info['cpu']} ({info['usable_cores']} cores usable{gemm}), torch {info['torch']} with "
+            f"{info['torch_threads']} thread(s), OMP_WAIT_POLICY {info.get('omp_wait_policy')}, device "
+            f"{info['device']}{gpu}{load}, commit {info.get('git_commit')}")

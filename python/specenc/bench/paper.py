@@ -20,6 +20,10 @@ import logging
 import os
 import time
 
+# The product's OpenMP wait policy (see spectrum_encoder): spinning threads on a shared 2-core machine
+# slowed the model ~8x. Read when torch loads OpenMP, so set before torch is imported; the user's value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 from tqdm import tqdm
 
@@ -125,7 +129,7 @@ def default_config():
 
 
 def arch_config(base, backend, **changes):
-    """base config with a backend (gqa: n_kv_heads = n_heads / 2) and other field changes."""
+    """base config with a backend (gqa: n_kv_heads = n_heads / cells.GQA_GROUP) and other field changes."""
     fields = cells.backend_fields(backend, base.n_heads)
     if backend != "gqa":
         fields["n_kv_heads"] = base.n_heads
@@ -384,7 +388,8 @@ def run_memory(s, device, base, cap_bytes):
     for name, arch in (("default", base), (REFERENCE_NAME, base.replace(**REFERENCE))):
         full, g = arch_config(arch, "sdpa"), arch_config(arch, "gqa")
         kv[name] = {"tokens": longest, "kv_bytes_mha": memory.kv_bytes(full, longest),
-                    "kv_bytes_gqa": memory.kv_bytes(g, longest), "n_heads": full.n_heads, "n_kv_heads_gqa": g.n_kv_heads,
+                    "kv_bytes_gqa": memory.kv_bytes(g, longest), "n_heads": full.n_heads,
+                    "n_kv_heads_gqa": g.n_kv_heads,
                     "ratio": memory.kv_bytes(full, longest) / memory.kv_bytes(g, longest)}
     return {"rows": rows, "cap_bytes": cap_bytes, "kv_analytic": kv,
             "measure": "CPU: peak RSS added by one forward pass (VmHWM reset via /proc/self/clear_refs after "
@@ -447,6 +452,9 @@ def main(args):
     os.makedirs(os.path.join(args.out, "results"), exist_ok=True)
     t_start = time.monotonic()
     info = machine.machine_info(device)
+    from .model import gemm_gflops  # `specenc bench model`'s GEMM probe: a CPU figure to compare machines by
+
+    info["gemm_gflops"] = gemm_gflops(reps=3 if args.quick else 30)
     base = default_config()
     res = {"command": command_line(args), "machine": info, "quick": bool(args.quick), "settings": s,
            "sections": list(s["sections"]), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
@@ -473,7 +481,8 @@ def main(args):
             done("rope", {"rows": [_agg(cell_results, cells.variant(rope=r)["name"]) for r in cells.ROPES],
                           "shipped_default": default_scores, "budget": budget})
         if "factorial" in sec:
-            rows = [r for r in cell_results if r["seed"] == 0 and r["name"] in {v["name"] for v in factorial_variants()}]
+            names = {v["name"] for v in factorial_variants()}
+            rows = [r for r in cell_results if r["seed"] == 0 and r["name"] in names]
             done("factorial", {"rows": rows, "main_effects": main_effects(rows), "budget": budget,
                                "levels": {"rope": list(cells.ROPES), "dropout": list(cells.DROPOUTS),
                                           "backend": list(cells.FACTORIAL_BACKENDS)}})

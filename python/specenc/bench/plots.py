@@ -29,7 +29,8 @@ def latency(res, path):
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
     for ax, model in zip(axes[0], models):
         for backend in res["latency"]["backends"]:
-            pts = sorted((r["tokens"], r["p50"], r["p95"]) for r in rows if r["model"] == model and r["backend"] == backend)
+            pts = sorted((r["tokens"], r["p50"], r["p95"]) for r in rows
+                         if r["model"] == model and r["backend"] == backend)
             if not pts:
                 continue
             t, p50, p95 = zip(*pts)
@@ -86,7 +87,8 @@ def memory(res, path):
         rs = [r for r in m["rows"] if r["backend"] == backend]
         ok = [r for r in rs if r["peak_bytes"] is not None]
         if ok:
-            line, = axes[0].plot([r["tokens"] for r in ok], [r["peak_bytes"] / 2 ** 20 for r in ok], "o-", label=backend)
+            line, = axes[0].plot([r["tokens"] for r in ok], [r["peak_bytes"] / 2 ** 20 for r in ok], "o-",
+                                 label=backend)
             axes[1].plot([r["tokens"] for r in ok], [r["latency_ms"] for r in ok], "o-", color=line.get_color(),
                          label=backend)
             over = [r for r in rs if r["status"] == "exceeds cap" and r["peak_bytes"] is None]
@@ -115,11 +117,13 @@ def throughput(res, path):
     rows = res["throughput"]["rows"]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for backend in dict.fromkeys(r["backend"] for r in rows):
-        rs = sorted((r["batch"], r["spectra_per_s_p50"], r["spectra_per_s_p95"]) for r in rows if r["backend"] == backend)
+        rs = sorted((r["batch"], r["spectra_per_s_p50"], r["spectra_per_s_p95"])
+                    for r in rows if r["backend"] == backend)
         b, p50, p95 = zip(*rs)
         line, = ax.plot(b, p50, "o-", label=f"{backend} (p50 call time)")
         ax.plot(b, p95, "--", color=line.get_color(), alpha=0.6, label=f"{backend} (p95 call time)")
-    ax.set(xscale="log", xlabel="batch size", ylabel="spectra / s", title=f"Throughput vs batch ({res['throughput']['config']})")
+    ax.set(xscale="log", xlabel="batch size", ylabel="spectra / s",
+           title=f"Throughput vs batch ({res['throughput']['config']})")
     batches = sorted({r["batch"] for r in rows})
     ax.set_xticks(batches, [str(b) for b in batches])
     ax.minorticks_off()

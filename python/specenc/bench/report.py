@@ -1,7 +1,7 @@
 """REPORT.md of the paper suite: our figures beside the paper's claims, one table per section, each
 headed by the machine and the exact command that produced it."""
 
-from . import energy, machine, memory, stats
+from . import cells, energy, machine, memory, stats
 
 # The paper's claims we compare against (its own data and hardware).
 PAPER = {
@@ -122,7 +122,8 @@ def _peak_ratio(mem):
 def latency_section(res):
     lat = res["latency"]
     toks = sorted({r["tokens"] for r in lat["rows"]})
-    out = ["## 1. Latency vs token count (batch 1)", "", _head(res), f"What: {lat['what']}. Cells: p50 / p95 in ms.", ""]
+    out = ["## 1. Latency vs token count (batch 1)", "", _head(res), f"What: {lat['what']}. Cells: p50 / p95 in ms.",
+           ""]
     for model in dict.fromkeys(r["model"] for r in lat["rows"]):
         rs = [r for r in lat["rows"] if r["model"] == model]
         r0 = rs[0]
@@ -130,8 +131,8 @@ def latency_section(res):
                 f"{r0['warmup']} warm-up + {r0['iters']} timed iterations per point)", "",
                 "| backend | " + " | ".join(f"{t} tokens" for t in toks) + " |", "|---" * (len(toks) + 1) + "|"]
         for b in lat["backends"]:
-            cells = [next((stats.fmt_ms(r) for r in rs if r["backend"] == b and r["tokens"] == t), "–") for t in toks]
-            out.append(f"| {b} | " + " | ".join(cells) + " |")
+            vals = [next((stats.fmt_ms(r) for r in rs if r["backend"] == b and r["tokens"] == t), "–") for t in toks]
+            out.append(f"| {b} | " + " | ".join(vals) + " |")
         out.append("")
     pr = lat.get("predict")
     if pr:
@@ -140,8 +141,9 @@ def latency_section(res):
                 f"**{stats.fmt_ms(pr)} ms** p50 / p95.", ""]
     for b, note in lat["notes"].items():
         out.append(f"- {b}: {note}")
-    out += ["- gqa shares each K/V head between 2 query heads (n_kv_heads = n_heads / 2); latent attends through "
-            "learned latents (its own weights).", "", "![latency vs tokens](latency_vs_tokens.png)", ""]
+    out += [f"- gqa shares each K/V head between {cells.GQA_GROUP} query heads (n_kv_heads = n_heads / "
+            f"{cells.GQA_GROUP}, as `specenc bench model`); latent attends through learned latents (its own weights).",
+            "", "![latency vs tokens](latency_vs_tokens.png)", ""]
     return out
 
 
@@ -190,9 +192,11 @@ def rope_section(res):
     out += _acc_table([{**r, "label": r["variant"]["rope"]} for r in rows], "RoPE")
     counts = rows[0]["band_counts"]
     out += ["", "Family accuracy per band (test spectra per band in brackets):", "",
-            "| RoPE | " + " | ".join(f"{b} ({counts[b]})" for b in band_names) + " |", "|---" * (len(band_names) + 1) + "|"]
+            "| RoPE | " + " | ".join(f"{b} ({counts[b]})" for b in band_names) + " |",
+            "|---" * (len(band_names) + 1) + "|"]
     for r in rows:
-        out.append(f"| {r['variant']['rope']} | " + " | ".join(_pct(r["accuracy_by_band"][b]) for b in band_names) + " |")
+        out.append(f"| {r['variant']['rope']} | " + " | ".join(_pct(r["accuracy_by_band"][b]) for b in band_names)
+                   + " |")
     d = c.get("shipped_default") or {}
     if d.get("trained"):
         out.append("| shipped default (dynamic, converged) | " + " | ".join(
@@ -202,7 +206,8 @@ def rope_section(res):
 
 def factorial_section(res):
     f = res["factorial"]
-    out = ["## 4. Factorial: RoPE × dropout × backend (3 × 3 × 3, one seed per cell)", "", _head(res, _budget_line(f["budget"])),
+    out = ["## 4. Factorial: RoPE × dropout × backend (3 × 3 × 3, one seed per cell)", "",
+           _head(res, _budget_line(f["budget"])),
            "", "Main effects: mean ± sd over the 9 cells at each level.", "",
            "| factor | level | family accuracy | anomaly F1 |", "|---|---|---|---|"]
     for factor, levels in f["main_effects"].items():
@@ -213,7 +218,8 @@ def factorial_section(res):
     ranges = ", ".join(f"{k} {v['_range_accuracy_pp']:.1f} pp" for k, v in f["main_effects"].items())
     out += ["", f"Spread of level means (accuracy): {ranges}. With one seed per cell, effects smaller than the "
             "seed-to-seed sd seen in sections 2, 3 and 5 are noise.", "",
-            "<details><summary>All 27 cells</summary>", "", "| RoPE | dropout | backend | accuracy | anomaly F1 | train s |",
+            "<details><summary>All 27 cells</summary>", "",
+            "| RoPE | dropout | backend | accuracy | anomaly F1 | train s |",
             "|---|---|---|---|---|---|"]
     order = {k: i for i, k in enumerate(("none", "static", "dynamic", "fixed", "gumbel", "sdpa", "gqa", "latent"))}
     for r in sorted(f["rows"], key=lambda r: (order[r["variant"]["rope"]], order.get(r["variant"]["dropout_mode"], -1),
@@ -240,14 +246,16 @@ def throughput_section(res):
     t = res["throughput"]
     batches = sorted({r["batch"] for r in t["rows"]})
     out = ["## 6a. Throughput vs batch size", "", _head(res, f"{t['config']}; spectra/s from the p50 (p95) call time."),
-           "", "| backend | " + " | ".join(f"batch {b}" for b in batches) + " | best |", "|---" * (len(batches) + 2) + "|"]
+           "", "| backend | " + " | ".join(f"batch {b}" for b in batches) + " | best |",
+           "|---" * (len(batches) + 2) + "|"]
     for backend in dict.fromkeys(r["backend"] for r in t["rows"]):
-        cells = []
+        vals = []
         for b in batches:
             r = next(r for r in t["rows"] if r["backend"] == backend and r["batch"] == b)
-            cells.append(f"{r['spectra_per_s_p50']:.0f} ({r['spectra_per_s_p95']:.0f})")
+            vals.append(f"{r['spectra_per_s_p50']:.0f} ({r['spectra_per_s_p95']:.0f})")
         best = t["best"][backend]
-        out.append(f"| {backend} | " + " | ".join(cells) + f" | {best['spectra_per_s_p50']:.0f} at batch {best['batch']} |")
+        out.append(f"| {backend} | " + " | ".join(vals)
+                   + f" | {best['spectra_per_s_p50']:.0f} at batch {best['batch']} |")
     return out + ["", "![throughput vs batch](throughput_vs_batch.png)", ""]
 
 
@@ -255,32 +263,35 @@ def memory_section(res):
     m = res["memory"]
     toks = sorted({r["tokens"] for r in m["rows"]})
     out = ["## 6b. Peak memory vs sequence length", "",
-           _head(res, f"{m['config']}. Measure: {m['measure']}. Cap {memory.fmt_bytes(m['cap_bytes'])}: a configuration "
+           _head(res, f"{m['config']}. Measure: {m['measure']}. Cap {memory.fmt_bytes(m['cap_bytes'])}: "
+                      "a configuration "
                       "whose predicted peak (analytic K/V + attention workspace + activations) exceeds it is reported "
                       "as 'exceeds cap' and not run."), "",
            "Peak memory added by one forward pass (latency of that call):", "",
            "| backend | " + " | ".join(f"{t} tokens" for t in toks) + " |", "|---" * (len(toks) + 1) + "|"]
     for backend in dict.fromkeys(r["backend"] for r in m["rows"]):
-        cells = []
+        vals = []
         for t in toks:
             r = next(r for r in m["rows"] if r["backend"] == backend and r["tokens"] == t)
             if r["peak_bytes"] is None and r["status"] == "exceeds cap":
-                cells.append(f"exceeds cap (predicted {memory.fmt_bytes(r['predicted_peak_bytes'])})")
+                vals.append(f"exceeds cap (predicted {memory.fmt_bytes(r['predicted_peak_bytes'])})")
             else:
                 lat = f" ({r['latency_ms']:.0f} ms)" if r.get("latency_ms") is not None else ""
                 flag = " **exceeds cap**" if r["status"] == "exceeds cap" else ""
-                cells.append(f"{memory.fmt_bytes(r['peak_bytes'])}{lat}{flag}")
-        out.append(f"| {backend} | " + " | ".join(cells) + " |")
+                vals.append(f"{memory.fmt_bytes(r['peak_bytes'])}{lat}{flag}")
+        out.append(f"| {backend} | " + " | ".join(vals) + " |")
     out += ["", "Analytic K/V bytes (all layers, float32, batch 1) and attention workspace per layer:", "",
             "| backend | " + " | ".join(f"{t}" for t in toks) + " |", "|---" * (len(toks) + 1) + "|"]
     for backend in dict.fromkeys(r["backend"] for r in m["rows"]):
         rs = {r["tokens"]: r for r in m["rows"] if r["backend"] == backend}
         out.append(f"| {backend} | " + " | ".join(
-            f"K/V {memory.fmt_bytes(rs[t]['kv_bytes'])}, ws {memory.fmt_bytes(rs[t]['workspace_bytes'])}" for t in toks) + " |")
+            f"K/V {memory.fmt_bytes(rs[t]['kv_bytes'])}, ws {memory.fmt_bytes(rs[t]['workspace_bytes'])}"
+            for t in toks) + " |")
     out += ["", "GQA K/V saving (analytic, at the longest length):", ""]
     for name, v in m["kv_analytic"].items():
         out.append(f"- {name}: {v['n_heads']} query heads, {v['n_kv_heads_gqa']} K/V heads: "
-                   f"{memory.fmt_bytes(v['kv_bytes_mha'])} → {memory.fmt_bytes(v['kv_bytes_gqa'])} ({v['ratio']:.1f}×)")
+                   f"{memory.fmt_bytes(v['kv_bytes_mha'])} → {memory.fmt_bytes(v['kv_bytes_gqa'])} "
+                   f"({v['ratio']:.1f}×)")
     out += ["", _where_latent_wins(m), "", "![memory vs sequence length](memory_vs_seqlen.png)", ""]
     return out
 
@@ -298,9 +309,11 @@ def _where_latent_wins(m):
             mem_win = t
         if lat_win is None and all(o.get("latency_ms") is None or lt["latency_ms"] < o["latency_ms"] for o in others):
             lat_win = t
-    runs_out = [f"{b} exceeds the cap from {min(r['tokens'] for r in m['rows'] if r['backend'] == b and r['status'] == 'exceeds cap')} tokens"
-                for b in dict.fromkeys(r["backend"] for r in m["rows"])
-                if any(r["backend"] == b and r["status"] == "exceeds cap" for r in m["rows"])]
+    first_over = {}
+    for r in sorted(m["rows"], key=lambda r: r["tokens"]):
+        if r["status"] == "exceeds cap":
+            first_over.setdefault(r["backend"], r["tokens"])
+    runs_out = [f"{b} exceeds the cap from {t} tokens" for b, t in first_over.items()]
     parts = [("Where each backend runs out: " + "; ".join(runs_out) + ".") if runs_out
              else "No backend reached the cap at the lengths tried."]
     parts.append(f"Latent attention uses the least memory of all backends from {mem_win} tokens on." if mem_win
@@ -315,7 +328,8 @@ def energy_section(res):
     if e.get("source") is None:
         body = f"Energy per spectrum: **{energy.NOT_MEASURABLE}** — {e['reason']}. No figure is estimated."
     else:
-        body = (f"Energy per spectrum: **{e['value'] * 1e3:.3f} mJ** ({e['source']}: {e['reason']}); {e['joules']:.2f} J "
+        body = (f"Energy per spectrum: **{e['value'] * 1e3:.3f} mJ** ({e['source']}: {e['reason']}); "
+                f"{e['joules']:.2f} J "
                 f"over {e['spectra']} spectra in {e['seconds']:.1f} s, mean {e['mean_power_w']:.1f} W.")
     return ["## 7. Energy per spectrum", "", _head(res, e["config"]), "", body, ""]
 

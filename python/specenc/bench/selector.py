@@ -29,7 +29,8 @@ def select(candidates, budget_ms=DEFAULT_BUDGET_MS, percentile="p95"):
     fits = [c for c in table if c["meets_budget"] and c["eligible"]]
     if fits:
         best = fits[0]
-        reason = (f"{best['name']}: accuracy {100 * best['accuracy']:.1f} %, {percentile} {best[f'{percentile}_ms']:.2f} ms "
+        reason = (f"{best['name']}: accuracy {100 * best['accuracy']:.1f} %, "
+                  f"{percentile} {best[f'{percentile}_ms']:.2f} ms "
                   f"<= {budget_ms:g} ms; the most accurate of {len(fits)} candidate(s) within budget")
     else:
         best = None
