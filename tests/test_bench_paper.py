@@ -118,7 +118,8 @@ def test_report_and_plots_written(quick):
     out, res = quick
     text = (out / "REPORT.md").read_text()
     assert "QUICK RUN" in text and f"Command: `{res['command']}`" in text
-    for heading in ("Our figures next to the paper's claims", "## 1. Latency", "## 2. Compression", "## 3. RoPE",
+    for heading in ("Our figures next to the paper's claims", "## Findings of this run", "## 1. Latency",
+                    "## 2. Compression", "## 3. RoPE",
                     "## 4. Factorial", "## 5. RMSNorm", "## 6a. Throughput", "## 6b. Peak memory",
                     "## 7. Energy", "## 8. Latency-budget selector"):
         assert heading in text, heading

@@ -348,6 +348,59 @@ def selector_section(res):
     return out + [""]
 
 
+def _diff_pp(rows, key, a, b):
+    """(mean of a - mean of b in pp, the larger sd in pp) for two rows picked by `key`."""
+    ra, rb = (next(r for r in rows if key(r) == k) for k in (a, b))
+    sd = 100 * max(ra["accuracy"]["sd"], rb["accuracy"]["sd"]) if ra["accuracy"]["n"] > 1 else None
+    return 100 * (ra["accuracy"]["mean"] - rb["accuracy"]["mean"]), sd
+
+
+def _noise(diff, sd):
+    if sd is None:
+        return " (one seed: noise not estimated)"
+    return f" (within seed noise, sd {sd:.1f} pp)" if abs(diff) <= sd else f" (seed sd {sd:.1f} pp)"
+
+
+def findings(res):
+    """Plain statements computed from this run's figures."""
+    out = []
+    lat = res.get("latency")
+    if lat:
+        for model in dict.fromkeys(r["model"] for r in lat["rows"]):
+            rs = [r for r in lat["rows"] if r["model"] == model]
+            fastest = {t: min((r for r in rs if r["tokens"] == t), key=lambda r: r["p50"])["backend"]
+                       for t in sorted({r["tokens"] for r in rs})}
+            out.append(f"Fastest backend (p50) for the {model} model by token count: "
+                       + ", ".join(f"{t}: {b}" for t, b in fastest.items()) + ".")
+        d, r = _lat(res, "default", "sdpa", 128), _lat(res, "reference d512/6L/8H", "sdpa", 128)
+        if d and r:
+            out.append(f"At 128 tokens (sdpa) the default model runs {r['p50'] / d['p50']:.0f}× faster than the "
+                       f"seed-size reference ({d['p50']:.2f} vs {r['p50']:.1f} ms p50).")
+    comp = res.get("compression")
+    if comp:
+        key = (lambda r: (r["variant"]["dropout_mode"], r["variant"]["drop_ratio"]))
+        diff, sd = _diff_pp(comp["rows"], key, ("gumbel", 0.25), ("none", 0.0))
+        out.append(f"Token dropout r = 0.25 (gumbel) vs none, small-budget cells: {diff:+.1f} pp accuracy"
+                   f"{_noise(diff, sd)}.")
+        diff, sd = _diff_pp(comp["rows"], key, ("gumbel", 0.5), ("fixed", 0.5))
+        out.append(f"At r = 0.5, gumbel vs fixed selection: {diff:+.1f} pp{_noise(diff, sd)}.")
+    rope = res.get("rope")
+    if rope:
+        diff, sd = _diff_pp(rope["rows"], lambda r: r["variant"]["rope"], "dynamic", "static")
+        out.append(f"Dynamic (per-band) vs static RoPE: {diff:+.1f} pp accuracy{_noise(diff, sd)} "
+                   "(the paper reports +2.6 pp on its data).")
+    mem = res.get("memory")
+    if mem:
+        out.append(_where_latent_wins(mem))
+    tp = res.get("throughput")
+    if tp:
+        b, best = max(tp["best"].items(), key=lambda kv: kv[1]["spectra_per_s_p50"])
+        out.append(f"Best throughput: {best['spectra_per_s_p50']:.0f} spectra/s ({b}, batch {best['batch']}).")
+    if "selector" in res:
+        out.append(f"Selector at {res['selector']['budget_ms']:g} ms: {res['selector']['reason']}.")
+    return [f"- {x}" for x in out]
+
+
 SECTION_RENDER = {"latency": latency_section, "compression": compression_section, "rope": rope_section,
                   "factorial": factorial_section, "norm": norm_section, "throughput": throughput_section,
                   "memory": memory_section, "energy": energy_section, "selector": selector_section}
@@ -362,7 +415,8 @@ def render(res):
            "accuracies are mean ± sd over seeds (or over cells, for main effects). The accuracy cells are "
            "small-budget training runs (stated in each section), not converged models; the shipped default model "
            "is the converged one and is scored on the same test set.", "",
-           "## Our figures next to the paper's claims", "", claims_table(res), ""]
+           "## Our figures next to the paper's claims", "", claims_table(res), "", "## Findings of this run", ""]
+    out += findings(res) + [""]
     for name in res["sections"]:
         if name in res:
             out += SECTION_RENDER[name](res)
