@@ -46,7 +46,8 @@ def add_arguments(parser):
     parser.add_argument("--eval-scenes", type=int, default=2048,
                         help="held-out synthetic scenes for the int8 accuracy cost (0 = skip; default 2048)")
     parser.add_argument("--bench-seconds", type=float, default=3.0,
-                        help="seconds per runtime in the int8 throughput comparison (0 = skip; default 3)")
+                        help="seconds per runtime and call kind in the int8 throughput comparison "
+                             "(0 = skip; default 3)")
 
 
 def check_args(args):
@@ -105,18 +106,42 @@ def accuracy(model, data):
             "anomaly_f1": metrics.f1_at(y, p["anomaly_score"], model.threshold)["f1"]}
 
 
-def throughput(model, spectra, seconds, batch=64):
-    """Spectra per second of model.predict at `batch` rows per call (median of 5 timed slices)."""
-    x = spectra[:batch]
-    model.predict(x)  # warm-up
-    rates = []
-    for _ in range(5):
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds / 5:
-            model.predict(x)
-            n += len(x)
-        rates.append(n / (time.perf_counter() - t0))
-    return float(np.median(rates))
+def throughput(calls, seconds, rows, rounds=5):
+    """{name: fn} each handling `rows` spectra per call -> {name: spectra/s}: the median of `rounds`
+    round-robin slices, so load changes on a shared machine touch every variant alike."""
+    for fn in calls.values():
+        fn()  # warm-up
+    rates = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds / rounds:
+                fn()
+                n += rows
+            rates[name].append(n / (time.perf_counter() - t0))
+    return {name: float(np.median(r)) for name, r in rates.items()}
+
+
+def runtime_calls(variants, spectra, rx_freq, batch=64):
+    """For each (name, model): the network alone ('graph') and the whole predict() on `batch` rows."""
+    import torch
+
+    from .runtime_onnx import OUTPUTS
+    from .spectrum_model import bands_for
+
+    x, freq = np.ascontiguousarray(spectra[:batch], np.float32), np.asarray(rx_freq)[:batch]
+    band = bands_for(freq, len(x))
+    calls = {}
+    for name, m in variants:
+        if hasattr(m, "session"):
+            graph = (lambda s: lambda: s.run(list(OUTPUTS), {"spectra": x, "band": band}))(m.session)
+        else:
+            def graph(net=m.net):
+                with torch.inference_mode():
+                    net(torch.from_numpy(x), torch.from_numpy(band))
+        calls[(name, "graph")] = graph
+        calls[(name, "predict")] = (lambda mm: lambda: mm.predict(x, freq))(m)
+    return calls, len(x)
 
 
 def quantize_int8(src, dst):
@@ -205,12 +230,17 @@ def _int8(args, model, onnx32, fp32, dst, data):
           f"alert agreement {agree['alert']:.1%}, max anomaly-score difference {agree['max_score_diff']:.3g}")
     entry = {"path": str(dst), "agreement_vs_fp32": agree}
     if args.bench_seconds > 0:
-        rates = {name: throughput(m, data["spectra"], args.bench_seconds)
-                 for name, m in (("torch fp32", model), ("onnxruntime fp32", onnx32), ("onnxruntime int8", onnx8))}
-        print(f"throughput, batch 64, {THREADS} threads (spectra/s, this machine):")
-        for name, r in rates.items():
-            print(f"  {name:<18} {r:8.0f}  ({r / rates['onnxruntime fp32']:.2f}x onnxruntime fp32)")
-        entry["throughput_spectra_per_s"] = rates
+        variants = (("torch fp32", model), ("onnxruntime fp32", onnx32), ("onnxruntime int8", onnx8))
+        calls, rows = runtime_calls(variants, data["spectra"], data["center_freq"])
+        rates = throughput(calls, 2 * len(variants) * args.bench_seconds, rows)
+        base = {kind: rates[("onnxruntime fp32", kind)] for kind in ("graph", "predict")}
+        print(f"throughput, batch {rows}, {THREADS} threads, spectra/s on this machine "
+              "(graph = the network alone; predict = with input checks and decoding):")
+        print(f"  {'runtime':<18} {'graph':>8} {'predict':>8}   vs onnxruntime fp32 (graph, predict)")
+        for name, _ in variants:
+            g, p = rates[(name, "graph")], rates[(name, "predict")]
+            print(f"  {name:<18} {g:8.0f} {p:8.0f}   {g / base['graph']:.2f}x, {p / base['predict']:.2f}x")
+        entry["throughput_spectra_per_s"] = {f"{name} {kind}": r for (name, kind), r in rates.items()}
     if args.eval_scenes:
         scenes = held_out(model.nfft, args.eval_scenes)
         acc = {"fp32": accuracy(onnx32, scenes), "int8": accuracy(onnx8, scenes)}
