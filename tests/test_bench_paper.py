@@ -150,3 +150,15 @@ def test_token_counts_map_to_kept_tokens():
             cfg = paper.tokens_config(base, backend, t)
             assert cfg.n_kept == t and cfg.backend == backend
     assert paper.tokens_config(base, "gqa", 128).n_kv_heads == base.n_heads // cells.GQA_GROUP
+
+
+def test_render_only_rewrites_report_and_plots_from_the_json(quick):
+    out, res = quick
+    before = (out / "REPORT.md").read_text()
+    for name in ["REPORT.md"] + res["plots"]:
+        (out / name).unlink()
+    assert paper.main(_args("--render-only", "--out", str(out))) == 0
+    assert (out / "REPORT.md").read_text() == before
+    assert all((out / name).read_bytes()[:8] == PNG_MAGIC for name in res["plots"])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        paper.main(_args("--render-only", "--out", str(out / "nowhere")))

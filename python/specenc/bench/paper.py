@@ -55,6 +55,8 @@ def add_arguments(parser):
     parser.add_argument("--out", default=None,
                         help="output folder for REPORT.md, *.png and results/*.json (default bench, "
                              "or out/bench_quick with --quick)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: rewrite REPORT.md and the plots from OUT/results/paper.json")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--budget-ms", type=float, default=selector.DEFAULT_BUDGET_MS,
@@ -440,10 +442,16 @@ def run_selector(s, device, budget_ms, cell_results, nets, default_scores, laten
 def main(args):
     import torch
 
-    from . import plots, report
+    from . import plots
 
     if args.out is None:
         args.out = os.path.join("out", "bench_quick") if args.quick else "bench"
+    if args.render_only:
+        path = os.path.join(args.out, "results", "paper.json")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"--render-only: {path} does not exist (run the suite into {args.out} first)")
+        with open(path) as f:
+            return write_outputs(json.load(f), args.out)
     s = _settings(args)
     from ..training.train import resolve_device
 
@@ -461,8 +469,12 @@ def main(args):
     sec = s["sections"]
     bar = tqdm(total=len(sec), desc="bench paper", unit="section")
 
+    section_t0 = [time.monotonic()]
+
     def done(name, value):
         res[name] = value
+        res.setdefault("section_s", {})[name] = round(time.monotonic() - section_t0[0], 1)
+        section_t0[0] = time.monotonic()
         with open(os.path.join(args.out, "results", f"{name}.json"), "w") as f:
             json.dump({"command": res["command"], "machine": info, name: value}, f, indent=1, default=_json)
         bar.update(1)
@@ -503,15 +515,23 @@ def main(args):
     bar.close()
     res["elapsed_s"] = round(time.monotonic() - t_start, 1)
     res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    res["plots"] = plots.write_all(res, args.out)
+    res["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["plots"] = list(plots.FILES[k] for k in plots.FILES if k in res)
     with open(os.path.join(args.out, "results", "paper.json"), "w") as f:
         json.dump(res, f, indent=1, default=_json)
-    text = report.render(res)
-    with open(os.path.join(args.out, "REPORT.md"), "w") as f:
-        f.write(text)
+    return write_outputs(res, args.out)
+
+
+def write_outputs(res, out):
+    """Plots and REPORT.md from a results dict (a fresh run's, or results/paper.json with --render-only)."""
+    from . import plots, report
+
+    plots.write_all(res, out)
+    with open(os.path.join(out, "REPORT.md"), "w") as f:
+        f.write(report.render(res))
     print(report.summary(res))
-    print(f"wrote {os.path.join(args.out, 'REPORT.md')}, {len(res['plots'])} plot(s) and results/*.json "
-          f"in {res['elapsed_s']:.0f} s")
+    print(f"wrote {os.path.join(out, 'REPORT.md')}, {len(res['plots'])} plot(s) and results/*.json "
+          f"(run took {res['elapsed_s']:.0f} s)")
     return 0
 
 

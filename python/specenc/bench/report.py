@@ -406,11 +406,18 @@ SECTION_RENDER = {"latency": latency_section, "compression": compression_section
                   "memory": memory_section, "energy": energy_section, "selector": selector_section}
 
 
+def _load_line(res):
+    start, end = res["machine"].get("load_average"), res.get("load_average_end")
+    if not (start and end):
+        return ""
+    return f"; load average (1 min) {start[0]} at the start, {end[0]} at the end (other jobs share this machine)"
+
+
 def render(res):
     quick = ("\n> **QUICK RUN (smoke test)**: tiny iteration counts and training budgets; the figures below say "
              "nothing about performance.\n" if res.get("quick") else "")
     out = ["# gr-specenc: the paper's experiments on our data and this machine", quick,
-           f"Run {res['started']} → {res['finished']} ({res['elapsed_s']:.0f} s).  ", _head(res),
+           f"Run {res['started']} → {res['finished']} ({res['elapsed_s']:.0f} s){_load_line(res)}.  ", _head(res),
            "Every comparison within a section was measured side by side in this one run. Timings are p50 / p95; "
            "accuracies are mean ± sd over seeds (or over cells, for main effects). The accuracy cells are "
            "small-budget training runs (stated in each section), not converged models; the shipped default model "
