@@ -85,8 +85,10 @@ def test_int8_loads_and_agrees_with_fp32(exported, held_out):
     _, out = exported
     fp32, int8 = load_onnx_model(str(out / "small.onnx")), load_onnx_model(str(out / "small.int8.onnx"))
     proto = onnx.load(str(out / "small.int8.onnx"))
-    int8_weights = [i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.INT8]
-    assert len(int8_weights) >= 2 * 4  # per layer: qkv, proj, fc, out
+    int8_weights = [i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.INT8
+                    and i.name.endswith("_quantized")]
+    assert len(int8_weights) == 2 * 4  # per encoder layer: qkv, proj, fc, out (tokenizer, scorer, heads stay fp32)
+    assert all(len(i.dims) == 2 for i in int8_weights)
     assert any(n.op_type == "DynamicQuantizeLinear" for n in proto.graph.node)
     a = fp32.predict(held_out["spectra"], held_out["center_freq"])
     b = int8.predict(held_out["spectra"], held_out["center_freq"])

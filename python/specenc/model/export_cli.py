@@ -2,8 +2,8 @@
 
 onnx: `<name>.onnx` (fp32, opset >= 17, dynamic batch, the checkpoint JSON inside as metadata), checked
 against PyTorch on held-out synthetic spectra (max abs difference per output, must be <= 1e-4).
---int8: `<name>.int8.onnx`, onnxruntime dynamic quantisation (int8 weights, activations quantised per
-batch at run time) of the MatMul/Gemm weights; prints the throughput of torch, onnxruntime fp32 and int8
+--int8: `<name>.int8.onnx`, onnxruntime dynamic quantisation (int8 weights per output channel,
+activations quantised per call at run time) of the encoder blocks' weight GEMMs; prints the throughput of torch, onnxruntime fp32 and int8
 on this machine and the accuracy cost on the same held-out synthetic scenes as `specenc eval`.
 --fp16: `<name>.fp16.onnx` for CUDA/TensorRT: fp16 weights and maths, with the tokenizer's median
 normalisation, token selection, RoPE angles and every norm kept in fp32 (and fp32 inputs/outputs).
@@ -31,6 +31,7 @@ FORMATS = ("onnx", "torch-export")
 PARITY_TOL = 1e-4  # fp32 ONNX vs PyTorch, max abs difference per output
 FP32_ISLANDS = ("/net/tokenizer/", "/net/dropout/", "/net/rope/", "norm")  # node-name parts kept in fp32
 THREADS = 2  # the edge baseline: 2 CPU cores
+INT8_SCOPE = "/net/blocks."  # node-name prefix of the GEMMs quantised to int8 (the encoder blocks)
 
 
 def add_arguments(parser):
@@ -145,14 +146,21 @@ def runtime_calls(variants, spectra, rx_freq, batch=64):
 
 
 def quantize_int8(src, dst):
-    """onnxruntime dynamic quantisation of the MatMul/Gemm weights (int8, per tensor)."""
+    """onnxruntime dynamic quantisation of the encoder blocks' weight GEMMs (int8, per output channel).
+
+    The tokenizer embedding, the token scorer (it decides which tokens are kept) and the heads stay
+    fp32: together a few % of the FLOPs, and on the trained default quantising them too lowered the
+    label agreement with fp32 from 99.9 % to 99.1 % at the same speed (1024 held-out spectra)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from .runtime_onnx import META_KEY, set_meta
 
-    meta = {e.key: e.value for e in onnx.load(src).metadata_props}
-    quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+    proto = onnx.load(src)
+    meta = {e.key: e.value for e in proto.metadata_props}
+    blocks = [n.name for n in proto.graph.node if n.op_type in ("MatMul", "Gemm") and n.name.startswith(INT8_SCOPE)]
+    quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=blocks, per_channel=True,
+                     weight_type=QuantType.QInt8)
     proto = onnx.load(dst)
     set_meta(proto, json.loads(meta[META_KEY]))  # keep the checkpoint JSON whatever the quantiser copies
     onnx.save(proto, dst)
@@ -223,7 +231,8 @@ def _int8(args, model, onnx32, fp32, dst, data):
 
     quantize_int8(str(fp32), str(dst))
     onnx8 = load_onnx_model(str(dst), threads=THREADS)
-    print(f"wrote {dst} (dynamic int8: MatMul/Gemm weights; {dst.stat().st_size / 1e6:.2f} MB)")
+    print(f"wrote {dst} (dynamic int8: the encoder blocks' weight GEMMs, per channel; "
+          f"{dst.stat().st_size / 1e6:.2f} MB)")
     a, b = onnx32.predict(data["spectra"], data["center_freq"]), onnx8.predict(data["spectra"], data["center_freq"])
     agree = agreement(a, b, model.threshold)
     print(f"int8 vs fp32 on {len(data['spectra'])} held-out spectra: label agreement {agree['label']:.1%}, "
