@@ -127,6 +127,15 @@ def test_short_dropouts_continue_an_emission_long_ones_split_it():
     assert dets[0]["sample_count"] == 24 * 32 + NFFT
 
 
+def test_one_spectrum_flicker_is_dropped_only_when_frames_overlap():
+    spectra = np.full((30, NFFT), -100.0, np.float32)
+    spectra[5, 20] = spectra[15:17, 40] = -50.0  # one spectrum, then two
+    _, dets, _ = run_encoder(spectra, ToneModel(NFFT))  # overlap 0.5, average 1: a sample is in 2 spectra
+    assert [d["spectrum"] for d in dets] == [15]
+    _, dets, _ = run_encoder(spectra, ToneModel(NFFT), average=2)  # averaged groups do not overlap
+    assert [d["spectrum"] for d in dets] == [5, 15]
+
+
 def test_retune_mid_stream_moves_detections_and_model_band():
     spectra = np.full((40, NFFT), -100.0, np.float32)
     spectra[:, 32] = -50.0  # the centre bin

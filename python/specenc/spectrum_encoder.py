@@ -74,7 +74,8 @@ class spectrum_encoder(gr.sync_block):
            NaN/inf spectra, specenc_context on the first spectrum).
         1 (embeddings > 0): float[d_model] pooled embedding per spectrum (zeros for invalid spectra).
         detections (message): one dict per emission (detections of one family whose bins overlap, joined
-           across spectra; sent when it ends, or every 1024 spectra while it lasts): family, confidence (mean),
+           across spectra; sent when it ends, or every 1024 spectra while it lasts; with overlap >= 0.5 and
+           average 1, only emissions seen in 2 or more spectra): family, confidence (mean),
            freq_lower_edge, freq_upper_edge (Hz), band, time (s, start), spectrum (first), spectra (count),
            sample_start, sample_count, center_freq, sample_rate, bin_start, bin_stop.
 
@@ -138,7 +139,8 @@ class spectrum_encoder(gr.sync_block):
         self._clock = SpectrumClock.for_psd(nfft, overlap, average, sample_rate, center_freq)
         self._symbols = {}  # label -> interned PMT symbol
         self._in_invalid_burst = False
-        self._tracker = EmissionTracker()
+        # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
+        self._tracker = EmissionTracker(min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
 
     # GRC callbacks
     def set_batch(self, batch):
