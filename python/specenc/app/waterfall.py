@@ -37,7 +37,7 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
     for em in sorted(emissions, key=lambda e: -e.get("spectra", 1))[:MAX_BOXES]:
         t0, t1 = seconds(em["sample_start"]), seconds(em["sample_start"] + em["sample_count"])
         lo, hi = em["freq_lower_edge"] * to_mhz, em["freq_upper_edge"] * to_mhz
-        ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="white", linewidth=0.7, alpha=0.85))
+        ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="white", linewidth=0.6, alpha=0.6))
         if t1 - t0 >= 0.03 * t_end:  # name the longer emissions only; short fragments would bury the picture
             ax.text(lo, t0, em["family"], color="white", fontsize=6, va="bottom")
     for ann in truth:
@@ -48,12 +48,16 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
         ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="orange", linestyle="--",
                                linewidth=1.2))
         ax.text(hi, t0, f"truth: {ann.get('kind', '?')}", color="orange", fontsize=7, va="top", ha="right")
-    for i, al in enumerate(alerts):
+    last_label = -1.0
+    for al in alerts:
         t = seconds(al["sample_start"])
         lo, hi = al["freq_lower_edge"] * to_mhz, al["freq_upper_edge"] * to_mhz
-        ax.plot([lo, hi], [t, t], color="red", linewidth=1.5, label="alert" if i == 0 else None)
-        ax.plot([(lo + hi) / 2], [t], marker="v", color="red", markersize=8)
-        ax.text(hi, t, f" {al['kind']} {al['score']:.2f}", color="red", fontsize=7, va="center")
+        ax.plot([lo, hi], [t, t], color="red", linewidth=1.2)
+        ax.plot([(lo + hi) / 2], [t], marker="v", color="red", markersize=7)
+        if last_label < 0 or t - last_label > 0.03 * t_end:  # alerts close in time share one label
+            ax.text(f0 + 0.01 * (f1 - f0), t, f"{al['kind']} {al['score']:.2f}", color="white", fontsize=7,
+                    va="bottom", bbox={"facecolor": "red", "alpha": 0.7, "pad": 1, "linewidth": 0})
+            last_label = t
     ax.set_xlim(f0, f1)
     ax.set_ylim(t_end, 0)
     ax.set_xlabel("frequency (MHz)")
