@@ -106,24 +106,43 @@ def test_cuda_absent_and_onnxruntime_missing(models, monkeypatch):
         load_onnx_model(onnx_path)
 
 
-def test_flowgraph_gives_identical_alerts_with_either_runtime(models, tmp_path, specenc_cpp):
-    """The whole chain (psd -> encoder -> detector -> alert sink) on a 0.25 s generated scene."""
-    from gnuradio.specenc import sigmf_io
-    from gnuradio.specenc.app import flowgraph
+def test_load_model_dispatches_to_onnxruntime(models):
+    from gnuradio.specenc.model import load_model
+    from gnuradio.specenc.model.runtime_onnx import OnnxSpectrumModel
+
+    _, weights, onnx_path = models
+    for path in (weights, onnx_path):
+        m = load_model(path, runtime="onnxruntime")
+        assert isinstance(m, OnnxSpectrumModel) and m.threshold == pytest.approx(0.42)
+    assert isinstance(load_model(weights, runtime="auto", device="cpu"), OnnxSpectrumModel)  # faster on CPU
+    with pytest.raises(ValueError, match="needs runtime 'onnxruntime'"):
+        load_model(onnx_path, runtime="torch")
+
+
+def test_specenc_run_gives_identical_alerts_with_either_runtime(models, tmp_path, capsys, specenc_cpp):
+    """`specenc run` (psd -> encoder -> detector -> alert sink) on a 0.25 s generated scene, torch vs the
+    exported .onnx: the same class and score for every spectrum, the same alerts."""
+    from gnuradio.specenc import cli, sigmf_io
     from gnuradio.specenc.synth import write_scenario
 
-    model, _, onnx_path = models
-    rec = sigmf_io.read_meta(write_scenario(str(tmp_path / "scene.sigmf-meta"), scenario="demo", seconds=0.25,
-                                            seed=3))
-    alerts, labels = {}, {}
-    for name, m in (("torch", model), ("onnxruntime", load_onnx_model(onnx_path, threads=1))):
-        path = tmp_path / f"{name}.jsonl"
-        # threshold 0 and no hold-off: every spectrum raises an alert, so every score is compared
-        result = flowgraph.run_chain(rec, m, threshold=0.0, holdoff=0, threads=1, alerts_jsonl=str(path))
-        alerts[name] = [json.loads(line) for line in path.read_text().splitlines()]
-        labels[name] = list(result.labels)
-    assert len(alerts["torch"]) >= 100 and labels["torch"] == labels["onnxruntime"]
-    no_score = [[{k: v for k, v in a.items() if k != "score"} for a in alerts[n]] for n in ("torch", "onnxruntime")]
+    _, weights, onnx_path = models
+    scene = write_scenario(str(tmp_path / "scene.sigmf-meta"), scenario="demo", seconds=0.25, seed=3)
+    spectra, alerts = {}, {}
+    for runtime, model in (("torch", weights), ("onnxruntime", onnx_path)):
+        out, jsonl = tmp_path / f"{runtime}.sigmf-meta", tmp_path / f"{runtime}.jsonl"
+        # threshold 0.3 (below the model's 0.42) so that this untrained model raises several alerts
+        assert cli.main(["run", scene, "--runtime", runtime, "--model", model, "--threads", "1", "--threshold",
+                         "0.3", "--per-spectrum", "--out", str(out), "--alerts", str(jsonl)]) == 0
+        annotations = sigmf_io.read_meta(str(out)).annotations
+        spectra[runtime] = [(a["core:sample_start"], a["core:label"], a["specenc:score"]) for a in annotations
+                            if "specenc:score" in a and a["core:label"] != "anomaly"]
+        alerts[runtime] = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    capsys.readouterr()
+    assert len(spectra["torch"]) > 400 and len(alerts["torch"]) >= 2
+    assert [s[:2] for s in spectra["torch"]] == [s[:2] for s in spectra["onnxruntime"]]
+    np.testing.assert_allclose([s[2] for s in spectra["torch"]], [s[2] for s in spectra["onnxruntime"]],
+                               atol=1.5e-4)  # rounded to 4 decimals in the annotations
+    no_score = [[{k: v for k, v in a.items() if k != "score"} for a in alerts[r]] for r in ("torch", "onnxruntime")]
     assert no_score[0] == no_score[1]
     np.testing.assert_allclose([a["score"] for a in alerts["torch"]], [a["score"] for a in alerts["onnxruntime"]],
                                atol=1e-5)

@@ -21,7 +21,7 @@ import torch
 from .. import labels
 from . import runtime_select
 from .config import ModelConfig
-from .spectrum_model import SpectrumModel, _names
+from .spectrum_model import SpectrumModel, _names, decode_outputs
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +158,6 @@ class OnnxSpectrumModel(SpectrumModel):
         out = dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), {"spectra": x, "band": band})))
         out = {k: torch.from_numpy(np.asarray(v, np.int64 if k == "kept" else np.float32)) for k, v in out.items()}
         return {k: v.numpy() for k, v in decode_outputs(out).items()}
-
-
-def decode_outputs(out):
-    # TEMPORARY copy of SpectrumModel.forward_numpy's decoding, until it is factored out there.
-    fam = torch.softmax(out["family_logits"], -1)
-    tok = torch.softmax(out["token_logits"], -1)
-    tok_conf, tok_fam = tok.max(-1)
-    conf, idx = fam.max(-1)
-    return {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
-            "kind_index": out["kind_logits"].argmax(-1), "token_family": tok_fam, "token_conf": tok_conf,
-            "kept": out["kept"], "embedding": out["embedding"]}
 
 
 def load_onnx_model(path=None, backend=None, device="cpu", threads=None):

@@ -22,7 +22,7 @@ from .encoder import SpectrumEncoder
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
-RUNTIMES = ("torch",)
+RUNTIMES = ("torch", "onnxruntime", "auto")  # onnxruntime/auto: runtime_onnx, runtime_select
 MAX_BATCH = 1024  # rows per forward pass inside predict (bounds memory, never changes results)
 
 
@@ -75,6 +75,18 @@ def runs_to_detections(token_family, token_conf, stride, family_names):
     return [{"bin_start": int(s * stride), "bin_stop": int(e * stride), "family": family_names[token_family[s]],
              "confidence": float(token_conf[s:e].mean())}
             for s, e in zip(starts, stops) if token_family[s] != 0]
+
+
+def decode_outputs(out):
+    """Network outputs (tensors) -> per-row label, confidence, score, kind and per-kept-token family and
+    confidence (tensors); shared with the onnxruntime runtime (runtime_onnx)."""
+    fam = torch.softmax(out["family_logits"], -1)
+    tok = torch.softmax(out["token_logits"], -1)
+    tok_conf, tok_fam = tok.max(-1)
+    conf, idx = fam.max(-1)
+    return {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
+            "kind_index": out["kind_logits"].argmax(-1), "token_family": tok_fam, "token_conf": tok_conf,
+            "kept": out["kept"], "embedding": out["embedding"]}
 
 
 class SpectrumModel:
@@ -142,14 +154,7 @@ class SpectrumModel:
         """One batched pass: (B, N) float32, (B,) int64 -> dict of numpy arrays."""
         with torch.inference_mode():
             out = self.net(torch.from_numpy(x).to(self.device), torch.from_numpy(band).to(self.device))
-            fam = torch.softmax(out["family_logits"], -1)
-            tok = torch.softmax(out["token_logits"], -1)
-            tok_conf, tok_fam = tok.max(-1)
-            conf, idx = fam.max(-1)
-            res = {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
-                   "kind_index": out["kind_logits"].argmax(-1), "token_family": tok_fam, "token_conf": tok_conf,
-                   "kept": out["kept"], "embedding": out["embedding"]}
-            return {k: v.cpu().numpy() for k, v in res.items()}
+            return {k: v.cpu().numpy() for k, v in decode_outputs(out).items()}
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
         """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order.
@@ -185,9 +190,22 @@ def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=N
     """Load a checkpoint (None = shipped default weights) -> SpectrumModel.
 
     backend overrides the attention backend saved in the config (same weights; 'latent' only for
-    networks built with it). threads, when given, sets torch's CPU threads once here."""
+    networks built with it). threads, when given, sets torch's CPU threads once here (onnxruntime:
+    the session's intra-op threads). runtime 'onnxruntime' takes an exported .onnx or exports the
+    checkpoint in memory (runtime_onnx); 'auto' lets runtime_select pick runtime and device."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r} is not available; available: {', '.join(RUNTIMES)}")
+    if runtime == "auto":
+        from .runtime_select import select
+
+        choice = select("auto", device)
+        runtime, device = choice.runtime, choice.device
+    if runtime == "onnxruntime":
+        from .runtime_onnx import load_onnx_model
+
+        return load_onnx_model(path, backend=backend, device=device, threads=threads)
+    if str(path).endswith(".onnx"):
+        raise ValueError(f"{path} is an exported ONNX model: it needs runtime 'onnxruntime'")
     if threads is not None:
         torch.set_num_threads(int(threads))
     if path is None:
