@@ -88,3 +88,14 @@ def test_detection_matches_this_machine():
 def test_bad_names(runtime, device, message):
     with pytest.raises(ValueError, match=message):
         rs.select(runtime, device, ort_providers=CPU, torch_cuda=False)
+
+
+def test_tensorrt_gets_an_engine_cache_and_our_batch_range(tmp_path):
+    from gnuradio.specenc.model.runtime_onnx import TRT_MAX_BATCH, provider_options
+
+    opts = provider_options(TRT, nfft=1024, cache_dir=str(tmp_path))
+    assert opts[1:] == [{}, {}]  # CUDA and CPU: defaults
+    trt = opts[0]
+    assert trt["trt_engine_cache_enable"] == "True" and trt["trt_engine_cache_path"] == str(tmp_path)
+    assert trt["trt_profile_min_shapes"] == "spectra:1x1024,band:1"
+    assert trt["trt_profile_max_shapes"] == f"spectra:{TRT_MAX_BATCH}x1024,band:{TRT_MAX_BATCH}"

@@ -88,19 +88,16 @@ def set_meta(proto, meta):
     entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)
 
 
-def provider_options(providers, cache_dir=None):
-    """onnxruntime (providers, options): TensorRT caches its engine and knows our batch range."""
-    opts = []
-    for p in providers:
-        if p == runtime_select.TRT_EP:
-            cache = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "specenc", "tensorrt")
-            opts.append({"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
-                         "trt_profile_min_shapes": "spectra:1x{n},band:1",
-                         "trt_profile_opt_shapes": "spectra:64x{n},band:64",
-                         "trt_profile_max_shapes": f"spectra:{TRT_MAX_BATCH}x{{n}},band:{TRT_MAX_BATCH}"})
-        else:
-            opts.append({})
-    return opts
+def provider_options(providers, nfft, cache_dir=None):
+    """Options per provider: TensorRT caches its engine and is built for batches 1..TRT_MAX_BATCH."""
+    cache = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "specenc", "tensorrt")
+
+    def shapes(b):
+        return f"spectra:{b}x{nfft},band:{b}"
+
+    trt = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache, "trt_profile_min_shapes": shapes(1),
+           "trt_profile_opt_shapes": shapes(64), "trt_profile_max_shapes": shapes(TRT_MAX_BATCH)}
+    return [trt if p == runtime_select.TRT_EP else {} for p in providers]
 
 
 def make_session(model_bytes_or_path, providers, threads=None, nfft=1024):
@@ -112,8 +109,8 @@ def make_session(model_bytes_or_path, providers, threads=None, nfft=1024):
     so.inter_op_num_threads = 1
     # No busy-waiting between calls: in a flowgraph the cores are shared with the PSD and the sinks.
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts = [{k: v.replace("{n}", str(nfft)) for k, v in o.items()} for o in provider_options(providers)]
-    return ort.InferenceSession(model_bytes_or_path, so, providers=list(providers), provider_options=opts)
+    return ort.InferenceSession(model_bytes_or_path, so, providers=list(providers),
+                                provider_options=provider_options(providers, nfft))
 
 
 class OnnxSpectrumModel(SpectrumModel):
