@@ -115,8 +115,8 @@ def test_load_model_dispatches_to_onnxruntime(models):
         m = load_model(path, runtime="onnxruntime")
         assert isinstance(m, OnnxSpectrumModel) and m.threshold == pytest.approx(0.42)
     assert isinstance(load_model(weights, runtime="auto", device="cpu"), OnnxSpectrumModel)  # faster on CPU
-    with pytest.raises(ValueError, match="needs runtime 'onnxruntime'"):
-        load_model(onnx_path, runtime="torch")
+    # an exported graph runs only on onnxruntime, so `specenc eval/run --model x.onnx` need no --runtime
+    assert isinstance(load_model(onnx_path), OnnxSpectrumModel)
 
 
 def test_specenc_run_gives_identical_alerts_with_either_runtime(models, tmp_path, capsys, specenc_cpp):

@@ -191,8 +191,9 @@ def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=N
 
     backend overrides the attention backend saved in the config (same weights; 'latent' only for
     networks built with it). threads, when given, sets torch's CPU threads once here (onnxruntime:
-    the session's intra-op threads). runtime 'onnxruntime' takes an exported .onnx or exports the
-    checkpoint in memory (runtime_onnx); 'auto' lets runtime_select pick runtime and device."""
+    the session's intra-op threads). runtime 'onnxruntime' exports the checkpoint in memory
+    (runtime_onnx); an exported .onnx path always runs on onnxruntime; 'auto' lets runtime_select pick
+    runtime and device."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r} is not available; available: {', '.join(RUNTIMES)}")
     if runtime == "auto":
@@ -200,12 +201,10 @@ def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=N
 
         choice = select("auto", device)
         runtime, device = choice.runtime, choice.device
-    if runtime == "onnxruntime":
+    if runtime == "onnxruntime" or str(path).endswith(".onnx"):  # an exported graph runs only on onnxruntime
         from .runtime_onnx import load_onnx_model
 
         return load_onnx_model(path, backend=backend, device=device, threads=threads)
-    if str(path).endswith(".onnx"):
-        raise ValueError(f"{path} is an exported ONNX model: it needs runtime 'onnxruntime'")
     if threads is not None:
         torch.set_num_threads(int(threads))
     if path is None:
