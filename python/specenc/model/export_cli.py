@@ -3,18 +3,18 @@
 onnx: `<name>.onnx` (fp32, opset >= 17, dynamic batch, the checkpoint JSON inside as metadata), checked
 against PyTorch on held-out synthetic spectra (max abs difference per output, must be <= 1e-4).
 --int8: `<name>.int8.onnx`, onnxruntime dynamic quantisation (int8 weights per output channel,
-activations quantised per call at run time) of the encoder blocks' weight GEMMs; prints the throughput of torch, onnxruntime fp32 and int8
-on this machine and the accuracy cost on the same held-out synthetic scenes as `specenc eval`.
+activations quantised per call at run time) of the encoder blocks' weight GEMMs; prints the throughput
+of torch, onnxruntime fp32 and int8 on this machine, and the accuracy of fp32 and int8 on the held-out
+synthetic scenes of `specenc eval` (same test stream and metrics).
 --fp16: `<name>.fp16.onnx` for CUDA/TensorRT: fp16 weights and maths, with the tokenizer's median
 normalisation, token selection, RoPE angles and every norm kept in fp32 (and fp32 inputs/outputs).
 It is written on any machine and runs on onnxruntime's CPU provider too (slowly: few fp16 CPU kernels),
 which is how it is tested here; its speed-up needs a GPU.
 torch-export: `<name>.pt2` (torch.export program, dynamic batch), for AOTInductor/ExecuTorch tool chains.
 torch.export.load unpickles, so load only .pt2 files you made; nothing in this package loads them.
-Every file loads with `load_model(path, runtime="onnxruntime")` (the .onnx ones) and the flowgraph's
-`--runtime onnxruntime --model <file>.onnx`.
+The .onnx files load with `load_model(path)` (always on onnxruntime) and run in the flowgraph with
+`specenc run ... --model <file>.onnx`.
 """
-
 import json
 import logging
 import os
