@@ -25,8 +25,6 @@ import numpy as np
 
 from ..cli import UsageError
 
-log = logging.getLogger(__name__)
-
 FORMATS = ("onnx", "torch-export")
 PARITY_TOL = 1e-4  # fp32 ONNX vs PyTorch, max abs difference per output
 FP32_ISLANDS = ("/net/tokenizer/", "/net/dropout/", "/net/rope/", "norm")  # node-name parts kept in fp32
@@ -159,8 +157,17 @@ def quantize_int8(src, dst):
     proto = onnx.load(src)
     meta = {e.key: e.value for e in proto.metadata_props}
     blocks = [n.name for n in proto.graph.node if n.op_type in ("MatMul", "Gemm") and n.name.startswith(INT8_SCOPE)]
-    quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=blocks, per_channel=True,
-                     weight_type=QuantType.QInt8)
+    root, level, quiet = logging.getLogger(), logging.getLogger().level, logging.NullHandler()
+    # The quantiser logs advice to pre-process the graph on the root logger (tried: no gain here); a handler
+    # on root also keeps that call from installing logging.basicConfig for the rest of the command.
+    root.addHandler(quiet)
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=blocks,
+                         per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        root.removeHandler(quiet)
+        root.setLevel(level)
     proto = onnx.load(dst)
     set_meta(proto, json.loads(meta[META_KEY]))  # keep the checkpoint JSON whatever the quantiser copies
     onnx.save(proto, dst)
