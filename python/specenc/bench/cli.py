@@ -19,7 +19,9 @@ def _load(name):
 def add_arguments(parser):
     import sys
 
-    sub = parser.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    parser.add_argument("--quick", action="store_true",
+                        help="without a SUITE: the CI smoke test, `bench paper --quick` (every experiment, tiny sizes)")
+    sub = parser.add_subparsers(dest="suite", metavar="SUITE")
     chosen = next((a for a in sys.argv[1:] if a in SUITES), None)
     for name, (_, help_text) in SUITES.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -28,6 +30,10 @@ def add_arguments(parser):
 
 
 def main(args):
+    if args.suite is None:
+        if not getattr(args, "quick", False):
+            raise ValueError(f"choose a benchmark SUITE ({', '.join(SUITES)}) or --quick")
+        args.suite = "paper"
     try:
         module = _load(args.suite)
     except ModuleNotFoundError as exc:

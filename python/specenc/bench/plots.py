@@ -50,7 +50,7 @@ def latency(res, path):
 def compression(res, path):
     plt = _plt()
     rows = res["compression"]["rows"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     for ax, key, label in ((axes[0], "accuracy", "family accuracy (%)"), (axes[1], "anomaly_f1", "anomaly F1 (%)")):
         for mode, marker in (("fixed", "s-"), ("gumbel", "o-")):
             pts = []
@@ -69,7 +69,7 @@ def compression(res, path):
             ax.plot([0.25], [91.4], "rx", ms=10, label="paper: 91.4 % (its data)")
         ax.set(xlabel="token drop ratio r", ylabel=label, xticks=[0, 0.25, 0.5])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     b = res["compression"]["budget"]
     fig.suptitle(f"Accuracy vs compression: cells of {b['steps']} steps, mean ± sd over {b['seeds']} seed(s)\n"
                  + _subtitle(res), fontsize=9)

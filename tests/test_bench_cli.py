@@ -1,0 +1,22 @@
+"""`specenc bench --quick` (the CI smoke test) runs the paper suite's quick mode; no suite and no --quick is
+a one-line usage error."""
+
+from gnuradio.specenc import cli
+from gnuradio.specenc.bench import paper
+
+
+def test_bench_quick_without_suite_runs_paper_quick(monkeypatch):
+    seen = {}
+
+    def fake_main(args):
+        seen.update(vars(args))
+        return 0
+    monkeypatch.setattr(paper, "main", fake_main)
+    assert cli.main(["bench", "--quick"]) == 0
+    assert seen["suite"] == "paper" and seen["quick"] is True
+    assert seen["out"] is None and seen["threads"] == 2  # the paper suite's defaults (out: out/bench_quick)
+
+
+def test_bench_without_suite_or_quick_is_a_usage_error(capsys):
+    assert cli.main(["bench"]) == 2
+    assert "choose a benchmark SUITE (psd, model, flowgraph, paper) or --quick" in capsys.readouterr().err
