@@ -101,7 +101,6 @@ def test_truth_matching_by_time_and_frequency():
     ("missing_model", "not found"),
     ("unknown_backend", "backend"),
     ("cuda", "no CUDA device"),
-    ("onnxruntime", "onnxruntime"),
     ("out_is_input", "input's own meta"),
 ])
 def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message):
@@ -129,13 +128,9 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         if torch.cuda.is_available():
             pytest.skip("SKIPPED: a CUDA device is present, so the cuda-absent error cannot be shown")
         argv += ["--device", "cuda"]
-    elif problem == "onnxruntime":
-        argv += ["--runtime", "onnxruntime"]
     elif problem == "out_is_input":
         argv[-1] = meta
     code, stdout, stderr = run_cli(argv, capsys)
-    if problem == "onnxruntime" and code == 0:
-        pytest.skip("SKIPPED: the onnxruntime runtime is implemented now; nothing to refuse")
     assert code == 2
     assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1
 
@@ -157,3 +152,20 @@ def test_run_on_a_real_cu8_capture(inputs, shared_iq, tmp_path, capsys):
     for a in anns:
         if "core:freq_lower_edge" in a:
             assert 433.92e6 - 125e3 - 1e3 <= a["core:freq_lower_edge"] < a["core:freq_upper_edge"] <= 433.92e6 + 125e3
+
+
+def test_onnxruntime_runtime_gives_the_torch_results(inputs, tmp_path, capsys):
+    pytest.importorskip("onnxruntime", reason="SKIPPED: onnxruntime is not installed")
+    _, weights, meta = inputs
+    results = []
+    for runtime in ("torch", "onnxruntime"):
+        out = tmp_path / f"{runtime}.sigmf-meta"
+        code, _, err = run_cli(["run", meta, "--model", weights, "--runtime", runtime, "--out", str(out),
+                                "--per-spectrum"], capsys)
+        assert code == 0, err
+        results.append([(a["core:label"], a["specenc:score"]) for a in sigmf_io.read_meta(out).annotations
+                        if "specenc:score" in a and a["core:label"] != "anomaly"])
+    torch_run, ort_run = results
+    assert len(torch_run) == len(ort_run) > 0
+    assert [label for label, _ in torch_run] == [label for label, _ in ort_run]
+    assert [score for _, score in ort_run] == pytest.approx([score for _, score in torch_run], abs=1e-3)
