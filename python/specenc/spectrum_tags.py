@@ -9,8 +9,6 @@ the first spectrum with `specenc_context` (threshold, IQ samples per spectrum, f
 detector needs no model and no duplicated parameters.
 """
 
-import math
-
 import numpy as np
 import pmt
 
@@ -137,11 +135,6 @@ def split_by_tags(tags, first_index, count):
     stops = cuts + [count]
     for start, stop in zip(starts, stops):
         yield start, stop, by_offset.get(start, [])
-
-
-def finite_or_none(x):
-    """JSON has no NaN: map non-finite floats to None."""
-    return float(x) if x is not None and math.isfinite(x) else None
 
 
 def to_plain(value):
