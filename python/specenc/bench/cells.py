@@ -138,5 +138,13 @@ def train_cell(v, data, steps, seed, model_base=TINY, lr=1e-3, threads=1):
     fam, score = _scores(net, data.test, cfg)
     res = score_predictions(fam, score, data.test, val_threshold(data.val, val_score))
     res.update(name=v["name"], variant={k: v[k] for k in BASE}, seed=seed, steps=steps, train_s=round(train_s, 2),
-               final_loss=loss, params=int(sum(p.numel() for p in net.parameters())), model=model)
+               final_loss=loss, params=int(sum(p.numel() for p in net.parameters())), model=model,
+               rope_theta_by_band=theta_by_band(net))
     return res, net
+
+
+def theta_by_band(net):
+    """{band: learned RoPE theta} of a dynamic-RoPE network, None otherwise."""
+    if net.rope.mode != "dynamic":
+        return None
+    return {name: float(t) for name, t in zip(bands.BANDS, net.rope.log_theta.detach().exp().tolist())}

@@ -309,7 +309,7 @@ def shipped_default_scores(data, device):
 
     res["anomaly_f1_calibrated"] = metrics.f1_at(data.test["anomaly"] > 0.5, pt["anomaly_score"], model.threshold)["f1"]
     res["calibrated_threshold"] = model.threshold
-    res.update(trained=True, config=model.config.to_dict(),
+    res.update(trained=True, config=model.config.to_dict(), rope_theta_by_band=cells.theta_by_band(model.net),
                training=model.metadata.get("training", {}).get("stopped"),
                training_steps=model.metadata.get("training", {}).get("steps"))
     return res
