@@ -27,11 +27,15 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, rope, mask=None):  # x (B, K, D)
         b, k, d = x.shape
-        q, kk, v = self.qkv(x).split([self.n_heads * self.hd, self.n_kv * self.hd, self.n_kv * self.hd], dim=-1)
-        q = q.view(b, k, self.n_heads, self.hd).transpose(1, 2)  # (B, H, K, hd)
-        kk = kk.view(b, k, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, K, hd)
-        v = v.view(b, k, self.n_kv, self.hd).transpose(1, 2)
-        y = attn(q, kk, v, mask=mask, rope=rope, backend=self.backend, latents=self.latents)  # (B, H, K, hd)
+        n_qk = self.n_heads + self.n_kv
+        qkv = self.qkv(x).view(b, k, n_qk + self.n_kv, self.hd)  # (B, K, H + 2 Hkv, hd): q heads, k heads, v heads
+        qk = qkv[:, :, :n_qk]
+        if rope is not None:
+            qk = rope.apply_tokens(qk)  # q and k rotated together, before the head transpose
+        q = qk[:, :, :self.n_heads].transpose(1, 2)  # (B, H, K, hd)
+        kk = qk[:, :, self.n_heads:].transpose(1, 2)  # (B, Hkv, K, hd)
+        v = qkv[:, :, n_qk:].transpose(1, 2)
+        y = attn(q, kk, v, mask=mask, backend=self.backend, latents=self.latents)  # (B, H, K, hd)
         return self.proj(y.transpose(1, 2).reshape(b, k, d))
 
 
@@ -89,8 +93,10 @@ class SpectrumEncoder(nn.Module):
             blk.attn.backend = name
         self.config = self.config.replace(backend=name)
 
-    def forward(self, spectra, band):
-        """spectra (B, N) dB float32, band (B,) long -> dict of outputs (heads.Heads.forward)."""
+    def forward(self, spectra, band, training_outputs=True):
+        """spectra (B, N) dB float32, band (B,) long -> dict of outputs (heads.Heads.forward).
+
+        training_outputs=False leaves out what only the loss reads (recon and its target windows)."""
         windows, energy, tokens = self.tokenizer(spectra)  # (B, T, s), (B, T), (B, T, D)
         tokens = tokens + self.band_embed(band).unsqueeze(1)
         x, kept = self.dropout(tokens, energy, windows)  # (B, K, D), (B, K)
@@ -98,7 +104,8 @@ class SpectrumEncoder(nn.Module):
         for blk in self.blocks:
             x = blk(x, rope)
         x = self.norm(x)
-        out = self.heads(x)
+        out = self.heads(x, recon=training_outputs)
         out["kept"] = kept
-        out["windows"] = windows.gather(1, kept.unsqueeze(-1).expand(-1, -1, windows.shape[-1]))  # recon target
+        if training_outputs:
+            out["windows"] = windows.gather(1, kept.unsqueeze(-1).expand(-1, -1, windows.shape[-1]))  # recon target
         return out

@@ -16,15 +16,17 @@ class Heads(nn.Module):
         self.kind = nn.Linear(d, cfg.n_kinds)  # which anomaly, read when s is high
         self.recon = nn.Linear(d, cfg.pool_stride)  # the token's s normalised bins
 
-    def forward(self, x):
+    def forward(self, x, recon=True):
         """x (B, K, D) -> family_logits (B, F), token_logits (B, K, F), anomaly_logit (B,),
-        kind_logits (B, n_kinds), recon (B, K, s), embedding (B, D) = mean(x_enc)."""
+        kind_logits (B, n_kinds), recon (B, K, s) (when asked), embedding (B, D) = mean(x_enc)."""
         pooled = x.mean(dim=1)  # (B, D)
-        return {
+        out = {
             "family_logits": self.family(pooled),
             "token_logits": self.token_family(x),
             "anomaly_logit": self.anomaly(pooled).squeeze(-1),
             "kind_logits": self.kind(pooled),
-            "recon": self.recon(x),
             "embedding": pooled,
         }
+        if recon:
+            out["recon"] = self.recon(x)
+        return out

@@ -12,15 +12,31 @@ from torch import nn
 
 
 class Rotary:
-    """cos/sin tables for one forward pass; `apply` rotates (B, H, K, hd) by them."""
+    """cos/sin tables for one forward pass; `apply` rotates (B, H, K, hd), `apply_tokens` rotates
+    (B, K, H, hd) (heads after tokens, as the fused qkv projection lays them out)."""
 
     def __init__(self, cos, sin):
         self.cos, self.sin = cos, sin  # (B, 1, K, hd/2)
 
-    def apply(self, x):
-        half = x.shape[-1] // 2
-        x1, x2 = x[..., :half], x[..., half:]
-        return torch.cat((x1 * self.cos - x2 * self.sin, x1 * self.sin + x2 * self.cos), dim=-1)
+    def apply(self, x):  # (B, H, K, hd)
+        return rotate(x, self.cos, self.sin)
+
+    def apply_tokens(self, x):  # (B, K, H, hd)
+        return rotate(x, self.cos.transpose(1, 2), self.sin.transpose(1, 2))
+
+
+def rotate(x, cos, sin):
+    """[x1, x2] -> [x1 cos - x2 sin, x1 sin + x2 cos] over the last axis (halves of hd)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    if not torch.is_inference_mode_enabled():  # autograd and export: out= and in-place ops are not traced
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    # Same maths, written straight into the output halves: no temporaries, no cat.
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    o1, o2 = out[..., :half], out[..., half:]
+    torch.mul(x1, cos, out=o1).addcmul_(x2, sin, value=-1.0)
+    torch.mul(x1, sin, out=o2).addcmul_(x2, cos)
+    return out
 
 
 class RotaryEmbedding(nn.Module):

@@ -66,15 +66,27 @@ def _names(table, n, prefix):
     return list(table) if len(table) == n else [f"{prefix}{i}" for i in range(n)]
 
 
-def runs_to_detections(token_family, token_conf, stride, family_names):
-    """Per-token family (T,) (0 = unoccupied) and confidence (T,) -> detections: contiguous runs of one
-    non-zero family, with bin edges [run_start*stride, run_stop*stride)."""
-    t = len(token_family)
-    change = np.flatnonzero(np.diff(token_family)) + 1
-    starts, stops = np.r_[0, change], np.r_[change, t]
-    return [{"bin_start": int(s * stride), "bin_stop": int(e * stride), "family": family_names[token_family[s]],
-             "confidence": float(token_conf[s:e].mean())}
-            for s, e in zip(starts, stops) if token_family[s] != 0]
+def grid_to_detections(token_family, token_conf, stride, family_names):
+    """Per-token family (B, T) (0 = unoccupied) and confidence (B, T) -> per row, detections: contiguous
+    runs of one non-zero family, bin edges [run_start*stride, run_stop*stride), mean token confidence.
+
+    Vectorised over the batch: runs are found on the flattened grid, where every row's first token opens
+    a run, so no run crosses a row."""
+    b, t = token_family.shape
+    opens = np.ones((b, t), bool)
+    opens[:, 1:] = token_family[:, 1:] != token_family[:, :-1]
+    starts = np.flatnonzero(opens)  # flat index of each run's first token
+    lengths = np.diff(np.r_[starts, b * t])
+    fam = token_family.ravel()[starts]
+    conf = np.add.reduceat(token_conf.ravel(), starts) / lengths  # run mean
+    occupied = fam != 0
+    rows, cols = np.divmod(starts[occupied], t)
+    out = [[] for _ in range(b)]
+    for r, c, n, f, m in zip(rows.tolist(), cols.tolist(), lengths[occupied].tolist(), fam[occupied].tolist(),
+                             conf[occupied].astype(np.float32).tolist()):
+        out[r].append({"bin_start": c * stride, "bin_stop": (c + n) * stride, "family": family_names[f],
+                       "confidence": m})
+    return out
 
 
 def decode_outputs(out):
@@ -153,7 +165,8 @@ class SpectrumModel:
     def forward_numpy(self, x, band):
         """One batched pass: (B, N) float32, (B,) int64 -> dict of numpy arrays."""
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(x).to(self.device), torch.from_numpy(band).to(self.device))
+            out = self.net(torch.from_numpy(x).to(self.device), torch.from_numpy(band).to(self.device),
+                           training_outputs=False)
             return {k: v.cpu().numpy() for k, v in decode_outputs(out).items()}
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
@@ -175,13 +188,13 @@ class SpectrumModel:
         full_conf[rows, r["kept"]] = r["token_conf"]
         score = r["anomaly_score"].astype(np.float32)
         return Prediction(
-            labels=[self.family_names[i] for i in r["label_index"]],
+            labels=[self.family_names[i] for i in r["label_index"].tolist()],
             label_index=r["label_index"].astype(np.int64),
             confidence=r["confidence"].astype(np.float32),
             anomaly_score=score,
-            anomaly_kind=[self.kind_names[k] if s >= self.threshold else "" for k, s in zip(r["kind_index"], score)],
-            detections=[runs_to_detections(full_fam[i], full_conf[i], cfg.pool_stride, self.family_names)
-                        for i in range(n)],
+            anomaly_kind=[self.kind_names[k] if s else "" for k, s in
+                          zip(r["kind_index"].tolist(), (score.astype(np.float64) >= self.threshold).tolist())],
+            detections=grid_to_detections(full_fam, full_conf, cfg.pool_stride, self.family_names),
             embedding=r["embedding"].astype(np.float32),
         )
 
