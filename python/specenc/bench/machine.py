@@ -26,6 +26,17 @@ def _git_commit():
         return None
 
 
+def source_changes():
+    """Package files that differ from the commit (a benchmark of uncommitted code says so), None outside git."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=pkg, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [line[3:] for line in out.stdout.splitlines()] if out.returncode == 0 else None
+
+
 def machine_info(device="cpu"):
     """dict: cpu, cores (logical, usable), torch threads, versions, device (with GPU name on CUDA), load."""
     import numpy as np
@@ -42,6 +53,7 @@ def machine_info(device="cpu"):
         "os": f"{platform.system()} {platform.release()}",
         "device": device,
         "git_commit": _git_commit(),
+        "uncommitted_package_files": source_changes(),
     }
     info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "(unset)")
     if device == "cuda" and torch.cuda.is_available():

@@ -516,6 +516,7 @@ def main(args):
     res["elapsed_s"] = round(time.monotonic() - t_start, 1)
     res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     res["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["uncommitted_package_files_end"] = machine.source_changes()
     res["plots"] = list(plots.FILES[k] for k in plots.FILES if k in res)
     with open(os.path.join(args.out, "results", "paper.json"), "w") as f:
         json.dump(res, f, indent=1, default=_json)

@@ -428,11 +428,22 @@ def _load_line(res):
     return f"; load average (1 min) {start[0]} at the start, {end[0]} at the end (other jobs share this machine)"
 
 
+def _source_line(res):
+    start, end = res["machine"].get("uncommitted_package_files"), res.get("uncommitted_package_files_end")
+    if start is None and end is None:
+        return ""
+    if not start and not end:
+        return "Package source: clean at the start and the end of the run (the commit above).\n"
+    return (f"**Package source had uncommitted changes** (start: {', '.join(start or []) or 'none'}; end: "
+            f"{', '.join(end or []) or 'none'}).\n")
+
+
 def render(res):
     quick = ("\n> **QUICK RUN (smoke test)**: tiny iteration counts and training budgets; the figures below say "
              "nothing about performance.\n" if res.get("quick") else "")
     out = ["# gr-specenc: the paper's experiments on our data and this machine", quick,
            f"Run {res['started']} → {res['finished']} ({res['elapsed_s']:.0f} s){_load_line(res)}.  ", _head(res),
+           _source_line(res),
            "Every comparison within a section was measured side by side in this one run. Timings are p50 / p95; "
            "accuracies are mean ± sd over seeds (or over cells, for main effects). The accuracy cells are "
            "small-budget training runs (stated in each section), not converged models; the shipped default model "
