@@ -140,3 +140,18 @@ def test_shipped_checkpoint_fast_path_equals_reference():
         got = model.net(x, band, training_outputs=False)
     for k, v in got.items():
         assert torch.equal(v, want[k]) if k == "kept" else (v - want[k].detach()).abs().max().item() <= TOL, k
+
+
+def test_predict_in_cpu_passes_equals_one_row_at_a_time():
+    """predict cuts big batches into CPU_PASS_ROWS passes; rows across pass boundaries keep their results."""
+    from gnuradio.specenc.model.spectrum_model import CPU_PASS_ROWS
+    model = SpectrumModel.from_config(seed=3)
+    x, _ = _spectra(2 * CPU_PASS_ROWS + 5, seed=6)
+    whole = model.predict(x.numpy(), rx_freq=2.44e9)
+    for row in (0, CPU_PASS_ROWS - 1, CPU_PASS_ROWS, 2 * CPU_PASS_ROWS + 4):
+        one = model.predict(x[row].numpy(), rx_freq=2.44e9)
+        np.testing.assert_allclose(one.embedding[0], whole.embedding[row], rtol=0, atol=TOL)
+        np.testing.assert_allclose(one.anomaly_score[0], whole.anomaly_score[row], rtol=0, atol=TOL)
+        assert one.labels[0] == whole.labels[row]
+        assert [(d["bin_start"], d["bin_stop"]) for d in one.detections[0]] == \
+               [(d["bin_start"], d["bin_stop"]) for d in whole.detections[row]]
