@@ -45,7 +45,7 @@ def add_arguments(parser):
     parser.add_argument("--eval-scenes", type=int, default=2048,
                         help="held-out synthetic scenes for the int8 accuracy cost (0 = skip; default 2048)")
     parser.add_argument("--bench-seconds", type=float, default=3.0,
-                        help="seconds per runtime and call kind in the int8 throughput comparison "
+                        help="seconds per runtime and measurement in the int8 speed comparison "
                              "(0 = skip; default 3)")
 
 
@@ -105,24 +105,27 @@ def accuracy(model, data):
             "anomaly_f1": metrics.f1_at(y, p["anomaly_score"], model.threshold)["f1"]}
 
 
-def throughput(calls, seconds, rows, rounds=5):
-    """{name: fn} each handling `rows` spectra per call -> {name: spectra/s}: the median of `rounds`
-    round-robin slices, so load changes on a shared machine touch every variant alike."""
+def call_times(calls, seconds, rounds=5):
+    """{key: fn} -> {key: median seconds per call}. Calls run round robin in `rounds` slices and the
+    median ignores the stalls other processes cause on a shared machine."""
     for fn in calls.values():
         fn()  # warm-up
-    rates = {name: [] for name in calls}
+    times = {key: [] for key in calls}
     for _ in range(rounds):
-        for name, fn in calls.items():
-            n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds / rounds:
+        for key, fn in calls.items():
+            end = time.perf_counter() + seconds / rounds
+            t1 = 0.0
+            while t1 < end:
+                t0 = time.perf_counter()
                 fn()
-                n += rows
-            rates[name].append(n / (time.perf_counter() - t0))
-    return {name: float(np.median(r)) for name, r in rates.items()}
+                t1 = time.perf_counter()
+                times[key].append(t1 - t0)
+    return {key: float(np.median(t)) for key, t in times.items()}
 
 
 def runtime_calls(variants, spectra, rx_freq, batch=64):
-    """For each (name, model): the network alone ('graph') and the whole predict() on `batch` rows."""
+    """For each (name, model): the network alone ('graph') and the whole predict() ('predict') on `batch`
+    rows, and predict() on one row ('latency'); -> ({(name, kind): fn}, {kind: rows per call})."""
     import torch
 
     from .runtime_onnx import OUTPUTS
@@ -137,10 +140,11 @@ def runtime_calls(variants, spectra, rx_freq, batch=64):
         else:
             def graph(net=m.net):
                 with torch.inference_mode():
-                    net(torch.from_numpy(x), torch.from_numpy(band))
+                    net(torch.from_numpy(x), torch.from_numpy(band), training_outputs=False)
         calls[(name, "graph")] = graph
         calls[(name, "predict")] = (lambda mm: lambda: mm.predict(x, freq))(m)
-    return calls, len(x)
+        calls[(name, "latency")] = (lambda mm: lambda: mm.predict(x[:1], freq[:1]))(m)
+    return calls, {"graph": len(x), "predict": len(x), "latency": 1}
 
 
 def quantize_int8(src, dst):
@@ -248,15 +252,22 @@ def _int8(args, model, onnx32, fp32, dst, data):
     if args.bench_seconds > 0:
         variants = (("torch fp32", model), ("onnxruntime fp32", onnx32), ("onnxruntime int8", onnx8))
         calls, rows = runtime_calls(variants, data["spectra"], data["center_freq"])
-        rates = throughput(calls, 2 * len(variants) * args.bench_seconds, rows)
+        # torch's OpenMP threads busy-wait after each call and would slow whatever runs next: time torch on
+        # its own, then the onnxruntime variants round robin.
+        times = {}
+        for group in (["torch fp32"], ["onnxruntime fp32", "onnxruntime int8"]):
+            times.update(call_times({k: fn for k, fn in calls.items() if k[0] in group}, args.bench_seconds))
+        rates = {key: rows[key[1]] / t for key, t in times.items()}  # spectra/s at the median call time
         base = {kind: rates[("onnxruntime fp32", kind)] for kind in ("graph", "predict")}
-        print(f"throughput, batch {rows}, {THREADS} threads, spectra/s on this machine "
-              "(graph = the network alone; predict = with input checks and decoding):")
-        print(f"  {'runtime':<18} {'graph':>8} {'predict':>8}   vs onnxruntime fp32 (graph, predict)")
+        print(f"throughput at batch {rows['graph']} (spectra/s) and batch-1 predict() latency (p50), {THREADS} "
+              "threads, this machine (graph = the network alone; predict = with input checks and decoding):")
+        print(f"  {'runtime':<18} {'graph':>8} {'predict':>8} {'latency':>9}   vs onnxruntime fp32 (graph, predict)")
         for name, _ in variants:
-            g, p = rates[(name, "graph")], rates[(name, "predict")]
-            print(f"  {name:<18} {g:8.0f} {p:8.0f}   {g / base['graph']:.2f}x, {p / base['predict']:.2f}x")
-        entry["throughput_spectra_per_s"] = {f"{name} {kind}": r for (name, kind), r in rates.items()}
+            g, p, lat = rates[(name, "graph")], rates[(name, "predict")], 1e3 * times[(name, "latency")]
+            print(f"  {name:<18} {g:8.0f} {p:8.0f} {lat:6.2f} ms   {g / base['graph']:.2f}x, {p / base['predict']:.2f}x")
+        entry["throughput_spectra_per_s"] = {f"{name} {kind}": r for (name, kind), r in rates.items()
+                                             if kind != "latency"}
+        entry["latency_ms_batch1_p50"] = {name: 1e3 * times[(name, "latency")] for name, _ in variants}
     if args.eval_scenes:
         scenes = held_out(model.nfft, args.eval_scenes)
         acc = {"fp32": accuracy(onnx32, scenes), "int8": accuracy(onnx8, scenes)}

@@ -41,7 +41,7 @@ class _Graph(torch.nn.Module):
         self.net = net
 
     def forward(self, spectra, band):  # (B, N) float32, (B,) int64
-        out = self.net(spectra, band)
+        out = self.net(spectra, band, training_outputs=False)
         return tuple(out[k] for k in OUTPUTS)
 
 
