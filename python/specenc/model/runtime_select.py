@@ -5,8 +5,8 @@ Preferences (fastest first, as measured on the deployment targets in docs/jetson
   - device 'auto': a GPU when one is usable, else the CPU.
   - onnxruntime on a GPU: TensorRT EP (falls back to CUDA EP, then CPU, per op) > CUDA EP.
   - runtime 'auto': torch when torch sees CUDA (its SDPA kernels), else onnxruntime with a GPU EP,
-    else onnxruntime on the CPU when installed (about 2x torch's throughput on 2 cores for our
-    small model, see `specenc export`'s figures), else torch on the CPU.
+    else onnxruntime on the CPU when installed (as fast as torch on 2 idle cores and ~2x torch when
+    the cores are shared, as in a flowgraph; docs/jetson.md), else torch on the CPU.
 Availability is detected lazily (onnxruntime is optional); tests pass it in explicitly.
 """
 
