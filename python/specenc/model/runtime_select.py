@@ -84,7 +84,7 @@ def select(runtime="torch", device="cpu", ort_providers=..., torch_cuda=...):
                              f"CUDA/TensorRT execution providers (onnxruntime: {_ort_state(ort_providers)}); "
                              "use device 'cpu' or 'auto'")
         if ort_providers is not None:
-            return _chosen(Selection("onnxruntime", "cpu", (CPU_EP,), "no GPU; onnxruntime is the faster CPU runtime"))
+            return _chosen(Selection("onnxruntime", "cpu", (CPU_EP,), "no GPU; onnxruntime holds up best on shared CPU cores"))
         return _chosen(Selection("torch", "cpu", (), "no GPU and onnxruntime is not installed"))
 
     if runtime == "torch":
