@@ -81,6 +81,13 @@ def test_detection_matches_this_machine():
     assert s.providers[-1] == "CPUExecutionProvider"
 
 
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_torch_runtime_needs_no_onnxruntime_lookup(device):
+    # the blocks call select('torch', device) with providers left undetected
+    s = rs.select("torch", device, torch_cuda=False)
+    assert (s.runtime, s.device, s.providers) == ("torch", "cpu", ())
+
+
 @pytest.mark.parametrize("runtime, device, message", [
     ("tensorflow", "cpu", "runtime 'tensorflow' is not one of torch, onnxruntime, auto"),
     ("torch", "tpu", "device 'tpu' is not one of cpu, cuda, auto"),

@@ -29,22 +29,6 @@ RUNTIMES = ("torch", "onnxruntime")
 MAX_BATCH = 4096
 
 
-def resolve_device(device):
-    """'cpu' | 'cuda' | 'auto' -> the device to load on; 'cuda' without a GPU is an error."""
-    if device not in DEVICES:
-        raise ValueError(f"device={device!r} is not one of {', '.join(DEVICES)}")
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "auto":
-        return "cpu"
-    raise ValueError("device='cuda' but no CUDA device is available (torch.cuda.is_available() is False); "
-                     "use device='cpu' or 'auto'")
-
-
 def open_model(model_path="", backend="", runtime="torch", device="cpu", threads=0):
     """Load the model once: '' = the shipped default; a loaded model object is used as is."""
     if not isinstance(model_path, str):
@@ -53,10 +37,15 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
         raise ValueError(f"runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
     if threads < 0:
         raise ValueError(f"threads={threads} must be >= 0 (0 = leave the runtime's default)")
-    device = resolve_device(device)
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is not one of {', '.join(DEVICES)}")
     from .model import load_model
+    from .model.runtime_select import select
 
     try:
+        # One place decides the device from what is installed (device='auto' may find onnxruntime's GPU
+        # providers even when torch has no CUDA); it logs its choice and names what is missing.
+        device = select(runtime, device).device
         return load_model(model_path or None, backend=backend or None, device=device, runtime=runtime,
                           threads=threads or None)
     except (NotImplementedError, ImportError) as exc:

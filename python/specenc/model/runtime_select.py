@@ -71,7 +71,8 @@ def select(runtime="torch", device="cpu", ort_providers=..., torch_cuda=...):
         ort_providers = detect_ort_providers()
     if runtime in ("torch", "auto") and device != "cpu" and torch_cuda is ...:
         torch_cuda = detect_torch_cuda()
-    gpu_eps = tuple(p for p in GPU_EPS if p in (ort_providers or ()))
+    # ort_providers stays ... (not looked up) when the torch runtime alone is asked for
+    gpu_eps = tuple(p for p in GPU_EPS if ort_providers not in (None, ...) and p in ort_providers)
 
     if runtime == "auto":
         if device != "cpu" and torch_cuda:
