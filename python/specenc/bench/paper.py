@@ -453,7 +453,7 @@ def main(args):
         with open(path) as f:
             return write_outputs(json.load(f), args.out)
     s = _settings(args)
-    from ..training.train import resolve_device
+    from ..model.spectrum_model import resolve_device
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)

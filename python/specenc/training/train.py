@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from ..model.spectrum_model import resolve_device
 from . import calibrate, checkpoint, datasets, metrics, modelio
 
 log = logging.getLogger(__name__)
@@ -47,16 +48,6 @@ def lr_at(cfg, step, frac=None):
 def tau_at(cfg, frac):
     """Gumbel temperature annealed exponentially from tau_start (frac 0) to tau_end (frac 1)."""
     return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** min(1.0, frac)
-
-
-def resolve_device(name):
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no CUDA device; use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"device {name!r} must be cpu, cuda or auto")
-    return name
 
 
 class BatchSource:
