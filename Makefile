@@ -1,6 +1,6 @@
 # gr-specenc: the README's commands. Everything runs with the project's .venv python.
 PY := $(CURDIR)/.venv/bin/python
-GRC ?= examples/psd_waterfall.grc
+GRC ?= examples/recorded_iq_alerts.grc
 
 .PHONY: setup build test demo grc bench-psd setup-gui bind-hash clean
 
