@@ -16,6 +16,12 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _subtitle(res):
     m = res["machine"]
     return f"{m['cpu']}, {m['torch_threads']} thread(s), torch {m['torch']}, {m['device']}" + (
@@ -42,9 +48,7 @@ def latency(res, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     fig.suptitle("Forward latency vs token count per attention backend\n" + _subtitle(res), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def compression(res, path):
@@ -73,9 +77,7 @@ def compression(res, path):
     b = res["compression"]["budget"]
     fig.suptitle(f"Accuracy vs compression: cells of {b['steps']} steps, mean ± sd over {b['seeds']} seed(s)\n"
                  + _subtitle(res), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def memory(res, path):
@@ -107,9 +109,7 @@ def memory(res, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("Memory vs sequence length (default architecture, no token dropout)\n" + _subtitle(res), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def throughput(res, path):
@@ -130,9 +130,7 @@ def throughput(res, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.suptitle(_subtitle(res), fontsize=8, y=0.99)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def write_all(res, out_dir):

@@ -26,6 +26,12 @@ def _pct(v):
     return "n/a" if v is None or not np.isfinite(v) else f"{100 * v:.1f} %"
 
 
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_confusion(results, path):
     fam = results["family"]
     cm = np.asarray(fam["confusion"], dtype=np.float64)
@@ -44,9 +50,7 @@ def plot_confusion(results, path):
     ax.set_ylabel("true family")
     ax.set_title("Family confusion (counts; colour = row fraction)")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _detectors(results):
@@ -64,9 +68,7 @@ def plot_roc(results, path):
     ax.set_ylabel("true-positive rate")
     ax.set_title("Anomaly ROC (held-out scenes)")
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_pr(results, path):
@@ -78,9 +80,7 @@ def plot_pr(results, path):
     ax.set_ylim(0, 1.02)
     ax.set_title("Anomaly precision-recall (held-out scenes)")
     ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_snr(results, path):
@@ -96,9 +96,7 @@ def plot_snr(results, path):
     ax.set_ylim(0, 100)
     ax.axhline(95, color="k", ls=":", lw=0.8)
     ax.set_title("Family accuracy vs dominant-emitter SNR")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 PLOTS = {
