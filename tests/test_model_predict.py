@@ -59,15 +59,19 @@ def test_detections_map_back_to_bins_through_stride_and_kept_tokens(monkeypatch)
     fam[0, np.isin(kept[0], [5, 6])] = fm  # 4 is kept but noise: a separate run [20, 28)
     fam[0, np.isin(kept[0], [9, 10, 12])] = tone  # 11 is tone too, 13 dropped -> [36, 52)
     fam[0, np.isin(kept[0], [11])] = tone
+    where = np.isin(kept, [5, 6]).astype(np.float32)  # anomaly on tokens 5, 6 -> bins [20, 28)
+    where[0, kept[0] == 0] = 0.49  # below 0.5: not located
 
     def fake(x, band):
         return {"label_index": np.array([fm]), "confidence": np.array([0.9], np.float32),
                 "anomaly_score": np.array([0.1], np.float32), "kind_index": np.array([0]), "token_family": fam,
-                "token_conf": np.full(fam.shape, 0.7, np.float32), "kept": kept,
+                "token_conf": np.full(fam.shape, 0.7, np.float32), "kept": kept, "token_anomaly": where,
                 "embedding": np.zeros((1, 16), np.float32)}
 
     monkeypatch.setattr(m, "forward_numpy", fake)
-    d = m.predict(np.zeros(64, np.float32)).detections[0]
+    pred = m.predict(np.zeros(64, np.float32))
+    assert np.flatnonzero(pred.anomaly_bins[0]).tolist() == list(range(20, 28))
+    d = pred.detections[0]
     assert [(e["bin_start"], e["bin_stop"], e["family"]) for e in d] == [(4, 16, "fm"), (20, 28, "fm"),
                                                                          (36, 52, "tone")]
     assert d[0]["confidence"] == pytest.approx(0.7)
@@ -165,19 +169,32 @@ def test_loss_terms_and_gradients():
     bin_family[:, 100:120] = labels.FAMILY_INDEX["fm"]
     batch = {"spectra": _spectra(4), "family": np.full(4, labels.FAMILY_INDEX["fm"]), "bin_family": bin_family,
              "anomaly": np.array([0, 1, 1, 0], np.float32), "anomaly_kind": np.array([-1, 2, 5, -1]),
-             "band": np.full(4, bands.BAND_INDEX["ism"]), "snr_db": rng.normal(size=4)}
+             "anomaly_bins": np.zeros((4, 256), bool), "band": np.full(4, bands.BAND_INDEX["ism"]),
+             "snr_db": rng.normal(size=4)}
+    batch["anomaly_bins"][1:3, 40:60] = True
     t = batch_to_tensors(batch)
     net = m.net.train()
     out = net(t["spectra"], t["band"])
     loss, terms = spectrum_loss(out, t, alpha=0.3)
-    assert set(terms) == {"loss", "recon", "anomaly", "family", "token", "kind"}
-    expected = terms["recon"] + 0.3 * terms["anomaly"] + terms["family"] + terms["token"] + terms["kind"]
+    assert set(terms) == {"loss", "recon", "anomaly", "family", "token", "kind", "where"}
+    expected = (terms["recon"] + 0.3 * terms["anomaly"] + terms["family"] + terms["token"] + terms["kind"]
+                + terms["where"])
     assert terms["loss"] == pytest.approx(expected, rel=1e-5)
-    assert terms["kind"] > 0
+    assert terms["kind"] > 0 and terms["where"] > 0
     loss.backward()
     assert net.heads.kind.weight.grad.abs().sum() > 0 and net.heads.anomaly[0].weight.grad.abs().sum() > 0
+    assert net.heads.token_anomaly.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="bin_family"):
         batch_to_tensors({k: v for k, v in batch.items() if k != "bin_family"})
+
+
+def test_token_anomaly_targets_mark_tokens_holding_anomaly_bins():
+    from gnuradio.specenc.model.loss import token_anomaly_targets
+    bins = torch.zeros(1, 16)
+    bins[0, 5] = 1.0  # token 1 (bins 4..7)
+    bins[0, 12:16] = 1.0  # token 3
+    kept = torch.tensor([[0, 1, 3]])
+    assert token_anomaly_targets(bins, kept, 4).tolist() == [[0.0, 1.0, 1.0]]
 
 
 def test_token_targets_pool_bin_labels():

@@ -92,3 +92,15 @@ def test_autoencoder_baseline_scores_unseen_shapes_higher():
     odd = clean(32)
     odd[:, 20:30] += 25.0
     assert ae.score(odd).mean() > 3 * ae.score(clean(32)).mean()
+
+
+def test_localisation_scores_bin_iou_on_rows_with_truth():
+    true = np.zeros((3, 10), bool)
+    pred = np.zeros((3, 10), bool)
+    true[0, 2:6], pred[0, 3:6] = True, True  # IoU 3/4
+    true[1, 0:2], pred[1, 8:10] = True, True  # IoU 0
+    pred[2, :] = True  # no truth: not scored
+    out = metrics.localisation(true, pred)
+    assert out["rows"] == 2
+    assert out["located"] == pytest.approx(0.5)
+    assert out["mean_iou"] == pytest.approx(0.375)

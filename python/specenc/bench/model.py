@@ -68,8 +68,8 @@ def network_flops(cfg):
     backbone and the heads predict reads (matmuls only; elementwise work and softmax exps not counted)."""
     t, k, d = cfg.n_tokens, cfg.n_kept, cfg.d_model
     h = cfg.anomaly_hidden
-    embed = t * (2 * (cfg.pool_stride + 1) * d + 2 * d)  # token embedding + gumbel scorer
-    heads = 2 * k * d * cfg.n_families + 2 * d * (cfg.n_families + cfg.n_kinds + h) + 2 * h * h + 2 * h
+    embed = t * 2 * (cfg.pool_stride + 1) * d + (t * 2 * d if cfg.dropout_mode == "gumbel" else 0)  # + scorer
+    heads = 2 * k * d * (cfg.n_families + 1) + 2 * d * (cfg.n_families + cfg.n_kinds + h) + 2 * h * h + 2 * h
     return embed + backbone_flops(cfg) + heads
 
 
@@ -142,9 +142,29 @@ def target_summary(row, gemm):
 
 
 
+def shipped_config():
+    """The architecture of the shipped weights (what users run), or the library default without them."""
+    from ..model import ModelConfig
+    from ..model.checkpoint import read_info
+    from ..model.spectrum_model import DEFAULT_WEIGHTS
+    return read_info(DEFAULT_WEIGHTS)["config"] if DEFAULT_WEIGHTS.exists() else ModelConfig()
+
+
+def with_tokens(cfg, t):
+    """cfg with t tokens into the backbone: the widest power-of-two pool stride that still gives >= t tokens,
+    then token dropout (cfg's mode, gumbel when it has none) down to t."""
+    stride = 1
+    while cfg.nfft % (2 * stride) == 0 and cfg.nfft // (2 * stride) >= t:
+        stride *= 2
+    if cfg.nfft // stride == t:
+        return cfg.replace(pool_stride=stride, dropout_mode="none", drop_ratio=0.0)
+    mode = "gumbel" if cfg.dropout_mode == "none" else cfg.dropout_mode
+    return cfg.replace(pool_stride=stride, dropout_mode=mode, drop_ratio=1.0 - t / (cfg.nfft // stride))
+
+
 def main(args):
     import torch
-    from ..model import REFERENCE, ModelConfig, available_backends
+    from ..model import REFERENCE, available_backends
     if args.quick:
         args.warmup, args.iters, args.budget_s = min(args.warmup, 10), min(args.iters, 50), min(args.budget_s, 0.5)
     torch.set_num_threads(args.threads)
@@ -152,10 +172,10 @@ def main(args):
     batches = [int(b) for b in args.batches.split(",") if b]
     backends = [b for b in (args.backends.split(",") if args.backends else available_backends())
                 if b != "flash" or torch.cuda.is_available()]
-    base = ModelConfig()
+    base = shipped_config()
     for t in tokens:
-        if not 1 <= t <= base.n_tokens:
-            raise ValueError(f"--tokens value {t} must be in [1, {base.n_tokens}]")
+        if not 1 <= t <= base.nfft:
+            raise ValueError(f"--tokens value {t} must be in [1, {base.nfft}] (one token per bin at most)")
     gemm = gemm_gflops()
     print(f"threads {args.threads}; fp32 GEMM 512^3: {gemm:.1f} GFLOP/s; warm-up {args.warmup}, "
           f"iters up to {args.iters} (budget {args.budget_s} s/variant)")
@@ -176,7 +196,7 @@ def main(args):
                     cfg = cfg0.replace(backend=backend, n_kv_heads=max(1, cfg0.n_heads // 4))
                 else:
                     cfg = cfg0.replace(backend=backend)
-                cfg = cfg.replace(drop_ratio=1.0 - t / cfg.n_tokens)
+                cfg = with_tokens(cfg, t)
                 r = bench_variant(cfg, args, model_batches, warmup, iters)
                 # On a shared machine the GEMM rate drifts with the load: the share is against a probe taken
                 # right after the variant (the start-up probe is kept as the machine figure).

@@ -14,17 +14,19 @@ class Heads(nn.Module):
         h = cfg.anomaly_hidden
         self.anomaly = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
         self.kind = nn.Linear(d, cfg.n_kinds)  # which anomaly, read when s is high
+        self.token_anomaly = nn.Linear(d, 1)  # where: per-token anomaly logit, gives alerts frequency edges
         self.recon = nn.Linear(d, cfg.pool_stride)  # the token's s normalised bins
 
     def forward(self, x, recon=True):
         """x (B, K, D) -> family_logits (B, F), token_logits (B, K, F), anomaly_logit (B,),
-        kind_logits (B, n_kinds), recon (B, K, s) (when asked), embedding (B, D) = mean(x_enc)."""
+        kind_logits (B, n_kinds), token_anomaly_logit (B, K), recon (B, K, s) (when asked), embedding (B, D) = mean(x_enc)."""
         pooled = x.mean(dim=1)  # (B, D)
         out = {
             "family_logits": self.family(pooled),
             "token_logits": self.token_family(x),
             "anomaly_logit": self.anomaly(pooled).squeeze(-1),
             "kind_logits": self.kind(pooled),
+            "token_anomaly_logit": self.token_anomaly(x).squeeze(-1),
             "embedding": pooled,
         }
         if recon:

@@ -1,15 +1,16 @@
 """Joint training loss and the batch -> tensors helper.
 
 spectrum_loss = MSE(recon) + alpha * BCE(anomaly) + CE(family) + CE(per-token family) + CE(kind on
-anomalous rows). Batch fields follow the synth contract (numpy or torch): spectra, family,
-bin_family, anomaly, anomaly_kind, band (others ignored).
+anomalous rows) + BCE(per-token anomaly: does the token's window hold anomaly bins). Batch fields
+follow the synth contract (numpy or torch): spectra, family, bin_family, anomaly, anomaly_kind,
+anomaly_bins, band (others ignored).
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-BATCH_FIELDS = ("spectra", "family", "bin_family", "anomaly", "anomaly_kind", "band")
+BATCH_FIELDS = ("spectra", "family", "bin_family", "anomaly", "anomaly_kind", "anomaly_bins", "band")
 
 
 def batch_to_tensors(batch, device="cpu"):
@@ -20,7 +21,7 @@ def batch_to_tensors(batch, device="cpu"):
         if v is None:
             raise ValueError(f"batch has no field {name!r} (needs {', '.join(BATCH_FIELDS)})")
         t = torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v)
-        if name in ("spectra", "anomaly"):
+        if name in ("spectra", "anomaly", "anomaly_bins"):
             t = t.float()
         else:
             t = t.long()
@@ -38,7 +39,13 @@ def token_targets(bin_family, kept, stride, n_families):
     return target.gather(1, kept)
 
 
-def spectrum_loss(outputs, batch, alpha=0.3, w_family=1.0, w_token=1.0, w_kind=1.0, w_recon=1.0):
+def token_anomaly_targets(anomaly_bins, kept, stride):
+    """Per-bin anomaly extent (B, N) float -> (B, K) 1.0 where the kept token's window holds any of it."""
+    b, n = anomaly_bins.shape
+    return anomaly_bins.view(b, n // stride, stride).amax(-1).gather(1, kept)
+
+
+def spectrum_loss(outputs, batch, alpha=0.3, w_family=1.0, w_token=1.0, w_kind=1.0, w_recon=1.0, w_where=1.0):
     """outputs: SpectrumEncoder.forward dict; batch: batch_to_tensors dict (same device).
     Returns (loss tensor, dict of float terms)."""
     recon = F.mse_loss(outputs["recon"], outputs["windows"])
@@ -51,7 +58,9 @@ def spectrum_loss(outputs, batch, alpha=0.3, w_family=1.0, w_token=1.0, w_kind=1
     rows = (batch["anomaly"] > 0.5) & (batch["anomaly_kind"] >= 0)
     kind = (F.cross_entropy(outputs["kind_logits"][rows], batch["anomaly_kind"][rows]) if bool(rows.any())
             else outputs["kind_logits"].sum() * 0.0)
-    loss = w_recon * recon + alpha * anomaly + w_family * family + w_token * token + w_kind * kind
+    where = F.binary_cross_entropy_with_logits(
+        outputs["token_anomaly_logit"], token_anomaly_targets(batch["anomaly_bins"], outputs["kept"], stride))
+    loss = w_recon * recon + alpha * anomaly + w_family * family + w_token * token + w_kind * kind + w_where * where
     terms = {"loss": loss.item(), "recon": recon.item(), "anomaly": anomaly.item(), "family": family.item(),
-             "token": token.item(), "kind": kind.item()}
+             "token": token.item(), "kind": kind.item(), "where": where.item()}
     return loss, terms

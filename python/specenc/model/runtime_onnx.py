@@ -26,7 +26,7 @@ from .spectrum_model import SpectrumModel, _names, decode_outputs
 log = logging.getLogger(__name__)
 
 INPUTS = ("spectra", "band")  # (B, nfft) float32 dB, (B,) int64 band index
-OUTPUTS = ("family_logits", "token_logits", "anomaly_logit", "kind_logits", "embedding", "kept")
+OUTPUTS = ("family_logits", "token_logits", "anomaly_logit", "kind_logits", "token_anomaly_logit", "embedding", "kept")
 OPSET = 17
 META_KEY = "specenc"  # ONNX metadata_props key holding the checkpoint JSON
 EXPORT_AS_SDPA = ("gqa", "flash")  # kernels the exporter cannot trace, exported through plain SDPA maths

@@ -38,6 +38,7 @@ class Prediction:
     anomaly_kind: list  # (B,) kind name, "" when not anomalous (score < threshold)
     detections: list  # (B,) lists of {"bin_start", "bin_stop" (exclusive), "family", "confidence"}
     embedding: np.ndarray  # (B, D) float32
+    anomaly_bins: np.ndarray  # (B, nfft) bool: where the model locates an anomaly (token probability >= 0.5)
 
 
 def resolve_device(device):
@@ -101,7 +102,8 @@ def decode_outputs(out):
     conf, idx = fam.max(-1)
     return {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
             "kind_index": out["kind_logits"].argmax(-1), "token_family": tok_fam, "token_conf": tok_conf,
-            "kept": out["kept"], "embedding": out["embedding"]}
+            "token_anomaly": torch.sigmoid(out["token_anomaly_logit"]), "kept": out["kept"],
+            "embedding": out["embedding"]}
 
 
 class SpectrumModel:
@@ -190,6 +192,8 @@ class SpectrumModel:
         rows = np.arange(n)[:, None]
         full_fam[rows, r["kept"]] = r["token_family"]
         full_conf[rows, r["kept"]] = r["token_conf"]
+        where = np.zeros((n, cfg.n_tokens), bool)
+        where[rows, r["kept"]] = r["token_anomaly"] >= 0.5
         score = r["anomaly_score"].astype(np.float32)
         return Prediction(
             labels=[self.family_names[i] for i in r["label_index"].tolist()],
@@ -200,6 +204,7 @@ class SpectrumModel:
                           zip(r["kind_index"].tolist(), (score.astype(np.float64) >= self.threshold).tolist())],
             detections=grid_to_detections(full_fam, full_conf, cfg.pool_stride, self.family_names),
             embedding=r["embedding"].astype(np.float32),
+            anomaly_bins=np.repeat(where, cfg.pool_stride, axis=1),
         )
 
 

@@ -25,7 +25,8 @@ CURVE_POINTS = 200
 
 def predict_all(model, spectra, center_freq=None, sample_rate=None, batch=256, progress=None):
     """Run model.predict in batches -> dict of arrays (label_index, anomaly_score, ...) + detections."""
-    out = {"label_index": [], "confidence": [], "anomaly_score": [], "anomaly_kind": [], "detections": []}
+    out = {"label_index": [], "confidence": [], "anomaly_score": [], "anomaly_bins": [], "anomaly_kind": [],
+           "detections": []}
     for i in range(0, len(spectra), batch):
         sl = slice(i, i + batch)
         freq = None if center_freq is None else np.asarray(center_freq)[sl]
@@ -34,12 +35,13 @@ def predict_all(model, spectra, center_freq=None, sample_rate=None, batch=256, p
         out["label_index"].append(np.asarray(p.label_index))
         out["confidence"].append(np.asarray(p.confidence))
         out["anomaly_score"].append(np.asarray(p.anomaly_score))
+        out["anomaly_bins"].append(np.asarray(p.anomaly_bins))
         out["anomaly_kind"] += list(p.anomaly_kind)
         out["detections"] += [[(d["bin_start"], d["bin_stop"], labels.FAMILY_INDEX.get(d["family"], -1))
                                for d in row] for row in p.detections]
         if progress is not None:
             progress.update(len(spectra[sl]))
-    for k in ("label_index", "confidence", "anomaly_score"):
+    for k in ("label_index", "confidence", "anomaly_score", "anomaly_bins"):
         out[k] = np.concatenate(out[k]) if out[k] else np.zeros(0)
     return out
 
@@ -129,6 +131,8 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
         "detection": detection_block(truth, p["detections"], test["snr_db"]),
         "anomaly": anomaly_block(y, p["anomaly_score"], model.threshold, pc["anomaly_score"], kinds),
     }
+    fired = y & (p["anomaly_score"] > model.threshold)
+    results["anomaly"]["localisation"] = metrics.localisation(test["anomaly_bins"][fired], p["anomaly_bins"][fired])
     # Clean scenes are also classification data; include their false-alarm counts only.
     results["false_alarms_clean"] = results["anomaly"]["false_alarms"]
 

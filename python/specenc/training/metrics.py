@@ -65,6 +65,18 @@ def interval_iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
+def localisation(true_bins, pred_bins):
+    """Anomaly location on rows with a truth extent: bin-set IoU of predicted vs true anomaly bins
+    (both (B, N) bool) -> {"rows", "located" (IoU >= DETECTION_IOU), "mean_iou"}."""
+    true_bins, pred_bins = np.asarray(true_bins, bool), np.asarray(pred_bins, bool)
+    rows = true_bins.any(axis=1)
+    inter = (true_bins & pred_bins)[rows].sum(axis=1)
+    union = (true_bins | pred_bins)[rows].sum(axis=1)
+    iou = inter / np.maximum(union, 1)
+    return {"rows": int(rows.sum()), "located": float(np.mean(iou >= DETECTION_IOU)) if rows.any() else float("nan"),
+            "mean_iou": float(iou.mean()) if rows.any() else float("nan")}
+
+
 def match_detections(truth, detections, iou=DETECTION_IOU, need_family=False):
     """Greedy one-to-one matching by IoU (highest first) -> (matched truth count, matched detection count).
 
