@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 from blocks_fake_model import scene_file, small_model_file
 
@@ -169,3 +170,16 @@ def test_onnxruntime_runtime_gives_the_torch_results(inputs, tmp_path, capsys):
     assert len(torch_run) == len(ort_run) > 0
     assert [label for label, _ in torch_run] == [label for label, _ in ort_run]
     assert [score for _, score in ort_run] == pytest.approx([score for _, score in torch_run], abs=1e-3)
+
+
+def test_waterfall_max_hold_groups_continue_across_calls():
+    from gnuradio.specenc.app.waterfall import MaxHold
+    x = np.arange(7 * 3, dtype=np.float32).reshape(7, 3)[::-1].copy()  # row maxima decrease
+    x[4, 1] = 99.0  # a peak inside the second group
+    hold = MaxHold(decimation=3)
+    hold.add(x[:2])
+    hold.add(x[2:5])
+    hold.add(x[5:])
+    rows = hold.rows()
+    np.testing.assert_array_equal(rows, [x[0:3].max(0), x[3:6].max(0), x[6]])
+    assert rows[1, 1] == 99.0

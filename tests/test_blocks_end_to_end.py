@@ -51,6 +51,8 @@ def test_flowgraph_equals_model_predict_on_power_spectrum(setup, average):
         assert alert["score"] == pytest.approx(ref.anomaly_score[k], rel=1e-4)
         assert alert["sample_start"] == k * step
         assert alert["time"] == pytest.approx(t0 + k * step / rec.sample_rate, abs=1e-6)
-        assert alert["freq_lower_edge"] == pytest.approx(rec.center_freq - rec.sample_rate / 2)
-        assert alert["freq_upper_edge"] == pytest.approx(rec.center_freq + rec.sample_rate / 2)
+        where = np.flatnonzero(ref.anomaly_bins[k])  # located: the anomaly's bins; else the whole band
+        edges = (dsp.bin_edges_hz(where[0], where[-1] + 1, model.nfft, rec.sample_rate, rec.center_freq)
+                 if where.size else (rec.center_freq - rec.sample_rate / 2, rec.center_freq + rec.sample_rate / 2))
+        assert (alert["freq_lower_edge"], alert["freq_upper_edge"]) == pytest.approx(edges)
         assert alert["band"] == "aero"

@@ -1,11 +1,13 @@
 """Per-spectrum detections -> emissions: one record per emission instead of one per spectrum.
 
 An emission is a run of detections of one family whose bins overlap in spectra at most `max_gap`
-apart, at one tuning. spectrum_encoder publishes each emission once, when it ends (or every `max_spectra` spectra
+apart, at one tuning (a retune ends every open emission). spectrum_encoder publishes each emission once, when it ends (or every `max_spectra` spectra
 for a long one), which keeps the message rate independent of the spectrum rate.
 """
 
 from dataclasses import dataclass
+
+from . import dsp
 
 
 @dataclass
@@ -17,27 +19,34 @@ class Emission:
     bin_stop: int  # exclusive
     place: dict  # SpectrumClock.place(first): time, sample_start, sample_count, tuning, band
     sample_end: int  # IQ sample after the latest detection's spectrum
-    freq_lower_edge: float
-    freq_upper_edge: float
     confidence_sum: float
+    nfft: int
     count: int = 1
+
+    @property
+    def freq_edges(self):
+        """(lower, upper) Hz of the bins at the emission's tuning (computed once, when it is published)."""
+        rate = self.place["sample_rate"] if self.place["sample_rate"] > 0 else 1.0
+        return dsp.bin_edges_hz(self.bin_start, self.bin_stop, self.nfft, rate, self.place["center_freq"])
 
     def as_dict(self):
         """The `detections` message / JSON form."""
         out = dict(self.place)
+        f_lo, f_hi = self.freq_edges
         out.update(family=self.family, confidence=self.confidence_sum / self.count,
-                   freq_lower_edge=self.freq_lower_edge, freq_upper_edge=self.freq_upper_edge,
+                   freq_lower_edge=f_lo, freq_upper_edge=f_hi,
                    bin_start=self.bin_start, bin_stop=self.bin_stop, spectra=self.count,
                    sample_count=self.sample_end - self.place["sample_start"])
         return out
 
     def annotation(self):
         """SigMF annotation (core:label = family)."""
+        f_lo, f_hi = self.freq_edges
         return {
             "core:sample_start": self.place["sample_start"],
             "core:sample_count": self.sample_end - self.place["sample_start"],
-            "core:freq_lower_edge": self.freq_lower_edge,
-            "core:freq_upper_edge": self.freq_upper_edge,
+            "core:freq_lower_edge": f_lo,
+            "core:freq_upper_edge": f_hi,
             "core:label": self.family,
             "specenc:confidence": round(self.confidence_sum / self.count, 4),
             "specenc:spectra": self.count,
@@ -61,43 +70,49 @@ class EmissionTracker:
         self.max_spectra = max_spectra
         self.min_spectra = min_spectra
         self._open = {}  # family -> list of Emission
+        self._tuning = None  # (center_freq, sample_rate) of the open emissions
 
     def update(self, index, detections, clock, nfft):
         """Add spectrum `index`'s detections (model dicts with bin_start/bin_stop/family/confidence).
 
         clock: spectrum_tags.SpectrumClock at this spectrum (tuning for Hz, placement).
+        Runs once per spectrum, so the per-detection path does no Hz maths (edges are computed when an
+        emission is published) and a retune is checked once, not per track.
         """
         ended = []
+        if (clock.freq, clock.rate) != self._tuning:
+            ended += self.flush()
+            self._tuning = (clock.freq, clock.rate)
         for det in detections:
-            family, conf = str(det["family"]), float(det["confidence"])
-            lo, hi = int(det["bin_start"]), int(det["bin_stop"])
-            tracks = self._open.setdefault(family, [])
+            family, lo, hi = det["family"], det["bin_start"], det["bin_stop"]
+            tracks = self._open.get(family)
+            if tracks is None:
+                tracks = self._open[family] = []
             for em in tracks:
-                if (em.last < index and lo < em.bin_stop and em.bin_start < hi
-                        and em.place["center_freq"] == clock.freq):  # a retune ends an emission
-                    f_lo, f_hi = clock.edges_hz(lo, hi, nfft)
+                if em.last < index and lo < em.bin_stop and em.bin_start < hi:
                     em.last = index
-                    em.bin_start, em.bin_stop = min(em.bin_start, lo), max(em.bin_stop, hi)
-                    em.freq_lower_edge = min(em.freq_lower_edge, f_lo)
-                    em.freq_upper_edge = max(em.freq_upper_edge, f_hi)
+                    if lo < em.bin_start:
+                        em.bin_start = lo
+                    if hi > em.bin_stop:
+                        em.bin_stop = hi
                     em.sample_end = index * clock.step + clock.span
-                    em.confidence_sum += conf
+                    em.confidence_sum += det["confidence"]
                     em.count += 1
                     break
             else:
-                f_lo, f_hi = clock.edges_hz(lo, hi, nfft)
                 place = clock.place(index)
-                tracks.append(Emission(family, index, index, lo, hi, place, place["sample_start"] + clock.span,
-                                       f_lo, f_hi, conf))
+                tracks.append(Emission(str(family), index, index, int(lo), int(hi), place,
+                                       place["sample_start"] + clock.span, float(det["confidence"]), nfft))
+        oldest_open = index - self.max_gap
         for family, tracks in self._open.items():
-            keep = []
-            for em in tracks:
-                done = index - em.last > self.max_gap or em.last - em.first + 1 >= self.max_spectra
-                if not done:
-                    keep.append(em)
-                elif em.count >= self.min_spectra:
-                    ended.append(em)
-            self._open[family] = keep
+            if any(em.last < oldest_open or em.last - em.first + 1 >= self.max_spectra for em in tracks):
+                keep = []
+                for em in tracks:
+                    if em.last >= oldest_open and em.last - em.first + 1 < self.max_spectra:
+                        keep.append(em)
+                    elif em.count >= self.min_spectra:
+                        ended.append(em)
+                self._open[family] = keep
         return ended
 
     def flush(self):

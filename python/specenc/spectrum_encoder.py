@@ -52,6 +52,15 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
         raise ValueError(f"runtime={runtime!r} is not available: {exc}") from exc
 
 
+def _extents(bins, n):
+    """(n, nfft) bool anomaly bins (or None) -> lists: located, first bin, one past the last bin, per row."""
+    if bins is None:
+        return [False] * n, [0] * n, [0] * n
+    bins = np.asarray(bins, bool)
+    return (bins.any(axis=1).tolist(), bins.argmax(axis=1).tolist(),
+            (bins.shape[1] - bins[:, ::-1].argmax(axis=1)).tolist())
+
+
 class spectrum_encoder(gr.sync_block):
     """Classify each spectrum, locate its emissions and score it for anomalies, in one model pass.
 
@@ -193,7 +202,7 @@ class spectrum_encoder(gr.sync_block):
                              self._clock.rate if self._clock.rate > 0 else None)
         if len(output_items) > 1:
             output_items[1][rows] = pred.embedding
-        anomaly_bins = getattr(pred, "anomaly_bins", None)
+        located, bin_lo, bin_hi = _extents(getattr(pred, "anomaly_bins", None), len(rows))
         publish = self._has_subscribers()
         ended = []
         for j, i in enumerate(rows):
@@ -202,10 +211,9 @@ class spectrum_encoder(gr.sync_block):
             self.add_item_tag(0, offset, tags.CONFIDENCE, pmt.from_double(float(pred.confidence[j])))
             self.add_item_tag(0, offset, tags.ANOMALY_SCORE, pmt.from_double(float(pred.anomaly_score[j])))
             self.add_item_tag(0, offset, tags.ANOMALY_KIND, self._symbol(pred.anomaly_kind[j]))
-            if anomaly_bins is not None and anomaly_bins[j].any():
-                where = np.flatnonzero(anomaly_bins[j])
+            if located[j]:
                 self.add_item_tag(0, offset, tags.ANOMALY_BINS,
-                                  pmt.cons(pmt.from_long(int(where[0])), pmt.from_long(int(where[-1]) + 1)))
+                                  pmt.cons(pmt.from_long(bin_lo[j]), pmt.from_long(bin_hi[j])))
             if publish:
                 ended += self._tracker.update(offset, pred.detections[j], clocks[i], self.nfft)
         for emission in ended:

@@ -18,6 +18,7 @@ from .. import spectrum_tags as tags
 from ..alert_sink import alert_sink
 from ..anomaly_detector import anomaly_detector
 from ..spectrum_encoder import spectrum_encoder
+from .waterfall import MaxHold
 
 WATERFALL_ROWS = 1500  # the PNG keeps at most this many rows (max-hold over groups of spectra)
 
@@ -30,11 +31,9 @@ class run_collector(gr.sync_block):
 
     def __init__(self, nfft, decimation=1):
         gr.sync_block.__init__(self, name="run_collector", in_sig=[(np.float32, nfft), np.float32], out_sig=[])
-        self.decimation = max(1, int(decimation))
-        self.labels, self.confidence, self._scores, self._rows = [], [], [], []
+        self._waterfall = MaxHold(decimation)
+        self.labels, self.confidence, self._scores = [], [], []
         self.invalid = 0
-        self._hold = None  # (nfft,) max over the current group
-        self._held = 0
 
     def work(self, input_items, output_items):
         spectra, scores = input_items
@@ -53,12 +52,7 @@ class run_collector(gr.sync_block):
         self.labels.extend(labels)
         self.confidence.append(conf)
         self._scores.append(scores.copy())
-        for row in spectra:
-            self._hold = row.copy() if self._held == 0 else np.fmax(self._hold, row)
-            self._held += 1
-            if self._held == self.decimation:
-                self._rows.append(self._hold)
-                self._held = 0
+        self._waterfall.add(spectra)
         return n
 
     @property
@@ -68,9 +62,12 @@ class run_collector(gr.sync_block):
     def scores(self):
         return np.concatenate(self._scores) if self._scores else np.zeros(0, np.float32)
 
+    @property
+    def decimation(self):
+        return self._waterfall.decimation
+
     def rows(self):
-        rows = self._rows + ([self._hold] if self._held else [])
-        return np.array(rows, np.float32)
+        return self._waterfall.rows()
 
 
 def recording_source(rec):

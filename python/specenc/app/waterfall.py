@@ -5,6 +5,33 @@ import numpy as np
 MAX_BOXES = 300  # labelled boxes beyond this clutter the picture; the longest tracks are drawn
 
 
+class MaxHold:
+    """Waterfall rows from a stream of spectra: the max of each group of `decimation` spectra, groups
+    continuing across `add` calls (a peak is never lost to decimation)."""
+
+    def __init__(self, decimation=1):
+        self.decimation = max(1, int(decimation))
+        self._rows = []
+        self._hold = None  # max over the open group
+        self._held = 0  # spectra in the open group
+
+    def add(self, spectra):
+        i, n = 0, len(spectra)
+        while i < n:
+            take = min(self.decimation - self._held, n - i)
+            group = np.fmax.reduce(spectra[i:i + take], axis=0)
+            self._hold = group if self._held == 0 else np.fmax(self._hold, group)
+            self._held += take
+            i += take
+            if self._held == self.decimation:
+                self._rows.append(self._hold)
+                self._held = 0
+
+    def rows(self):
+        """(R, nfft) float32, the open group last."""
+        return np.array(self._rows + ([self._hold] if self._held else []), np.float32)
+
+
 def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), alerts=(), truth=(), title=""):
     """Write the PNG.
 

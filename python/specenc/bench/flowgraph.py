@@ -11,6 +11,7 @@ per second of IQ: real time on 2 cores needs <= 2. A third run replays the model
 best of --repeat each.
 """
 
+import dataclasses
 import os
 import tempfile
 import threading
@@ -71,24 +72,22 @@ class ReplayModel:
     def __init__(self, model, spectra, rx_freq, batch):
         self.nfft, self.threshold = model.nfft, model.threshold
         parts = [model.predict(spectra[i:i + batch], rx_freq=rx_freq) for i in range(0, len(spectra), batch)]
-        self._rows = [row for part in parts for row in zip(part.labels, part.label_index, part.confidence,
-                                                            part.anomaly_score, part.anomaly_kind,
-                                                            part.detections, part.embedding)]
+        self._type = type(parts[0])
+        self._columns = {}  # Prediction field -> all rows (array or list), in order
+        for f in dataclasses.fields(parts[0]):
+            cols = [getattr(p, f.name) for p in parts]
+            self._columns[f.name] = (np.concatenate(cols) if isinstance(cols[0], np.ndarray)
+                                     else [x for c in cols for x in c])
         self._next = 0
-        self._template = parts[0]
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
         n = len(np.atleast_2d(spectra))
         if rx_freq is None and sample_rate is None:  # the encoder's warm-up call, before the stream
-            rows = self._rows[:n]
+            rows = slice(0, n)
         else:
-            rows = self._rows[self._next:self._next + n]
+            rows = slice(self._next, self._next + n)
             self._next += n
-        cols = list(zip(*rows))
-        return type(self._template)(labels=list(cols[0]), label_index=np.array(cols[1]),
-                                    confidence=np.array(cols[2]), anomaly_score=np.array(cols[3]),
-                                    anomaly_kind=list(cols[4]), detections=list(cols[5]),
-                                    embedding=np.array(cols[6]))
+        return self._type(**{k: v[rows] for k, v in self._columns.items()})
 
     def rewind(self):
         self._next = 0
