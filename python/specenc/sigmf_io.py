@@ -187,11 +187,25 @@ def open_recording(path, rate=None, freq=None, fmt=None):
     return open_raw(path, rate, freq, fmt)
 
 
-def _memmap(rec):
+def raw_view(rec):
+    """(N, 2) read-only memory map of the data file (I, Q in the file's type); map once for repeated reads."""
     dtype = DATATYPES[rec.datatype][0]
     if rec.num_samples == 0:
         return np.zeros((0, 2), dtype)
     return np.memmap(rec.data_path, dtype=dtype, mode="r", shape=(rec.num_samples, 2))
+
+
+def to_complex(raw, datatype, out=None):
+    """(n, 2) raw I/Q of `datatype` -> complex64 scaled to full scale 1.0, written into `out` when given."""
+    _, scale, offset = DATATYPES[datatype]
+    if out is None:
+        out = np.empty(len(raw), np.complex64)
+    if datatype == "cf32_le":
+        out.real, out.imag = raw[:, 0], raw[:, 1]
+    else:
+        out.real = (raw[:, 0].astype(np.float32) - np.float32(offset)) * np.float32(scale)
+        out.imag = (raw[:, 1].astype(np.float32) - np.float32(offset)) * np.float32(scale)
+    return out
 
 
 def read_samples(rec, start=0, count=None):
@@ -201,15 +215,7 @@ def read_samples(rec, start=0, count=None):
     stop = rec.num_samples if count is None else min(rec.num_samples, start + int(count))
     if count is not None and count < 0:
         raise ValueError(f"count={count} must be >= 0")
-    raw = _memmap(rec)[start:stop]  # (N, 2) on disk until converted
-    _, scale, offset = DATATYPES[rec.datatype]
-    out = np.empty(stop - start, np.complex64)
-    if rec.datatype == "cf32_le":
-        out.real, out.imag = raw[:, 0], raw[:, 1]
-    else:
-        out.real = (raw[:, 0].astype(np.float32) - np.float32(offset)) * np.float32(scale)
-        out.imag = (raw[:, 1].astype(np.float32) - np.float32(offset)) * np.float32(scale)
-    return out
+    return to_complex(raw_view(rec)[start:stop], rec.datatype)  # (N, 2) on disk until converted
 
 
 def iter_chunks(rec, chunk=65536):

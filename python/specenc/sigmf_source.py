@@ -32,6 +32,7 @@ class sigmf_source(gr.sync_block):
         if self.recording.num_samples == 0:
             raise ValueError(f"{path}: recording holds no samples")
         self._repeat = bool(repeat)
+        self._raw = sigmf_io.raw_view(self.recording)  # mapped once, not per work() call
         self._pos = 0
         secs, frac = (sigmf_io.datetime_to_rx_time(self.recording.datetime)
                       if self.recording.datetime else (0, 0.0))
@@ -52,6 +53,6 @@ class sigmf_source(gr.sync_block):
             for key, value in self._tags:
                 self.add_item_tag(0, 0, key, value)
         n = min(len(out), rec.num_samples - self._pos)
-        out[:n] = sigmf_io.read_samples(rec, self._pos, n)
+        sigmf_io.to_complex(self._raw[self._pos:self._pos + n], rec.datatype, out[:n])
         self._pos += n
         return n
