@@ -204,3 +204,21 @@ def test_token_targets_pool_bin_labels():
     bf[0, 8:12] = 7
     tgt = token_targets(bf, torch.arange(4)[None], 4, 9)
     assert tgt.tolist() == [[0, 3, 7, 0]]
+
+
+def test_small_cpu_passes_run_on_one_thread_and_restore_the_setting(monkeypatch):
+    from gnuradio.specenc.model import spectrum_model
+    m = SpectrumModel.from_config(SMALL)
+    seen = []
+    real = m.net.forward
+    monkeypatch.setattr(m.net, "forward", lambda *a, **k: (seen.append(torch.get_num_threads()), real(*a, **k))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = _spectra(spectrum_model.ONE_THREAD_ROWS)
+        small = m.predict(x[:1])
+        big = m.predict(x)
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        np.testing.assert_allclose(small.anomaly_score, big.anomaly_score[:1], rtol=1e-5, atol=1e-6)
+    finally:
+        torch.set_num_threads(before)
