@@ -73,42 +73,55 @@ class anomaly_detector(gr.sync_block):
         out = output_items[0]
         out[:] = np.nan
         first = self.nitems_written(0)
-        # Per spectrum: [score, kind, bins]; tags arrive grouped by offset.
-        kinds = [""] * n
-        bins = [None] * n
-        runs = tags.split_by_tags(self.get_tags_in_window(0, 0, n), first, n)
-        for start, stop, run_tags in runs:
+
+        def window(key):  # tags of one key, filtered in C++ (the encoder's class/confidence tags never reach Python)
+            return self.get_tags_in_window(0, 0, n, key)
+
+        for tag in window(tags.ANOMALY_SCORE):
+            out[tag.offset - first] = pmt.to_double(tag.value)
+        # Context and rx_* tags are rare: they cut the window into runs applied in stream order.
+        control = [t for key in (tags.CONTEXT, tags.RX_TIME, tags.RX_FREQ, tags.RX_RATE) for t in window(key)]
+        where = None  # per spectrum (kind, bins), read only when a spectrum of this window crosses the threshold
+        for start, stop, run_tags in tags.split_by_tags(control, first, n):
             # The context (first spectrum) sets defaults that rx_* tags on the same spectrum override.
             for tag in sorted(run_tags, key=lambda t: not pmt.eq(t.key, tags.CONTEXT)):
-                self._take(tag, first + start, out, kinds, bins, first)
-            self._alert_run(out, kinds, bins, first, start, stop)
+                self._take(tag, first + start)
+            if where is None and self._threshold is not None and (out[start:stop] > self._threshold).any():
+                where = self._kinds_and_bins(window, first, n)
+            self._alert_run(out, where, first, start, stop)
         return n
 
-    def _take(self, tag, index, out, kinds, bins, first):
+    @staticmethod
+    def _kinds_and_bins(window, first, n):
+        kinds, bins = [""] * n, [None] * n
+        for tag in window(tags.ANOMALY_KIND):
+            kinds[tag.offset - first] = pmt.symbol_to_string(tag.value)
+        for tag in window(tags.ANOMALY_BINS):
+            bins[tag.offset - first] = (pmt.to_long(pmt.car(tag.value)), pmt.to_long(pmt.cdr(tag.value)))
+        return kinds, bins
+
+    def _take(self, tag, index):
         key = tag.key
-        i = tag.offset - first
-        if pmt.eq(key, tags.ANOMALY_SCORE):
-            out[i] = pmt.to_double(tag.value)
-        elif pmt.eq(key, tags.ANOMALY_KIND):
-            kinds[i] = pmt.symbol_to_string(tag.value)
-        elif pmt.eq(key, tags.ANOMALY_BINS):
-            bins[i] = (pmt.to_long(pmt.car(tag.value)), pmt.to_long(pmt.cdr(tag.value)))
-        elif pmt.eq(key, tags.CONTEXT):
+        if pmt.eq(key, tags.CONTEXT):
             self._calibrated = self._clock.apply_context(tag.value)
             if self._threshold_override is None:
                 self._threshold = self._calibrated
-        elif any(pmt.eq(key, k) for k in (tags.RX_TIME, tags.RX_FREQ, tags.RX_RATE)):
+        else:  # rx_time, rx_freq, rx_rate
             self._clock.apply(tag, index)  # from this spectrum on
             self.add_item_tag(0, tag.offset, key, tag.value)
 
-    def _alert_run(self, out, kinds, bins, first, start, stop):
+    def _alert_run(self, out, where, first, start, stop):
         scores = out[start:stop]
         if self._threshold is None:
             if not self._warned_untagged and np.isnan(scores).all():
                 self.logger.error("no specenc_context/score tags: connect this block to spectrum_encoder output 0")
                 self._warned_untagged = True
             return
-        for i in start + np.flatnonzero(scores > self._threshold):
+        above = start + np.flatnonzero(scores > self._threshold)
+        if above.size == 0:
+            return
+        kinds, bins = where
+        for i in above:
             index = first + int(i)
             kind = kinds[i] or "unknown"
             self.add_item_tag(0, index, tags.ANOMALY, pmt.intern(kind))

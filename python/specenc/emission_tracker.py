@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from . import dsp
 
 
-@dataclass
+@dataclass(slots=True)  # slots: attribute reads in the per-detection loop are the tracker's main cost
 class Emission:
     family: str
     first: int  # spectrum index of the first detection

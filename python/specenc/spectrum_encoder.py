@@ -57,8 +57,12 @@ def _extents(bins, n):
     if bins is None:
         return [False] * n, [0] * n, [0] * n
     bins = np.asarray(bins, bool)
-    return (bins.any(axis=1).tolist(), bins.argmax(axis=1).tolist(),
-            (bins.shape[1] - bins[:, ::-1].argmax(axis=1)).tolist())
+    located = bins.any(axis=1).tolist()
+    lo, hi = [0] * n, [0] * n
+    for j in np.flatnonzero(located).tolist():  # few rows: only spectra the anomaly head marks
+        where = np.flatnonzero(bins[j])
+        lo[j], hi[j] = int(where[0]), int(where[-1]) + 1
+    return located, lo, hi
 
 
 class spectrum_encoder(gr.sync_block):
@@ -67,9 +71,9 @@ class spectrum_encoder(gr.sync_block):
     Inputs:
         0: float[nfft] power spectra in dB (from specenc.psd), with rx_time/rx_freq/rx_rate tags if known.
     Outputs:
-        0: float[nfft] the same spectra, tagged specenc_class, specenc_confidence, specenc_anomaly_score,
-           specenc_anomaly_kind (specenc_anomaly_bins when the model locates the anomaly, specenc_invalid on
-           NaN/inf spectra, specenc_context on the first spectrum).
+        0: float[nfft] the same spectra, tagged specenc_class, specenc_confidence, specenc_anomaly_score
+           (specenc_anomaly_kind above the model's threshold, specenc_anomaly_bins when the model locates the
+           anomaly, specenc_invalid on NaN/inf spectra, specenc_context on the first spectrum).
         1 (embeddings > 0): float[d_model] pooled embedding per spectrum (zeros for invalid spectra).
         detections (message): one dict per emission (detections of one family whose bins overlap, joined
            across spectra; sent when it ends, or every 1024 spectra while it lasts; with overlap >= 0.5 and
@@ -205,15 +209,17 @@ class spectrum_encoder(gr.sync_block):
         located, bin_lo, bin_hi = _extents(getattr(pred, "anomaly_bins", None), len(rows))
         publish = self._has_subscribers()
         ended = []
-        for j, i in enumerate(rows):
-            offset = first + int(i)
-            self.add_item_tag(0, offset, tags.CLASS, self._symbol(pred.labels[j]))
-            self.add_item_tag(0, offset, tags.CONFIDENCE, pmt.from_double(float(pred.confidence[j])))
-            self.add_item_tag(0, offset, tags.ANOMALY_SCORE, pmt.from_double(float(pred.anomaly_score[j])))
-            self.add_item_tag(0, offset, tags.ANOMALY_KIND, self._symbol(pred.anomaly_kind[j]))
+        add_tag = self.add_item_tag  # looked up once: every lookup goes through the gateway's __getattr__
+        confidence, score = pred.confidence.tolist(), pred.anomaly_score.tolist()
+        for j, i in enumerate(rows.tolist()):
+            offset = first + i
+            add_tag(0, offset, tags.CLASS, self._symbol(pred.labels[j]))
+            add_tag(0, offset, tags.CONFIDENCE, pmt.from_double(confidence[j]))
+            add_tag(0, offset, tags.ANOMALY_SCORE, pmt.from_double(score[j]))
+            if pred.anomaly_kind[j]:
+                add_tag(0, offset, tags.ANOMALY_KIND, self._symbol(pred.anomaly_kind[j]))
             if located[j]:
-                self.add_item_tag(0, offset, tags.ANOMALY_BINS,
-                                  pmt.cons(pmt.from_long(bin_lo[j]), pmt.from_long(bin_hi[j])))
+                add_tag(0, offset, tags.ANOMALY_BINS, pmt.cons(pmt.from_long(bin_lo[j]), pmt.from_long(bin_hi[j])))
             if publish:
                 ended += self._tracker.update(offset, pred.detections[j], clocks[i], self.nfft)
         for emission in ended:

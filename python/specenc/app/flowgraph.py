@@ -41,14 +41,11 @@ class run_collector(gr.sync_block):
         first = self.nitems_read(0)
         labels = [""] * n
         conf = np.full(n, np.nan, np.float32)
-        for tag in self.get_tags_in_window(0, 0, n):
-            i = tag.offset - first
-            if pmt.eq(tag.key, tags.CLASS):
-                labels[i] = pmt.symbol_to_string(tag.value)
-            elif pmt.eq(tag.key, tags.CONFIDENCE):
-                conf[i] = pmt.to_double(tag.value)
-            elif pmt.eq(tag.key, tags.INVALID):
-                self.invalid += 1
+        for tag in self.get_tags_in_window(0, 0, n, tags.CLASS):
+            labels[tag.offset - first] = pmt.symbol_to_string(tag.value)
+        for tag in self.get_tags_in_window(0, 0, n, tags.CONFIDENCE):
+            conf[tag.offset - first] = pmt.to_double(tag.value)
+        self.invalid += len(self.get_tags_in_window(0, 0, n, tags.INVALID))
         self.labels.extend(labels)
         self.confidence.append(conf)
         self._scores.append(scores.copy())
