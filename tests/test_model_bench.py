@@ -25,12 +25,3 @@ def test_backbone_flops_scale_with_tokens_and_layers():
     a = bench_model.backbone_flops(ModelConfig(drop_ratio=0.5))
     assert bench_model.backbone_flops(ModelConfig(drop_ratio=0.5, n_layers=4)) == 2 * a
     assert bench_model.backbone_flops(ModelConfig(drop_ratio=0.0)) > 2 * a  # linear + quadratic in tokens
-
-
-def test_token_sweep_widens_the_stride_then_drops_tokens():
-    base = ModelConfig(pool_stride=8, dropout_mode="none", drop_ratio=0.0)
-    shapes = {t: bench_model.with_tokens(base, t) for t in (64, 128, 192, 256)}
-    assert {t: (c.pool_stride, c.n_kept) for t, c in shapes.items()} == {64: (16, 64), 128: (8, 128),
-                                                                         192: (4, 192), 256: (4, 256)}
-    assert shapes[128].dropout_mode == "none" and shapes[192].dropout_mode == "gumbel"
-    assert bench_model.with_tokens(ModelConfig(dropout_mode="fixed"), 192).dropout_mode == "fixed"

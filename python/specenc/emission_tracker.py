@@ -71,6 +71,9 @@ class EmissionTracker:
         self.min_spectra = min_spectra
         self._open = {}  # family -> list of Emission
         self._tuning = None  # (center_freq, sample_rate) of the open emissions
+        # No open emission can end before this spectrum index (a lower bound: extending an emission only
+        # delays its end), so most updates skip the sweep over every open emission.
+        self._next_sweep = 0
 
     def update(self, index, detections, clock, nfft):
         """Add spectrum `index`'s detections (model dicts with bin_start/bin_stop/family/confidence).
@@ -98,25 +101,36 @@ class EmissionTracker:
                     em.sample_end = index * clock.step + clock.span
                     em.confidence_sum += det["confidence"]
                     em.count += 1
+                    if index - em.first + 1 >= self.max_spectra:
+                        self._next_sweep = min(self._next_sweep, index)  # long enough: publish now
                     break
             else:
                 place = clock.place(index)
                 tracks.append(Emission(str(family), index, index, int(lo), int(hi), place,
                                        place["sample_start"] + clock.span, float(det["confidence"]), nfft))
-        oldest_open = index - self.max_gap
+                self._next_sweep = min(self._next_sweep, index + self.max_gap + 1, index + self.max_spectra - 1)
+        if index >= self._next_sweep:
+            ended += self._sweep(index)
+        return ended
+
+    def _sweep(self, index):
+        """End the emissions unseen for more than max_gap spectra or max_spectra long; sets _next_sweep."""
+        ended, oldest_open, next_sweep = [], index - self.max_gap, float("inf")
         for family, tracks in self._open.items():
-            if any(em.last < oldest_open or em.last - em.first + 1 >= self.max_spectra for em in tracks):
-                keep = []
-                for em in tracks:
-                    if em.last >= oldest_open and em.last - em.first + 1 < self.max_spectra:
-                        keep.append(em)
-                    elif em.count >= self.min_spectra:
-                        ended.append(em)
-                self._open[family] = keep
+            keep = []
+            for em in tracks:
+                if em.last >= oldest_open and em.last - em.first + 1 < self.max_spectra:
+                    keep.append(em)
+                    next_sweep = min(next_sweep, em.last + self.max_gap + 1, em.first + self.max_spectra - 1)
+                elif em.count >= self.min_spectra:
+                    ended.append(em)
+            self._open[family] = keep
+        self._next_sweep = next_sweep
         return ended
 
     def flush(self):
         """Every emission still open (end of stream), oldest first."""
         rest = [em for tracks in self._open.values() for em in tracks if em.count >= self.min_spectra]
         self._open = {}
+        self._next_sweep = 0
         return sorted(rest, key=lambda e: (e.first, e.bin_start))

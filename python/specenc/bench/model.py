@@ -142,29 +142,10 @@ def target_summary(row, gemm):
 
 
 
-def shipped_config():
-    """The architecture of the shipped weights (what users run), or the library default without them."""
-    from ..model import ModelConfig
-    from ..model.checkpoint import read_info
-    from ..model.spectrum_model import DEFAULT_WEIGHTS
-    return read_info(DEFAULT_WEIGHTS)["config"] if DEFAULT_WEIGHTS.exists() else ModelConfig()
-
-
-def with_tokens(cfg, t):
-    """cfg with t tokens into the backbone: the widest power-of-two pool stride that still gives >= t tokens,
-    then token dropout (cfg's mode, gumbel when it has none) down to t."""
-    stride = 1
-    while cfg.nfft % (2 * stride) == 0 and cfg.nfft // (2 * stride) >= t:
-        stride *= 2
-    if cfg.nfft // stride == t:
-        return cfg.replace(pool_stride=stride, dropout_mode="none", drop_ratio=0.0)
-    mode = "gumbel" if cfg.dropout_mode == "none" else cfg.dropout_mode
-    return cfg.replace(pool_stride=stride, dropout_mode=mode, drop_ratio=1.0 - t / (cfg.nfft // stride))
-
-
 def main(args):
     import torch
     from ..model import REFERENCE, available_backends
+    from .paper import default_config, tokens_config
     if args.quick:
         args.warmup, args.iters, args.budget_s = min(args.warmup, 10), min(args.iters, 50), min(args.budget_s, 0.5)
     torch.set_num_threads(args.threads)
@@ -172,10 +153,9 @@ def main(args):
     batches = [int(b) for b in args.batches.split(",") if b]
     backends = [b for b in (args.backends.split(",") if args.backends else available_backends())
                 if b != "flash" or torch.cuda.is_available()]
-    base = shipped_config()
+    base = default_config()
     for t in tokens:
-        if not 1 <= t <= base.nfft:
-            raise ValueError(f"--tokens value {t} must be in [1, {base.nfft}] (one token per bin at most)")
+        tokens_config(base, base.backend, t)  # ValueError for a count the model cannot take
     gemm = gemm_gflops()
     print(f"threads {args.threads}; fp32 GEMM 512^3: {gemm:.1f} GFLOP/s; warm-up {args.warmup}, "
           f"iters up to {args.iters} (budget {args.budget_s} s/variant)")
@@ -192,11 +172,7 @@ def main(args):
     for name, cfg0, warmup, iters, model_batches in models:
         for t in tokens:
             for backend in backends:
-                if backend == "gqa" and cfg0.n_heads == cfg0.n_kv_heads:
-                    cfg = cfg0.replace(backend=backend, n_kv_heads=max(1, cfg0.n_heads // 4))
-                else:
-                    cfg = cfg0.replace(backend=backend)
-                cfg = with_tokens(cfg, t)
+                cfg = tokens_config(cfg0, backend, t)
                 r = bench_variant(cfg, args, model_batches, warmup, iters)
                 # On a shared machine the GEMM rate drifts with the load: the share is against a probe taken
                 # right after the variant (the start-up probe is kept as the machine figure).

@@ -139,12 +139,19 @@ def arch_config(base, backend, **changes):
 
 
 def tokens_config(base, backend, tokens):
-    """Config keeping `tokens` of the base's T tokens: r = 1 - tokens/T with the base's dropout mode."""
-    t = base.n_tokens
-    if not 1 <= tokens <= t:
-        raise ValueError(f"token count {tokens} must be in 1..{t} (nfft {base.nfft} / pool_stride {base.pool_stride})")
-    mode = base.dropout_mode if base.dropout_mode != "none" else "fixed"
-    cfg = arch_config(base, backend, dropout_mode=mode, drop_ratio=1.0 - tokens / t)
+    """base with a backend and `tokens` tokens into the backbone: the widest power-of-two pool stride that
+    still gives >= tokens, then token dropout down to it (the base's mode; gumbel when it has none)."""
+    if not 1 <= tokens <= base.nfft:
+        raise ValueError(f"token count {tokens} must be in 1..{base.nfft} (one token per bin at most)")
+    stride = 1
+    while base.nfft % (2 * stride) == 0 and base.nfft // (2 * stride) >= tokens:
+        stride *= 2
+    total = base.nfft // stride
+    if total == tokens:
+        cfg = arch_config(base, backend, pool_stride=stride, dropout_mode="none", drop_ratio=0.0)
+    else:
+        mode = "gumbel" if base.dropout_mode == "none" else base.dropout_mode
+        cfg = arch_config(base, backend, pool_stride=stride, dropout_mode=mode, drop_ratio=1.0 - tokens / total)
     assert cfg.n_kept == tokens, (cfg.n_kept, tokens)
     return cfg
 
