@@ -46,6 +46,14 @@ def _lat(res, model, backend, tokens):
     return None
 
 
+def _tokens(cfg):
+    """'8-bin tokens, no dropout' / '4-bin tokens, r = 0.25 gumbel' for a model config dict."""
+    if not cfg:
+        return "config unknown"
+    drop = "no dropout" if cfg["dropout_mode"] == "none" else f"r = {cfg['drop_ratio']:g} {cfg['dropout_mode']}"
+    return f"{cfg['pool_stride']}-bin tokens, {drop}"
+
+
 def claims_table(res):
     rows = ["| paper claim | ours | verdict |", "|---|---|---|"]
     d = (res.get("compression") or {}).get("shipped_default") or res.get("cells", {}).get("shipped_default") or {}
@@ -55,7 +63,7 @@ def claims_table(res):
     if d.get("trained") or cell:
         ours = []
         if d.get("trained"):
-            ours.append(f"shipped default (converged, r = 0.25 gumbel): {100 * d['accuracy']:.1f} %")
+            ours.append(f"shipped default (converged, {_tokens(d.get('config', {}))}): {100 * d['accuracy']:.1f} %")
         if cell:
             ours.append(f"small-budget cell r = 0.25 gumbel: {_pct(cell['accuracy'])}")
         v = 100 * d["accuracy"] if d.get("trained") else 100 * cell["accuracy"]["mean"]
