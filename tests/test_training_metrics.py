@@ -104,3 +104,16 @@ def test_localisation_scores_bin_iou_on_rows_with_truth():
     assert out["rows"] == 2
     assert out["located"] == pytest.approx(0.5)
     assert out["mean_iou"] == pytest.approx(0.375)
+
+
+def test_kind_named_counts_only_caught_anomalies():
+    from gnuradio.specenc.labels import ANOMALY_INDEX
+    from gnuradio.specenc.training.evaluate import kind_named
+    jam, shift = ANOMALY_INDEX["jamming"], ANOMALY_INDEX["frequency_shift"]
+    true = np.array([jam, jam, jam, shift, -1])
+    pred = ["jamming", "frequency_shift", "jamming", "frequency_shift", "jamming"]
+    fired = np.array([True, True, False, True, True])  # the third is missed, the last is a false alarm
+    out = kind_named(true, pred, fired)
+    assert out["jamming"] == {"caught": 2, "named": 0.5}
+    assert out["frequency_shift"] == {"caught": 1, "named": 1.0}
+    assert out["stealth"]["caught"] == 0 and np.isnan(out["stealth"]["named"])

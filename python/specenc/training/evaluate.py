@@ -77,6 +77,16 @@ def anomaly_block(labels_, scores, threshold, clean_scores, kinds=None):
     return block
 
 
+def kind_named(true_kind, pred_kind, fired):
+    """Of the anomalies caught at τ, per true kind: how many the kind head names right."""
+    out = {}
+    for k, name in enumerate(labels.ANOMALY_KINDS):
+        rows = np.flatnonzero(fired & (true_kind == k))
+        out[name] = {"caught": int(rows.size),
+                     "named": float(np.mean([pred_kind[i] == name for i in rows])) if rows.size else float("nan")}
+    return out
+
+
 def truth_tokens(bin_family):
     """Per row, truth emissions as [(bin_start, bin_stop, family)] from the per-bin family map."""
     return [metrics.runs(row) for row in bin_family]
@@ -133,6 +143,7 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
     }
     fired = y & (p["anomaly_score"] > model.threshold)
     results["anomaly"]["localisation"] = metrics.localisation(test["anomaly_bins"][fired], p["anomaly_bins"][fired])
+    results["anomaly"]["kind_named"] = kind_named(kinds, p["anomaly_kind"], fired)
     # Clean scenes are also classification data; include their false-alarm counts only.
     results["false_alarms_clean"] = results["anomaly"]["false_alarms"]
 

@@ -155,8 +155,11 @@ def _synthetic_sections(results, plots_dir_rel):
         lines += ["", "Margins of the SpectrumEncoder over the baselines (positive = ours better):", ""]
         lines += [f"- vs {name}: " + ", ".join(f"{k} {v:+.3f}" for k, v in m.items())
                   for name, m in results["margins"].items()]
-    lines += ["", "Anomaly recall at τ by kind:", "", "| kind | recall | count |", "|---|---|---|"]
-    lines += [f"| {k} | {_fmt(v['recall'])} | {v['count']} |" for k, v in an["recall_by_kind"].items()]
+    named = an.get("kind_named", {})
+    lines += ["", "Anomaly recall at τ by kind, and of those caught, the share the kind head names right:", "",
+              "| kind | recall | count | caught | named right |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {_fmt(v['recall'])} | {v['count']} | {named.get(k, {}).get('caught', 'n/a')} | "
+              f"{_pct(named.get(k, {}).get('named'))} |" for k, v in an["recall_by_kind"].items()]
     loc = an.get("localisation")
     if loc:
         lines += ["", f"Anomaly location (the per-token anomaly head; alerts carry these frequency edges): on the "
