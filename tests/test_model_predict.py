@@ -69,7 +69,7 @@ def test_detections_map_back_to_bins_through_stride_and_kept_tokens(monkeypatch)
                 "embedding": np.zeros((1, 16), np.float32)}
 
     monkeypatch.setattr(m, "forward_numpy", fake)
-    pred = m.predict(np.zeros(64, np.float32))
+    pred = m.predict(np.arange(64, dtype=np.float32))  # not flat: a flat spectrum is digital silence
     assert np.flatnonzero(pred.anomaly_bins[0]).tolist() == list(range(20, 28))
     d = pred.detections[0]
     assert [(e["bin_start"], e["bin_stop"], e["family"]) for e in d] == [(4, 16, "fm"), (20, 28, "fm"),
@@ -222,3 +222,16 @@ def test_small_cpu_passes_run_on_one_thread_and_restore_the_setting(monkeypatch)
         np.testing.assert_allclose(small.anomaly_score, big.anomaly_score[:1], rtol=1e-5, atol=1e-6)
     finally:
         torch.set_num_threads(before)
+
+
+def test_digital_silence_is_noise_with_score_zero_and_leaves_other_rows_alone():
+    m = SpectrumModel.from_config(SMALL, seed=3)
+    m.threshold = -1.0  # every scored spectrum would alert
+    x = _spectra(3)
+    x[1] = -200.0  # all-zero IQ: every bin at the power floor
+    pred = m.predict(x)
+    alone = m.predict(x[[0, 2]])
+    assert pred.labels[1] == "noise" and pred.confidence[1] == 1.0 and pred.anomaly_score[1] == 0.0
+    assert pred.detections[1] == [] and not pred.anomaly_bins[1].any()
+    assert pred.labels[0] == alone.labels[0] and pred.labels[2] == alone.labels[1]
+    np.testing.assert_allclose(pred.anomaly_score[[0, 2]], alone.anomaly_score, rtol=1e-5, atol=1e-6)

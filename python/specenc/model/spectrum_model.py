@@ -32,6 +32,10 @@ CPU_PASS_ROWS = 128
 # Passes of fewer rows run on one intra-op thread: waking a second OpenMP thread for ops this small costs more
 # than it gains (2 cores, shipped model: batch 1 at 748 vs 373 spectra/s, batch 16 1311 vs 1240; even at 32).
 ONE_THREAD_ROWS = 32
+# A spectrum whose bins all lie within this range (dB) is digital silence (all-zero IQ: a stalled source,
+# padding, dropped samples; dsp and the psd block floor it at -200 dB). It carries nothing to classify, and
+# the network, which never saw one, called it jamming: predict reports it as noise, score 0, no detections.
+SILENT_RANGE_DB = 1e-3
 
 
 @dataclass
@@ -194,7 +198,8 @@ class SpectrumModel:
             return {k: v.cpu().numpy() for k, v in decode_outputs(out).items()}
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
-        """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order.
+        """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order. A spectrum with no
+        dynamic range (digital silence, see SILENT_RANGE_DB) comes out as noise with score 0, no detections.
 
         rx_freq (None, float or (B,) Hz) picks each row's band. sample_rate is accepted for API symmetry
         (detections are in bins; convert with dsp.bin_edges_hz)."""
@@ -204,6 +209,13 @@ class SpectrumModel:
         step = CPU_PASS_ROWS if self.device == "cpu" else MAX_BATCH
         parts = [self.forward_numpy(x[i:i + step], band[i:i + step]) for i in range(0, n, step)]
         r = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        silent = np.ptp(x, axis=1) <= SILENT_RANGE_DB
+        if silent.any():
+            r["label_index"][silent] = labels.FAMILY_INDEX["noise"]
+            r["confidence"][silent] = 1.0
+            r["anomaly_score"][silent] = 0.0
+            r["token_family"][silent] = 0
+            r["token_anomaly"][silent] = 0.0
         cfg = self.config
         # Dropped tokens count as unoccupied: scatter kept-token results onto the full token grid.
         full_fam = np.zeros((n, cfg.n_tokens), np.int64)
