@@ -57,12 +57,10 @@ def _extents(bins, n):
     if bins is None:
         return [False] * n, [0] * n, [0] * n
     bins = np.asarray(bins, bool)
-    located = bins.any(axis=1).tolist()
-    lo, hi = [0] * n, [0] * n
-    for j in np.flatnonzero(located).tolist():  # few rows: only spectra the anomaly head marks
-        where = np.flatnonzero(bins[j])
-        lo[j], hi[j] = int(where[0]), int(where[-1]) + 1
-    return located, lo, hi
+    index = np.arange(bins.shape[1])
+    lo = np.where(bins, index, bins.shape[1]).min(axis=1)
+    hi = np.where(bins, index, -1).max(axis=1) + 1
+    return (hi > 0).tolist(), lo.tolist(), hi.tolist()
 
 
 class spectrum_encoder(gr.sync_block):
