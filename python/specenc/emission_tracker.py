@@ -1,8 +1,9 @@
 """Per-spectrum detections -> emissions: one record per emission instead of one per spectrum.
 
 An emission is a run of detections of one family whose bins overlap in spectra at most `max_gap`
-apart, at one tuning (a retune ends every open emission). spectrum_encoder publishes each emission once, when it ends (or every `max_spectra` spectra
-for a long one), which keeps the message rate independent of the spectrum rate.
+apart, at one tuning (a retune ends every open emission). spectrum_encoder publishes each emission
+once, when it ends (or every `max_spectra` spectra for a long one), which keeps the message rate
+independent of the spectrum rate.
 """
 
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class Emission:
 
     @property
     def freq_edges(self):
-        """(lower, upper) Hz of the bins at the emission's tuning (computed once, when it is published)."""
+        """(lower, upper) Hz of the bins at the emission's tuning (computed on output, not per detection)."""
         rate = self.place["sample_rate"] if self.place["sample_rate"] > 0 else 1.0
         return dsp.bin_edges_hz(self.bin_start, self.bin_stop, self.nfft, rate, self.place["center_freq"])
 

@@ -29,7 +29,8 @@ def add_arguments(parser):
     parser.add_argument("--iters", type=int, default=1000, help="timed predict calls per variant (1000)")
     parser.add_argument("--budget-s", type=float, default=3.0, help="max seconds of timed calls per variant (3)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
-    parser.add_argument("--tokens", default="64,128,192,256", help="kept-token counts to sweep")
+    parser.add_argument("--tokens", default="64,128,192,256",
+                        help="token counts into the backbone to sweep (wider tokens below the shipped model's, dropout above)")
     parser.add_argument("--backends", default="", help="comma list (default: every backend usable here)")
     parser.add_argument("--batches", default="16,32,64,128,256", help="batch sizes tried for throughput")
     parser.add_argument("--no-reference", action="store_true", help="skip the seed-size reference model")
