@@ -183,3 +183,18 @@ def test_waterfall_max_hold_groups_continue_across_calls():
     rows = hold.rows()
     np.testing.assert_array_equal(rows, [x[0:3].max(0), x[3:6].max(0), x[6]])
     assert rows[1, 1] == 99.0
+
+
+def test_waterfall_max_hold_matches_per_group_max_for_any_split():
+    from gnuradio.specenc.app.waterfall import MaxHold
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((200, 8)).astype(np.float32)
+    x[10, 3] = np.nan  # fmax: a NaN bin never hides the group's finite peak
+    for decimation in (1, 4, 7):
+        hold, i = MaxHold(decimation), 0
+        while i < len(x):
+            step = int(rng.integers(1, 30))
+            hold.add(x[i:i + step])
+            i += step
+        want = [np.fmax.reduce(x[j:j + decimation], axis=0) for j in range(0, len(x), decimation)]
+        np.testing.assert_array_equal(hold.rows(), want)

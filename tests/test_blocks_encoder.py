@@ -8,7 +8,7 @@ from gnuradio import blocks, gr
 
 from gnuradio.specenc import spectrum_tags as T
 from gnuradio.specenc.anomaly_detector import anomaly_detector
-from gnuradio.specenc.spectrum_encoder import open_model, spectrum_encoder
+from gnuradio.specenc.spectrum_encoder import _extents, open_model, spectrum_encoder
 
 NFFT = 64
 RATE = 1e6
@@ -231,3 +231,14 @@ def test_grc_callbacks_exist_and_apply():
 def test_tag_keys_are_the_documented_names():
     assert [pmt.symbol_to_string(k) for k in (T.CLASS, T.CONFIDENCE, T.ANOMALY, T.DETECTIONS_PORT, T.ALERTS_PORT)] \
         == ["specenc_class", "specenc_confidence", "specenc_anomaly", "detections", "alerts"]
+
+
+def test_anomaly_bin_extents_are_first_and_one_past_last_bin():
+    bins = np.zeros((4, 16), bool)
+    bins[0, 3:6] = True
+    bins[1, [0, 15]] = True  # split extent: first to last
+    bins[3, :] = True
+    located, lo, hi = _extents(bins, 4)
+    assert located == [True, True, False, True]
+    assert [(a, b) for a, b, ok in zip(lo, hi, located) if ok] == [(3, 6), (0, 16), (0, 16)]
+    assert _extents(None, 2) == ([False, False], [0, 0], [0, 0])

@@ -188,11 +188,14 @@ def open_recording(path, rate=None, freq=None, fmt=None):
 
 
 def raw_view(rec):
-    """(N, 2) read-only memory map of the data file (I, Q in the file's type); map once for repeated reads."""
+    """(N, 2) read-only memory map of the data file (I, Q in the file's type); map once for repeated reads.
+
+    Returned as a plain ndarray view of the map: slicing a np.memmap runs its Python hooks on every
+    slice, which a source block calling this per work() would pay each time."""
     dtype = DATATYPES[rec.datatype][0]
     if rec.num_samples == 0:
         return np.zeros((0, 2), dtype)
-    return np.memmap(rec.data_path, dtype=dtype, mode="r", shape=(rec.num_samples, 2))
+    return np.asarray(np.memmap(rec.data_path, dtype=dtype, mode="r", shape=(rec.num_samples, 2)))
 
 
 def to_complex(raw, datatype, out=None):
@@ -200,11 +203,12 @@ def to_complex(raw, datatype, out=None):
     _, scale, offset = DATATYPES[datatype]
     if out is None:
         out = np.empty(len(raw), np.complex64)
-    if datatype == "cf32_le":
-        out.real, out.imag = raw[:, 0], raw[:, 1]
-    else:
-        out.real = (raw[:, 0].astype(np.float32) - np.float32(offset)) * np.float32(scale)
-        out.imag = (raw[:, 1].astype(np.float32) - np.float32(offset)) * np.float32(scale)
+    pairs = out.view(np.float32).reshape(-1, 2)  # complex64 is interleaved float32 I, Q: convert in one pass
+    np.copyto(pairs, raw, casting="unsafe")  # integers up to 16 bits are exact in float32
+    if offset:
+        pairs -= np.float32(offset)
+    if scale != 1.0:
+        pairs *= np.float32(scale)
     return out
 
 

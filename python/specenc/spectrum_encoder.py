@@ -57,10 +57,10 @@ def _extents(bins, n):
     if bins is None:
         return [False] * n, [0] * n, [0] * n
     bins = np.asarray(bins, bool)
-    index = np.arange(bins.shape[1])
-    lo = np.where(bins, index, bins.shape[1]).min(axis=1)
-    hi = np.where(bins, index, -1).max(axis=1) + 1
-    return (hi > 0).tolist(), lo.tolist(), hi.tolist()
+    located = bins.any(axis=1)
+    lo = bins.argmax(axis=1)  # first True (argmax of a bool row stops at its first True)
+    hi = np.where(located, bins.shape[1] - bins[:, ::-1].argmax(axis=1), 0)
+    return located.tolist(), np.where(located, lo, 0).tolist(), hi.tolist()
 
 
 class spectrum_encoder(gr.sync_block):

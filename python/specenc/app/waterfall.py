@@ -16,16 +16,22 @@ class MaxHold:
         self._held = 0  # spectra in the open group
 
     def add(self, spectra):
-        i, n = 0, len(spectra)
-        while i < n:
-            take = min(self.decimation - self._held, n - i)
-            group = np.fmax.reduce(spectra[i:i + take], axis=0)
-            self._hold = group if self._held == 0 else np.fmax(self._hold, group)
+        i, n, d = 0, len(spectra), self.decimation
+        if self._held:  # close the open group first
+            take = min(d - self._held, n)
+            self._hold = np.fmax(self._hold, np.fmax.reduce(spectra[:take], axis=0))
             self._held += take
-            i += take
-            if self._held == self.decimation:
+            i = take
+            if self._held == d:
                 self._rows.append(self._hold)
                 self._held = 0
+        whole = (n - i) // d  # then all whole groups in one reduction
+        if whole:
+            groups = np.fmax.reduce(spectra[i:i + whole * d].reshape(whole, d, -1), axis=1)
+            self._rows.extend(groups)
+            i += whole * d
+        if i < n:  # and open a group with the rest
+            self._hold, self._held = np.fmax.reduce(spectra[i:], axis=0), n - i
 
     def rows(self):
         """(R, nfft) float32, the open group last."""
