@@ -193,7 +193,7 @@ def test_constructor_refuses_bad_arguments():
     with pytest.raises(ValueError, match="tokens_kept=1.5"):
         spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=1.5)
     with pytest.raises(ValueError, match="no token-drop override"):
-        spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=0.5)
+        spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=0.5)  # a model without the override
     with pytest.raises(ValueError, match="device='gpu'"):
         open_model("x.safetensors", device="gpu")
     with pytest.raises(ValueError, match="runtime='tensorrt'"):
@@ -242,3 +242,15 @@ def test_anomaly_bin_extents_are_first_and_one_past_last_bin():
     assert located == [True, True, False, True]
     assert [(a, b) for a, b, ok in zip(lo, hi, located) if ok] == [(3, 6), (0, 16), (0, 16)]
     assert _extents(None, 2) == ([False, False], [0, 0], [0, 0])
+
+
+def test_tokens_kept_runs_the_model_on_fewer_tokens_in_the_flowgraph():
+    from gnuradio.specenc.model import ModelConfig, SpectrumModel
+    model = SpectrumModel.from_config(ModelConfig(nfft=NFFT, pool_stride=4, d_model=16, n_layers=1, n_heads=2,
+                                                  n_kv_heads=2, dropout_mode="none", drop_ratio=0.0), seed=0)
+    spectra = scene(n=20)
+    out, _, _ = run_encoder(spectra, model, tokens_kept=0.5)
+    assert model.net.dropout.n_keep == NFFT // 4 // 2
+    labels = tags_by_key(out, "specenc_class")
+    assert sorted(labels) == list(range(20))  # every spectrum classified, none dropped
+    assert [labels[i] for i in range(20)] == model.predict(spectra).labels

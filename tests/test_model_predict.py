@@ -235,3 +235,24 @@ def test_digital_silence_is_noise_with_score_zero_and_leaves_other_rows_alone():
     assert pred.detections[1] == [] and not pred.anomaly_bins[1].any()
     assert pred.labels[0] == alone.labels[0] and pred.labels[2] == alone.labels[1]
     np.testing.assert_allclose(pred.anomaly_score[[0, 2]], alone.anomaly_score, rtol=1e-5, atol=1e-6)
+
+
+def test_tokens_kept_runs_on_the_highest_energy_tokens_of_a_dropout_free_model():
+    m = SpectrumModel.from_config(SMALL.replace(dropout_mode="none", drop_ratio=0.0), seed=2)
+    x = _spectra()
+    full = m.predict(x)
+    m.set_tokens_kept(0.25)
+    t = m.config.n_tokens
+    out = m.net(torch.from_numpy(x), torch.zeros(len(x), dtype=torch.long), training_outputs=False)
+    assert out["kept"].shape == (len(x), t // 4)
+    bump = set(range(100 // m.config.pool_stride, 120 // m.config.pool_stride))
+    assert all(bump <= set(row.tolist()) for row in out["kept"])  # the 35 dB bump's tokens stay
+    part = m.predict(x)
+    assert len(part.labels) == len(full.labels) == len(x)
+    s = m.config.pool_stride
+    for row, kept in zip(part.detections, out["kept"].tolist()):  # detections only on kept tokens
+        assert all(set(range(d["bin_start"] // s, d["bin_stop"] // s)) <= set(kept) for d in row)
+    m.set_tokens_kept(1.0)
+    np.testing.assert_allclose(m.predict(x).embedding, full.embedding, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="tokens kept=0"):
+        m.set_tokens_kept(0.0)

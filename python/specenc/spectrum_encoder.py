@@ -86,7 +86,8 @@ class spectrum_encoder(gr.sync_block):
         device: 'cpu', 'cuda' or 'auto' (cuda when available).
         threads: inference threads (0 = runtime default).
         batch: most spectra per model call (latency vs throughput).
-        tokens_kept: fraction of tokens kept by the token dropper (0 = the model's setting).
+        tokens_kept: fraction of tokens the model runs on (0 = the model's setting); fewer is faster and
+            less accurate; a model trained without dropout keeps its highest-energy tokens.
         nfft: spectrum length; must equal the model's.
         overlap, average: the psd block's settings, to place spectra in time and IQ samples.
         sample_rate, center_freq: used until rx_rate/rx_freq tags arrive (Hz; 0 = unknown).
@@ -106,13 +107,10 @@ class spectrum_encoder(gr.sync_block):
             raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
                              f"set the psd block's FFT size to {self.model.nfft}")
         if tokens_kept:
-            if hasattr(self.model, "set_drop_ratio"):
-                self.model.set_drop_ratio(1.0 - tokens_kept)
-            elif hasattr(self.model, "set_tokens_kept"):
-                self.model.set_tokens_kept(tokens_kept)
-            else:
-                raise ValueError("tokens_kept is set but this model offers no token-drop override "
+            if not hasattr(self.model, "set_tokens_kept"):  # an exported (ONNX) graph has its token count built in
+                raise ValueError(f"tokens_kept is set but this {runtime} model offers no token-drop override "
                                  "(leave it at 0 to keep the model's own setting)")
+            self.model.set_tokens_kept(tokens_kept)
         self.nfft = nfft
         self._runtime_context = contextlib.nullcontext
         self._set_threads = None  # applied once in the scheduler's thread, where the model runs
