@@ -22,7 +22,7 @@ def test_contract_shapes_and_dtypes(batch):
         "spectra": ((b, nfft), np.float32), "family": ((b,), np.int64), "bin_family": ((b, nfft), np.int64),
         "anomaly": ((b,), np.float32), "anomaly_kind": ((b,), np.int64), "anomaly_bins": ((b, nfft), np.bool_),
         "band": ((b,), np.int64), "center_freq": ((b,), np.float64), "sample_rate": ((b,), np.float64),
-        "snr_db": ((b,), np.float32),
+        "snr_db": ((b,), np.float32), "dominant_bins": ((b,), np.float32),
     }
     for name, (shape, dtype) in expect.items():
         arr = getattr(batch, name)
@@ -50,6 +50,14 @@ def test_label_ranges_and_consistency(batch):
         assert batch.family[i] in batch.bin_family[i]
     # Noise-only rows without any emitter have no SNR; rows with a visible emitter have one.
     assert np.all(np.isfinite(batch.snr_db[batch.family > 0]))
+    # The labelling emitter's width: at least one bin (a tone); 0 only without a visible emitter (noise;
+    # a noise jammer is a visible emitter of family noise), and never wider than the band.
+    labelled = batch.family > 0
+    assert np.all(batch.dominant_bins[labelled] >= 1.0) and np.all(batch.family[batch.dominant_bins == 0] == 0)
+    assert (batch.dominant_bins == 0).any()
+    for i in np.flatnonzero(labelled):
+        assert batch.dominant_bins[i] <= 1024 and (batch.bin_family[i] == batch.family[i]).sum() >= 1
+    assert np.all(batch.dominant_bins[batch.family == labels.FAMILY_INDEX["tone"]] == 1.0)
 
 
 def test_mix_of_families_bands_and_kinds():

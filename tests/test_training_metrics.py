@@ -26,6 +26,16 @@ def test_accuracy_by_snr_bins_and_noise_rows():
     assert out["20..40 dB"]["count"] == 1  # upper edge of the last bin is inclusive
 
 
+def test_accuracy_by_width_bins_and_noise_rows():
+    true = np.array([1, 2, 2, 3, 0])
+    pred = np.array([1, 0, 2, 3, 0])
+    width = np.array([1.0, 5.0, 15.9, 700.0, 0.0])
+    out = metrics.accuracy_by_width(true, pred, width)
+    assert out["1..4 bins"] == {"accuracy": 1.0, "count": 1}
+    assert out["4..16 bins"] == {"accuracy": 0.5, "count": 2}
+    assert out["16..64 bins"]["count"] == 0 and out[">= 64 bins"] == {"accuracy": 1.0, "count": 1}
+
+
 def test_runs_and_iou():
     assert metrics.runs([0, 3, 3, 0, 0, 5, 5, 5, 3]) == [(1, 3, 3), (5, 8, 5), (8, 9, 3)]
     assert metrics.interval_iou((0, 10), (5, 15)) == pytest.approx(5 / 15)

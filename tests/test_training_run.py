@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gnuradio.specenc import dsp, sigmf_io
+from gnuradio.specenc import bands, dsp, sigmf_io
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
 from gnuradio.specenc.training import calibrate_cli, eval_cli, train
 from gnuradio.specenc.training.config import TrainConfig
@@ -67,6 +67,10 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model):
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["family"]["count"] == 32 and len(res["family"]["confusion"]) == 9
     assert set(res["family"]["by_snr"]) == {"-5..0 dB", "0..10 dB", "10..20 dB", "20..40 dB"}
+    assert set(res["family"]["by_width"]) == {"1..4 bins", "4..16 bins", "16..64 bins", ">= 64 bins"}
+    assert sum(v["count"] for v in res["family"]["by_width"].values()) <= 32
+    assert 0.0 <= res["family"]["accuracy_untuned"] <= 1.0
+    assert "Without the tuning" in (tmp_path / "report.md").read_text()
     assert {"all", "snr_ge_10"} <= set(res["detection"])
     for block in (res["anomaly"], res["baselines"]["zscore"]["anomaly"], res["baselines"]["autoencoder"]["anomaly"]):
         assert 0.0 <= block["auroc"] <= 1.0
@@ -95,3 +99,29 @@ def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_mod
     assert model.threshold == pytest.approx(float(np.sort(scores)[::-1][7]), abs=1e-6)
     assert np.sum(scores > model.threshold) <= 7
     assert json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]["target_far"] == 0.01
+
+
+def test_worker_processes_give_the_same_batches_as_inline_generation():
+    cfg = tiny_config(pool_batches=3, pool_refresh=0.5, unknown_band=0.5)
+    inline = train.BatchSource(cfg)
+    want = [inline.next() for _ in range(6)]
+    cfg.workers = 1
+    ahead = train.BatchSource(cfg)
+    try:
+        got = [ahead.next() for _ in range(6)]
+    finally:
+        ahead.close()
+    assert ahead.made == inline.made
+    for a, b in zip(want, got):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_unknown_band_rows_get_band_other_and_keep_their_labels():
+    other = bands.BAND_INDEX["other"]
+    plain = train.training_batch(tiny_config(), 0)
+    hidden = train.training_batch(tiny_config(unknown_band=1.0), 0)
+    assert np.all(hidden["band"] == other) and np.any(plain["band"] != other)
+    for k in ("spectra", "family", "bin_family", "anomaly"):
+        np.testing.assert_array_equal(plain[k], hidden[k], err_msg=k)

@@ -9,7 +9,9 @@ Labels, per row:
   per hop for a frequency hopper. Invisible emitters are not labelled anywhere.
 - family: the family of the visible emitter of highest total power (SNR x bandwidth); noise (0)
   when none is visible. snr_db: that emitter's SNR in this spectrum; without a visible emitter, the
-  strongest emitter's SNR; nan when there is no emitter at all.
+  strongest emitter's SNR; nan when there is no emitter at all. dominant_bins: that emitter's
+  nominal bandwidth in analysis bins (a tone: 1; 0 without a visible emitter), to tell how many
+  bins of shape the family had to be read from.
 - bin_family: each bin overlapping a visible emitter's nominal band [fc - B/2, fc + B/2] (at least
   the bin of its centre and its neighbours) takes its family; where bands overlap, the emitter of
   highest power density wins. Noise jammers label as noise (0). Receiver artefacts (DC, spurs) are
@@ -48,6 +50,7 @@ class Batch:
     center_freq: np.ndarray  # (B,) float64 Hz
     sample_rate: np.ndarray  # (B,) float64 Hz
     snr_db: np.ndarray  # (B,) float32
+    dominant_bins: np.ndarray  # (B,) float32, bandwidth of the emitter that sets `family`, in bins
 
     def __len__(self):
         return len(self.family)
@@ -91,7 +94,7 @@ def segments(e, weights):
 
 
 def label_spectrum(sc, nfft, k):
-    """(family, snr_db, bin_family (nfft,), anomaly_bins (nfft,), anomaly_visible) of one rendered spectrum.
+    """(family, snr_db, dominant_bins, bin_family (nfft,), anomaly_bins (nfft,), anomaly_visible) of one spectrum.
 
     An emitter (or a hop) shows with SNR = its SNR + 10 log10(share of the window energy it is on).
     """
@@ -113,7 +116,7 @@ def label_spectrum(sc, nfft, k):
                 continue
             power = snr + 10 * np.log10(bw)
             if power > best_power:
-                best, best_power = (fam, snr), power
+                best, best_power = (fam, snr, bw * nfft), power
             dens = power - 10 * np.log10(bw * nfft)
             lo, hi = bin_range(*band, nfft, min_bins=3)
             win = dens > density[lo:hi]
@@ -131,8 +134,8 @@ def label_spectrum(sc, nfft, k):
             anomaly_bins[slice(*bin_range(sc.anomaly.f_lo, sc.anomaly.f_hi, nfft, 3))] = True
             if kind != "band_erasure":  # the other kinds are an emission that must show
                 visible = anomaly_snr >= ANOMALY_SNR_DB
-    family, snr = best if best is not None else (0, strongest)
-    return family, snr, bin_family, anomaly_bins, visible
+    family, snr, width = best if best is not None else (0, strongest, 0.0)
+    return family, snr, width, bin_family, anomaly_bins, visible
 
 
 def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
@@ -162,6 +165,7 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         "center_freq": np.zeros(batch_size),
         "sample_rate": np.zeros(batch_size),
         "snr_db": np.full(batch_size, np.nan, np.float32),
+        "dominant_bins": np.zeros(batch_size, np.float32),
     }
     # Anomaly kinds are drawn evenly, then a band that admits the kind (ism has no raster to leave).
     kinds = [kd for kd in labels.ANOMALY_KINDS if any(kd in KINDS_BY_BAND[b] for b in bands)]
@@ -177,7 +181,7 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         n = nfft + (k - 1) * hop
         for _ in range(20):  # redraw until the anomaly fits the scene and shows in this spectrum
             sc = random_scene(band, rng, n, nfft, want)
-            fam, snr, bin_family, bins, visible = label_spectrum(sc, nfft, k)
+            fam, snr, width, bin_family, bins, visible = label_spectrum(sc, nfft, k)
             if visible and (want is None or sc.anomaly is not None):
                 break
         else:
@@ -185,7 +189,7 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         iq = render(sc, n, rng, nfft)
         out["spectra"][i] = dsp.power_spectrum(iq, nfft, 0.5, "hann", k)[0]
         out["bin_family"][i] = bin_family
-        out["family"][i], out["snr_db"][i] = fam, snr
+        out["family"][i], out["snr_db"][i], out["dominant_bins"][i] = fam, snr, width
         if sc.anomaly is not None:
             out["anomaly"][i] = 1.0
             out["anomaly_kind"][i] = labels.ANOMALY_INDEX[sc.anomaly.kind]

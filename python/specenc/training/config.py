@@ -32,6 +32,8 @@ class TrainConfig:
     calib_spectra: int = 4096  # clean spectra for the alert threshold
     far: float = 1e-3
     threads: int = 2
+    workers: int = 0  # processes generating batches ahead of the training step (0 = in the training process)
+    unknown_band: float = 0.0  # share of training rows given band "other" (tuning unknown, as predict() then sees)
 
     def validate(self):
         checks = [
@@ -45,6 +47,8 @@ class TrainConfig:
             ("max_epochs", self.max_epochs >= 1, ">= 1"),
             ("far", 0 < self.far < 1, "in (0, 1)"),
             ("threads", self.threads >= 1, ">= 1"),
+            ("workers", self.workers >= 0, ">= 0"),
+            ("unknown_band", 0 <= self.unknown_band <= 1, "in 0..1"),
             ("pool_refresh", self.pool_batches == 0 or 0 < self.pool_refresh <= self.pool_batches,
              "in (0, pool_batches]"),
         ]

@@ -106,10 +106,12 @@ def detection_block(truth, dets, snr_db, need_family_too=True):
     return out
 
 
-def family_block(true, pred, snr_db):
+def family_block(true, pred, snr_db, width_bins=None, pred_untuned=None):
+    """Family accuracy figures; width_bins (dominant emitter bandwidth in bins) and pred_untuned (labels
+    predicted without the tuning, band "other") add their breakdowns when given."""
     snr = np.asarray(snr_db, dtype=np.float64)
     hi = snr >= 10.0
-    return {
+    out = {
         "classes": list(labels.FAMILIES),
         "accuracy": metrics.accuracy(true, pred),
         "count": int(len(true)),
@@ -118,6 +120,11 @@ def family_block(true, pred, snr_db):
         "by_snr": metrics.accuracy_by_snr(true, pred, snr),
         "confusion": metrics.confusion_matrix(true, pred, len(labels.FAMILIES)).tolist(),
     }
+    if width_bins is not None:
+        out["by_width"] = metrics.accuracy_by_width(true, pred, width_bins)
+    if pred_untuned is not None:
+        out["accuracy_untuned"] = metrics.accuracy(true, pred_untuned)
+    return out
 
 
 def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrate.DEFAULT_FAR,
@@ -128,16 +135,18 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
     test = gen.scenes(n_test)
     clean_cal = gen.clean(n_clean, part="calibration")
     clean_test = gen.clean(n_clean, part="test")
-    total = len(test["spectra"]) + len(clean_test["spectra"])
+    total = 2 * len(test["spectra"]) + len(clean_test["spectra"])
     with tqdm(total=total, desc="eval model", unit="spec", disable=not show_progress) as bar:
         p = predict_all(model, test["spectra"], test["center_freq"], test["sample_rate"], progress=bar)
         pc = predict_all(model, clean_test["spectra"], clean_test["center_freq"], clean_test["sample_rate"],
                          progress=bar)
+        # The same spectra without tuning (rx_freq unknown: band "other"), as a flowgraph without rx_freq sees them.
+        untuned = predict_all(model, test["spectra"], progress=bar)["label_index"]
     y = test["anomaly"] > 0.5
     kinds = test["anomaly_kind"]
     truth = truth_tokens(test["bin_family"])
     results = {
-        "family": family_block(test["family"], p["label_index"], test["snr_db"]),
+        "family": family_block(test["family"], p["label_index"], test["snr_db"], test["dominant_bins"], untuned),
         "detection": detection_block(truth, p["detections"], test["snr_db"]),
         "anomaly": anomaly_block(y, p["anomaly_score"], model.threshold, pc["anomaly_score"], kinds),
     }

@@ -47,6 +47,23 @@ def accuracy_by_snr(true, pred, snr_db, bins=SNR_BINS):
     return out
 
 
+WIDTH_BINS = ((1.0, 4.0), (4.0, 16.0), (16.0, 64.0), (64.0, float("inf")))
+
+
+def accuracy_by_width(true, pred, width_bins, bins=WIDTH_BINS):
+    """{"a..b bins": {"accuracy", "count"}} by the dominant emitter's bandwidth in analysis bins.
+
+    A PSD shows a family only through its shape, so narrow emitters are where families blur. Spectra
+    without a visible emitter (width 0) belong to no bin."""
+    true, pred, width = np.asarray(true), np.asarray(pred), np.asarray(width_bins, dtype=np.float64)
+    out = {}
+    for lo, hi in bins:
+        sel = (width >= lo) & (width < hi)
+        name = f"{lo:g}..{hi:g} bins" if np.isfinite(hi) else f">= {lo:g} bins"
+        out[name] = {"accuracy": accuracy(true[sel], pred[sel]), "count": int(sel.sum())}
+    return out
+
+
 def runs(mask_or_labels):
     """Contiguous runs of equal non-zero values in a 1-D array -> [(start, stop, value)], stop exclusive."""
     a = np.asarray(mask_or_labels).astype(np.int64)

@@ -135,6 +135,14 @@ def _synthetic_sections(results, plots_dir_rel):
               f"- At SNR ≥ 10 dB: **{_pct(fam['accuracy_snr_ge_10'])}** ({fam['count_snr_ge_10']} spectra)", "",
               "| SNR bin | accuracy | spectra |", "|---|---|---|"]
     lines += [f"| {k} | {_pct(v['accuracy'])} | {v['count']} |" for k, v in fam["by_snr"].items()]
+    if "by_width" in fam:
+        lines += ["", "By the bandwidth of the emitter that sets the label, in analysis bins (a power spectrum "
+                  "shows a family only through its shape; a few bins leave little of it):", "",
+                  "| width | accuracy | spectra |", "|---|---|---|"]
+        lines += [f"| {k} | {_pct(v['accuracy'])} | {v['count']} |" for k, v in fam["by_width"].items()]
+    if "accuracy_untuned" in fam:
+        lines += ["", f"Without the tuning (no rx_freq: band \"other\" for every spectrum) the same spectra "
+                  f"are classified with **{_pct(fam['accuracy_untuned'])}** accuracy."]
     lines += ["", f"![accuracy vs SNR]({plots_dir_rel}/accuracy_vs_snr.png)",
               f"![confusion]({plots_dir_rel}/confusion.png)", ""]
     lines += ["## Emission detection (per token, frequency IoU ≥ 0.3)", "",

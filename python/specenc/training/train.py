@@ -9,18 +9,22 @@ Output directory layout:
   metrics.csv / metrics.json                                        one row per epoch
 """
 
+import collections
 import csv
 import json
 import logging
 import math
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from .. import bands
 from ..model.spectrum_model import resolve_device
 from . import calibrate, checkpoint, datasets, metrics, modelio
 
@@ -50,20 +54,44 @@ def tau_at(cfg, frac):
     return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** min(1.0, frac)
 
 
+def training_batch(cfg, index):
+    """Fresh training batch number `index`: its own seed stream, so batches do not depend on which
+    process made them or in what order (workers, resume). `unknown_band` of its rows are given band
+    "other", as predict() does when the tuning is unknown, so the model also works without it."""
+    rng = datasets.stream(cfg.seed, datasets.TRAIN_STREAM, index + 1)  # part 0: the pool's slot choices
+    batch = datasets.as_dict(modelio.make_batch(rng, cfg))
+    if cfg.unknown_band > 0:
+        batch["band"][rng.random(len(batch["band"])) < cfg.unknown_band] = bands.BAND_INDEX["other"]
+    return batch
+
+
 class BatchSource:
     """Training batches from the generator, optionally through a pool so that generation cost is
     shared by several steps: each step adds `pool_refresh` (may be fractional, e.g. 0.5 = one fresh
     batch every second step) to a credit, replaces one random slot per whole credit, then draws a
-    random slot."""
+    random slot. With cfg.workers > 0, fresh batches are made ahead in worker processes (on cores
+    the training step leaves free) and taken in index order, so the data are the same either way."""
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.rng = datasets.stream(cfg.seed, datasets.TRAIN_STREAM)
+        self.rng = datasets.stream(cfg.seed, datasets.TRAIN_STREAM, 0)  # pool slot choices only
         self.pool = []
         self.credit = 0.0
+        self.made = 0  # fresh batches taken so far (the next one's index)
+        self._pending = collections.deque()  # futures of batches made + 0, 1, ... in order
+        self._workers = None
+        if cfg.workers > 0:
+            # spawn: a forked child would inherit torch's OpenMP state, which is not fork-safe.
+            self._workers = ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"))
 
     def _fresh(self):
-        return datasets.as_dict(modelio.make_batch(self.rng, self.cfg))
+        index = self.made
+        self.made += 1
+        if self._workers is None:
+            return training_batch(self.cfg, index)
+        while len(self._pending) < 2 * self.cfg.workers:
+            self._pending.append(self._workers.submit(training_batch, self.cfg, index + len(self._pending)))
+        return self._pending.popleft().result()
 
     def next(self):
         cfg = self.cfg
@@ -77,8 +105,13 @@ class BatchSource:
             self.pool[int(self.rng.integers(len(self.pool)))] = self._fresh()
         return self.pool[int(self.rng.integers(len(self.pool)))]
 
+    def close(self):
+        if self._workers is not None:
+            self._workers.shutdown(cancel_futures=True)
+            self._workers, self._pending = None, collections.deque()
+
     def state(self):
-        return {"rng": self.rng.bit_generator.state, "credit": self.credit}
+        return {"rng": self.rng.bit_generator.state, "credit": self.credit, "made": self.made}
 
     def save_pool(self, path):
         if self.pool:
@@ -88,6 +121,7 @@ class BatchSource:
     def restore(self, state, pool_path):
         self.rng.bit_generator.state = state["rng"]
         self.credit = state["credit"]
+        self.made = state["made"]
         self.pool = []
         if os.path.exists(pool_path):
             t = load_file(pool_path)
@@ -155,61 +189,64 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     elif resume:
         log.warning("--resume: no checkpoint in %s, starting fresh", out_dir)
 
-    net.train()
-    started = time.monotonic() - state["elapsed_s"]
-    first_epoch = state["epoch"]
-    while state["epoch"] < cfg.max_epochs and not state["stopped"]:
-        if stop_after is not None and state["epoch"] - first_epoch >= stop_after:
-            return {"epochs": state["epoch"], "steps": state["step"], "stopped": "interrupted (stop_after)"}
-        sums, done = {}, 0
-        bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {state['epoch'] + 1}/{cfg.max_epochs}",
-                   unit="step", disable=not show_progress, leave=False)
-        for _ in bar:
-            step = state["step"]
-            frac = progress(cfg, step, time.monotonic() - started)
-            if frac >= 1.0 and step > 0:
-                state["stopped"] = "schedule complete" + (f" (time budget {cfg.max_minutes} min)"
-                                                          if step < cfg.total_steps else "")
+    try:
+        net.train()
+        started = time.monotonic() - state["elapsed_s"]
+        first_epoch = state["epoch"]
+        while state["epoch"] < cfg.max_epochs and not state["stopped"]:
+            if stop_after is not None and state["epoch"] - first_epoch >= stop_after:
+                return {"epochs": state["epoch"], "steps": state["step"], "stopped": "interrupted (stop_after)"}
+            sums, done = {}, 0
+            bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {state['epoch'] + 1}/{cfg.max_epochs}",
+                       unit="step", disable=not show_progress, leave=False)
+            for _ in bar:
+                step = state["step"]
+                frac = progress(cfg, step, time.monotonic() - started)
+                if frac >= 1.0 and step > 0:
+                    state["stopped"] = "schedule complete" + (f" (time budget {cfg.max_minutes} min)"
+                                                              if step < cfg.total_steps else "")
+                    break
+                lr, tau = lr_at(cfg, step, frac), tau_at(cfg, frac)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                loss, terms, _ = modelio.forward_loss(net, source.next(), cfg, tau, device)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                opt.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                state["step"], done = step + 1, done + 1
+                bar.set_postfix(loss=f"{terms['loss']:.3f}", tau=f"{tau:.2f}")
+            bar.close()
+            if done == 0:
                 break
-            lr, tau = lr_at(cfg, step, frac), tau_at(cfg, frac)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            loss, terms, _ = modelio.forward_loss(net, source.next(), cfg, tau, device)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-            state["step"], done = step + 1, done + 1
-            bar.set_postfix(loss=f"{terms['loss']:.3f}", tau=f"{tau:.2f}")
-        bar.close()
-        if done == 0:
-            break
-        state["epoch"] += 1
-        state["elapsed_s"] = time.monotonic() - started
-        row = {"epoch": state["epoch"], "step": state["step"], "lr": lr, "tau": tau,
-               "elapsed_s": round(state["elapsed_s"], 1)}
-        row.update({f"train_{k}": v / done for k, v in sums.items()})
-        row.update(validate(net, val, cfg, tau, device))
-        state["history"].append(row)
-        log.info("epoch %d: %s", state["epoch"], ", ".join(f"{k} {v:.4g}" for k, v in row.items()
-                                                          if isinstance(v, float)))
-        if show_progress:
-            tqdm.write(f"epoch {state['epoch']}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
-                       f"val_acc {row['val_family_acc']:.3f} val_auroc {row['val_anomaly_auroc']:.3f} "
-                       f"lr {lr:.2e} tau {tau:.2f} ({row['elapsed_s']:.0f} s)")
-        if row["val_loss"] < state["best_val"]:
-            state.update(best_val=row["val_loss"], best_epoch=state["epoch"], bad_epochs=0)
-            save_file({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, best_path)
-        else:
-            state["bad_epochs"] += 1
-            if state["bad_epochs"] >= cfg.patience:
-                state["stopped"] = f"early stop: no val_loss improvement for {cfg.patience} epochs"
-        _write_metrics(out_dir, state["history"])
-        source.save_pool(pool_path)
-        checkpoint.save(out_dir, net, opt, {**state, "data_rng": source.state(), "config": cfg.to_dict()})
+            state["epoch"] += 1
+            state["elapsed_s"] = time.monotonic() - started
+            row = {"epoch": state["epoch"], "step": state["step"], "lr": lr, "tau": tau,
+                   "elapsed_s": round(state["elapsed_s"], 1)}
+            row.update({f"train_{k}": v / done for k, v in sums.items()})
+            row.update(validate(net, val, cfg, tau, device))
+            state["history"].append(row)
+            log.info("epoch %d: %s", state["epoch"], ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                                                              if isinstance(v, float)))
+            if show_progress:
+                tqdm.write(f"epoch {state['epoch']}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
+                           f"val_acc {row['val_family_acc']:.3f} val_auroc {row['val_anomaly_auroc']:.3f} "
+                           f"lr {lr:.2e} tau {tau:.2f} ({row['elapsed_s']:.0f} s)")
+            if row["val_loss"] < state["best_val"]:
+                state.update(best_val=row["val_loss"], best_epoch=state["epoch"], bad_epochs=0)
+                save_file({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, best_path)
+            else:
+                state["bad_epochs"] += 1
+                if state["bad_epochs"] >= cfg.patience:
+                    state["stopped"] = f"early stop: no val_loss improvement for {cfg.patience} epochs"
+            _write_metrics(out_dir, state["history"])
+            source.save_pool(pool_path)
+            checkpoint.save(out_dir, net, opt, {**state, "data_rng": source.state(), "config": cfg.to_dict()})
+    finally:
+        source.close()  # worker processes end with the loop, also on Ctrl-C or an error
 
     summary = {"epochs": state["epoch"], "steps": state["step"], "best_epoch": state["best_epoch"],
                "best_val_loss": state["best_val"], "elapsed_s": round(state["elapsed_s"], 1),
