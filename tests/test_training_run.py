@@ -95,9 +95,9 @@ def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_mod
     spectra = dsp.power_spectrum(iq, 256)
     scores = model.predict(spectra, rx_freq=433.92e6).anomaly_score
     assert len(spectra) == 799
-    # the 8th largest score: floor(0.01 * 799) = 7 exceedances at most (fewer only on ties)
-    assert model.threshold == pytest.approx(float(np.sort(scores)[::-1][7]), abs=1e-6)
-    assert np.sum(scores > model.threshold) <= 7
+    # 0.01 * 799 = 7.99 expected; 3 exceedances have a 95 % upper bound of 7.75 (4: 9.15), so the 4th largest
+    assert model.threshold == pytest.approx(float(np.sort(scores)[::-1][3]), abs=1e-6)
+    assert np.sum(scores > model.threshold) <= 3
     assert json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]["target_far"] == 0.01
 
 

@@ -48,6 +48,7 @@ def main(args):
     summary["calibrated_on"] = os.path.basename(args.input)
     out = modelio.save_with_threshold(model, args.out, tau, summary)
     print(f"threshold {summary['threshold']:.6g} (was {model.threshold:.6g}); false alarms on "
-          f"{summary['clean_spectra']} spectra: {summary['measured_far']:.2e}/spectrum (target {args.far:g}) -> {out}")
+          f"{summary['clean_spectra']} spectra: {summary['measured_far']:.2e}/spectrum, at most "
+          f"{summary['far_upper_bound']:.2e} with {100 * summary['confidence']:.0f} % confidence (target {args.far:g}) -> {out}")
     return 0
 
