@@ -5,6 +5,7 @@ validation, calibration and test scenes never share a seed.
 """
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import dsp, labels, sigmf_io, synth
 
@@ -27,11 +28,14 @@ def concat(batches):
     return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
 
 
-def make_set(rng, count, nfft, anomaly_fraction, batch_size=64, bands=None):
-    """`count` spectra as one dict of arrays (generated in whole batches, the last one trimmed)."""
+def make_set(rng, count, nfft, anomaly_fraction, batch_size=64, bands=None, desc=None):
+    """`count` spectra as one dict of arrays (generated in whole batches, the last one trimmed).
+
+    desc: show a progress bar with this label (generation runs ~500 spectra/s on one core)."""
     n = -(-count // batch_size)
     out = concat(as_dict(synth.make_batch(rng, batch_size=batch_size, nfft=nfft,
-                                          anomaly_fraction=anomaly_fraction, bands=bands)) for _ in range(n))
+                                          anomaly_fraction=anomaly_fraction, bands=bands))
+                 for _ in tqdm(range(n), desc=desc, unit="batch", disable=desc is None, leave=False))
     return {k: v[:count] for k, v in out.items()}
 
 
@@ -41,12 +45,13 @@ class TestSets:
     def __init__(self, seed, nfft, batch_size=64):
         self.seed, self.nfft, self.batch_size = seed, nfft, batch_size
 
-    def scenes(self, count, anomaly_fraction=0.5):
-        return make_set(stream(self.seed, TEST_STREAM, 0), count, self.nfft, anomaly_fraction, self.batch_size)
+    def scenes(self, count, anomaly_fraction=0.5, desc=None):
+        return make_set(stream(self.seed, TEST_STREAM, 0), count, self.nfft, anomaly_fraction, self.batch_size,
+                        desc=desc)
 
-    def clean(self, count, part="test"):
+    def clean(self, count, part="test", desc=None):
         rng = stream(self.seed, TEST_STREAM, {"calibration": 1, "test": 2}[part])
-        return make_set(rng, count, self.nfft, 0.0, self.batch_size)
+        return make_set(rng, count, self.nfft, 0.0, self.batch_size, desc=desc)
 
     def clean_batches(self):
         """Endless clean spectra for training the autoencoder baseline."""

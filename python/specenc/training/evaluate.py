@@ -132,9 +132,12 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
     """Model and baselines on held-out synthetic scenes -> results dict (without the command/model keys)."""
     nfft = model.nfft
     gen = datasets.TestSets(seed, nfft, batch_size)
-    test = gen.scenes(n_test)
-    clean_cal = gen.clean(n_clean, part="calibration")
-    clean_test = gen.clean(n_clean, part="test")
+    def bar_label(text):  # generation of the sets takes minutes at the report's sizes
+        return text if show_progress else None
+
+    test = gen.scenes(n_test, desc=bar_label("test scenes"))
+    clean_cal = gen.clean(n_clean, part="calibration", desc=bar_label("clean scenes (calibration)"))
+    clean_test = gen.clean(n_clean, part="test", desc=bar_label("clean scenes (false alarms)"))
     total = 2 * len(test["spectra"]) + len(clean_test["spectra"])
     with tqdm(total=total, desc="eval model", unit="spec", disable=not show_progress) as bar:
         p = predict_all(model, test["spectra"], test["center_freq"], test["sample_rate"], progress=bar)

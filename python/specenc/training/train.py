@@ -272,7 +272,7 @@ def calibrate_network(net, cfg, device, show_progress=True):
     """Threshold for cfg.far on clean calibration scenes (their own seed stream)."""
     net.eval()
     clean = datasets.make_set(datasets.stream(cfg.seed, datasets.CALIB_STREAM), cfg.calib_spectra, cfg.nfft,
-                              0.0, cfg.batch_size, cfg.bands)
+                              0.0, cfg.batch_size, cfg.bands, desc="clean scenes" if show_progress else None)
     scores = []
     for i in tqdm(range(0, len(clean["spectra"]), 256), desc="calibrating", disable=not show_progress, leave=False):
         part = {k: v[i:i + 256] for k, v in clean.items()}

@@ -18,7 +18,9 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
     parser.add_argument("--max-minutes", type=float, default=None, help="override the config's time budget")
     parser.add_argument("--ship", action="store_true",
-                        help="also copy the trained model to the package's weights/default.{safetensors,json}")
+                        help="also copy the trained model over the installed package's "
+                             "weights/default.{safetensors,json} (in a source checkout, copy it to "
+                             "python/specenc/weights/ too: make build reinstalls from there)")
 
 
 def main(args):
@@ -37,6 +39,8 @@ def main(args):
     if args.ship:
         from .modelio import ship_default
 
-        model_path = ship_default(model_path)
+        shipped = ship_default(model_path)
+        print(f"shipped: {shipped} (the installed package; in a source checkout also copy {model_path} and its "
+              f".json to python/specenc/weights/default.*, or the next make build restores the old weights)")
     print(f"model: {model_path}")
     return 0
