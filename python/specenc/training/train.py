@@ -121,7 +121,7 @@ class BatchSource:
     def restore(self, state, pool_path):
         self.rng.bit_generator.state = state["rng"]
         self.credit = state["credit"]
-        self.made = state["made"]
+        self.made = state.get("made", 0)  # checkpoints before worker generation did not count batches
         self.pool = []
         if os.path.exists(pool_path):
             t = load_file(pool_path)
