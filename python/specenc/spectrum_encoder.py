@@ -58,9 +58,9 @@ def _extents(bins, n):
         return [False] * n, [0] * n, [0] * n
     bins = np.asarray(bins, bool)
     located = bins.any(axis=1)
-    lo = bins.argmax(axis=1)  # first True (argmax of a bool row stops at its first True)
+    lo = bins.argmax(axis=1)  # first True; 0 for a row without any
     hi = np.where(located, bins.shape[1] - bins[:, ::-1].argmax(axis=1), 0)
-    return located.tolist(), np.where(located, lo, 0).tolist(), hi.tolist()
+    return located.tolist(), lo.tolist(), hi.tolist()
 
 
 class spectrum_encoder(gr.sync_block):

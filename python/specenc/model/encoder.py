@@ -82,6 +82,17 @@ class SpectrumEncoder(nn.Module):
             raise ValueError(f"Gumbel temperature tau={tau!r} must be > 0")
         self.dropout.tau = float(tau)
 
+    def set_tokens_kept(self, fraction):
+        """Keep this fraction of the tokens from now on (see SpectrumModel.set_tokens_kept)."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"tokens kept={fraction!r} must be a fraction in (0, 1]")
+        cfg = self.config
+        # Without a trained dropper the parameter-free energy ranking (`fixed`) chooses the tokens.
+        mode = "fixed" if cfg.dropout_mode == "none" and fraction < 1.0 else cfg.dropout_mode
+        self.config = cfg.replace(dropout_mode=mode, drop_ratio=1.0 - fraction)
+        self.dropout.mode = mode
+        self.dropout.n_keep = self.config.n_tokens if mode == "none" else self.config.n_kept
+
     def set_backend(self, name):
         """Switch the attention backend (same weights); latent needs latent weights built in."""
         b = get_backend(name)

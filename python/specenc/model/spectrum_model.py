@@ -183,14 +183,7 @@ class SpectrumModel:
         A network trained with token dropout keeps its own ranking (fixed or learned); one trained
         without (the shipped model) keeps its highest-energy tokens, as `fixed` does. Dropped tokens
         hold no detections. Accuracy falls as tokens go: check it on your data with `specenc eval`."""
-        if not 0.0 < fraction <= 1.0:
-            raise ValueError(f"tokens kept={fraction!r} must be a fraction in (0, 1]")
-        cfg = self.net.config
-        mode = "fixed" if cfg.dropout_mode == "none" and fraction < 1.0 else cfg.dropout_mode
-        cfg = cfg.replace(dropout_mode=mode, drop_ratio=1.0 - fraction)
-        self.net.config = cfg
-        self.net.dropout.mode = mode
-        self.net.dropout.n_keep = cfg.n_tokens if mode == "none" else cfg.n_kept
+        self.net.set_tokens_kept(fraction)
 
     def _check_spectra(self, spectra):
         x = np.asarray(spectra, dtype=np.float32)
