@@ -21,7 +21,8 @@ def add_arguments(parser):
     parser.add_argument("input", metavar="INPUT.sigmf-meta", help="a clean (anomaly-free) SigMF recording of the site")
     parser.add_argument("--model", default=None, help="model .safetensors (default: the shipped model)")
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
-                        help="target false alarms per spectrum (default 1e-3)")
+                        help="target false alarms per spectrum, held with 95 %% confidence (default 1e-3; "
+                             "at 1e-3 that takes >= 2996 clean spectra; fewer give their maximum score)")
     parser.add_argument("--average", type=int, default=None, help="frames averaged per spectrum (default: as trained)")
     parser.add_argument("--max-spectra", type=int, default=200000, help="spectra to score at most")
     parser.add_argument("--out", required=True, help="output model path (.safetensors; the .json is written beside)")
