@@ -9,12 +9,13 @@ import pmt
 from gnuradio import gr
 
 from . import spectrum_tags as tags
+from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock, to_plain
 
 MAX_HOLDOFF = 100000
 
 
-class anomaly_detector(gr.sync_block):
+class anomaly_detector(queue_block):
     """Anomaly score per spectrum, `specenc_anomaly` tags and `alerts` messages above the threshold.
 
     Inputs:
@@ -39,7 +40,7 @@ class anomaly_detector(gr.sync_block):
             raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
         if not 0 <= holdoff <= MAX_HOLDOFF:
             raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
-        gr.sync_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)], out_sig=[np.float32])
+        queue_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)], out_sig=[np.float32])
         self.nfft = nfft
         self._threshold_override = threshold if threshold >= 0 else None
         self._threshold = self._threshold_override

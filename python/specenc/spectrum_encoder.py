@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 import pmt
-from gnuradio import gr
 
 from . import spectrum_tags as tags
 from .emission_tracker import EmissionTracker
+from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
 
 # OpenMP threads (torch's CPU kernels) spin-wait between parallel regions by default. With 2 threads on
@@ -63,7 +63,7 @@ def _extents(bins, n):
     return located.tolist(), lo.tolist(), hi.tolist()
 
 
-class spectrum_encoder(gr.sync_block):
+class spectrum_encoder(queue_block):
     """Classify each spectrum, locate its emissions and score it for anomalies, in one model pass.
 
     Inputs:
@@ -126,7 +126,7 @@ class spectrum_encoder(gr.sync_block):
             raise ValueError(f"embeddings={embeddings} but the model's embeddings have {d_model} values; "
                              f"use {d_model} (or 0 for no embedding output)")
         out_sig = [(np.float32, nfft)] + ([(np.float32, d_model)] if embeddings else [])
-        gr.sync_block.__init__(self, name="spectrum_encoder", in_sig=[(np.float32, nfft)], out_sig=out_sig)
+        queue_block.__init__(self, name="spectrum_encoder", in_sig=[(np.float32, nfft)], out_sig=out_sig)
         self.d_model = d_model
         self.batch = batch
         self.set_max_noutput_items(batch)

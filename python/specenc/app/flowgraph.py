@@ -17,20 +17,21 @@ from .. import dsp
 from .. import spectrum_tags as tags
 from ..alert_sink import alert_sink
 from ..anomaly_detector import anomaly_detector
+from ..queue_block import queue_block
 from ..spectrum_encoder import spectrum_encoder
 from .waterfall import MaxHold
 
 WATERFALL_ROWS = 1500  # the PNG keeps at most this many rows (max-hold over groups of spectra)
 
 
-class run_collector(gr.sync_block):
+class run_collector(queue_block):
     """Keeps per-spectrum class/score (read from tags) and a max-hold decimated waterfall.
 
     Inputs: 0 float[nfft] spectra (encoder output 0), 1 float score (anomaly_detector output).
     """
 
     def __init__(self, nfft, decimation=1):
-        gr.sync_block.__init__(self, name="run_collector", in_sig=[(np.float32, nfft), np.float32], out_sig=[])
+        queue_block.__init__(self, name="run_collector", in_sig=[(np.float32, nfft), np.float32], out_sig=[])
         self._waterfall = MaxHold(decimation)
         self.labels, self.confidence, self._scores = [], [], []
         self.invalid = 0
