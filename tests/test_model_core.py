@@ -174,6 +174,35 @@ def test_bad_config_values_are_named():
         ModelConfig(rope="yes").validate()
 
 
+def test_token_context_embeds_the_neighbouring_windows_and_no_further():
+    cfg = ModelConfig(**SMALL, token_context=1)
+    tok = SpectrumEncoder(cfg).tokenizer
+    x = _spectra(1)
+    _, _, base = tok(x)
+    y = x.clone()
+    y[0, 12 * 4 + 1] += 20.0  # one bin of window 12
+    _, _, moved = tok(y)
+    changed = (moved - base).abs().amax(-1)[0] > 1e-6
+    assert changed.nonzero().flatten().tolist() == [11, 12, 13]
+    with pytest.raises(ValueError, match="token_context"):
+        ModelConfig(**SMALL, token_context=-1).validate()
+
+
+def test_attention_family_pool_weights_tokens_and_uniform_scores_give_the_mean():
+    torch.manual_seed(0)
+    net = SpectrumEncoder(ModelConfig(**SMALL, family_pool="attention")).eval()
+    heads, x = net.heads, torch.randn(2, 32, 16)
+    with torch.no_grad():
+        pooled = heads(x)["family_logits"]
+        assert not torch.allclose(pooled, heads.family(x.mean(1)))
+        heads.family_score.weight.zero_()  # equal scores: the attention pool is the mean
+        torch.testing.assert_close(heads(x)["family_logits"], heads.family(x.mean(1)))
+        heads.family_score.weight.copy_(10 * x[0, 5:6])  # a score that singles out token 5 of row 0
+        torch.testing.assert_close(heads(x)["family_logits"][0], heads.family(x[0, 5]), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="family_pool"):
+        ModelConfig(**SMALL, family_pool="max").validate()
+
+
 def test_importing_the_model_pulls_in_no_gnuradio_runtime():
     code = ("import sys, gnuradio.specenc.model as m; m.SpectrumModel.from_config(); "
             "bad = [k for k in sys.modules if k.startswith('gnuradio.gr') or k == 'pmt']; "

@@ -20,9 +20,15 @@ def _torch_outputs(model, x, band):
     return [out[k].numpy() for k in OUTPUTS]
 
 
-def test_onnx_matches_torch_with_dynamic_batch(tmp_path):
+# The library default and the shipped architecture (8-bin tokens with neighbour context, attention-pooled family).
+CONFIGS = [ModelConfig(), ModelConfig(pool_stride=8, dropout_mode="none", drop_ratio=0.0, n_heads=2, n_kv_heads=2,
+                                      mlp_ratio=2.0, token_context=1, family_pool="attention")]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["library_default", "shipped_architecture"])
+def test_onnx_matches_torch_with_dynamic_batch(tmp_path, cfg):
     ort = pytest.importorskip("onnxruntime", reason="SKIPPED: onnxruntime not installed")
-    model = SpectrumModel.from_config(ModelConfig(), seed=2)
+    model = SpectrumModel.from_config(cfg, seed=2)
     path = export_onnx(model, str(tmp_path / "m.onnx"), opset=17)
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     for b in (1, 7):

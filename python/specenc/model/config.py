@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .. import bands, labels
 
 NORMS = ("rmsnorm", "layernorm")
+FAMILY_POOLS = ("mean", "attention")
 ROPES = ("none", "static", "dynamic")
 DROPOUT_MODES = ("none", "fixed", "gumbel")
 
@@ -18,6 +19,7 @@ DROPOUT_MODES = ("none", "fixed", "gumbel")
 class ModelConfig:
     nfft: int = 1024  # bins per input spectrum
     pool_stride: int = 4  # bins per token: T = nfft / pool_stride (256)
+    token_context: int = 0  # c: a token's embedding also sees the c windows on each side of its own
     d_model: int = 64  # D, token width
     n_layers: int = 2
     n_heads: int = 4
@@ -31,6 +33,7 @@ class ModelConfig:
     backend: str = "sdpa"
     n_latents: int = 32  # m, latent backend only
     anomaly_hidden: int = 64
+    family_pool: str = "mean"  # spectrum family head reads mean(x_enc) or an attention-weighted mean
     n_families: int = len(labels.FAMILIES)
     n_kinds: int = len(labels.ANOMALY_KINDS)
     n_bands: int = len(bands.BANDS)
@@ -60,6 +63,9 @@ class ModelConfig:
                      "anomaly_hidden", "n_families", "n_kinds", "n_bands"):
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 1, f"{name}={v!r} must be an integer >= 1")
+        need(isinstance(self.token_context, int) and self.token_context >= 0,
+             f"token_context={self.token_context!r} must be an integer >= 0")
+        need(self.family_pool in FAMILY_POOLS, f"family_pool={self.family_pool!r} must be one of {FAMILY_POOLS}")
         need(self.nfft % self.pool_stride == 0,
              f"nfft={self.nfft} must be a multiple of pool_stride={self.pool_stride}")
         need(self.d_model % self.n_heads == 0,

@@ -9,6 +9,9 @@ class Heads(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.family = nn.Linear(d, cfg.n_families)  # spectrum class (dominant emission)
+        # The class is the strongest emission's, which may cover a few of K tokens: an attention pool
+        # lets the head weight those tokens instead of averaging them away.
+        self.family_score = nn.Linear(d, 1) if cfg.family_pool == "attention" else None
         self.token_family = nn.Linear(d, cfg.n_families)  # per-token family, 0 = unoccupied
         # s = sigmoid(W3 ReLU(W2 ReLU(W1 mean(x_enc)))), hidden anomaly_hidden
         h = cfg.anomaly_hidden
@@ -21,8 +24,13 @@ class Heads(nn.Module):
         """x (B, K, D) -> family_logits (B, F), token_logits (B, K, F), anomaly_logit (B,),
         kind_logits (B, n_kinds), token_anomaly_logit (B, K), recon (B, K, s) (when asked), embedding (B, D) = mean(x_enc)."""
         pooled = x.mean(dim=1)  # (B, D)
+        if self.family_score is None:
+            family_in = pooled
+        else:
+            weights = torch.softmax(self.family_score(x), dim=1)  # (B, K, 1)
+            family_in = (weights * x).sum(dim=1)
         out = {
-            "family_logits": self.family(pooled),
+            "family_logits": self.family(family_in),
             "token_logits": self.token_family(x),
             "anomaly_logit": self.anomaly(pooled).squeeze(-1),
             "kind_logits": self.kind(pooled),
