@@ -20,7 +20,7 @@ def test_contract_shapes_and_dtypes(batch):
     b, nfft = 96, 1024
     expect = {
         "spectra": ((b, nfft), np.float32), "family": ((b,), np.int64), "bin_family": ((b, nfft), np.int64),
-        "anomaly": ((b,), np.float32), "anomaly_kind": ((b,), np.int64), "anomaly_bins": ((b, nfft), np.bool_),
+        "bin_snr": ((b, nfft), np.float32), "anomaly": ((b,), np.float32), "anomaly_kind": ((b,), np.int64), "anomaly_bins": ((b, nfft), np.bool_),
         "band": ((b,), np.int64), "center_freq": ((b,), np.float64), "sample_rate": ((b,), np.float64),
         "snr_db": ((b,), np.float32), "dominant_bins": ((b,), np.float32),
     }
@@ -58,6 +58,14 @@ def test_label_ranges_and_consistency(batch):
     for i in np.flatnonzero(labelled):
         assert batch.dominant_bins[i] <= 1024 and (batch.bin_family[i] == batch.family[i]).sum() >= 1
     assert np.all(batch.dominant_bins[batch.family == labels.FAMILY_INDEX["tone"]] == 1.0)
+    # Every bin a visible emitter labels carries that emitter's SNR (>= the visibility limit); others none.
+    # (A noise jammer labels its bins as noise, 0, and still has an SNR.)
+    occupied = batch.bin_family > 0
+    assert np.all(np.isfinite(batch.bin_snr[occupied])) and np.all(batch.bin_snr[occupied] >= -3.0)
+    assert np.all(batch.bin_family[np.isnan(batch.bin_snr)] == 0) and np.isnan(batch.bin_snr).any()
+    # The dominant emitter's bins carry the spectrum's SNR.
+    for i in np.flatnonzero(labelled):
+        assert np.isclose(batch.bin_snr[i][batch.bin_family[i] == batch.family[i]], batch.snr_db[i]).any()
 
 
 def test_mix_of_families_bands_and_kinds():

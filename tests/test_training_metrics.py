@@ -54,6 +54,21 @@ def test_detection_matching_is_one_to_one_with_iou_threshold():
     assert metrics.detection_scores(truth, [[(110, 200, 7)]], need_family=True)["recall"] == 0.0
 
 
+def test_emission_recall_counts_only_emissions_at_snr_ge_10():
+    from gnuradio.specenc.training.evaluate import detection_block, truth_tokens
+    fam = np.zeros((1, 64), np.int64)
+    snr = np.full((1, 64), np.nan, np.float32)
+    fam[0, 4:12], snr[0, 4:12] = 1, 20.0  # strong, found
+    fam[0, 20:28], snr[0, 20:28] = 2, 3.0  # weak, missed
+    fam[0, 40:48], snr[0, 40:48] = 3, 12.0  # strong, missed
+    truth = truth_tokens(fam, snr)
+    assert [t[3] for t in truth[0]] == [20.0, 3.0, 12.0]
+    out = detection_block(truth, [[(4, 12, 1)]], snr_db=[20.0])
+    assert out["all"]["recall"] == pytest.approx(1 / 3)
+    assert out["emissions_snr_ge_10"]["recall"] == pytest.approx(1 / 2)
+    assert out["emissions_snr_ge_10"]["truth"] == 2 and math.isnan(out["emissions_snr_ge_10"]["precision"])
+
+
 def test_f1_auroc_and_average_precision_on_known_scores():
     labels = np.array([0, 0, 1, 1])
     assert metrics.auroc(labels, [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)

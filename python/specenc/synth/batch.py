@@ -15,7 +15,8 @@ Labels, per row:
 - bin_family: each bin overlapping a visible emitter's nominal band [fc - B/2, fc + B/2] (at least
   the bin of its centre and its neighbours) takes its family; where bands overlap, the emitter of
   highest power density wins. Noise jammers label as noise (0). Receiver artefacts (DC, spurs) are
-  not emitters and stay 0.
+  not emitters and stay 0. bin_snr: the SNR in this spectrum of the emitter that labels each bin
+  (nan where no visible emitter does), so detection can be scored per emission SNR.
 - anomaly_bins: bins of the anomaly's frequency extent (jammer band, visible hop bands, notch, the
   missing, shifted or overpowered channel, the stealth emission). A row is drawn again until its
   anomaly shows (its emission at >= ANOMALY_SNR_DB, >= MIN_VISIBLE_HOPS hops); after 20 misses the
@@ -43,6 +44,7 @@ class Batch:
     spectra: np.ndarray  # (B, nfft) float32 dBFS/bin
     family: np.ndarray  # (B,) int64 index into labels.FAMILIES
     bin_family: np.ndarray  # (B, nfft) int64, 0 = unoccupied
+    bin_snr: np.ndarray  # (B, nfft) float32 dB, SNR of the emitter labelling the bin, nan = unoccupied
     anomaly: np.ndarray  # (B,) float32 0/1
     anomaly_kind: np.ndarray  # (B,) int64 index into labels.ANOMALY_KINDS, -1 = none
     anomaly_bins: np.ndarray  # (B, nfft) bool
@@ -94,12 +96,14 @@ def segments(e, weights):
 
 
 def label_spectrum(sc, nfft, k):
-    """(family, snr_db, dominant_bins, bin_family (nfft,), anomaly_bins (nfft,), anomaly_visible) of one spectrum.
+    """(family, snr_db, dominant_bins, bin_family (nfft,), bin_snr (nfft,), anomaly_bins (nfft,), anomaly_visible)
+    of one spectrum.
 
     An emitter (or a hop) shows with SNR = its SNR + 10 log10(share of the window energy it is on).
     """
     weights = spectrum_weights(nfft + (k - 1) * dsp.hop_size(nfft, 0.5), nfft, k)
     bin_family = np.zeros(nfft, np.int64)
+    bin_snr = np.full(nfft, np.nan, np.float32)
     anomaly_bins = np.zeros(nfft, bool)
     density = np.full(nfft, -np.inf)
     best, best_power, strongest = None, -np.inf, np.nan
@@ -121,6 +125,7 @@ def label_spectrum(sc, nfft, k):
             lo, hi = bin_range(*band, nfft, min_bins=3)
             win = dens > density[lo:hi]
             bin_family[lo:hi][win] = fam
+            bin_snr[lo:hi][win] = snr
             density[lo:hi][win] = dens
             if e.role == "hopping" and snr >= ANOMALY_SNR_DB:
                 visible_hops += 1
@@ -135,7 +140,7 @@ def label_spectrum(sc, nfft, k):
             if kind != "band_erasure":  # the other kinds are an emission that must show
                 visible = anomaly_snr >= ANOMALY_SNR_DB
     family, snr, width = best if best is not None else (0, strongest, 0.0)
-    return family, snr, width, bin_family, anomaly_bins, visible
+    return family, snr, width, bin_family, bin_snr, anomaly_bins, visible
 
 
 def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
@@ -158,6 +163,7 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         "spectra": np.zeros((batch_size, nfft), np.float32),
         "family": np.zeros(batch_size, np.int64),
         "bin_family": np.zeros((batch_size, nfft), np.int64),
+        "bin_snr": np.full((batch_size, nfft), np.nan, np.float32),
         "anomaly": np.zeros(batch_size, np.float32),
         "anomaly_kind": np.full(batch_size, -1, np.int64),
         "anomaly_bins": np.zeros((batch_size, nfft), bool),
@@ -181,7 +187,7 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         n = nfft + (k - 1) * hop
         for _ in range(20):  # redraw until the anomaly fits the scene and shows in this spectrum
             sc = random_scene(band, rng, n, nfft, want)
-            fam, snr, width, bin_family, bins, visible = label_spectrum(sc, nfft, k)
+            fam, snr, width, bin_family, bin_snr, bins, visible = label_spectrum(sc, nfft, k)
             if visible and (want is None or sc.anomaly is not None):
                 break
         else:
@@ -189,6 +195,7 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         iq = render(sc, n, rng, nfft)
         out["spectra"][i] = dsp.power_spectrum(iq, nfft, 0.5, "hann", k)[0]
         out["bin_family"][i] = bin_family
+        out["bin_snr"][i] = bin_snr
         out["family"][i], out["snr_db"][i], out["dominant_bins"][i] = fam, snr, width
         if sc.anomaly is not None:
             out["anomaly"][i] = 1.0

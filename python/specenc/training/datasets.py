@@ -11,7 +11,7 @@ from .. import dsp, labels, sigmf_io, synth
 
 VISIBLE_SNR_DB = -3.0  # as synth.batch labels emitters
 TRAIN_STREAM, VAL_STREAM, CALIB_STREAM, TEST_STREAM = 0, 1, 2, 3
-BATCH_FIELDS = ("spectra", "family", "bin_family", "anomaly", "anomaly_kind", "anomaly_bins", "band",
+BATCH_FIELDS = ("spectra", "family", "bin_family", "bin_snr", "anomaly", "anomaly_kind", "anomaly_bins", "band",
                 "center_freq", "sample_rate", "snr_db", "dominant_bins")
 
 

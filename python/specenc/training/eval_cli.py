@@ -72,7 +72,7 @@ def _summary(results):
     if "family" in results:
         f, a = results["family"], results["anomaly"]
         lines.append(f"family accuracy {100 * f['accuracy']:.1f} % (SNR>=10 dB: {100 * f['accuracy_snr_ge_10']:.1f} %), "
-                     f"detection recall SNR>=10 dB {results['detection']['snr_ge_10']['recall']:.3f}, "
+                     f"detection recall of emissions at SNR>=10 dB {results['detection']['emissions_snr_ge_10']['recall']:.3f}, "
                      f"anomaly F1 {a['at_threshold']['f1']:.3f} AUROC {a['auroc']:.3f}, "
                      f"false alarms {a['false_alarms']['per_spectrum']:.2e}/spectrum")
         for name, b in results["baselines"].items():

@@ -87,17 +87,27 @@ def kind_named(true_kind, pred_kind, fired):
     return out
 
 
-def truth_tokens(bin_family):
-    """Per row, truth emissions as [(bin_start, bin_stop, family)] from the per-bin family map."""
-    return [metrics.runs(row) for row in bin_family]
+def truth_tokens(bin_family, bin_snr=None):
+    """Per row, truth emissions as [(bin_start, bin_stop, family, snr_db)] from the per-bin family map;
+    snr_db is the highest SNR of the emitters labelling the run's bins (nan without bin_snr)."""
+    rows = [metrics.runs(row) for row in bin_family]
+    if bin_snr is None:
+        return [[(s, e, f, float("nan")) for s, e, f in row] for row in rows]
+    return [[(s, e, f, float(np.nanmax(snr[s:e]))) for s, e, f in row] for row, snr in zip(rows, bin_snr)]
 
 
 def detection_block(truth, dets, snr_db, need_family_too=True):
+    """Detection P/R/F1 over all emissions and over spectra whose dominant emitter has SNR >= 10 dB, and
+    the recall of the emissions that themselves have SNR >= 10 dB (matched against all detections, so
+    it has no precision of its own)."""
     snr = np.asarray(snr_db, dtype=np.float64)
     hi = np.flatnonzero(snr >= 10.0)
+    strong = [[t for t in row if t[3] >= 10.0] for row in truth]  # nan SNR compares False
     out = {
         "all": metrics.detection_scores(truth, dets),
         "snr_ge_10": metrics.detection_scores([truth[i] for i in hi], [dets[i] for i in hi]),
+        "emissions_snr_ge_10": {**metrics.detection_scores(strong, dets), "precision": float("nan"),
+                                "f1": float("nan")},
     }
     if need_family_too:
         out["all_family_matched"] = metrics.detection_scores(truth, dets, need_family=True)
@@ -147,7 +157,7 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
         untuned = predict_all(model, test["spectra"], progress=bar)["label_index"]
     y = test["anomaly"] > 0.5
     kinds = test["anomaly_kind"]
-    truth = truth_tokens(test["bin_family"])
+    truth = truth_tokens(test["bin_family"], test["bin_snr"])
     results = {
         "family": family_block(test["family"], p["label_index"], test["snr_db"], test["dominant_bins"], untuned),
         "detection": detection_block(truth, p["detections"], test["snr_db"]),
@@ -228,7 +238,8 @@ def evaluate_recordings(model, paths, average=None):
 TARGETS = (
     ("family accuracy at SNR >= 10 dB >= 0.95", lambda r: r["family"]["accuracy_snr_ge_10"], lambda v: v >= 0.95),
     ("family accuracy overall >= 0.90", lambda r: r["family"]["accuracy"], lambda v: v >= 0.90),
-    ("detection recall at SNR >= 10 dB >= 0.9", lambda r: r["detection"]["snr_ge_10"]["recall"], lambda v: v >= 0.9),
+    ("detection recall of emissions at SNR >= 10 dB >= 0.9",
+     lambda r: r["detection"]["emissions_snr_ge_10"]["recall"], lambda v: v >= 0.9),
     ("anomaly F1 at calibrated threshold >= 0.95", lambda r: r["anomaly"]["at_threshold"]["f1"], lambda v: v >= 0.95),
     ("false alarms per clean spectrum <= 1e-3", lambda r: r["anomaly"]["false_alarms"]["per_spectrum"],
      lambda v: v <= 1e-3),

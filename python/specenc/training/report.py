@@ -146,6 +146,9 @@ def _synthetic_sections(results, plots_dir_rel):
     lines += ["", f"![accuracy vs SNR]({plots_dir_rel}/accuracy_vs_snr.png)",
               f"![confusion]({plots_dir_rel}/confusion.png)", ""]
     lines += ["## Emission detection (per token, frequency IoU ≥ 0.3)", "",
+              "`snr_ge_10`: spectra whose dominant emitter has SNR ≥ 10 dB (their weaker emitters included); "
+              "`emissions_snr_ge_10`: the emissions that themselves have SNR ≥ 10 dB, matched against all "
+              "detections (a recall, no precision of its own).", "",
               "| subset | precision | recall | F1 | truth | detections |", "|---|---|---|---|---|---|"]
     for key, d in det.items():
         lines.append(f"| {key} | {_fmt(d['precision'])} | {_fmt(d['recall'])} | {_fmt(d['f1'])} | "
