@@ -8,7 +8,8 @@ import torch
 from gnuradio.specenc.model import ModelConfig, SpectrumModel
 from gnuradio.specenc.model.attention import attn
 from gnuradio.specenc.model.encoder import SpectrumEncoder
-from gnuradio.specenc.model.spectrum_model import DEFAULT_WEIGHTS, grid_to_detections, load_model
+from gnuradio.specenc.model.detections import VALLEY_DB, grid_to_detections
+from gnuradio.specenc.model.spectrum_model import DEFAULT_WEIGHTS, load_model
 
 TOL = 1e-5
 
@@ -77,28 +78,53 @@ def test_inference_forward_equals_training_graph_forward(changes):
         assert torch.equal(v, want[k]) if k == "kept" else (v - want[k].detach()).abs().max().item() <= TOL, k
 
 
-def _reference_runs(token_family, token_conf, stride, names):
-    """One row, as predict first did it: runs of one non-zero family."""
-    t = len(token_family)
-    change = np.flatnonzero(np.diff(token_family)) + 1
-    starts, stops = np.r_[0, change], np.r_[change, t]
-    return [{"bin_start": int(s * stride), "bin_stop": int(e * stride), "family": names[token_family[s]],
-             "confidence": float(token_conf[s:e].mean())} for s, e in zip(starts, stops) if token_family[s] != 0]
+def _reference_runs(prob, level, stride, names, valley_db=VALLEY_DB):
+    """One row, token by token: runs of occupied tokens (P(no emission) < 0.5), valley tokens removed,
+    family of highest summed probability, its mean probability as confidence."""
+    occ = list(prob[:, 0] < 0.5)
+    t = len(occ)
+    runs, i = [], 0
+    while i < t:
+        if occ[i]:
+            j = i
+            while j < t and occ[j]:
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    out = []
+    for s, e in runs:
+        keep = [k for k in range(s, e) if not (level[k] <= max(level[s:k + 1]) - valley_db
+                                                and level[k] <= max(level[k:e]) - valley_db)]
+        pieces = []
+        for k in keep:
+            if pieces and pieces[-1][1] == k:
+                pieces[-1][1] = k + 1
+            else:
+                pieces.append([k, k + 1])
+        for a, b in pieces:
+            sums = prob[a:b, 1:].sum(0)
+            f = int(sums.argmax())
+            out.append({"bin_start": a * stride, "bin_stop": b * stride, "family": names[f + 1],
+                        "confidence": float(sums[f] / (b - a))})
+    return out
 
 
 def test_vectorised_detections_equal_per_row_runs():
     rng = np.random.default_rng(3)
     names = [f"f{i}" for i in range(4)]
-    fam = rng.integers(0, 4, (40, 64)) * (rng.random((40, 64)) < 0.5)
-    fam = np.repeat(fam, 3, axis=1)[:, :64]  # runs longer than one token
-    fam[0] = 0  # nothing
-    fam[1] = 2  # one run over the whole row
-    fam[2, -1], fam[3, 0] = 1, 1  # runs touching the row ends (must not join across rows)
-    conf = rng.random((40, 64)).astype(np.float32)
-    got = grid_to_detections(fam, conf, 4, names)
-    assert len(got) == 40 and got[0] == [] and got[1][0]["bin_stop"] == 256
+    prob = rng.dirichlet(np.ones(4), (40, 64)).astype(np.float32)
+    prob[:, :, 0] = np.repeat(rng.random((40, 22)), 3, axis=1)[:, :64]  # occupancy in runs of tokens
+    prob[:, :, 1:] *= ((1 - prob[:, :, 0]) / prob[:, :, 1:].sum(-1))[..., None]
+    level = rng.normal(-80, 8, (40, 64)).astype(np.float32)  # valleys of every depth
+    prob[0, :, 0] = 1.0  # nothing
+    prob[1, :, 0] = 0.1  # occupied everywhere: valleys alone split it
+    prob[2, -1, 0] = prob[3, 0, 0] = 0.0  # runs touching the row ends (must not join across rows)
+    got = grid_to_detections(prob, level, 4, names)
+    assert len(got) == 40 and got[0] == [] and len(got[1]) >= 1
     for row in range(40):
-        want = _reference_runs(fam[row], conf[row], 4, names)
+        want = _reference_runs(prob[row], level[row], 4, names)
         assert [(d["bin_start"], d["bin_stop"], d["family"]) for d in got[row]] == \
                [(d["bin_start"], d["bin_stop"], d["family"]) for d in want]
         assert all(type(d["bin_start"]) is int and type(d["confidence"]) is float for d in got[row])
@@ -120,12 +146,14 @@ def test_predict_equals_reference_decoding():
     np.testing.assert_allclose(pred.confidence, fam.max(-1).values.numpy(), atol=TOL)
     np.testing.assert_allclose(pred.anomaly_score, torch.sigmoid(out["anomaly_logit"]).detach().numpy(), atol=TOL)
     np.testing.assert_allclose(pred.embedding, out["embedding"].detach().numpy(), atol=TOL)
-    tok = torch.softmax(out["token_logits"], -1).detach()
+    tok = torch.softmax(out["token_logits"], -1).detach().numpy()
+    stride = model.config.pool_stride
     for row in range(12):
-        grid_f, grid_c = np.zeros(model.config.n_tokens, np.int64), np.zeros(model.config.n_tokens, np.float32)
-        grid_f[out["kept"][row].numpy()] = tok[row].argmax(-1).numpy()
-        grid_c[out["kept"][row].numpy()] = tok[row].max(-1).values.numpy()
-        want = _reference_runs(grid_f, grid_c, model.config.pool_stride, model.family_names)
+        grid = np.zeros((model.config.n_tokens, tok.shape[-1]), np.float32)
+        grid[:, 0] = 1.0  # dropped tokens: no emission
+        grid[out["kept"][row].numpy()] = tok[row]
+        level = x[row].numpy().reshape(-1, stride).max(-1)
+        want = _reference_runs(grid, level, stride, model.family_names)
         assert [(d["bin_start"], d["bin_stop"], d["family"]) for d in pred.detections[row]] == \
                [(d["bin_start"], d["bin_stop"], d["family"]) for d in want]
 

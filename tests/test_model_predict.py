@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from gnuradio.specenc import bands, labels
 from gnuradio.specenc.model import (DEFAULT_WEIGHTS, ModelConfig, SpectrumModel, batch_to_tensors, load_model,
                                     spectrum_loss)
+from gnuradio.specenc.model.detections import grid_to_detections
 
 SMALL = ModelConfig(nfft=256, d_model=16, n_layers=1, n_heads=2, n_kv_heads=2)
 
@@ -48,6 +49,16 @@ def test_nan_row_is_named_and_bad_shapes_rejected():
         m.predict(_spectra(), rx_freq=[1e9, 2e9])
 
 
+def _token_prob(kept, families, p=0.7):
+    """(1, K, F) probabilities: family f at p (the rest on 'no emission') where families > 0, else no emission."""
+    prob = np.zeros(kept.shape + (len(labels.FAMILIES),), np.float32)
+    prob[..., 0] = 1.0
+    on = families > 0
+    prob[on, 0] = 1 - p
+    prob[on, families[on]] = p
+    return prob
+
+
 def test_detections_map_back_to_bins_through_stride_and_kept_tokens(monkeypatch):
     cfg = ModelConfig(nfft=64, pool_stride=4, d_model=16, n_layers=1, n_heads=2, n_kv_heads=2)
     m = SpectrumModel.from_config(cfg)
@@ -57,24 +68,48 @@ def test_detections_map_back_to_bins_through_stride_and_kept_tokens(monkeypatch)
     fam = np.zeros_like(kept)
     fam[0, np.isin(kept[0], [1, 2, 3])] = fm  # tokens 1..3 -> bins [4, 16)
     fam[0, np.isin(kept[0], [5, 6])] = fm  # 4 is kept but noise: a separate run [20, 28)
-    fam[0, np.isin(kept[0], [9, 10, 12])] = tone  # 11 is tone too, 13 dropped -> [36, 52)
-    fam[0, np.isin(kept[0], [11])] = tone
+    fam[0, np.isin(kept[0], [9, 10, 11, 12])] = tone  # 13 dropped -> [36, 52)
     where = np.isin(kept, [5, 6]).astype(np.float32)  # anomaly on tokens 5, 6 -> bins [20, 28)
     where[0, kept[0] == 0] = 0.49  # below 0.5: not located
 
     def fake(x, band):
         return {"label_index": np.array([fm]), "confidence": np.array([0.9], np.float32),
-                "anomaly_score": np.array([0.1], np.float32), "kind_index": np.array([0]), "token_family": fam,
-                "token_conf": np.full(fam.shape, 0.7, np.float32), "kept": kept, "token_anomaly": where,
+                "anomaly_score": np.array([0.1], np.float32), "kind_index": np.array([0]),
+                "token_prob": _token_prob(kept, fam), "kept": kept, "token_anomaly": where,
                 "embedding": np.zeros((1, 16), np.float32)}
 
     monkeypatch.setattr(m, "forward_numpy", fake)
-    pred = m.predict(np.arange(64, dtype=np.float32))  # not flat: a flat spectrum is digital silence
+    pred = m.predict(np.arange(64, dtype=np.float32))  # rising: no valleys (and not flat, which is silence)
     assert np.flatnonzero(pred.anomaly_bins[0]).tolist() == list(range(20, 28))
     d = pred.detections[0]
     assert [(e["bin_start"], e["bin_stop"], e["family"]) for e in d] == [(4, 16, "fm"), (20, 28, "fm"),
                                                                          (36, 52, "tone")]
     assert d[0]["confidence"] == pytest.approx(0.7)
+
+
+def test_an_emission_is_one_detection_despite_family_flicker_and_valleys_split_channels():
+    names = labels.FAMILIES
+    ofdm, sc = labels.FAMILY_INDEX["ofdm"], labels.FAMILY_INDEX["single_carrier"]
+    kept = np.arange(16)[None]
+    fam = np.zeros((1, 16), np.int64)
+    fam[0, 2:10] = ofdm
+    fam[0, 5] = sc  # one token of a wide OFDM emission looks single-carrier
+    level = np.full((1, 16), -100.0)
+    level[0, 2:10] = -60.0
+    got = grid_to_detections(_token_prob(kept, fam), level, 8, names)[0]
+    assert [(d["bin_start"], d["bin_stop"], d["family"]) for d in got] == [(16, 80, "ofdm")]
+    assert got[0]["confidence"] == pytest.approx(0.7 * 7 / 8)  # mean OFDM probability over the 8 tokens
+    # Two channels whose skirts merge into one occupied run: a token 10 dB below both sides splits them,
+    # a 5 dB dip does not.
+    fam[0, 2:10] = sc
+    level[0, 5] = -70.0
+    assert [(d["bin_start"], d["bin_stop"]) for d in grid_to_detections(_token_prob(kept, fam), level, 8, names)[0]] \
+        == [(16, 40), (48, 80)]
+    level[0, 5] = -65.0
+    assert len(grid_to_detections(_token_prob(kept, fam), level, 8, names)[0]) == 1
+    # A run's falling edge is not a valley: it must lie below the run's highest token on both sides.
+    level[0, 2:10] = [-50, -55, -60, -65, -70, -75, -80, -85]
+    assert len(grid_to_detections(_token_prob(kept, fam), level, 8, names)[0]) == 1
 
 
 def test_anomaly_kind_only_above_threshold():

@@ -18,6 +18,7 @@ from .. import bands, labels
 from .attention import check_backend
 from .checkpoint import load_weights, read_info, save_checkpoint
 from .config import ModelConfig
+from .detections import grid_to_detections
 from .encoder import SpectrumEncoder
 
 log = logging.getLogger(__name__)
@@ -93,38 +94,13 @@ def _names(table, n, prefix):
     return list(table) if len(table) == n else [f"{prefix}{i}" for i in range(n)]
 
 
-def grid_to_detections(token_family, token_conf, stride, family_names):
-    """Per-token family (B, T) (0 = unoccupied) and confidence (B, T) -> per row, detections: contiguous
-    runs of one non-zero family, bin edges [run_start*stride, run_stop*stride), mean token confidence.
-
-    Vectorised over the batch: runs are found on the flattened grid, where every row's first token opens
-    a run, so no run crosses a row."""
-    b, t = token_family.shape
-    opens = np.ones((b, t), bool)
-    opens[:, 1:] = token_family[:, 1:] != token_family[:, :-1]
-    starts = np.flatnonzero(opens)  # flat index of each run's first token
-    lengths = np.diff(np.r_[starts, b * t])
-    fam = token_family.ravel()[starts]
-    conf = np.add.reduceat(token_conf.ravel(), starts) / lengths  # run mean
-    occupied = fam != 0
-    rows, cols = np.divmod(starts[occupied], t)
-    out = [[] for _ in range(b)]
-    for r, c, n, f, m in zip(rows.tolist(), cols.tolist(), lengths[occupied].tolist(), fam[occupied].tolist(),
-                             conf[occupied].astype(np.float32).tolist()):
-        out[r].append({"bin_start": c * stride, "bin_stop": (c + n) * stride, "family": family_names[f],
-                       "confidence": m})
-    return out
-
-
 def decode_outputs(out):
-    """Network outputs (tensors) -> per-row label, confidence, score, kind and per-kept-token family and
-    confidence (tensors); shared with the onnxruntime runtime (runtime_onnx)."""
+    """Network outputs (tensors) -> per-row label, confidence, score, kind and per-kept-token family
+    probabilities (tensors); shared with the onnxruntime runtime (runtime_onnx)."""
     fam = torch.softmax(out["family_logits"], -1)
-    tok = torch.softmax(out["token_logits"], -1)
-    tok_conf, tok_fam = tok.max(-1)
     conf, idx = fam.max(-1)
     return {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
-            "kind_index": out["kind_logits"].argmax(-1), "token_family": tok_fam, "token_conf": tok_conf,
+            "kind_index": out["kind_logits"].argmax(-1), "token_prob": torch.softmax(out["token_logits"], -1),
             "token_anomaly": torch.sigmoid(out["token_anomaly_logit"]), "kept": out["kept"],
             "embedding": out["embedding"]}
 
@@ -222,15 +198,16 @@ class SpectrumModel:
             r["label_index"][silent] = labels.FAMILY_INDEX["noise"]
             r["confidence"][silent] = 1.0
             r["anomaly_score"][silent] = 0.0
-            r["token_family"][silent] = 0
+            r["token_prob"][silent] = np.eye(r["token_prob"].shape[-1], dtype=np.float32)[0]  # no emission
             r["token_anomaly"][silent] = 0.0
         cfg = self.config
         # Dropped tokens count as unoccupied: scatter kept-token results onto the full token grid.
-        full_fam = np.zeros((n, cfg.n_tokens), np.int64)
-        full_conf = np.zeros((n, cfg.n_tokens), np.float32)
         rows = np.arange(n)[:, None]
-        full_fam[rows, r["kept"]] = r["token_family"]
-        full_conf[rows, r["kept"]] = r["token_conf"]
+        full_prob = r["token_prob"]
+        if r["kept"].shape[1] != cfg.n_tokens:
+            full_prob = np.zeros((n, cfg.n_tokens, r["token_prob"].shape[-1]), np.float32)
+            full_prob[..., 0] = 1.0
+            full_prob[rows, r["kept"]] = r["token_prob"]
         where = np.zeros((n, cfg.n_tokens), bool)
         where[rows, r["kept"]] = r["token_anomaly"] >= 0.5
         score = r["anomaly_score"].astype(np.float32)
@@ -241,7 +218,8 @@ class SpectrumModel:
             anomaly_score=score,
             anomaly_kind=[self.kind_names[k] if s else "" for k, s in
                           zip(r["kind_index"].tolist(), (score.astype(np.float64) >= self.threshold).tolist())],
-            detections=grid_to_detections(full_fam, full_conf, cfg.pool_stride, self.family_names),
+            detections=grid_to_detections(full_prob, x.reshape(n, cfg.n_tokens, cfg.pool_stride).max(-1),
+                                          cfg.pool_stride, self.family_names),
             embedding=r["embedding"].astype(np.float32),
             anomaly_bins=np.repeat(where, cfg.pool_stride, axis=1),
         )
