@@ -116,3 +116,13 @@ def test_constructor_and_grc_callbacks():
         det.set_threshold(2)
     with pytest.raises(ValueError, match="holdoff=-1"):
         anomaly_detector(nfft=NFFT, holdoff=-1)
+
+
+def test_message_dicts_convert_to_the_same_pmt_as_pmt_to_pmt():
+    from gnuradio.specenc.spectrum_tags import dict_to_pmt
+    msg = {"kind": "jamming", "score": 0.97, "spectrum": 12, "sample_start": 1 << 40, "located": True,
+           "band": None, "time": np.float64(1.5), "bins": np.int64(7), "edges": (1.0, 2.0)}
+    plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in msg.items()}
+    got = dict_to_pmt(msg)
+    assert pmt.equal(got, pmt.to_pmt(plain))
+    assert pmt.to_python(got) == plain

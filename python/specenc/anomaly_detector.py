@@ -10,7 +10,7 @@ from gnuradio import gr
 
 from . import spectrum_tags as tags
 from .queue_block import queue_block
-from .spectrum_tags import SpectrumClock, to_plain
+from .spectrum_tags import SpectrumClock
 
 MAX_HOLDOFF = 100000
 
@@ -140,4 +140,4 @@ class anomaly_detector(queue_block):
         msg = self._clock.place(index)
         msg.update(kind=kind, score=score, threshold=float(self._threshold),
                    freq_lower_edge=float(f_lo), freq_upper_edge=float(f_hi))
-        return pmt.to_pmt({k: to_plain(v) for k, v in msg.items()})
+        return tags.dict_to_pmt(msg)

@@ -219,7 +219,7 @@ class spectrum_encoder(queue_block):
             if publish:
                 ended += self._tracker.update(offset, pred.detections[j], clocks[i], self.nfft)
         for emission in ended:
-            self.message_port_pub(tags.DETECTIONS_PORT, pmt.to_pmt(emission.as_dict()))
+            self.message_port_pub(tags.DETECTIONS_PORT, tags.dict_to_pmt(emission.as_dict()))
         return n
 
     def flush_detections(self):
