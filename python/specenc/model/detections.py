@@ -18,6 +18,14 @@ OCCUPIED_BELOW = 0.5  # a token is occupied when P(no emission) < this
 VALLEY_DB = 10.0
 
 
+def _run_starts(flat, t):
+    """Flattened (B*T,) bool grid -> True where a run of True opens; runs never cross a row of t tokens."""
+    opens = flat.copy()
+    opens[1:] &= ~flat[:-1]
+    opens[::t] = flat[::t]
+    return opens
+
+
 def _segmented_running_max(values, run_id):
     """Running maximum of `values` (1-D) restarting at every new run id (ids non-decreasing along the array)."""
     span = float(values.max() - values.min()) + 1.0
@@ -35,14 +43,8 @@ def grid_to_detections(token_prob, level_db, stride, family_names, valley_db=VAL
     if valley_db is not None and occupied.any():
         occupied &= ~_valleys(occupied, level_db.astype(np.float64), valley_db)
     flat = occupied.ravel()
-    before = np.zeros(b * t, bool)
-    before[1:] = flat[:-1]
-    before[::t] = False  # a row's first token always opens a run
-    after = np.zeros(b * t, bool)
-    after[:-1] = flat[1:]
-    after[t - 1::t] = False
-    starts = np.flatnonzero(flat & ~before)
-    stops = np.flatnonzero(flat & ~after) + 1
+    starts = np.flatnonzero(_run_starts(flat, t))
+    stops = np.flatnonzero(_run_starts(flat[::-1], t)[::-1]) + 1  # last tokens: run starts of the reversed grid
     out = [[] for _ in range(b)]
     if starts.size == 0:
         return out
@@ -64,10 +66,7 @@ def _valleys(occupied, level, valley_db):
     b, t = occupied.shape
     flat = occupied.ravel()
     lv = np.where(flat, level.ravel(), level[occupied].min() - 2 * valley_db)  # free tokens never raise a maximum
-    opens = flat.copy()
-    opens[1:] &= ~flat[:-1]
-    opens[::t] = flat[::t]  # runs never cross a row
-    run_id = np.cumsum(opens)
+    run_id = np.cumsum(_run_starts(flat, t))
     left = _segmented_running_max(lv, run_id)
     right = _segmented_running_max(lv[::-1], run_id[-1] - run_id[::-1])[::-1]
     return (flat & (lv <= left - valley_db) & (lv <= right - valley_db)).reshape(b, t)

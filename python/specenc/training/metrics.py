@@ -33,18 +33,24 @@ def accuracy(true, pred):
     return float(np.mean(true == pred)) if true.size else float("nan")
 
 
+def _accuracy_by_bin(true, pred, values, bins, name):
+    """{name(lo, hi): {"accuracy", "count"}} over rows whose value lies in [lo, hi); the last bin also
+    takes its upper edge, and nan values belong to no bin."""
+    true, pred, values = np.asarray(true), np.asarray(pred), np.asarray(values, dtype=np.float64)
+    out = {}
+    for i, (lo, hi) in enumerate(bins):
+        upper = values <= hi if i == len(bins) - 1 else values < hi
+        sel = (values >= lo) & upper
+        out[name(lo, hi)] = {"accuracy": accuracy(true[sel], pred[sel]), "count": int(sel.sum())}
+    return out
+
+
 def accuracy_by_snr(true, pred, snr_db, bins=SNR_BINS):
     """{bin name: {"accuracy", "count"}} over spectra whose dominant-emitter SNR falls in each bin.
 
     Noise-only spectra (snr nan) belong to no bin. The last bin includes its upper edge.
     """
-    true, pred, snr = np.asarray(true), np.asarray(pred), np.asarray(snr_db, dtype=np.float64)
-    out = {}
-    for i, (lo, hi) in enumerate(bins):
-        upper = snr <= hi if i == len(bins) - 1 else snr < hi
-        sel = (snr >= lo) & upper
-        out[snr_bin_name(lo, hi)] = {"accuracy": accuracy(true[sel], pred[sel]), "count": int(sel.sum())}
-    return out
+    return _accuracy_by_bin(true, pred, snr_db, bins, snr_bin_name)
 
 
 WIDTH_BINS = ((1.0, 4.0), (4.0, 16.0), (16.0, 64.0), (64.0, float("inf")))
@@ -55,13 +61,8 @@ def accuracy_by_width(true, pred, width_bins, bins=WIDTH_BINS):
 
     A PSD shows a family only through its shape, so narrow emitters are where families blur. Spectra
     without a visible emitter (width 0) belong to no bin."""
-    true, pred, width = np.asarray(true), np.asarray(pred), np.asarray(width_bins, dtype=np.float64)
-    out = {}
-    for lo, hi in bins:
-        sel = (width >= lo) & (width < hi)
-        name = f"{lo:g}..{hi:g} bins" if np.isfinite(hi) else f">= {lo:g} bins"
-        out[name] = {"accuracy": accuracy(true[sel], pred[sel]), "count": int(sel.sum())}
-    return out
+    return _accuracy_by_bin(true, pred, width_bins, bins,
+                            lambda lo, hi: f"{lo:g}..{hi:g} bins" if np.isfinite(hi) else f">= {lo:g} bins")
 
 
 def runs(mask_or_labels):
