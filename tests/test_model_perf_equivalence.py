@@ -171,11 +171,17 @@ def test_shipped_checkpoint_fast_path_equals_reference():
 
 
 def test_predict_in_cpu_passes_equals_one_row_at_a_time():
-    """predict cuts big batches into CPU_PASS_ROWS passes; rows across pass boundaries keep their results."""
+    """predict cuts big batches into CPU_PASS_ROWS passes dealt out to two workers (passes 0 and 2 to one,
+    1 to the other); rows across pass boundaries keep their place and results."""
     from gnuradio.specenc.model.spectrum_model import CPU_PASS_ROWS
     model = SpectrumModel.from_config(seed=3)
     x, _ = _spectra(2 * CPU_PASS_ROWS + 5, seed=6)
-    whole = model.predict(x.numpy(), rx_freq=2.44e9)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        whole = model.predict(x.numpy(), rx_freq=2.44e9)
+    finally:
+        torch.set_num_threads(before)
     for row in (0, CPU_PASS_ROWS - 1, CPU_PASS_ROWS, 2 * CPU_PASS_ROWS + 4):
         one = model.predict(x[row].numpy(), rx_freq=2.44e9)
         np.testing.assert_allclose(one.embedding[0], whole.embedding[row], rtol=0, atol=TOL)

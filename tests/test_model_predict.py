@@ -241,20 +241,40 @@ def test_token_targets_pool_bin_labels():
     assert tgt.tolist() == [[0, 3, 7, 0]]
 
 
-def test_small_cpu_passes_run_on_one_thread_and_restore_the_setting(monkeypatch):
+def test_cpu_batches_run_as_one_thread_row_chunks_side_by_side_in_order(monkeypatch):
+    """torch's 2 threads become 2 one-thread workers taking row chunks; rows keep their order and results."""
+    import threading
+
     from gnuradio.specenc.model import spectrum_model
     m = SpectrumModel.from_config(SMALL)
-    seen = []
+    seen = []  # (rows, intra-op threads, thread) of every network pass
+    together = threading.Barrier(2, timeout=10)  # the first two passes must run at the same time
     real = m.net.forward
-    monkeypatch.setattr(m.net, "forward", lambda *a, **k: (seen.append(torch.get_num_threads()), real(*a, **k))[1])
+
+    def spy(x, *a, **k):
+        seen.append((len(x), torch.get_num_threads(), threading.get_ident()))
+        if len(seen) <= 2:
+            together.wait()  # BrokenBarrierError unless a second worker takes a chunk meanwhile
+        return real(x, *a, **k)
+
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        x = _spectra(spectrum_model.ONE_THREAD_ROWS)
-        small = m.predict(x[:1])
+        chunk = spectrum_model.MIN_CHUNK_ROWS
+        assert (chunk, spectrum_model.CHUNKS_PER_WORKER) == (8, 2)  # the sizes below follow from these
+        rows = 35  # 2 workers x 2 chunks each: ceil(35 / 4) = 9 rows per chunk, 8 in the last
+        x = _spectra(rows)
+        small = m.predict(x[:chunk])  # too few rows to split: one pass on one thread, in the caller
+        monkeypatch.setattr(m.net, "forward", spy)
         big = m.predict(x)
-        assert seen == [1, 2] and torch.get_num_threads() == 2
-        np.testing.assert_allclose(small.anomaly_score, big.anomaly_score[:1], rtol=1e-5, atol=1e-6)
+        assert sorted(r for r, _, _ in seen) == [8, 9, 9, 9]
+        assert {t for _, t, _ in seen} == {1} and threading.get_ident() in {who for _, _, who in seen}
+        assert len({who for _, _, who in seen}) == 2 and torch.get_num_threads() == 2
+        np.testing.assert_allclose(small.anomaly_score, big.anomaly_score[:chunk], rtol=1e-5, atol=1e-6)
+        for row in (0, chunk, rows - 1):
+            one = m.predict(x[row])
+            assert one.labels[0] == big.labels[row]
+            np.testing.assert_allclose(one.embedding[0], big.embedding[row], rtol=1e-5, atol=1e-5)
     finally:
         torch.set_num_threads(before)
 

@@ -150,6 +150,9 @@ class OnnxSpectrumModel(SpectrumModel):
         raise ValueError(f"backend {name!r}: the attention backend is fixed in an exported ONNX graph; "
                          "use runtime 'torch' to switch backends")
 
+    def row_workers(self):
+        return 1  # the session spreads each pass over its own intra-op threads
+
     def forward_numpy(self, x, band):
         """One batched pass: (B, N) float32, (B,) int64 -> dict of numpy arrays (as SpectrumModel's)."""
         out = dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), {"spectra": x, "band": band})))

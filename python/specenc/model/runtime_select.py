@@ -5,8 +5,8 @@ Preferences (fastest first, as measured on the deployment targets in docs/jetson
   - device 'auto': a GPU when one is usable, else the CPU.
   - onnxruntime on a GPU: TensorRT EP (falls back to CUDA EP, then CPU, per op) > CUDA EP.
   - runtime 'auto': torch when torch sees CUDA (its SDPA kernels), else onnxruntime with a GPU EP,
-    else onnxruntime on the CPU when installed (as fast as torch on 2 idle cores and ~2x torch when
-    the cores are shared, as in a flowgraph; docs/jetson.md), else torch on the CPU.
+    else onnxruntime on the CPU when installed (as fast as torch on 2 cores, idle or shared, since torch's
+    predict runs row chunks on one-thread workers; docs/jetson.md), else torch on the CPU.
 Availability is detected lazily (onnxruntime is optional); tests pass it in explicitly.
 """
 
@@ -85,7 +85,7 @@ def select(runtime="torch", device="cpu", ort_providers=..., torch_cuda=...):
                              f"CUDA/TensorRT execution providers (onnxruntime: {_ort_state(ort_providers)}); "
                              "use device 'cpu' or 'auto'")
         if ort_providers is not None:
-            return _chosen(Selection("onnxruntime", "cpu", (CPU_EP,), "no GPU; onnxruntime holds up best on shared CPU cores"))
+            return _chosen(Selection("onnxruntime", "cpu", (CPU_EP,), "no GPU; onnxruntime, as fast as torch on the CPU"))
         return _chosen(Selection("torch", "cpu", (), "no GPU and onnxruntime is not installed"))
 
     if runtime == "torch":

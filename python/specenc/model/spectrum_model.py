@@ -8,7 +8,9 @@ import contextlib
 import logging
 import math
 import pathlib
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,13 +28,18 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 RUNTIMES = ("torch", "onnxruntime", "auto")  # onnxruntime/auto: runtime_onnx, runtime_select
 MAX_BATCH = 1024  # rows per forward pass inside predict (bounds memory, never changes results)
-# On CPU, 128-row passes keep the activations (128 x 128 tokens x 64 floats = 4 MB) near the cache: on 2 cores they
-# gave 1925-2216 spectra/s against 1817-1993 for 64 rows and 1845 for 256. Rows are independent, so only float
-# rounding (< 1e-6) can differ from one big pass.
+# A CPU pass holds at most 128 rows (128 x 128 tokens x 64 floats = 4 MB of activations, near the cache). Rows are
+# independent, so only float rounding (< 1e-6) can differ from one big pass.
 CPU_PASS_ROWS = 128
-# Passes of fewer rows run on one intra-op thread: waking a second OpenMP thread for ops this small costs more
-# than it gains (2 cores, shipped model: batch 1 at 748 vs 373 spectra/s, batch 16 1311 vs 1240; even at 32).
-ONE_THREAD_ROWS = 32
+# On CPU, torch's `threads` run a batch as that many workers taking row chunks, each on ONE intra-op thread, rather
+# than splitting every op across OpenMP threads: the shipped model's ops take tens of microseconds, too short for a
+# fork/join each, and in a flowgraph a core taken by another block holds up one worker, not every op's barrier.
+# CHUNKS_PER_WORKER chunks each let the other worker take over the chunks of one that lost its core. Shipped model,
+# 2 cores, spectra/s at batch 64 (ad-hoc, one process, turns interleaved): 1464-1737 split per op, 2432-2728 in
+# two halves; on the bench scene 2147-2620 in halves, 2619-2721 in quarters. A batch of fewer than 2 x
+# MIN_CHUNK_ROWS runs whole on one thread (batch 1: 748 spectra/s on one thread vs 373 on two).
+MIN_CHUNK_ROWS = 8
+CHUNKS_PER_WORKER = 2
 # A spectrum whose bins all lie within this range (dB) is digital silence (all-zero IQ: a stalled source,
 # padding, dropped samples; dsp and the psd block floor it at -200 dB). It carries nothing to classify, and
 # the network, which never saw one, called it jamming: predict reports it as noise, score 0, no detections.
@@ -62,10 +69,10 @@ def resolve_device(device):
 
 
 @contextlib.contextmanager
-def _threads_for(device, rows):
-    """One torch intra-op thread for a small CPU pass (ONE_THREAD_ROWS), the caller's setting restored after."""
+def _one_thread():
+    """One torch intra-op thread in the calling thread, its setting restored after."""
     threads = torch.get_num_threads()
-    if device != "cpu" or rows >= ONE_THREAD_ROWS or threads == 1:
+    if threads == 1:
         yield
         return
     torch.set_num_threads(1)
@@ -73,6 +80,43 @@ def _threads_for(device, rows):
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+_pools = {}  # workers -> ThreadPoolExecutor whose threads run one intra-op thread each
+_pools_lock = threading.Lock()
+
+
+def _row_pool(workers):
+    with _pools_lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="specenc-rows",
+                                                        initializer=torch.set_num_threads, initargs=(1,))
+        return pool
+
+
+def map_row_chunks(fn, chunks, workers):
+    """[fn(c) for c in chunks] on `workers` threads (the caller is one) that each run one torch intra-op thread
+    and take the next chunk when done: a worker that loses its core to another thread leaves its share to the rest."""
+    chunks = list(chunks)
+    results = [None] * len(chunks)
+    order = iter(range(len(chunks)))
+    lock = threading.Lock()
+
+    def drain():
+        while True:
+            with lock:
+                i = next(order, None)
+            if i is None:
+                return
+            results[i] = fn(chunks[i])
+
+    futures = [_row_pool(workers - 1).submit(drain) for _ in range(workers - 1)]
+    with _one_thread():
+        drain()
+    for f in futures:
+        f.result()
+    return results
 
 
 def bands_for(rx_freq, n):
@@ -175,11 +219,27 @@ class SpectrumModel:
         return np.ascontiguousarray(x)
 
     def forward_numpy(self, x, band):
-        """One batched pass: (B, N) float32, (B,) int64 -> dict of numpy arrays."""
-        with torch.inference_mode(), _threads_for(self.device, len(x)):
+        """One batched pass in the calling thread: (B, N) float32, (B,) int64 -> dict of numpy arrays."""
+        with torch.inference_mode():
             out = self.net(torch.from_numpy(x).to(self.device), torch.from_numpy(band).to(self.device),
                            training_outputs=False)
             return {k: v.cpu().numpy() for k, v in decode_outputs(out).items()}
+
+    def forward_rows(self, x, band):
+        """All rows through the network -> dict of numpy arrays, rows in order. On CPU: chunks of at most
+        CPU_PASS_ROWS rows, dealt out to row_workers() one-thread workers (the caller is one of them)."""
+        n = len(x)
+        workers, step = 1, MAX_BATCH
+        if self.device == "cpu":
+            workers = max(1, min(self.row_workers(), n // MIN_CHUNK_ROWS))
+            step = min(CPU_PASS_ROWS, max(MIN_CHUNK_ROWS, -(-n // (CHUNKS_PER_WORKER * workers))))
+        parts = map_row_chunks(lambda i: self.forward_numpy(x[i:i + step], band[i:i + step]), range(0, n, step),
+                               workers)
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def row_workers(self):
+        """How many row chunks run side by side: torch's intra-op thread count in the calling thread."""
+        return torch.get_num_threads()
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
         """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order. A spectrum with no
@@ -189,10 +249,7 @@ class SpectrumModel:
         (detections are in bins; convert with dsp.bin_edges_hz)."""
         x = self._check_spectra(spectra)
         n = x.shape[0]
-        band = bands_for(rx_freq, n)
-        step = CPU_PASS_ROWS if self.device == "cpu" else MAX_BATCH
-        parts = [self.forward_numpy(x[i:i + step], band[i:i + step]) for i in range(0, n, step)]
-        r = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        r = self.forward_rows(x, bands_for(rx_freq, n))
         silent = np.ptp(x, axis=1) <= SILENT_RANGE_DB
         if silent.any():
             r["label_index"][silent] = labels.FAMILY_INDEX["noise"]
