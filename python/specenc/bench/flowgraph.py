@@ -8,7 +8,8 @@ thread count (as the block's work() runs it). Overhead = flowgraph / model - 1, 
 process CPU time (all threads; other jobs on a shared machine disturb it less). "cores" = CPU-seconds
 per second of IQ: real time on 2 cores needs <= 2. A third run replays the model's predictions
 (ReplayModel) to cost everything the flowgraph adds around the model. The three are timed in turns,
-best of --repeat each.
+best of --repeat each; the wall overhead is also printed round by round (flowgraph against the model
+run just before it), since best-of figures taken minutes apart can see different loads.
 """
 
 import dataclasses
@@ -26,7 +27,9 @@ def add_arguments(parser):
     from ..app.run import add_model_arguments
 
     parser.add_argument("--rate", type=float, default=2.4e6, help="stream sample rate in Hz (default 2.4e6)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="IQ length in seconds (default 2)")
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="IQ length in seconds (default 6: a flowgraph run also pays its start and drain, which "
+                             "the model-alone loop does not; 2 s runs read the overhead ~10 points higher)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept (default 3)")
     parser.add_argument("--input", default="", help="SigMF recording to use instead of a generated scene")
     add_model_arguments(parser)
@@ -128,11 +131,14 @@ def main(args):
         replay = ReplayModel(model, spectra, rec.center_freq, args.batch)
         # Round robin (model, flowgraph, replay, model, ...) so all see the same share of a shared machine's load.
         t_model = c_model = t_flow = c_flow = t_replay = c_replay = float("inf")
+        paired = []  # per round: flowgraph / model - 1 (wall), as a check on best-of figures taken at different times
         for _ in range(args.repeat):
             wall, cpu = time_model(model, spectra, rec.center_freq, args.batch, 1, args.threads)
             t_model, c_model = min(t_model, wall), min(c_model, cpu)
+            model_wall = wall
             wall, cpu, result = time_flowgraph(rec, model, average, args.batch, 1, args.threads)
             t_flow, c_flow = min(t_flow, wall), min(c_flow, cpu)
+            paired.append(100 * (wall / model_wall - 1))
             replay.rewind()
             wall, cpu, replayed = time_flowgraph(rec, replay, average, args.batch, 1, 0)
             t_replay, c_replay = min(t_replay, wall), min(c_replay, cpu)
@@ -151,6 +157,8 @@ def main(args):
     print(f"flowgraph overhead over the model: {100 * (t_flow / t_model - 1):+.1f} % wall, "
           f"{100 * (c_flow / c_model - 1):+.1f} % CPU time; everything but the model (replayed run): "
           f"{100 * c_replay / c_model:.1f} % of the model's CPU time (target <= 10 %)")
+    print(f"round by round (model, then flowgraph right after): {' '.join(f'{p:+.1f}' for p in paired)} % wall, "
+          f"median {np.median(paired):+.1f} %")
     print(f"real time at {rec.sample_rate / 1e6:g} MS/s here: {'yes' if t_flow <= duration else 'NO'} "
           f"(wall RT factor {duration / t_flow:.2f}x; {c_flow / duration:.2f} CPU-seconds per second of IQ)")
     print(f"alerts {len(result.alerts)}, emissions {len(result.detections)}")
