@@ -29,6 +29,17 @@ def test_overlapping_detections_join_and_end_after_the_gap():
         dsp.bin_edges_hz(10, 16, NFFT, 1e6, 100e6))
 
 
+def test_a_detection_that_flickers_wider_joins_but_does_not_widen_the_emission():
+    clock = SpectrumClock(step=32, span=64, sample_rate=1e6, center_freq=100e6)
+    tr = EmissionTracker(max_gap=2)
+    for index, d in enumerate([det(10, 14), det(4, 30), det(10, 14), det(10, 15), det(28, 31)]):
+        assert tr.update(index, [d], clock, NFFT) == []  # [28, 31) overlaps only the wide one's reach: joins
+    (em,) = tr.flush()
+    assert em.count == 5 and (em.reach_start, em.reach_stop) == (4, 31)
+    assert (em.as_dict()["bin_start"], em.as_dict()["bin_stop"]) == (10, 15)  # median edges of the five
+    assert em.annotation()["core:freq_lower_edge"] == pytest.approx(dsp.bin_edges_hz(10, 15, NFFT, 1e6, 100e6)[0])
+
+
 def test_a_retune_ends_open_emissions_at_the_old_tuning():
     clock = SpectrumClock(step=32, span=64, sample_rate=1e6, center_freq=100e6)
     tr = EmissionTracker(max_gap=8)
