@@ -279,6 +279,37 @@ def test_cpu_batches_run_as_one_thread_row_chunks_side_by_side_in_order(monkeypa
         torch.set_num_threads(before)
 
 
+def test_row_workers_survive_a_failing_chunk_and_concurrent_callers():
+    """A chunk that raises reaches the caller and leaves the pool usable; two threads predicting at once
+    (two encoder blocks in one flowgraph) share the pool and each get their own rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gnuradio.specenc.model.spectrum_model import map_row_chunks
+
+    def fn(i):
+        if i == 3:
+            raise RuntimeError("chunk 3 failed")
+        return i * i
+
+    with pytest.raises(RuntimeError, match="chunk 3 failed"):
+        map_row_chunks(fn, range(6), 2)
+    assert map_row_chunks(lambda i: i * i, range(6), 2) == [0, 1, 4, 9, 16, 25]
+
+    m = SpectrumModel.from_config(SMALL, seed=4)
+    a, b = _spectra(40, seed=1), _spectra(40, seed=2)
+    want = [m.predict(a).embedding, m.predict(b).embedding]
+
+    def two_threads(x):
+        torch.set_num_threads(2)
+        return [m.predict(x).embedding for _ in range(5)]
+
+    with ThreadPoolExecutor(2) as callers:
+        got = list(callers.map(two_threads, [a, b]))
+    for runs, expected in zip(got, want):
+        for e in runs:
+            np.testing.assert_allclose(e, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_digital_silence_is_noise_with_score_zero_and_leaves_other_rows_alone():
     m = SpectrumModel.from_config(SMALL, seed=3)
     m.threshold = -1.0  # every scored spectrum would alert
