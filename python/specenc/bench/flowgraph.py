@@ -29,7 +29,7 @@ def add_arguments(parser):
     parser.add_argument("--rate", type=float, default=2.4e6, help="stream sample rate in Hz (default 2.4e6)")
     parser.add_argument("--seconds", type=float, default=6.0,
                         help="IQ length in seconds (default 6: a flowgraph run also pays its start and drain, which "
-                             "the model-alone loop does not; 2 s runs read the overhead ~10 points higher)")
+                             "the model-alone loop does not; 2 s runs read the overhead higher)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept (default 3)")
     parser.add_argument("--input", default="", help="SigMF recording to use instead of a generated scene")
     add_model_arguments(parser)
