@@ -10,6 +10,7 @@ import torch
 
 from gnuradio.specenc import bands
 from gnuradio.specenc.model import ModelConfig, SpectrumEncoder, attn, available_backends
+from gnuradio.specenc.model import rope as rope_mod
 from gnuradio.specenc.model.rope import RotaryEmbedding
 from gnuradio.specenc.model.token_dropout import TokenDropout
 
@@ -163,6 +164,64 @@ def test_rope_uses_true_positions_not_compacted_order():
     a = rope(torch.tensor([[0.0, 5.0]]), torch.tensor([0]))
     b = rope(torch.tensor([[0.0, 1.0]]), torch.tensor([0]))
     assert not torch.allclose(a.cos, b.cos)
+
+
+def test_rope_turns_neighbouring_pairs_and_scores_depend_only_on_the_position_difference():
+    cfg = ModelConfig(**{**SMALL, "rope": "static"})  # head_dim 4: pairs (0, 1) and (2, 3)
+    rope = RotaryEmbedding(cfg)
+    r = rope(torch.tensor([[3.0]]), torch.tensor([0]))
+    x = torch.tensor([[[[1.0, 0.0, 0.0, 2.0]]]])  # (B, H, K, hd)
+    c, s = r.cos[0, 0, 0], r.sin[0, 0, 0]  # angle 3 for pair 0, 3 * 10000^-0.5 for pair 1
+    assert torch.allclose(r.apply(x)[0, 0, 0], torch.stack([c[0], s[0], -2 * s[1], 2 * c[1]]))
+    q, k = torch.randn(1, 1, 1, 4).expand(1, 1, 2, 4), torch.randn(1, 1, 1, 4).expand(1, 1, 2, 4)
+    a = rope(torch.tensor([[2.0, 7.0]]), torch.tensor([0]))
+    b = rope(torch.tensor([[12.0, 17.0]]), torch.tensor([0]))
+    qa, ka, qb, kb = a.apply(q), a.apply(k), b.apply(q), b.apply(k)
+    score = lambda qr, kr: (qr[0, 0, 1] * kr[0, 0, 0]).sum()  # query at the second position, key at the first
+    assert torch.allclose(score(qa, ka), score(qb, kb), atol=1e-5)  # both pairs 5 apart
+    assert not torch.allclose(score(qa, ka), (q[0, 0, 1] * k[0, 0, 0]).sum(), atol=1e-3)  # and turned at all
+
+
+def test_rope_complex_inference_path_equals_the_real_ops_on_strided_and_offset_inputs():
+    cfg = ModelConfig(**{**SMALL, "rope": "dynamic"})
+    r = RotaryEmbedding(cfg)(torch.rand(2, 8) * 30, torch.tensor([1, 3]))
+    qkv = torch.randn(2, 8, 8, 4)  # (B, K, heads, hd) as the fused projection lays them out
+    for x in (qkv[:, :, :6], qkv[:, :, 1:7], torch.randn(2, 8, 6, 5)[..., 1:]):  # strided; odd storage offsets
+        want = r.apply_tokens(x)
+        with torch.inference_mode():
+            got = r.apply_tokens(x)
+        assert torch.allclose(got, want, atol=1e-6)
+
+
+def _rotate_v1(x, cos, sin):
+    """Version-1 RoPE: feature i turned with feature i + hd/2."""
+    a, b = x[..., :x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "latent"])
+def test_version1_model_files_load_with_their_own_outputs(tmp_path, monkeypatch, backend):
+    import json
+
+    from gnuradio.specenc.model import load_model
+    from gnuradio.specenc.model.checkpoint import json_path_for, save_checkpoint
+
+    torch.manual_seed(0)
+    net = SpectrumEncoder(ModelConfig(**{**SMALL, "rope": "dynamic", "backend": backend})).eval()
+    x, band = _spectra(), torch.tensor([0, 2, 4])
+    with torch.no_grad(), monkeypatch.context() as m:
+        m.setattr(rope_mod, "rotate", _rotate_v1)  # the network as version 1 ran these weights
+        want = net(x, band, training_outputs=False)
+    path = str(tmp_path / "v1.safetensors")
+    save_checkpoint(net, path)
+    info = json.loads(open(json_path_for(path)).read())
+    open(json_path_for(path), "w").write(json.dumps({**info, "version": 1}))
+    loaded = load_model(path).net
+    for mode in (torch.no_grad, torch.inference_mode):  # real ops and the complex fast path
+        with mode():
+            got = loaded(x, band, training_outputs=False)
+        for key in ("family_logits", "anomaly_logit", "embedding"):
+            assert torch.allclose(got[key], want[key], atol=1e-5), key
 
 
 def test_bad_config_values_are_named():

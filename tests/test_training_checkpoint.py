@@ -42,6 +42,17 @@ def test_resume_without_checkpoint_names_the_file(tmp_path):
         checkpoint.load(tmp_path, torch.nn.Linear(2, 2), torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()))
 
 
+def test_resume_of_a_version1_run_is_refused_by_name(tmp_path):
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(net.parameters())
+    checkpoint.save(tmp_path, net, opt, {"step": 3})
+    state = json.loads((tmp_path / checkpoint.STATE).read_text())
+    del state["weights_version"]  # as runs before model file version 2 wrote it
+    (tmp_path / checkpoint.STATE).write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="older gr-specenc.*start the run again"):
+        checkpoint.load(tmp_path, net, opt)
+
+
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     with pytest.raises(ValueError, match="unknown keys \\['lr_typo'\\]"):
         config.TrainConfig.from_dict({"lr_typo": 1})

@@ -1,8 +1,13 @@
 """Checkpoints: weights in safetensors, everything else (config, threshold, metadata) in a JSON beside
 them (`x.safetensors` + `x.json`). Never pickle.
 
-JSON: {"format": "specenc-model", "version": 1, "config": {...ModelConfig...}, "threshold": float,
+JSON: {"format": "specenc-model", "version": 2, "config": {...ModelConfig...}, "threshold": float,
 "trained": bool, "metadata": {...}}.
+
+Version 2 rotates RoPE pairs of neighbouring features (2i, 2i+1) of each query/key head; version 1 paired
+feature i with i + hd/2. A version-1 file is read by reordering those features (the q and k rows of every
+qkv projection and the latents' last axis) into the version-2 order: q.k products and so every output are
+unchanged.
 """
 
 import json
@@ -16,7 +21,8 @@ from .config import ModelConfig
 
 log = logging.getLogger(__name__)
 
-FORMAT, VERSION = "specenc-model", 1
+FORMAT, VERSION = "specenc-model", 2
+READABLE_VERSIONS = (1, 2)
 
 
 def json_path_for(weights_path):
@@ -55,8 +61,9 @@ def read_info(path):
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise ValueError(f"model config {jpath} is not a {FORMAT!r} file (format={info.get('format')!r})"
                          if isinstance(info, dict) else f"model config {jpath} must hold a JSON object")
-    if info.get("version") != VERSION:
-        raise ValueError(f"model config {jpath}: version {info.get('version')!r} unsupported (this library reads {VERSION})")
+    if info.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"model config {jpath}: version {info.get('version')!r} unsupported "
+                         f"(this library reads {', '.join(map(str, READABLE_VERSIONS))})")
     try:
         info["config"] = ModelConfig.from_dict(info.get("config") or {})
     except (TypeError, ValueError) as exc:
@@ -67,8 +74,31 @@ def read_info(path):
     return info
 
 
-def load_weights(net, path):
-    """Load safetensors `path` into `net`, strictly: every tensor present with the expected shape."""
+def pairs_from_halves(hd):
+    """Feature order that turns version-1 RoPE pairs (i, i + hd/2) into version-2 neighbours (2i, 2i+1)."""
+    half = hd // 2
+    return torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).flatten()
+
+
+def _upgrade_v1(tensors, cfg):
+    """Version-1 tensors in version-2 feature order (see the module docstring)."""
+    if cfg.rope == "none":
+        return tensors
+    hd, n_qk = cfg.head_dim, cfg.n_heads + cfg.n_kv_heads
+    order = pairs_from_halves(hd)
+    rows = torch.cat([h * hd + order for h in range(n_qk)] + [torch.arange(n_qk * hd, (n_qk + cfg.n_kv_heads) * hd)])
+    out = dict(tensors)
+    for name, t in tensors.items():
+        if name.endswith(".attn.qkv.weight") or name.endswith(".attn.qkv.bias"):
+            out[name] = t[rows]
+        elif name.endswith(".attn.latents"):
+            out[name] = t[..., order]
+    return out
+
+
+def load_weights(net, path, version=VERSION):
+    """Load safetensors `path` (written as checkpoint `version`) into `net`, strictly: every tensor present
+    with the expected shape."""
     try:
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
@@ -85,6 +115,8 @@ def load_weights(net, path):
                              f"the config needs {tuple(expected[name].shape)}")
         if t.dtype != expected[name].dtype:
             raise ValueError(f"model weights {path}: tensor {name!r} has dtype {t.dtype}, expected {expected[name].dtype}")
+    if version == 1:
+        tensors = _upgrade_v1(tensors, net.config)
     with torch.no_grad():
         net.load_state_dict(tensors, strict=True)
     return net

@@ -320,7 +320,7 @@ def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=N
         cfg = cfg.replace(backend=backend)
     resolve_device(device)
     t0 = time.perf_counter()
-    net = load_weights(SpectrumEncoder(cfg), path)
+    net = load_weights(SpectrumEncoder(cfg), path, info["version"])
     if not info["trained"]:
         log.warning("model %s is NOT trained (random weights, placeholder): its predictions are meaningless", path)
     model = SpectrumModel(net, threshold=info["threshold"], trained=info["trained"], metadata=info["metadata"],

@@ -8,6 +8,8 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..model.checkpoint import VERSION as WEIGHTS_VERSION
+
 WEIGHTS, OPTIMIZER, STATE = "checkpoint.safetensors", "optimizer.safetensors", "checkpoint.json"
 
 
@@ -43,7 +45,7 @@ def save(out_dir, net, opt, state):
     save_file(opt_tensors, os.path.join(out_dir, OPTIMIZER))
     tmp = os.path.join(out_dir, STATE + ".tmp")
     with open(tmp, "w") as f:
-        json.dump({**state, "optimizer": opt_meta}, f, indent=1)
+        json.dump({**state, "optimizer": opt_meta, "weights_version": WEIGHTS_VERSION}, f, indent=1)
     os.replace(tmp, os.path.join(out_dir, STATE))
 
 
@@ -58,6 +60,10 @@ def load(out_dir, net, opt):
         raise FileNotFoundError(f"no checkpoint to resume in {out_dir} (expected {STATE})")
     with open(path) as f:
         state = json.load(f)
+    if state.pop("weights_version", 1) != WEIGHTS_VERSION:
+        # The model file loader reorders old weights, but not the optimizer moments that go with them.
+        raise ValueError(f"{path} was written by an older gr-specenc whose weights pair RoPE features differently "
+                         "(model file version 1); it cannot be resumed: start the run again in a new --out")
     net.load_state_dict(load_file(os.path.join(out_dir, WEIGHTS)))
     tensors = load_file(os.path.join(out_dir, OPTIMIZER))
     torch.set_rng_state(tensors.pop("torch_rng"))
