@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 RUNTIMES = ("torch", "onnxruntime", "auto")  # onnxruntime/auto: runtime_onnx, runtime_select
 MAX_BATCH = 1024  # rows per forward pass inside predict (bounds memory, never changes results)
-# A CPU pass holds at most 128 rows (128 x 128 tokens x 64 floats = 4 MB of activations, near the cache). Rows are
-# independent, so only float rounding (< 1e-6) can differ from one big pass.
-CPU_PASS_ROWS = 128
+# A CPU pass holds at most 32 rows: 32 x 128 tokens x 64 floats = 1 MB per activation, inside a core's L2 (2 MB on
+# the EPYC VM). Shipped model, batch 256, 2 workers, spectra/s in interleaved turns (ad-hoc): 2495-3048 with
+# 128-row passes (chunks of 64), 3200-3359 with 32. Rows are independent: only float rounding (< 1e-6) can differ.
+CPU_PASS_ROWS = 32
 # On CPU, torch's `threads` run a batch as that many workers taking row chunks, each on ONE intra-op thread, rather
 # than splitting every op across OpenMP threads: the shipped model's ops take tens of microseconds, too short for a
 # fork/join each, and in a flowgraph a core taken by another block holds up one worker, not every op's barrier.
@@ -117,6 +118,12 @@ def map_row_chunks(fn, chunks, workers):
     for f in futures:
         f.result()
     return results
+
+
+def cpu_chunks(n, workers):
+    """(workers used, rows per chunk) for a CPU batch of n rows on up to `workers` row workers."""
+    workers = max(1, min(workers, n // MIN_CHUNK_ROWS))
+    return workers, min(CPU_PASS_ROWS, max(MIN_CHUNK_ROWS, -(-n // (CHUNKS_PER_WORKER * workers))))
 
 
 def bands_for(rx_freq, n):
@@ -229,10 +236,7 @@ class SpectrumModel:
         """All rows through the network -> dict of numpy arrays, rows in order. On CPU: chunks of at most
         CPU_PASS_ROWS rows, dealt out to row_workers() one-thread workers (the caller is one of them)."""
         n = len(x)
-        workers, step = 1, MAX_BATCH
-        if self.device == "cpu":
-            workers = max(1, min(self.row_workers(), n // MIN_CHUNK_ROWS))
-            step = min(CPU_PASS_ROWS, max(MIN_CHUNK_ROWS, -(-n // (CHUNKS_PER_WORKER * workers))))
+        workers, step = cpu_chunks(n, self.row_workers()) if self.device == "cpu" else (1, MAX_BATCH)
         parts = map_row_chunks(lambda i: self.forward_numpy(x[i:i + step], band[i:i + step]), range(0, n, step),
                                workers)
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
