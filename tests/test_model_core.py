@@ -182,15 +182,24 @@ def test_rope_turns_neighbouring_pairs_and_scores_depend_only_on_the_position_di
     assert not torch.allclose(score(qa, ka), (q[0, 0, 1] * k[0, 0, 0]).sum(), atol=1e-3)  # and turned at all
 
 
-def test_rope_complex_inference_path_equals_the_real_ops_on_strided_and_offset_inputs():
+def test_rope_complex_multiply_equals_the_real_ops_in_values_and_gradients():
     cfg = ModelConfig(**{**SMALL, "rope": "dynamic"})
-    r = RotaryEmbedding(cfg)(torch.rand(2, 8) * 30, torch.tensor([1, 3]))
-    qkv = torch.randn(2, 8, 8, 4)  # (B, K, heads, hd) as the fused projection lays them out
-    for x in (qkv[:, :, :6], qkv[:, :, 1:7], torch.randn(2, 8, 6, 5)[..., 1:]):  # strided; odd storage offsets
-        want = r.apply_tokens(x)
-        with torch.inference_mode():
-            got = r.apply_tokens(x)
-        assert torch.allclose(got, want, atol=1e-6)
+    emb = RotaryEmbedding(cfg)
+    qkv = torch.randn(2, 8, 8, 4, requires_grad=True)  # (B, K, heads, hd) as the fused projection lays them out
+    odd = torch.randn(2, 8, 6, 5)[..., 1:]  # odd storage offset and strides: cannot be viewed as complex
+    positions, band = torch.rand(2, 8) * 30, torch.tensor([1, 3])
+    for x in (qkv[:, :, :6], qkv[:, :, 1:7], odd):
+        results = []
+        for tracing in (False, True):  # complex multiply; real ops, as export and torch.compile trace them
+            r = emb(positions, band)
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(rope_mod, "_tracing", lambda: tracing)
+                y = r.apply_tokens(x)
+            grads = torch.autograd.grad(y.square().sum(), [emb.log_theta] + ([qkv] if x is not odd else []))
+            results.append((y, grads))
+        (y1, g1), (y2, g2) = results
+        assert torch.allclose(y1, y2, atol=1e-6)
+        assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(g1, g2)) and g1[0].abs().sum() > 0
 
 
 def _rotate_v1(x, cos, sin):
@@ -210,14 +219,15 @@ def test_version1_model_files_load_with_their_own_outputs(tmp_path, monkeypatch,
     net = SpectrumEncoder(ModelConfig(**{**SMALL, "rope": "dynamic", "backend": backend})).eval()
     x, band = _spectra(), torch.tensor([0, 2, 4])
     with torch.no_grad(), monkeypatch.context() as m:
-        m.setattr(rope_mod, "rotate", _rotate_v1)  # the network as version 1 ran these weights
+        m.setattr(rope_mod, "_tracing", lambda: True)  # real ops ...
+        m.setattr(rope_mod, "rotate", _rotate_v1)  # ... as version 1 ran these weights
         want = net(x, band, training_outputs=False)
     path = str(tmp_path / "v1.safetensors")
     save_checkpoint(net, path)
     info = json.loads(open(json_path_for(path)).read())
     open(json_path_for(path), "w").write(json.dumps({**info, "version": 1}))
     loaded = load_model(path).net
-    for mode in (torch.no_grad, torch.inference_mode):  # real ops and the complex fast path
+    for mode in (torch.no_grad, torch.inference_mode):
         with mode():
             got = loaded(x, band, training_outputs=False)
         for key in ("family_logits", "anomaly_logit", "embedding"):

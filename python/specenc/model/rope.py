@@ -20,7 +20,7 @@ class Rotary:
 
     def __init__(self, cos, sin):
         self.cos, self.sin = cos, sin  # (B, 1, K, hd/2)
-        self._turn = None  # cos + i sin, made on the first inference-mode call and kept for every layer
+        self._turn = None  # cos + i sin, made on the first call and kept for every layer of this pass
 
     def apply(self, x):  # (B, H, K, hd)
         return self._rotate(x, lambda t: t)
@@ -29,7 +29,7 @@ class Rotary:
         return self._rotate(x, lambda t: t.transpose(1, 2))
 
     def _rotate(self, x, layout):
-        if torch.is_inference_mode_enabled() and x.dtype in (torch.float32, torch.float64):
+        if x.dtype in (torch.float32, torch.float64) and not _tracing():
             if self._turn is None:
                 self._turn = torch.complex(self.cos, self.sin).to(torch.complex64 if x.dtype == torch.float32
                                                                   else torch.complex128)
@@ -37,17 +37,22 @@ class Rotary:
         return rotate(x, layout(self.cos), layout(self.sin))
 
 
+def _tracing():
+    """ONNX export, torch.export and torch.compile trace the network; they take no complex ops."""
+    return torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
 def rotate(x, cos, sin):
     """Rotate each pair of neighbouring features (x[2i], x[2i+1]) of the last axis by angle i:
-    [a, b] -> [a cos - b sin, a sin + b cos]. Written in real ops, which autograd and ONNX export trace."""
+    [a, b] -> [a cos - b sin, a sin + b cos], in real ops (for tracers and half precision)."""
     a, b = x[..., 0::2], x[..., 1::2]
     return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
 
 
 def rotate_complex(x, turn):
     """The same rotation as one complex multiply, (a + ib)(cos + i sin): the pairs are neighbours in memory,
-    so the input is viewed as complex without a copy. ~4x faster than the real ops on the shipped model's
-    q and k, which are strided slices of the qkv projection (inference only: export cannot trace it)."""
+    so the input is viewed as complex without a copy. On the shipped model's q and k (strided slices of the
+    qkv projection), 170 us instead of 882 (one thread, 32 spectra); a training step 120 ms instead of 136."""
     if x.stride(-1) != 1 or x.storage_offset() % 2 or any(s % 2 for s in x.stride()[:-1]):
         x = x.clone(memory_format=torch.contiguous_format)
     z = torch.view_as_complex(x.unflatten(-1, (-1, 2)))
