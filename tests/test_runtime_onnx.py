@@ -114,7 +114,8 @@ def test_load_model_dispatches_to_onnxruntime(models):
     for path in (weights, onnx_path):
         m = load_model(path, runtime="onnxruntime")
         assert isinstance(m, OnnxSpectrumModel) and m.threshold == pytest.approx(0.42)
-    assert isinstance(load_model(weights, runtime="auto", device="cpu"), OnnxSpectrumModel)  # faster on CPU
+    auto = load_model(weights, runtime="auto", device="cpu")  # torch: the higher CPU throughput
+    assert not isinstance(auto, OnnxSpectrumModel) and auto.device == "cpu"
     # an exported graph runs only on onnxruntime, so `specenc eval/run --model x.onnx` need no --runtime
     assert isinstance(load_model(onnx_path), OnnxSpectrumModel)
 
