@@ -1,5 +1,6 @@
-"""The inference fast paths (RoPE written into its output under inference_mode, q and k rotated together in
-token layout, no recon outputs, vectorised detections) give the reference maths' results to <= 1e-5."""
+"""The inference fast paths (RoPE as a complex multiply, q and k rotated together in token layout, no recon
+outputs, the TorchScript trace predict runs on CPU, vectorised detections) give the reference maths'
+results to <= 1e-5."""
 
 import numpy as np
 import pytest
@@ -109,6 +110,43 @@ def _reference_runs(prob, level, stride, names, valley_db=VALLEY_DB):
             out.append({"bin_start": a * stride, "bin_stop": b * stride, "family": names[f + 1],
                         "confidence": float(sums[f] / (b - a))})
     return out
+
+
+@pytest.mark.parametrize("changes", [
+    {},  # gumbel, sdpa, dynamic RoPE, RMSNorm
+    dict(dropout_mode="fixed", backend="mha", rope="static"),
+    dict(dropout_mode="none", backend="gqa", n_kv_heads=1, norm="layernorm"),
+    dict(backend="latent", n_latents=8, rope="none"),
+])
+def test_cpu_trace_equals_the_eager_network_at_any_batch_and_follows_changes(changes):
+    """predict on CPU runs a TorchScript trace made on 8 rows; any batch and band gives the eager outputs,
+    and set_tokens_kept / set_backend trace again."""
+    from gnuradio.specenc.model.spectrum_model import decode_outputs
+
+    m = SpectrumModel(_random_net(ModelConfig(**changes), seed=2))
+
+    def eager(x, band):
+        with torch.inference_mode():
+            out = m.net(x, band, training_outputs=False)
+        return {k: v.numpy() for k, v in decode_outputs(out).items()}
+
+    def check():
+        for rows in (1, 5, 13):
+            x, band = _spectra(rows, seed=rows)
+            got, want = m.forward_numpy(x.numpy(), band.numpy()), eager(x, band)
+            assert set(got) == set(want)
+            for k in want:
+                assert np.allclose(got[k], want[k], atol=TOL), k
+        assert m._cpu_graph() is not None  # the trace ran, not the eager fallback
+
+    check()
+    first = m._cpu_graph()
+    m.set_tokens_kept(0.5)
+    assert m._cpu_graph() is not first
+    check()  # half the tokens: the new trace, not the first one
+    if m.config.backend in ("sdpa", "mha"):
+        m.set_backend("mha" if m.config.backend == "sdpa" else "sdpa")
+        check()
 
 
 def test_vectorised_detections_equal_per_row_runs():

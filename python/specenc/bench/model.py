@@ -92,7 +92,7 @@ def _time(fn, warmup, iters, budget_s):
 def bench_variant(cfg, args, batches, warmup, iters):
     import torch
     from ..model import SpectrumModel
-    from ..model.spectrum_model import cpu_chunks, map_row_chunks
+    from ..model.spectrum_model import cpu_chunks, map_row_chunks, trace_frozen
     model = SpectrumModel.from_config(cfg, seed=0)
     rng = np.random.default_rng(0)
     x = rng.normal(-100, 3, (max(batches), cfg.nfft)).astype(np.float32)
@@ -104,19 +104,29 @@ def bench_variant(cfg, args, batches, warmup, iters):
         rate = b / np.median(t)
         if rate > best_rate:
             best_rate, best_batch = rate, b
-    # backbone alone (blocks on already-embedded kept tokens), at the best batch, in the row chunks and on the
-    # row workers that predict deals it out to
+    # backbone alone (blocks on already-embedded kept tokens, with the RoPE tables they need), at the best batch,
+    # in the row chunks, on the row workers and as the TorchScript trace that predict uses
     workers, step = cpu_chunks(best_batch, args.threads)
     n_chunks = -(-best_batch // step)
-    xb = torch.randn(step, cfg.n_kept, cfg.d_model)
-    rope = model.net.rope(torch.arange(cfg.n_kept, dtype=torch.float32).expand(step, -1),
-                          torch.zeros(step, dtype=torch.long))
+
+    class Backbone(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, positions, band):
+            rope = self.net.rope(positions, band)
+            for blk in self.net.blocks:
+                x = blk(x, rope)
+            return x
+
+    inputs = (torch.randn(step, cfg.n_kept, cfg.d_model), torch.arange(cfg.n_kept, dtype=torch.float32).expand(step, -1),
+              torch.zeros(step, dtype=torch.long))
+    backbone_graph = trace_frozen(Backbone(model.net), inputs)
 
     def blocks(_):
         with torch.inference_mode():
-            h = xb
-            for blk in model.net.blocks:
-                h = blk(h, rope)
+            backbone_graph(*inputs)
 
     # The GEMM rate of a shared machine drifts by tens of percent within seconds, so the probe and the backbone
     # are timed in turns and each round's share compares the two under the same load.

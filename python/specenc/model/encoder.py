@@ -1,6 +1,7 @@
 """The SpectrumEncoder network: tokenizer -> band embedding -> token dropout -> pre-norm blocks -> heads.
 
-Forward maps (spectra (B, N) dB, band (B,) long) to a dict of tensors (see heads.Heads.forward).
+Forward maps (spectra (B, N) dB, band (B,) long) to a dict of tensors (see heads.Heads.forward);
+InferenceGraph gives the inference outputs as a tuple, for ONNX export and TorchScript tracing.
 """
 
 import torch
@@ -120,3 +121,19 @@ class SpectrumEncoder(nn.Module):
         if training_outputs:
             out["windows"] = windows.gather(1, kept.unsqueeze(-1).expand(-1, -1, windows.shape[-1]))  # recon target
         return out
+
+
+OUTPUTS = ("family_logits", "token_logits", "anomaly_logit", "kind_logits", "token_anomaly_logit", "embedding", "kept")
+
+
+class InferenceGraph(nn.Module):
+    """The network with the inference outputs as a tuple in OUTPUTS order (exporters and tracers want
+    positional outputs)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, spectra, band):  # (B, N) float32, (B,) int64
+        out = self.net(spectra, band, training_outputs=False)
+        return tuple(out[k] for k in OUTPUTS)

@@ -1,12 +1,13 @@
 """Export a SpectrumModel: ONNX (opset >= 17, dynamic batch) and torch.export.
 
-Graph inputs: spectra (B, nfft) float32 dB, band (B,) int64; outputs runtime_onnx.OUTPUTS. The
+Graph inputs: spectra (B, nfft) float32 dB, band (B,) int64; outputs encoder.OUTPUTS. The
 onnxruntime-backed SpectrumModel (runtime_onnx) and `specenc export` build on these.
 """
 
 import torch
 
-from .runtime_onnx import OUTPUTS, _Graph, onnx_bytes
+from .encoder import OUTPUTS, InferenceGraph
+from .runtime_onnx import onnx_bytes
 
 
 def export_onnx(model, path, opset=17):
@@ -21,7 +22,7 @@ def export_onnx(model, path, opset=17):
 
 def export_program(model, batch=2):
     """torch.export.ExportedProgram of the network with a dynamic batch axis (outputs as OUTPUTS)."""
-    net = _Graph(model.net.to("cpu").eval())
+    net = InferenceGraph(model.net.to("cpu").eval())
     x = torch.zeros(batch, model.nfft)
     band = torch.zeros(batch, dtype=torch.int64)
     b = torch.export.Dim("batch", min=1, max=4096)

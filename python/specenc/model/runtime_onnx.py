@@ -21,28 +21,16 @@ import torch
 from .. import labels
 from . import runtime_select
 from .config import ModelConfig
+from .encoder import OUTPUTS, InferenceGraph
 from .spectrum_model import SpectrumModel, _names, decode_outputs
 
 log = logging.getLogger(__name__)
 
 INPUTS = ("spectra", "band")  # (B, nfft) float32 dB, (B,) int64 band index
-OUTPUTS = ("family_logits", "token_logits", "anomaly_logit", "kind_logits", "token_anomaly_logit", "embedding", "kept")
 OPSET = 17
 META_KEY = "specenc"  # ONNX metadata_props key holding the checkpoint JSON
 EXPORT_AS_SDPA = ("gqa", "flash")  # kernels the exporter cannot trace, exported through plain SDPA maths
 TRT_MAX_BATCH = 1024  # TensorRT optimisation profile: batch 1..this (predict's MAX_BATCH)
-
-
-class _Graph(torch.nn.Module):
-    """The network with the inference outputs as a tuple (ONNX export wants positional outputs)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, spectra, band):  # (B, N) float32, (B,) int64
-        out = self.net(spectra, band, training_outputs=False)
-        return tuple(out[k] for k in OUTPUTS)
 
 
 def checkpoint_meta(model):
@@ -71,7 +59,7 @@ def onnx_bytes(model, opset=OPSET):
     with warnings.catch_warnings():
         # TorchScript exporter: 0.3 s and a plain opset-17 graph (the dynamo one takes ~7 s here).
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Graph(net).eval(), (x, band), buf, input_names=list(INPUTS), output_names=list(OUTPUTS),
+        torch.onnx.export(InferenceGraph(net).eval(), (x, band), buf, input_names=list(INPUTS), output_names=list(OUTPUTS),
                           opset_version=opset, dynamo=False,
                           dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS})
     proto = onnx.load_from_string(buf.getvalue())
