@@ -5,9 +5,8 @@ Preferences (fastest first, as measured on the deployment targets in docs/jetson
   - device 'auto': a GPU when one is usable, else the CPU.
   - onnxruntime on a GPU: TensorRT EP (falls back to CUDA EP, then CPU, per op) > CUDA EP.
   - runtime 'auto': torch when torch sees CUDA (its SDPA kernels), else onnxruntime with a GPU EP, else
-    torch on the CPU (its predict runs row chunks on one-thread workers: ~1.3x onnxruntime's throughput on
-    2 idle x86 cores, equal within ~5 % with one core busy; onnxruntime's batch-1 latency is lower;
-    docs/jetson.md).
+    torch on the CPU (its predict runs a TorchScript trace in row chunks on one-thread workers: ~1.5x
+    onnxruntime's throughput on 2 idle x86 cores, about equal with one core busy; docs/jetson.md).
 Availability is detected lazily (onnxruntime is optional); tests pass it in explicitly.
 """
 
