@@ -246,7 +246,7 @@ class SpectrumModel:
         2681-2970 eagerly (batch 64, 2 workers, interleaved turns), and the GIL is free while a trace runs,
         for a flowgraph's other Python blocks. Traced on first use (~0.1 s) and again after set_backend or
         set_tokens_kept; tests hold it to the eager network's outputs. Freezing copies the weights into the
-        trace: after changing `.net`'s weights in place, set `_graph = None` (or load the model anew). If a
+        trace: after changing `.net`'s weights in place, load the model anew. If a
         torch without TorchScript fails to trace, predict runs eagerly."""
         if self.device != "cpu":
             return None
