@@ -120,8 +120,8 @@ def bench_variant(cfg, args, batches, warmup, iters):
                 x = blk(x, rope)
             return x
 
-    inputs = (torch.randn(step, cfg.n_kept, cfg.d_model), torch.arange(cfg.n_kept, dtype=torch.float32).expand(step, -1),
-              torch.zeros(step, dtype=torch.long))
+    inputs = (torch.randn(step, cfg.n_kept, cfg.d_model),
+              torch.arange(cfg.n_kept, dtype=torch.float32).expand(step, -1), torch.zeros(step, dtype=torch.long))
     backbone_graph = trace_frozen(Backbone(model.net), inputs)
 
     def blocks(_):
@@ -200,7 +200,8 @@ def main(args):
             for backend in backends:
                 cfg = tokens_config(cfg0, backend, t)
                 r = bench_variant(cfg, args, model_batches, warmup, iters)
-                r.update(model=name, backend=backend, tokens=cfg.n_kept, threads=args.threads, warmup=warmup, config=cfg.to_dict())
+                r.update(model=name, backend=backend, tokens=cfg.n_kept, threads=args.threads, warmup=warmup,
+                         config=cfg.to_dict())
                 rows.append(r)
                 print(f"{name:9} {backend:7} {cfg.n_kept:6d} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['iters']:5d} "
                       f"{r['throughput']:9.0f} {r['best_batch']:5d} {r['network_throughput']:7.0f} "
