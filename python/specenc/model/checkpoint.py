@@ -74,7 +74,7 @@ def read_info(path):
     return info
 
 
-def pairs_from_halves(hd):
+def _pairs_from_halves(hd):
     """Feature order that turns version-1 RoPE pairs (i, i + hd/2) into version-2 neighbours (2i, 2i+1)."""
     half = hd // 2
     return torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).flatten()
@@ -85,7 +85,7 @@ def _upgrade_v1(tensors, cfg):
     if cfg.rope == "none":
         return tensors
     hd, n_qk = cfg.head_dim, cfg.n_heads + cfg.n_kv_heads
-    order = pairs_from_halves(hd)
+    order = _pairs_from_halves(hd)
     rows = torch.cat([h * hd + order for h in range(n_qk)] + [torch.arange(n_qk * hd, (n_qk + cfg.n_kv_heads) * hd)])
     out = dict(tensors)
     for name, t in tensors.items():

@@ -31,8 +31,7 @@ class Rotary:
     def _rotate(self, x, layout):
         if x.dtype in (torch.float32, torch.float64) and not _tracing():
             if self._turn is None:
-                self._turn = torch.complex(self.cos, self.sin).to(torch.complex64 if x.dtype == torch.float32
-                                                                  else torch.complex128)
+                self._turn = torch.complex(self.cos, self.sin)
             return rotate_complex(x, layout(self._turn))
         return rotate(x, layout(self.cos), layout(self.sin))
 

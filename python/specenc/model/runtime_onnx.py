@@ -59,8 +59,8 @@ def onnx_bytes(model, opset=OPSET):
     with warnings.catch_warnings():
         # TorchScript exporter: 0.3 s and a plain opset-17 graph (the dynamo one takes ~7 s here).
         warnings.simplefilter("ignore")
-        torch.onnx.export(InferenceGraph(net).eval(), (x, band), buf, input_names=list(INPUTS), output_names=list(OUTPUTS),
-                          opset_version=opset, dynamo=False,
+        torch.onnx.export(InferenceGraph(net).eval(), (x, band), buf, input_names=list(INPUTS),
+                          output_names=list(OUTPUTS), opset_version=opset, dynamo=False,
                           dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS})
     proto = onnx.load_from_string(buf.getvalue())
     set_meta(proto, checkpoint_meta(model))

@@ -246,10 +246,12 @@ class SpectrumModel:
         2681-2970 eagerly (batch 64, 2 workers, interleaved turns), and the GIL is free while a trace runs,
         for a flowgraph's other Python blocks. Traced on first use (~0.1 s) and again after set_backend or
         set_tokens_kept; tests hold it to the eager network's outputs. Freezing copies the weights into the
-        trace: after changing `.net`'s weights in place, load the model anew. If a
-        torch without TorchScript fails to trace, predict runs eagerly."""
+        trace: after changing `.net`'s weights in place, load the model anew. If a torch without TorchScript
+        fails to trace, predict logs it and runs eagerly."""
         if self.device != "cpu":
             return None
+        if self._graph is not None:  # every pass after the first: no lock
+            return self._graph or None
         with self._graph_lock:
             if self._graph is None:
                 rows = torch.full((MIN_CHUNK_ROWS, self.nfft), -100.0), torch.zeros(MIN_CHUNK_ROWS, dtype=torch.long)
