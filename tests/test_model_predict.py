@@ -241,6 +241,33 @@ def test_token_targets_pool_bin_labels():
     assert tgt.tolist() == [[0, 3, 7, 0]]
 
 
+def test_a_row_worker_keeps_one_thread_when_another_thread_sets_more_after_it_starts():
+    """torch gives a thread, on its first parallel call, the count some thread set last; a row worker must not."""
+    import threading
+
+    from gnuradio.specenc.model.spectrum_model import _one_thread_worker
+
+    started, go, seen = threading.Event(), threading.Event(), []
+
+    def worker():
+        _one_thread_worker()
+        started.set()
+        go.wait(10)
+        seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        started.wait(10)
+        torch.set_num_threads(2)  # the caller, after the worker set its 1
+        go.set()
+        thread.join(10)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+
+
 def test_cpu_batches_run_as_one_thread_row_chunks_side_by_side_in_order(monkeypatch):
     """torch's 2 threads become 2 one-thread workers taking row chunks; rows keep their order and results."""
     import threading

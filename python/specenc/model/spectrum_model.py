@@ -88,12 +88,20 @@ _pools = {}  # workers -> ThreadPoolExecutor whose threads run one intra-op thre
 _pools_lock = threading.Lock()
 
 
+def _one_thread_worker():
+    # torch sets a thread's intra-op count on its first parallel call to the count some thread set last,
+    # overriding an earlier set_num_threads in this thread: a worker then ran 2 threads now and then (the
+    # row-chunk test failed once in 13 runs). Reading the count first makes torch do that now, so the 1 stays.
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
 def _row_pool(workers):
     with _pools_lock:
         pool = _pools.get(workers)
         if pool is None:
             pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="specenc-rows",
-                                                        initializer=torch.set_num_threads, initargs=(1,))
+                                                        initializer=_one_thread_worker)
         return pool
 
 
