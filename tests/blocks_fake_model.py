@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from gnuradio.specenc.labels import FAMILIES
+from gnuradio.specenc.model.detections import Detections
 
 
 class ToneModel:
@@ -34,11 +35,10 @@ class ToneModel:
         snr = excess.max(axis=1)
         score = 1.0 / (1.0 + np.exp(-(snr - 30.0) / 2.0))
         labels = ["tone" if occ.any() else "noise" for occ in occupied]
-        detections = []
-        for occ in occupied:
-            edges = np.flatnonzero(np.diff(np.r_[0, occ.astype(np.int8), 0]))
-            detections.append([{"bin_start": int(a), "bin_stop": int(b), "family": "tone", "confidence": 0.9}
-                               for a, b in zip(edges[::2], edges[1::2])])
+        rows, edges = np.nonzero(np.diff(occupied.astype(np.int8), prepend=0, append=0, axis=1))
+        k = len(rows) // 2  # per row: rising edge, falling edge, rising edge, ...
+        detections = Detections(len(spectra), rows[::2], edges[::2], edges[1::2], [FAMILIES.index("tone")] * k,
+                                [0.9] * k, FAMILIES)
         embedding = np.repeat(snr[:, None], self.d_model, axis=1).astype(np.float32)
         return SimpleNamespace(
             labels=labels,

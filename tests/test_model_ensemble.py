@@ -22,6 +22,8 @@ def test_low_confidence_rows_take_the_large_model():
     np.testing.assert_allclose(p.confidence[slow], pl.confidence[slow], rtol=1e-5)
     np.testing.assert_allclose(p.confidence[~slow], ps.confidence[~slow], rtol=1e-5)
     assert p.embedding.shape == (6, 16)
+    edges = lambda row: [(d["bin_start"], d["bin_stop"], d["family"]) for d in row]  # noqa: E731
+    assert [edges(row) for row in p.detections] == [edges((pl if s else ps).detections[i]) for i, s in enumerate(slow)]
     assert ens.slow_fraction() == pytest.approx(slow.mean())
     never = SpeculativeEnsemble(small, large, 0.0)
     never.predict(x)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from gnuradio.specenc import bands, labels
 from gnuradio.specenc.model import (DEFAULT_WEIGHTS, ModelConfig, SpectrumModel, batch_to_tensors, load_model,
                                     spectrum_loss)
-from gnuradio.specenc.model.detections import grid_to_detections
+from gnuradio.specenc.model.detections import Detections, grid_to_detections
 
 SMALL = ModelConfig(nfft=256, d_model=16, n_layers=1, n_heads=2, n_kv_heads=2)
 
@@ -110,6 +110,25 @@ def test_an_emission_is_one_detection_despite_family_flicker_and_valleys_split_c
     # A run's falling edge is not a valley: it must lie below the run's highest token on both sides.
     level[0, 2:10] = [-50, -55, -60, -65, -70, -75, -80, -85]
     assert len(grid_to_detections(_token_prob(kept, fam), level, 8, names)[0]) == 1
+
+
+def test_detections_read_as_rows_of_dicts_and_slice_take_concat_and_replace_by_row():
+    names = ("noise", "am", "fm")
+    det = Detections(4, [0, 0, 2, 3], [0, 40, 8, 16], [8, 48, 24, 20], [1, 2, 1, 2], [0.5, 0.25, 0.75, 1.0], names)
+    rows = [[(0, 8, "am", 0.5), (40, 48, "fm", 0.25)], [], [(8, 24, "am", 0.75)], [(16, 20, "fm", 1.0)]]
+    as_tuples = lambda d: [[(x["bin_start"], x["bin_stop"], x["family"], x["confidence"]) for x in row]  # noqa: E731
+                           for row in d]
+    assert len(det) == 4 and as_tuples(det) == rows and det[-1] == det[3]
+    assert all(type(x["bin_start"]) is int and type(x["confidence"]) is float for x in det[0])
+    with pytest.raises(IndexError):
+        det[4]
+    assert as_tuples(det[1:3]) == rows[1:3] and as_tuples(det.take([3, 0, 3])) == [rows[3], rows[0], rows[3]]
+    both = Detections.concat([det, det.take([2])])
+    assert len(both) == 5 and as_tuples(both) == rows + [rows[2]]
+    other = Detections(2, [1], [100], [104], [2], [0.125], names)  # rows: [], [(100, 104, fm)]
+    assert as_tuples(det.replace([3, 0], other)) == [[(100, 104, "fm", 0.125)], [], rows[2], []]
+    with pytest.raises(ValueError, match="name their families"):
+        Detections.concat([det, Detections(1, [], [], [], [], [], ("x",))])
 
 
 def test_anomaly_kind_only_above_threshold():

@@ -73,14 +73,20 @@ class ReplayModel:
     flowgraph adds around the model (source, psd, tags, emissions, alerts, scheduling)."""
 
     def __init__(self, model, spectra, rx_freq, batch):
+        from ..model.detections import Detections
+
         self.nfft, self.threshold = model.nfft, model.threshold
         parts = [model.predict(spectra[i:i + batch], rx_freq=rx_freq) for i in range(0, len(spectra), batch)]
         self._type = type(parts[0])
         self._columns = {}  # Prediction field -> all rows (array or list), in order
         for f in dataclasses.fields(parts[0]):
             cols = [getattr(p, f.name) for p in parts]
-            self._columns[f.name] = (np.concatenate(cols) if isinstance(cols[0], np.ndarray)
-                                     else [x for c in cols for x in c])
+            if isinstance(cols[0], np.ndarray):
+                self._columns[f.name] = np.concatenate(cols)
+            elif isinstance(cols[0], Detections):
+                self._columns[f.name] = Detections.concat(cols)
+            else:
+                self._columns[f.name] = [x for c in cols for x in c]
         self._next = 0
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):

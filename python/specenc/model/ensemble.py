@@ -45,7 +45,8 @@ class SpeculativeEnsemble:
         self.stats["slow_calls"] += 1
         self.stats["slow_s"] += time.perf_counter() - t1
         for j, i in enumerate(slow):
-            p.labels[i], p.anomaly_kind[i], p.detections[i] = q.labels[j], q.anomaly_kind[j], q.detections[j]
+            p.labels[i], p.anomaly_kind[i] = q.labels[j], q.anomaly_kind[j]
+        p.detections = p.detections.replace(slow, q.detections)
         p.label_index[slow] = q.label_index
         p.confidence[slow] = q.confidence
         p.anomaly_score[slow] = q.anomaly_score

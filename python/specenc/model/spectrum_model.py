@@ -21,7 +21,7 @@ from .. import bands, labels
 from .attention import check_backend
 from .checkpoint import load_weights, read_info, save_checkpoint
 from .config import ModelConfig
-from .detections import grid_to_detections
+from .detections import Detections, grid_to_detections
 from .encoder import OUTPUTS, InferenceGraph, SpectrumEncoder
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Prediction:
     confidence: np.ndarray  # (B,) float32, probability of the label
     anomaly_score: np.ndarray  # (B,) float32 in [0, 1]
     anomaly_kind: list  # (B,) kind name, "" when not anomalous (score < threshold)
-    detections: list  # (B,) lists of {"bin_start", "bin_stop" (exclusive), "family", "confidence"}
+    detections: Detections  # (B,) row i: list of {"bin_start", "bin_stop" (exclusive), "family", "confidence"}
     embedding: np.ndarray  # (B, D) float32
     anomaly_bins: np.ndarray  # (B, nfft) bool: where the model locates an anomaly (token probability >= 0.5)
 
