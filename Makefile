@@ -33,11 +33,13 @@ bench-psd: build
 setup-gui:
 	@bash scripts/setup.sh --gui
 
-# after editing include/gnuradio/specenc/psd.h AND python/specenc/bindings/psd_python.cc
+# after editing a header in include/gnuradio/specenc/ AND its binding in python/specenc/bindings/
 bind-hash:
-	@h=$$(md5sum include/gnuradio/specenc/psd.h | cut -d' ' -f1); \
-	sed -i "s/BINDTOOL_HEADER_FILE_HASH([^)]*)/BINDTOOL_HEADER_FILE_HASH($$h)/" python/specenc/bindings/psd_python.cc; \
-	echo "psd_python.cc hash -> $$h"
+	@for name in psd emission_tracker; do \
+	  h=$$(md5sum include/gnuradio/specenc/$$name.h | cut -d' ' -f1); \
+	  sed -i "s/BINDTOOL_HEADER_FILE_HASH([^)]*)/BINDTOOL_HEADER_FILE_HASH($$h)/" python/specenc/bindings/$${name}_python.cc; \
+	  echo "$${name}_python.cc hash -> $$h"; \
+	done
 
 clean:
 	rm -rf build

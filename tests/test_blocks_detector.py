@@ -10,6 +10,8 @@ from test_blocks_encoder import FREQ, NFFT, RATE, assert_covers, bin_centre, rx_
 from gnuradio.specenc.anomaly_detector import anomaly_detector
 from gnuradio.specenc.spectrum_encoder import spectrum_encoder
 
+pytestmark = pytest.mark.usefixtures("specenc_cpp")  # the encoder joins emissions in C++
+
 
 def run_chain(spectra, threshold=-1.0, holdoff=4, stream_tags=(), model=None):
     model = model or ToneModel(NFFT)

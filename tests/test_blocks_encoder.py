@@ -10,6 +10,7 @@ from gnuradio.specenc import spectrum_tags as T
 from gnuradio.specenc.anomaly_detector import anomaly_detector
 from gnuradio.specenc.spectrum_encoder import _extents, open_model, spectrum_encoder
 
+pytestmark = pytest.mark.usefixtures("specenc_cpp")  # the encoder joins emissions in C++
 NFFT = 64
 RATE = 1e6
 FREQ = 433.92e6

@@ -1,25 +1,54 @@
 """EmissionTracker joins per-spectrum detections into emissions and places them in samples and Hz."""
 
+import random
+
+import numpy as np
 import pytest
 
 from gnuradio.specenc import dsp
-from gnuradio.specenc.emission_tracker import EmissionTracker
+from gnuradio.specenc.model.detections import Detections
 from gnuradio.specenc.spectrum_tags import SpectrumClock
 
+pytestmark = pytest.mark.usefixtures("specenc_cpp")  # the joining runs in C++
 NFFT = 64
+NAMES = ("fsk", "ask", "ofdm")
+
+
+@pytest.fixture
+def tracker():
+    from gnuradio.specenc.emission_tracker import EmissionTracker
+
+    return EmissionTracker
 
 
 def det(lo, hi, family="fsk", confidence=0.5):
-    return {"bin_start": lo, "bin_stop": hi, "family": family, "confidence": confidence}
+    return lo, hi, NAMES.index(family), confidence
 
 
-def test_overlapping_detections_join_and_end_after_the_gap():
-    clock = SpectrumClock(step=32, span=64, sample_rate=1e6, center_freq=100e6)
-    tr = EmissionTracker(max_gap=2)
-    assert tr.update(0, [det(10, 14), det(40, 44, "ask")], clock, NFFT) == []
-    assert tr.update(1, [det(12, 16, confidence=0.7)], clock, NFFT) == []  # joins, widens to [10, 16)
-    assert [e.family for e in tr.update(3, [], clock, NFFT)] == ["ask"]  # last seen at 0: 3 > 0 + max_gap
-    ended = tr.update(4, [], clock, NFFT)
+def feed(tr, first, spectra, clock):
+    """tr.update over spectra first, first + 1, ... given as lists of det(...)."""
+    rows = [r for r, spectrum in enumerate(spectra) for _ in spectrum]
+    lo, hi, family, confidence = list(zip(*[d for spectrum in spectra for d in spectrum])) or [()] * 4
+    detections = Detections(len(spectra), rows, lo, hi, family, confidence, NAMES)
+    return tr.update(first, len(spectra), detections, first + np.arange(len(spectra)), clock)
+
+
+def clock_at(freq=100e6):
+    return SpectrumClock(step=32, span=64, sample_rate=1e6, center_freq=freq)
+
+
+def fields(em):
+    return (em.family, em.first, em.last, em.bin_start, em.bin_stop, em.count, round(em.confidence_sum, 9))
+
+
+def test_overlapping_detections_join_and_end_after_the_gap(tracker):
+    clock = clock_at()
+    tr = tracker(NFFT, max_gap=2)
+    assert feed(tr, 0, [[det(10, 14), det(40, 44, "ask")]], clock) == []
+    assert feed(tr, 1, [[det(12, 16, confidence=0.7)]], clock) == []  # joins, widens the reach to [10, 16)
+    assert feed(tr, 2, [[]], clock) == []
+    assert [e.family for e in feed(tr, 3, [[]], clock)] == ["ask"]  # last seen at 0: 3 > 0 + max_gap
+    ended = feed(tr, 4, [[]], clock)
     assert [e.family for e in ended] == ["fsk"]  # last seen at 1
     fsk = ended[0].as_dict()
     assert (fsk["bin_start"], fsk["bin_stop"], fsk["spectra"]) == (10, 16, 2)
@@ -29,23 +58,92 @@ def test_overlapping_detections_join_and_end_after_the_gap():
         dsp.bin_edges_hz(10, 16, NFFT, 1e6, 100e6))
 
 
-def test_a_detection_that_flickers_wider_joins_but_does_not_widen_the_emission():
-    clock = SpectrumClock(step=32, span=64, sample_rate=1e6, center_freq=100e6)
-    tr = EmissionTracker(max_gap=2)
-    for index, d in enumerate([det(10, 14), det(4, 30), det(10, 14), det(10, 15), det(28, 31)]):
-        assert tr.update(index, [d], clock, NFFT) == []  # [28, 31) overlaps only the wide one's reach: joins
+def test_a_detection_that_flickers_wider_joins_but_does_not_widen_the_emission(tracker):
+    tr = tracker(NFFT, max_gap=2)
+    spectra = [[det(10, 14)], [det(4, 30)], [det(10, 14)], [det(10, 15)], [det(28, 31)]]
+    assert feed(tr, 0, spectra, clock_at()) == []  # [28, 31) overlaps only the wide one's reach: joins
     (em,) = tr.flush()
     assert em.count == 5 and (em.reach_start, em.reach_stop) == (4, 31)
     assert (em.as_dict()["bin_start"], em.as_dict()["bin_stop"]) == (10, 15)  # median edges of the five
     assert em.annotation()["core:freq_lower_edge"] == pytest.approx(dsp.bin_edges_hz(10, 15, NFFT, 1e6, 100e6)[0])
 
 
-def test_a_retune_ends_open_emissions_at_the_old_tuning():
-    clock = SpectrumClock(step=32, span=64, sample_rate=1e6, center_freq=100e6)
-    tr = EmissionTracker(max_gap=8)
-    tr.update(0, [det(10, 14)], clock, NFFT)
-    clock.freq = 200e6
-    ended = tr.update(1, [det(10, 14)], clock, NFFT)  # same bins, other frequency: a new emission
+def test_a_retune_ends_open_emissions_at_the_old_tuning(tracker):
+    tr = tracker(NFFT, max_gap=8)
+    feed(tr, 0, [[det(10, 14)]], clock_at(100e6))
+    ended = feed(tr, 1, [[det(10, 14)]], clock_at(200e6))  # same bins, other frequency: a new emission
     assert [e.as_dict()["center_freq"] for e in ended] == [100e6]
     rest = tr.flush()
     assert [(e.first, e.as_dict()["center_freq"]) for e in rest] == [(1, 200e6)]
+
+
+def random_spectra(seed, n=400):
+    rng = random.Random(seed)
+    spectra = []
+    for _ in range(n):
+        row = []
+        for _ in range(rng.randrange(0, 6)):
+            lo = rng.randrange(0, NFFT - 4)
+            row.append(det(lo, lo + rng.randrange(1, 8), rng.choice(["fsk", "ask", "ofdm"]), rng.random()))
+        spectra.append(row)
+    return spectra
+
+
+def run_in_calls(tracker, spectra, sizes, **kw):
+    """Feed `spectra` in calls of the given sizes (cycled); all emissions, as they ended, then flushed."""
+    tr, out, first, k = tracker(NFFT, **kw), [], 0, 0
+    while first < len(spectra):
+        size = sizes[k % len(sizes)]
+        out += feed(tr, first, spectra[first:first + size], clock_at())
+        first, k = first + size, k + 1
+    return out + tr.flush()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_emissions_do_not_depend_on_how_spectra_are_batched(tracker, seed):
+    spectra = random_spectra(seed)
+    one_by_one = run_in_calls(tracker, spectra, [1], max_gap=3, max_spectra=50)
+    assert len(one_by_one) > 20
+    for sizes in ([64], [7, 1, 30], [len(spectra)]):
+        batched = run_in_calls(tracker, spectra, sizes, max_gap=3, max_spectra=50)
+        assert sorted(map(fields, batched)) == sorted(map(fields, one_by_one))
+
+
+def test_every_detection_lands_in_one_emission_and_ended_ones_are_ordered(tracker):
+    spectra = random_spectra(7)
+    tr = tracker(NFFT, max_gap=2)
+    ended = feed(tr, 0, spectra, clock_at())
+    assert [(e.first, e.bin_start) for e in ended] == sorted((e.first, e.bin_start) for e in ended)
+    assert all(e.last <= len(spectra) - 1 - 3 for e in ended)  # ended: unseen for more than max_gap spectra
+    rest = tr.flush()
+    assert sum(e.count for e in ended + rest) == sum(len(row) for row in spectra)
+
+
+def test_a_long_emission_is_reported_in_pieces_of_max_spectra(tracker):
+    tr = tracker(NFFT, max_spectra=4)
+    ended = feed(tr, 0, [[det(10, 14)]] * 10, clock_at())
+    assert [(e.first, e.last, e.count) for e in ended] == [(0, 3, 4), (4, 7, 4)]
+    assert [(e.first, e.last, e.count) for e in tr.flush()] == [(8, 9, 2)]
+
+
+def test_emissions_seen_in_fewer_than_min_spectra_are_dropped(tracker):
+    tr = tracker(NFFT, max_gap=1, min_spectra=2)
+    ended = feed(tr, 0, [[det(10, 14), det(40, 44)], [det(10, 14)], [], [], []], clock_at())
+    assert [(e.bin_start, e.count) for e in ended] == [(10, 2)]  # the one at 40 was seen once
+    assert tr.flush() == []
+
+
+def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
+    tr = tracker(NFFT)
+    feed(tr, 0, [[det(10, 14)]] * 3, clock_at())
+    with pytest.raises(ValueError, match="must come in order"):
+        feed(tr, 1, [[]], clock_at())
+    with pytest.raises(ValueError, match="are empty"):
+        feed(tr, 3, [[det(14, 14)]], clock_at())
+    core = specenc_cpp.emission_tracker()
+    with pytest.raises(ValueError, match="out of order or outside"):
+        core.update(0, 2, [1, 0], [0, 0], [1, 1], [2, 2], [0.5, 0.5])
+    with pytest.raises(ValueError, match="1-D and of one length"):
+        core.update(0, 2, [0, 1], [0], [1, 1], [2, 2], [0.5, 0.5])
+    with pytest.raises(ValueError, match="max_gap=-1"):
+        specenc_cpp.emission_tracker(max_gap=-1)

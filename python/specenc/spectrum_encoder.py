@@ -58,8 +58,10 @@ def _extents(bins, n):
         return [False] * n, [0] * n, [0] * n
     bins = np.asarray(bins, bool)
     located = bins.any(axis=1)
-    lo = bins.argmax(axis=1)  # first True; 0 for a row without any
-    hi = np.where(located, bins.shape[1] - bins[:, ::-1].argmax(axis=1), 0)
+    lo, hi = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    some = bins[located]  # few rows: most spectra hold no anomaly
+    lo[located] = some.argmax(axis=1)
+    hi[located] = bins.shape[1] - some[:, ::-1].argmax(axis=1)
     return located.tolist(), lo.tolist(), hi.tolist()
 
 
@@ -138,7 +140,7 @@ class spectrum_encoder(queue_block):
         self._symbols = {}  # label -> interned PMT symbol
         self._in_invalid_burst = False
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
-        self._tracker = EmissionTracker(min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
+        self._tracker = EmissionTracker(nfft, min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
 
     # GRC callbacks
     def set_batch(self, batch):
@@ -183,12 +185,12 @@ class spectrum_encoder(queue_block):
 
         # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra.
         freqs = np.empty(n)
-        clocks = np.empty(n, dtype=object)
+        runs = []  # (start, stop, clock)
         for start, stop, run_tags in tags.split_by_tags(self.get_tags_in_window(0, 0, n), first, n):
             for tag in run_tags:
                 self._clock.apply(tag, first + start)
             freqs[start:stop] = self._clock.freq
-            clocks[start:stop] = copy.copy(self._clock)
+            runs.append((start, stop, copy.copy(self._clock)))
 
         valid = np.isfinite(spectra).all(axis=1)
         self._report_invalid(valid, first)
@@ -203,8 +205,6 @@ class spectrum_encoder(queue_block):
         if len(output_items) > 1:
             output_items[1][rows] = pred.embedding
         located, bin_lo, bin_hi = _extents(getattr(pred, "anomaly_bins", None), len(rows))
-        publish = self._has_subscribers()
-        ended = []
         add_tag = self.add_item_tag  # looked up once: every lookup goes through the gateway's __getattr__
         confidence, score = pred.confidence.tolist(), pred.anomaly_score.tolist()
         for j, i in enumerate(rows.tolist()):
@@ -216,11 +216,19 @@ class spectrum_encoder(queue_block):
                 add_tag(0, offset, tags.ANOMALY_KIND, self._symbol(pred.anomaly_kind[j]))
             if located[j]:
                 add_tag(0, offset, tags.ANOMALY_BINS, pmt.cons(pmt.from_long(bin_lo[j]), pmt.from_long(bin_hi[j])))
-            if publish:
-                ended += self._tracker.update(offset, pred.detections[j], clocks[i], self.nfft)
-        for emission in ended:
-            self.message_port_pub(tags.DETECTIONS_PORT, tags.dict_to_pmt(emission.as_dict()))
+        if self._has_subscribers():
+            self._track(first, rows, pred.detections, runs)
         return n
+
+    def _track(self, first, rows, detections, runs):
+        """Join this window's detections (row j: spectrum rows[j]) into emissions, run by run of one clock;
+        publish those that ended. Every spectrum of the window is visited, NaN/inf ones without detections, so
+        emissions end on time."""
+        for start, stop, clock in runs:
+            a, b = np.searchsorted(rows, [start, stop])
+            for emission in self._tracker.update(first + start, stop - start, detections[a:b], first + rows[a:b],
+                                                 clock):
+                self.message_port_pub(tags.DETECTIONS_PORT, tags.dict_to_pmt(emission.as_dict()))
 
     def flush_detections(self):
         """Emissions still open when the stream ended (as dicts); for callers that run the flowgraph to the end."""

@@ -21,6 +21,7 @@ namespace py = pybind11;
 // Please do not delete
 /**************************************/
 // BINDING_FUNCTION_PROTOTYPES(
+void bind_emission_tracker(py::module& m);
 void bind_psd(py::module& m);
 // ) END BINDING_FUNCTION_PROTOTYPES
 
@@ -50,6 +51,7 @@ PYBIND11_MODULE(specenc_python, m)
     // Please do not delete
     /**************************************/
     // BINDING_FUNCTION_CALLS(
+    bind_emission_tracker(m);
     bind_psd(m);
     // ) END BINDING_FUNCTION_CALLS
 }

@@ -1,0 +1,108 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-specenc authors.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#ifndef INCLUDED_SPECENC_EMISSION_TRACKER_H
+#define INCLUDED_SPECENC_EMISSION_TRACKER_H
+
+#include <gnuradio/specenc/api.h>
+#include <cstdint>
+#include <vector>
+
+namespace gr {
+namespace specenc {
+
+//! One detection: a run of bins [bin_start, bin_stop) of one family in spectrum \p index.
+struct SPECENC_API detection {
+    int64_t index;
+    int family; //!< the caller's family code, >= 0
+    int bin_start;
+    int bin_stop; //!< exclusive
+    double confidence;
+};
+
+//! An emission as emission_tracker reports it.
+struct SPECENC_API emission {
+    int64_t id; //!< unique per tracker, in the order emissions open
+    int family;
+    int64_t first; //!< spectrum index of the first detection
+    int64_t last;  //!< spectrum index of the latest detection
+    int bin_start; //!< lower median of the detections' first bins
+    int bin_stop;  //!< upper median of the detections' end bins (exclusive)
+    int reach_start; //!< lowest bin any detection reached
+    int reach_stop;  //!< highest end bin any detection reached (exclusive)
+    int count;       //!< detections joined
+    double confidence_sum;
+};
+
+/*!
+ * \brief Joins per-spectrum detections into emissions (the spectrum_encoder block's `detections`).
+ * \ingroup specenc
+ *
+ * \details
+ * An emission is a run of detections of one family whose bins overlap, in spectra at most
+ * \p max_gap apart. A detection joins the oldest open emission of its family not yet joined in
+ * this spectrum whose reach (every bin an earlier detection covered) it overlaps; otherwise it
+ * opens one. An emission ends once \p max_gap spectra pass without it, or when it has lasted
+ * \p max_spectra spectra (a long one is then reported in pieces). Its reported edges are the
+ * median detection's, so a few wider detections (skirts, a neighbour) do not widen it.
+ *
+ * Spectra must come in order: every spectrum index is visited, with or without detections, so
+ * emissions end on time. Tuning is the caller's business (flush() before a retune).
+ */
+class SPECENC_API emission_tracker
+{
+public:
+    //! \throws std::invalid_argument on max_gap < 0 or max_spectra < 1.
+    emission_tracker(int max_gap = 8, int max_spectra = 1024);
+
+    struct result {
+        std::vector<emission> opened; //!< emissions opened in these spectra (at their first)
+        std::vector<emission> ended;  //!< emissions that ended, by (first, bin_start)
+    };
+
+    /*!
+     * \brief Visit spectra \p first .. \p first + \p n - 1 with their detections.
+     *
+     * \param detections sorted by index, each in [first, first + n).
+     * \throws std::invalid_argument when spectra go backwards, a detection lies outside the
+     *         spectra or out of order, has bin_stop <= bin_start, or a negative family.
+     */
+    result update(int64_t first, int64_t n, const std::vector<detection>& detections);
+
+    //! Every emission still open (end of stream, retune), by (first, bin_start); the tracker empties.
+    std::vector<emission> flush();
+
+    //! The next spectrum index update() expects at the earliest.
+    int64_t next_index() const { return d_next_index; }
+
+private:
+    struct track {
+        emission em;
+        std::vector<int> starts; // each detection's first bin
+        std::vector<int> stops;  // each detection's end bin
+    };
+
+    void join(int64_t index, const detection& det);
+    void sweep(int64_t index, std::vector<emission>& ended);
+    emission report(track& t) const;
+    static void by_start(std::vector<emission>& ems);
+
+    int d_max_gap;
+    int d_max_spectra;
+    std::vector<std::vector<track>> d_open; // by family code, oldest first
+    int64_t d_next_id = 0;
+    int64_t d_next_index = 0;
+    // No open emission can end before this index (extending one only delays its end), so most
+    // spectra skip the sweep over every open emission.
+    int64_t d_next_sweep = 0;
+    std::vector<emission> d_opened;
+};
+
+} // namespace specenc
+} // namespace gr
+
+#endif /* INCLUDED_SPECENC_EMISSION_TRACKER_H */

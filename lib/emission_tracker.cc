@@ -1,0 +1,161 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-specenc authors.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include <gnuradio/specenc/emission_tracker.h>
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace gr {
+namespace specenc {
+
+namespace {
+void require(bool ok, const std::string& what)
+{
+    if (!ok) {
+        throw std::invalid_argument("emission_tracker: " + what);
+    }
+}
+} // namespace
+
+emission_tracker::emission_tracker(int max_gap, int max_spectra)
+    : d_max_gap(max_gap), d_max_spectra(max_spectra)
+{
+    require(max_gap >= 0, "max_gap=" + std::to_string(max_gap) + " must be >= 0");
+    require(max_spectra >= 1, "max_spectra=" + std::to_string(max_spectra) + " must be >= 1");
+}
+
+emission_tracker::result
+emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>& detections)
+{
+    require(n >= 0, "n=" + std::to_string(n) + " must be >= 0");
+    require(first >= d_next_index,
+            "spectrum " + std::to_string(first) + " comes after spectrum " +
+                std::to_string(d_next_index - 1) + ": spectra must come in order");
+    int64_t previous = first;
+    for (const auto& det : detections) {
+        require(det.index >= previous && det.index < first + n,
+                "detection at spectrum " + std::to_string(det.index) + " is out of order or outside spectra " +
+                    std::to_string(first) + ".." + std::to_string(first + n - 1));
+        require(det.bin_start < det.bin_stop,
+                "detection bins [" + std::to_string(det.bin_start) + ", " + std::to_string(det.bin_stop) +
+                    ") are empty");
+        require(det.family >= 0, "family code " + std::to_string(det.family) + " must be >= 0");
+        previous = det.index;
+    }
+    result out;
+    auto det = detections.begin();
+    for (int64_t index = first; index < first + n; ++index) {
+        for (; det != detections.end() && det->index == index; ++det) {
+            join(index, *det);
+        }
+        if (index >= d_next_sweep) {
+            sweep(index, out.ended);
+        }
+    }
+    d_next_index = first + n;
+    by_start(out.ended);
+    out.opened.swap(d_opened);
+    return out;
+}
+
+void emission_tracker::join(int64_t index, const detection& det)
+{
+    if (det.family >= static_cast<int>(d_open.size())) {
+        d_open.resize(det.family + 1);
+    }
+    for (auto& t : d_open[det.family]) {
+        emission& em = t.em;
+        if (em.last < index && det.bin_start < em.reach_stop && em.reach_start < det.bin_stop) {
+            em.last = index;
+            em.reach_start = std::min(em.reach_start, det.bin_start);
+            em.reach_stop = std::max(em.reach_stop, det.bin_stop);
+            em.count += 1;
+            em.confidence_sum += det.confidence;
+            t.starts.push_back(det.bin_start);
+            t.stops.push_back(det.bin_stop);
+            if (index - em.first + 1 >= d_max_spectra) {
+                d_next_sweep = std::min(d_next_sweep, index); // long enough: report it now
+            }
+            return;
+        }
+    }
+    track t;
+    t.em = emission{ d_next_id++, det.family,    index,         index, det.bin_start, det.bin_stop,
+                     det.bin_start, det.bin_stop, 1,             det.confidence };
+    t.starts.push_back(det.bin_start);
+    t.stops.push_back(det.bin_stop);
+    d_opened.push_back(t.em);
+    d_open[det.family].push_back(std::move(t));
+    d_next_sweep = std::min({ d_next_sweep,
+                              index + d_max_gap + 1,
+                              index + static_cast<int64_t>(d_max_spectra) - 1 });
+}
+
+void emission_tracker::sweep(int64_t index, std::vector<emission>& ended)
+{
+    const int64_t oldest_open = index - d_max_gap;
+    int64_t next_sweep = std::numeric_limits<int64_t>::max();
+    for (auto& tracks : d_open) {
+        size_t kept = 0; // tracks[0, kept) stay open, in their order
+        for (auto& t : tracks) {
+            const emission& em = t.em;
+            if (em.last >= oldest_open && em.last - em.first + 1 < d_max_spectra) {
+                next_sweep = std::min({ next_sweep,
+                                        em.last + d_max_gap + 1,
+                                        em.first + static_cast<int64_t>(d_max_spectra) - 1 });
+                if (&t != &tracks[kept]) {
+                    tracks[kept] = std::move(t);
+                }
+                ++kept;
+            } else {
+                ended.push_back(report(t));
+            }
+        }
+        tracks.resize(kept);
+    }
+    d_next_sweep = next_sweep;
+}
+
+emission emission_tracker::report(track& t) const
+{
+    // Lower median of the starts and upper median of the stops (statistics.median_low/high).
+    emission em = t.em;
+    auto lo = t.starts.begin() + (t.starts.size() - 1) / 2;
+    std::nth_element(t.starts.begin(), lo, t.starts.end());
+    auto hi = t.stops.begin() + t.stops.size() / 2;
+    std::nth_element(t.stops.begin(), hi, t.stops.end());
+    em.bin_start = *lo;
+    em.bin_stop = *hi;
+    return em;
+}
+
+void emission_tracker::by_start(std::vector<emission>& ems)
+{
+    std::sort(ems.begin(), ems.end(), [](const emission& a, const emission& b) {
+        return a.first != b.first ? a.first < b.first : a.bin_start < b.bin_start;
+    });
+}
+
+std::vector<emission> emission_tracker::flush()
+{
+    std::vector<emission> rest;
+    for (auto& tracks : d_open) {
+        for (auto& t : tracks) {
+            rest.push_back(report(t));
+        }
+    }
+    d_open.clear();
+    d_opened.clear();
+    d_next_sweep = 0;
+    by_start(rest);
+    return rest;
+}
+
+} // namespace specenc
+} // namespace gr

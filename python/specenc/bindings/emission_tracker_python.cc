@@ -1,0 +1,82 @@
+/*
+ * Copyright 2026 gr-specenc authors.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ */
+
+/***********************************************************************************/
+/* Written by hand in the gr_modtool bindtool layout (castxml cannot parse GCC 12's */
+/* headers here). After editing include/gnuradio/specenc/emission_tracker.h, update */
+/* the hash below with `make bind-hash` (CMake refuses to configure when stale).    */
+/***********************************************************************************/
+
+/***********************************************************************************/
+/* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
+/* BINDTOOL_USE_PYGCCXML(0)                                                        */
+/* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
+/* BINDTOOL_HEADER_FILE_HASH(064ddf8bb3fccfaabe1bc0796bd70366)                                     */
+/***********************************************************************************/
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+namespace py = pybind11;
+
+#include <gnuradio/specenc/emission_tracker.h>
+
+template <typename T>
+using column = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+void bind_emission_tracker(py::module& m)
+{
+    using gr::specenc::detection;
+    using gr::specenc::emission;
+    using tracker = gr::specenc::emission_tracker;
+
+    py::class_<emission>(m, "emission", "An emission reported by emission_tracker (bins, spectrum indices).")
+        .def_readonly("id", &emission::id)
+        .def_readonly("family", &emission::family)
+        .def_readonly("first", &emission::first)
+        .def_readonly("last", &emission::last)
+        .def_readonly("bin_start", &emission::bin_start)
+        .def_readonly("bin_stop", &emission::bin_stop)
+        .def_readonly("reach_start", &emission::reach_start)
+        .def_readonly("reach_stop", &emission::reach_stop)
+        .def_readonly("count", &emission::count)
+        .def_readonly("confidence_sum", &emission::confidence_sum);
+
+    py::class_<tracker>(m, "emission_tracker",
+                        "Joins per-spectrum detections into emissions (see emission_tracker.h).")
+        .def(py::init<int, int>(), py::arg("max_gap") = 8, py::arg("max_spectra") = 1024)
+        .def(
+            "update",
+            [](tracker& self, int64_t first, int64_t n, const column<int64_t>& index,
+               const column<int64_t>& family, const column<int64_t>& bin_start,
+               const column<int64_t>& bin_stop, const column<double>& confidence) {
+                const py::ssize_t count = index.size();
+                if (index.ndim() != 1 || family.size() != count || bin_start.size() != count || bin_stop.size() != count ||
+                    confidence.size() != count) {
+                    throw std::invalid_argument("emission_tracker.update: the detection columns must be 1-D and of one length");
+                }
+                auto idx = index.unchecked<1>();
+                auto fam = family.unchecked<1>();
+                auto lo = bin_start.unchecked<1>();
+                auto hi = bin_stop.unchecked<1>();
+                auto conf = confidence.unchecked<1>();
+                std::vector<detection> dets(count);
+                for (py::ssize_t i = 0; i < count; ++i) {
+                    dets[i] = detection{ idx(i), static_cast<int>(fam(i)), static_cast<int>(lo(i)),
+                                         static_cast<int>(hi(i)), conf(i) };
+                }
+                auto r = self.update(first, n, dets);
+                return py::make_tuple(r.opened, r.ended);
+            },
+            py::arg("first"), py::arg("n"), py::arg("index"), py::arg("family"), py::arg("bin_start"),
+            py::arg("bin_stop"), py::arg("confidence"),
+            "Visit spectra first..first+n-1 with their detections (columns, sorted by spectrum index) "
+            "-> (opened, ended) lists of emission.")
+        .def("flush", &tracker::flush, "Every open emission, by (first, bin_start); the tracker empties.")
+        .def("next_index", &tracker::next_index);
+}
