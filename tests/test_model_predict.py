@@ -129,6 +129,9 @@ def test_detections_read_as_rows_of_dicts_and_slice_take_concat_and_replace_by_r
     assert as_tuples(det.replace([3, 0], other)) == [[(100, 104, "fm", 0.125)], [], rows[2], []]
     with pytest.raises(ValueError, match="name their families"):
         Detections.concat([det, Detections(1, [], [], [], [], [], ("x",))])
+    for rows in ([1, 0], [0, 2]):  # unsorted; beyond the 2 rows
+        with pytest.raises(ValueError, match="sorted and in 0..1"):
+            Detections(2, rows, [0, 0], [1, 1], [1, 1], [0.5, 0.5], names)
 
 
 def test_anomaly_kind_only_above_threshold():

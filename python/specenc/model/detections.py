@@ -75,6 +75,8 @@ class Detections(Sequence):
         self.family = np.asarray(family, np.int64)
         self.confidence = np.asarray(confidence, np.float32)
         self.names = tuple(names)
+        if len(self.row) and (self.row[0] < 0 or self.row[-1] >= n_rows or (np.diff(self.row) < 0).any()):
+            raise ValueError(f"Detections: rows must be sorted and in 0..{n_rows - 1}")
         self._bounds = np.searchsorted(self.row, np.arange(n_rows + 1))  # row i: columns [bounds[i], bounds[i+1])
 
     def __len__(self):
