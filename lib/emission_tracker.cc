@@ -15,37 +15,47 @@ namespace gr {
 namespace specenc {
 
 namespace {
-void require(bool ok, const std::string& what)
+[[noreturn]] void refuse(const std::string& what)
 {
-    if (!ok) {
-        throw std::invalid_argument("emission_tracker: " + what);
-    }
+    throw std::invalid_argument("emission_tracker: " + what);
 }
 } // namespace
 
 emission_tracker::emission_tracker(int max_gap, int max_spectra)
     : d_max_gap(max_gap), d_max_spectra(max_spectra)
 {
-    require(max_gap >= 0, "max_gap=" + std::to_string(max_gap) + " must be >= 0");
-    require(max_spectra >= 1, "max_spectra=" + std::to_string(max_spectra) + " must be >= 1");
+    if (max_gap < 0) {
+        refuse("max_gap=" + std::to_string(max_gap) + " must be >= 0");
+    }
+    if (max_spectra < 1) {
+        refuse("max_spectra=" + std::to_string(max_spectra) + " must be >= 1");
+    }
 }
 
 emission_tracker::result
 emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>& detections)
 {
-    require(n >= 0, "n=" + std::to_string(n) + " must be >= 0");
-    require(first >= d_next_index,
-            "spectrum " + std::to_string(first) + " comes after spectrum " +
-                std::to_string(d_next_index - 1) + ": spectra must come in order");
+    if (n < 0) {
+        refuse("n=" + std::to_string(n) + " must be >= 0");
+    }
+    if (first < d_next_index) {
+        refuse("spectrum " + std::to_string(first) + " comes after spectrum " +
+               std::to_string(d_next_index - 1) + ": spectra must come in order");
+    }
     int64_t previous = first;
-    for (const auto& det : detections) {
-        require(det.index >= previous && det.index < first + n,
-                "detection at spectrum " + std::to_string(det.index) + " is out of order or outside spectra " +
-                    std::to_string(first) + ".." + std::to_string(first + n - 1));
-        require(det.bin_start < det.bin_stop,
-                "detection bins [" + std::to_string(det.bin_start) + ", " + std::to_string(det.bin_stop) +
-                    ") are empty");
-        require(det.family >= 0, "family code " + std::to_string(det.family) + " must be >= 0");
+    for (const auto& det : detections) { // messages are built only on failure: this runs per detection
+        if (det.index < previous || det.index >= first + n) {
+            refuse("detection at spectrum " + std::to_string(det.index) +
+                   " is out of order or outside spectra " + std::to_string(first) + ".." +
+                   std::to_string(first + n - 1));
+        }
+        if (det.bin_start >= det.bin_stop) {
+            refuse("detection bins [" + std::to_string(det.bin_start) + ", " + std::to_string(det.bin_stop) +
+                   ") are empty");
+        }
+        if (det.family < 0) {
+            refuse("family code " + std::to_string(det.family) + " must be >= 0");
+        }
         previous = det.index;
     }
     result out;

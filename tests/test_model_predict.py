@@ -122,7 +122,9 @@ def test_detections_read_as_rows_of_dicts_and_slice_take_concat_and_replace_by_r
     assert all(type(x["bin_start"]) is int and type(x["confidence"]) is float for x in det[0])
     with pytest.raises(IndexError):
         det[4]
-    assert as_tuples(det[1:3]) == rows[1:3] and as_tuples(det.take([3, 0, 3])) == [rows[3], rows[0], rows[3]]
+    for part in (slice(1, 3), slice(2, 4), slice(3, 1), slice(None, None, 2), slice(None, None, -1)):
+        assert as_tuples(det[part]) == rows[part]
+    assert as_tuples(det.take([3, 0, 3])) == [rows[3], rows[0], rows[3]]
     both = Detections.concat([det, det.take([2])])
     assert len(both) == 5 and as_tuples(both) == rows + [rows[2]]
     other = Detections(2, [1], [100], [104], [2], [0.125], names)  # rows: [], [(100, 104, fm)]

@@ -84,7 +84,14 @@ class Detections(Sequence):
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return self.take(np.arange(len(self))[i])
+            start, stop, step = i.indices(len(self))
+            if step != 1:
+                return self.take(np.arange(start, stop, step))
+            if (start, stop) == (0, len(self)):
+                return self
+            a, b = self._bounds[start], self._bounds[max(start, stop)]  # rows start..stop-1: one stretch
+            return Detections(max(0, stop - start), self.row[a:b] - start, self.bin_start[a:b], self.bin_stop[a:b],
+                              self.family[a:b], self.confidence[a:b], self.names)
         i = operator.index(i)
         if not -len(self) <= i < len(self):
             raise IndexError(f"row {i} of {len(self)}")
