@@ -35,7 +35,7 @@ setup-gui:
 
 # after editing a header in include/gnuradio/specenc/ AND its binding in python/specenc/bindings/
 bind-hash:
-	@for name in psd emission_tracker; do \
+	@for name in psd emission_tracker stream_tags; do \
 	  h=$$(md5sum include/gnuradio/specenc/$$name.h | cut -d' ' -f1); \
 	  sed -i "s/BINDTOOL_HEADER_FILE_HASH([^)]*)/BINDTOOL_HEADER_FILE_HASH($$h)/" python/specenc/bindings/$${name}_python.cc; \
 	  echo "$${name}_python.cc hash -> $$h"; \

@@ -240,9 +240,10 @@ def test_anomaly_bin_extents_are_first_and_one_past_last_bin():
     bins[1, [0, 15]] = True  # split extent: first to last
     bins[3, :] = True
     located, lo, hi = _extents(bins, 4)
-    assert located == [True, True, False, True]
-    assert [(a, b) for a, b, ok in zip(lo, hi, located) if ok] == [(3, 6), (0, 16), (0, 16)]
-    assert _extents(None, 2) == ([False, False], [0, 0], [0, 0])
+    assert located.tolist() == [True, True, False, True]
+    assert list(zip(lo.tolist(), hi.tolist())) == [(3, 6), (0, 16), (0, 16)]  # the located rows'
+    located, lo, hi = _extents(None, 2)
+    assert located.tolist() == [False, False] and lo.size == hi.size == 0
 
 
 def test_tokens_kept_runs_the_model_on_fewer_tokens_in_the_flowgraph():

@@ -72,14 +72,12 @@ class anomaly_detector(queue_block):
     def work(self, input_items, output_items):
         n = len(output_items[0])
         out = output_items[0]
-        out[:] = np.nan
         first = self.nitems_written(0)
 
-        def window(key):  # tags of one key, filtered in C++ (the encoder's class/confidence tags never reach Python)
+        def window(key):  # tags of one key, filtered in C++ (the encoder's per-spectrum tags never reach Python)
             return self.get_tags_in_window(0, 0, n, key)
 
-        for tag in window(tags.ANOMALY_SCORE):
-            out[tag.offset - first] = pmt.to_double(tag.value)
+        out[:] = tags.double_tag_values(self, 0, n, tags.ANOMALY_SCORE)
         # Context and rx_* tags are rare: they cut the window into runs applied in stream order.
         control = [t for key in (tags.CONTEXT, tags.RX_TIME, tags.RX_FREQ, tags.RX_RATE) for t in window(key)]
         where = None  # per spectrum (kind, bins), read only when a spectrum of this window crosses the threshold

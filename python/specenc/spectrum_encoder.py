@@ -53,16 +53,14 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
 
 
 def _extents(bins, n):
-    """(n, nfft) bool anomaly bins (or None) -> lists: located, first bin, one past the last bin, per row."""
+    """(n, nfft) bool anomaly bins (or None) -> located (n,) bool, and for the located rows: first bin, one
+    past the last bin."""
     if bins is None:
-        return [False] * n, [0] * n, [0] * n
+        return np.zeros(n, bool), np.zeros(0, np.int64), np.zeros(0, np.int64)
     bins = np.asarray(bins, bool)
     located = bins.any(axis=1)
-    lo, hi = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    some = bins[located]  # few rows: most spectra hold no anomaly
-    lo[located] = some.argmax(axis=1)
-    hi[located] = bins.shape[1] - some[:, ::-1].argmax(axis=1)
-    return located.tolist(), lo.tolist(), hi.tolist()
+    some = bins[located]
+    return located, some.argmax(axis=1), bins.shape[1] - some[:, ::-1].argmax(axis=1)
 
 
 class spectrum_encoder(queue_block):
@@ -137,7 +135,8 @@ class spectrum_encoder(queue_block):
         self.set_min_output_buffer(2 * batch)
         self.message_port_register_out(tags.DETECTIONS_PORT)
         self._clock = SpectrumClock.for_psd(nfft, overlap, average, sample_rate, center_freq)
-        self._symbols = {}  # label -> interned PMT symbol
+        self._codes = {}  # label or kind -> index into self._symbols
+        self._symbols = []  # interned PMT symbols
         self._in_invalid_burst = False
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
         self._tracker = EmissionTracker(nfft, min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
@@ -165,11 +164,13 @@ class spectrum_encoder(queue_block):
         with self._runtime_context():
             return self.model.predict(spectra, rx_freq=rx_freq, sample_rate=sample_rate)
 
-    def _symbol(self, name):
-        sym = self._symbols.get(name)
-        if sym is None:
-            sym = self._symbols[name] = pmt.intern(name)
-        return sym
+    def _symbol_codes(self, names):
+        """names -> their indices into self._symbols, interning new names as they appear."""
+        codes = self._codes
+        for name in set(names) - codes.keys():
+            codes[name] = len(self._symbols)
+            self._symbols.append(pmt.intern(name))
+        return [codes[name] for name in names]
 
     def work(self, input_items, output_items):
         spectra = input_items[0]  # (n, nfft)
@@ -204,18 +205,16 @@ class spectrum_encoder(queue_block):
                              self._clock.rate if self._clock.rate > 0 else None)
         if len(output_items) > 1:
             output_items[1][rows] = pred.embedding
+        offsets = (first + rows).astype(np.uint64)
+        tags.add_symbol_tags(self, 0, offsets, self._symbol_codes(pred.labels), self._symbols, tags.CLASS)
+        tags.add_double_tags(self, 0, offsets, pred.confidence, tags.CONFIDENCE)
+        tags.add_double_tags(self, 0, offsets, pred.anomaly_score, tags.ANOMALY_SCORE)
+        # Kinds and anomaly bins only where there is one: a few spectra.
+        kinds = np.flatnonzero([bool(kind) for kind in pred.anomaly_kind])
+        tags.add_symbol_tags(self, 0, offsets[kinds], self._symbol_codes([pred.anomaly_kind[j] for j in kinds]),
+                             self._symbols, tags.ANOMALY_KIND)
         located, bin_lo, bin_hi = _extents(getattr(pred, "anomaly_bins", None), len(rows))
-        add_tag = self.add_item_tag  # looked up once: every lookup goes through the gateway's __getattr__
-        confidence, score = pred.confidence.tolist(), pred.anomaly_score.tolist()
-        for j, i in enumerate(rows.tolist()):
-            offset = first + i
-            add_tag(0, offset, tags.CLASS, self._symbol(pred.labels[j]))
-            add_tag(0, offset, tags.CONFIDENCE, pmt.from_double(confidence[j]))
-            add_tag(0, offset, tags.ANOMALY_SCORE, pmt.from_double(score[j]))
-            if pred.anomaly_kind[j]:
-                add_tag(0, offset, tags.ANOMALY_KIND, self._symbol(pred.anomaly_kind[j]))
-            if located[j]:
-                add_tag(0, offset, tags.ANOMALY_BINS, pmt.cons(pmt.from_long(bin_lo[j]), pmt.from_long(bin_hi[j])))
+        tags.add_pair_tags(self, 0, offsets[located], bin_lo, bin_hi, tags.ANOMALY_BINS)
         if self._has_subscribers():
             self._track(first, rows, pred.detections, runs)
         return n

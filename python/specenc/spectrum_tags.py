@@ -125,6 +125,44 @@ class SpectrumClock:
         return self.freq - rate / 2, self.freq + rate / 2
 
 
+# Per-item tags of a whole work() window in one C++ call (lib/stream_tags.cc): through the Python gateway
+# every tag cost a call and a PMT made in Python. Call these from the block's work(). The compiled module
+# is imported on use, so the blocks import in a source-only checkout.
+def add_double_tags(block, output, offsets, values, key):
+    """Tag item offsets[i] (absolute) of `output` with (key, double values[i])."""
+    from .specenc_python import add_double_tags as add
+
+    add(block.gateway, output, offsets, values, key)
+
+
+def add_symbol_tags(block, output, offsets, codes, symbols, key):
+    """Tag item offsets[i] (absolute) of `output` with (key, symbols[codes[i]]); symbols: PMT symbols."""
+    from .specenc_python import add_symbol_tags as add
+
+    add(block.gateway, output, offsets, codes, symbols, key)
+
+
+def add_pair_tags(block, output, offsets, firsts, seconds, key):
+    """Tag item offsets[i] (absolute) of `output` with (key, pmt.cons(firsts[i], seconds[i])) of longs."""
+    from .specenc_python import add_pair_tags as add
+
+    add(block.gateway, output, offsets, firsts, seconds, key)
+
+
+def double_tag_values(block, input, n, key, fill=np.nan):
+    """Per item of the window's first n on `input`: its `key` tag's double value (`fill` where none)."""
+    from .specenc_python import double_tag_values as values
+
+    return values(block.gateway, input, block.nitems_read(input), n, key, fill)
+
+
+def symbol_tag_values(block, input, n, key):
+    """Per item of the window's first n on `input`: its `key` tag's symbol as str ('' where none)."""
+    from .specenc_python import symbol_tag_values as values
+
+    return values(block.gateway, input, block.nitems_read(input), n, key)
+
+
 def split_by_tags(tags, first_index, count):
     """Yield (start, stop, tags_at_start) runs of a work window so tuning changes apply in order."""
     by_offset = {}

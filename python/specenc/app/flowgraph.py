@@ -39,16 +39,9 @@ class run_collector(queue_block):
     def work(self, input_items, output_items):
         spectra, scores = input_items
         n = len(scores)
-        first = self.nitems_read(0)
-        labels = [""] * n
-        conf = np.full(n, np.nan, np.float32)
-        for tag in self.get_tags_in_window(0, 0, n, tags.CLASS):
-            labels[tag.offset - first] = pmt.symbol_to_string(tag.value)
-        for tag in self.get_tags_in_window(0, 0, n, tags.CONFIDENCE):
-            conf[tag.offset - first] = pmt.to_double(tag.value)
+        self.labels.extend(tags.symbol_tag_values(self, 0, n, tags.CLASS))
+        self.confidence.append(tags.double_tag_values(self, 0, n, tags.CONFIDENCE).astype(np.float32))
         self.invalid += len(self.get_tags_in_window(0, 0, n, tags.INVALID))
-        self.labels.extend(labels)
-        self.confidence.append(conf)
         self._scores.append(scores.copy())
         self._waterfall.add(spectra)
         return n

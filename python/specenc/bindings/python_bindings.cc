@@ -23,6 +23,7 @@ namespace py = pybind11;
 // BINDING_FUNCTION_PROTOTYPES(
 void bind_emission_tracker(py::module& m);
 void bind_psd(py::module& m);
+void bind_stream_tags(py::module& m);
 // ) END BINDING_FUNCTION_PROTOTYPES
 
 
@@ -53,5 +54,6 @@ PYBIND11_MODULE(specenc_python, m)
     // BINDING_FUNCTION_CALLS(
     bind_emission_tracker(m);
     bind_psd(m);
+    bind_stream_tags(m);
     // ) END BINDING_FUNCTION_CALLS
 }
