@@ -89,6 +89,9 @@ class RunResult:
     decimation: int  # spectra per waterfall row
     alerts: list = field(default_factory=list)
     detections: list = field(default_factory=list)  # emissions, as published on `detections`
+    # CPU seconds in each stream block's work(), from GNU Radio's performance counters (all 0 unless they
+    # are on: GR_CONF_PERFCOUNTERS_ON=True with clock = thread, as `specenc bench flowgraph` sets).
+    block_cpu_s: dict = field(default_factory=dict)
 
     @property
     def num_spectra(self):
@@ -147,6 +150,10 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     run_to_end(tb, lambda: collector.count, total, progress)
     wall, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     clock = tags.SpectrumClock.for_psd(nfft, overlap, average)
+    ticks = gr.high_res_timer_tps()
+    block_cpu_s = {name: blk.pc_work_time_total() / ticks for name, blk in
+                   (("source", src), ("psd", spectra), ("spectrum_encoder", encoder),
+                    ("anomaly_detector", detector), ("run_collector", collector))}
     return RunResult(
         input_name=rec.meta_path or rec.data_path, sample_rate=rec.sample_rate, center_freq=rec.center_freq,
         num_samples=rec.num_samples, step=clock.step, span=clock.span,
@@ -156,6 +163,7 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
         scores=collector.scores(), num_invalid=collector.invalid, rows=collector.rows(),
         decimation=collector.decimation, alerts=messages(alert_log),
         detections=(messages(detection_log) + encoder.flush_detections()) if detection_log is not None else [],
+        block_cpu_s=block_cpu_s,
     )
 
 

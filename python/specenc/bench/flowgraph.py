@@ -9,7 +9,8 @@ process CPU time (all threads; other jobs on a shared machine disturb it less). 
 per second of IQ: real time on 2 cores needs <= 2. A third run replays the model's predictions
 (ReplayModel) to cost everything the flowgraph adds around the model. The three are timed in turns,
 best of --repeat each; the wall overhead is also printed round by round (flowgraph against the model
-run just before it), since best-of figures taken minutes apart can see different loads.
+run just before it), since best-of figures taken minutes apart can see different loads. GNU Radio's
+performance counters (thread CPU time) split the replayed run's CPU by block.
 """
 
 import dataclasses
@@ -124,6 +125,10 @@ def main(args):
 
     if args.repeat < 1:
         raise ValueError(f"--repeat={args.repeat} must be >= 1")
+    # GNU Radio's performance counters, on thread CPU time, give each block's share of the replayed run
+    # (read when the flowgraphs start, so setting them here is in time; they cost ~1 us per work() call).
+    os.environ["GR_CONF_PERFCOUNTERS_ON"] = "True"
+    os.environ["GR_CONF_PERFCOUNTERS_CLOCK"] = "thread"
     model, average = load(args)
     nfft = model.nfft
     with tempfile.TemporaryDirectory() as folder:
@@ -137,6 +142,7 @@ def main(args):
         replay = ReplayModel(model, spectra, rec.center_freq, args.batch)
         # Round robin (model, flowgraph, replay, model, ...) so all see the same share of a shared machine's load.
         t_model = c_model = t_flow = c_flow = t_replay = c_replay = float("inf")
+        blocks_replayed = {}  # block -> CPU seconds in its work(), in the replayed run of least CPU
         paired = []  # per round: flowgraph / model - 1 (wall), as a check on best-of figures taken at different times
         for _ in range(args.repeat):
             wall, cpu = time_model(model, spectra, rec.center_freq, args.batch, 1, args.threads)
@@ -147,6 +153,8 @@ def main(args):
             paired.append(100 * (wall / model_wall - 1))
             replay.rewind()
             wall, cpu, replayed = time_flowgraph(rec, replay, average, args.batch, 1, 0)
+            if cpu < c_replay:
+                blocks_replayed = replayed.block_cpu_s
             t_replay, c_replay = min(t_replay, wall), min(c_replay, cpu)
     if not result.num_spectra == replayed.num_spectra == len(spectra):
         raise RuntimeError(f"spectra counts differ: flowgraph {result.num_spectra}, replayed "
@@ -165,6 +173,11 @@ def main(args):
           f"{100 * c_replay / c_model:.1f} % of the model's CPU time (target <= 10 %)")
     print(f"round by round (model, then flowgraph right after): {' '.join(f'{p:+.1f}' for p in paired)} % wall, "
           f"median {np.median(paired):+.1f} %")
+    per = {name: 1e6 * s / len(spectra) for name, s in blocks_replayed.items()}
+    if any(per.values()):
+        rest = 1e6 * c_replay / len(spectra) - sum(per.values())
+        print("replayed run, CPU us per spectrum: " + ", ".join(f"{k} {v:.1f}" for k, v in per.items())
+              + f", the rest (scheduling, message handlers) {rest:.1f}")
     print(f"real time at {rec.sample_rate / 1e6:g} MS/s here: {'yes' if t_flow <= duration else 'NO'} "
           f"(wall RT factor {duration / t_flow:.2f}x; {c_flow / duration:.2f} CPU-seconds per second of IQ)")
     print(f"alerts {len(result.alerts)}, emissions {len(result.detections)}")
