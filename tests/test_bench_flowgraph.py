@@ -1,6 +1,7 @@
 """`specenc bench flowgraph` on a short scene: the three runs agree on the spectra, and the replayed run's CPU
 is split by block (GNU Radio's performance counters)."""
 
+import os
 import re
 import sys
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("specenc_cpp")
 
 
 def test_bench_flowgraph_prints_rates_overhead_and_cpu_by_block(capsys, monkeypatch):
-    monkeypatch.setenv("GR_CONF_PERFCOUNTERS_ON", "False")  # the bench turns them on; restored after
+    monkeypatch.setenv("GR_CONF_PERFCOUNTERS_ON", "False")  # the bench turns them on for the replayed run only
     argv = ["bench", "flowgraph", "--seconds", "0.5", "--rate", "1e6", "--repeat", "1"]
     monkeypatch.setattr(sys, "argv", ["specenc"] + argv)  # the suite's options are added from sys.argv
     assert cli.main(argv) == 0
@@ -22,3 +23,4 @@ def test_bench_flowgraph_prints_rates_overhead_and_cpu_by_block(capsys, monkeypa
     per_block = {name: float(v) for name, v in re.findall(r"(\w+) (-?[\d.]+)", line.split(": ", 1)[1])}
     assert set(per_block) >= {"source", "psd", "spectrum_encoder", "anomaly_detector", "run_collector"}
     assert all(per_block[name] > 0 for name in ("psd", "spectrum_encoder", "anomaly_detector"))
+    assert os.environ["GR_CONF_PERFCOUNTERS_ON"] == "False"  # restored

@@ -90,7 +90,7 @@ class RunResult:
     alerts: list = field(default_factory=list)
     detections: list = field(default_factory=list)  # emissions, as published on `detections`
     # CPU seconds in each stream block's work(), from GNU Radio's performance counters (all 0 unless they
-    # are on: GR_CONF_PERFCOUNTERS_ON=True with clock = thread, as `specenc bench flowgraph` sets).
+    # are on: GR_CONF_PERFCOUNTERS_ON=True with clock = thread, as `specenc bench flowgraph` sets for a run).
     block_cpu_s: dict = field(default_factory=dict)
 
     @property

@@ -10,9 +10,10 @@ per second of IQ: real time on 2 cores needs <= 2. A third run replays the model
 (ReplayModel) to cost everything the flowgraph adds around the model. The three are timed in turns,
 best of --repeat each; the wall overhead is also printed round by round (flowgraph against the model
 run just before it), since best-of figures taken minutes apart can see different loads. GNU Radio's
-performance counters (thread CPU time) split the replayed run's CPU by block.
+performance counters (thread CPU time, on in the replayed run only) split that run's CPU by block.
 """
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -114,6 +115,24 @@ def time_flowgraph(rec, model, average, batch, repeat, threads):
     return wall, cpu, result
 
 
+@contextlib.contextmanager
+def perf_counters():
+    """GNU Radio's performance counters on thread CPU time, for the flowgraphs built inside: each block's
+    CPU in work(). GNU Radio reads these settings per flowgraph. They cost ~4 us per spectrum on the bench
+    scene, so only the replayed run (whose split they give) has them."""
+    settings = {"GR_CONF_PERFCOUNTERS_ON": "True", "GR_CONF_PERFCOUNTERS_CLOCK": "thread"}
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def row(label, wall, cpu, n_spectra, step, duration):
     rate = n_spectra / wall
     return (f"{label:<26} {rate:>10.0f} {rate * step / 1e6:>9.3f} {duration / wall:>8.2f}x "
@@ -125,10 +144,6 @@ def main(args):
 
     if args.repeat < 1:
         raise ValueError(f"--repeat={args.repeat} must be >= 1")
-    # GNU Radio's performance counters, on thread CPU time, give each block's share of the replayed run
-    # (read when the flowgraphs start, so setting them here is in time; they cost ~1 us per work() call).
-    os.environ["GR_CONF_PERFCOUNTERS_ON"] = "True"
-    os.environ["GR_CONF_PERFCOUNTERS_CLOCK"] = "thread"
     model, average = load(args)
     nfft = model.nfft
     with tempfile.TemporaryDirectory() as folder:
@@ -152,7 +167,8 @@ def main(args):
             t_flow, c_flow = min(t_flow, wall), min(c_flow, cpu)
             paired.append(100 * (wall / model_wall - 1))
             replay.rewind()
-            wall, cpu, replayed = time_flowgraph(rec, replay, average, args.batch, 1, 0)
+            with perf_counters():
+                wall, cpu, replayed = time_flowgraph(rec, replay, average, args.batch, 1, 0)
             if cpu < c_replay:
                 blocks_replayed = replayed.block_cpu_s
             t_replay, c_replay = min(t_replay, wall), min(c_replay, cpu)
