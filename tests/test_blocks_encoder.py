@@ -201,6 +201,17 @@ def test_constructor_refuses_bad_arguments():
         open_model("x.safetensors", runtime="tensorrt")
 
 
+def test_a_model_giving_detections_as_plain_lists_is_refused_by_name():
+    class ListModel(ToneModel):
+        def predict(self, spectra, rx_freq=None, sample_rate=None):
+            p = super().predict(spectra, rx_freq, sample_rate)
+            p.detections = list(p.detections)  # rows of dicts: the form before Detections
+            return p
+
+    with pytest.raises(ValueError, match="ListModel.predict gives detections as list; .* needs model.detections"):
+        spectrum_encoder(model_path=ListModel(NFFT), nfft=NFFT)
+
+
 def test_cuda_requested_without_gpu_fails_before_start():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

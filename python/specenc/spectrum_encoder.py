@@ -120,8 +120,13 @@ class spectrum_encoder(queue_block):
             self._runtime_context = torch.inference_mode
             if threads:
                 self._set_threads = lambda: torch.set_num_threads(threads)
-        # One warm-up call: first-batch latency off the stream, and the embedding width.
-        d_model = self._predict(np.full((1, nfft), -100.0, np.float32), None, None).embedding.shape[1]
+        # One warm-up call: first-batch latency off the stream, the embedding width, the detections' form.
+        warm = self._predict(np.full((1, nfft), -100.0, np.float32), None, None)
+        if not hasattr(warm.detections, "row"):
+            raise ValueError(f"{type(self.model).__name__}.predict gives detections as "
+                             f"{type(warm.detections).__name__}; spectrum_encoder needs model.detections.Detections "
+                             "(columns) to join them into emissions")
+        d_model = warm.embedding.shape[1]
         if embeddings not in (0, d_model):
             raise ValueError(f"embeddings={embeddings} but the model's embeddings have {d_model} values; "
                              f"use {d_model} (or 0 for no embedding output)")
