@@ -62,7 +62,7 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
     auto det = detections.begin();
     for (int64_t index = first; index < first + n; ++index) {
         for (; det != detections.end() && det->index == index; ++det) {
-            join(index, *det);
+            join(index, *det, out.opened);
         }
         if (index >= d_next_sweep) {
             sweep(index, out.ended);
@@ -70,11 +70,10 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
     }
     d_next_index = first + n;
     by_start(out.ended);
-    out.opened.swap(d_opened);
     return out;
 }
 
-void emission_tracker::join(int64_t index, const detection& det)
+void emission_tracker::join(int64_t index, const detection& det, std::vector<emission>& opened)
 {
     if (det.family >= static_cast<int>(d_open.size())) {
         d_open.resize(det.family + 1);
@@ -100,7 +99,7 @@ void emission_tracker::join(int64_t index, const detection& det)
                      det.bin_start, det.bin_stop, 1,             det.confidence };
     t.starts.push_back(det.bin_start);
     t.stops.push_back(det.bin_stop);
-    d_opened.push_back(t.em);
+    opened.push_back(t.em);
     d_open[det.family].push_back(std::move(t));
     d_next_sweep = std::min({ d_next_sweep,
                               index + d_max_gap + 1,
@@ -161,7 +160,6 @@ std::vector<emission> emission_tracker::flush()
         }
     }
     d_open.clear();
-    d_opened.clear();
     d_next_sweep = 0;
     by_start(rest);
     return rest;

@@ -214,7 +214,7 @@ class spectrum_encoder(queue_block):
         tags.add_symbol_tags(self, 0, offsets, self._symbol_codes(pred.labels), self._symbols, tags.CLASS)
         tags.add_double_tags(self, 0, offsets, pred.confidence, tags.CONFIDENCE)
         tags.add_double_tags(self, 0, offsets, pred.anomaly_score, tags.ANOMALY_SCORE)
-        # Kinds and anomaly bins only where there is one: a few spectra.
+        # Kinds only above the threshold; anomaly bins only where the model locates one.
         kinds = np.flatnonzero([bool(kind) for kind in pred.anomaly_kind])
         tags.add_symbol_tags(self, 0, offsets[kinds], self._symbol_codes([pred.anomaly_kind[j] for j in kinds]),
                              self._symbols, tags.ANOMALY_KIND)

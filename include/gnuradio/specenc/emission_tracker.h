@@ -76,9 +76,6 @@ public:
     //! Every emission still open (end of stream, retune), by (first, bin_start); the tracker empties.
     std::vector<emission> flush();
 
-    //! The next spectrum index update() expects at the earliest.
-    int64_t next_index() const { return d_next_index; }
-
 private:
     struct track {
         emission em;
@@ -86,7 +83,7 @@ private:
         std::vector<int> stops;  // each detection's end bin
     };
 
-    void join(int64_t index, const detection& det);
+    void join(int64_t index, const detection& det, std::vector<emission>& opened);
     void sweep(int64_t index, std::vector<emission>& ended);
     emission report(track& t) const;
     static void by_start(std::vector<emission>& ems);
@@ -99,7 +96,6 @@ private:
     // No open emission can end before this index (extending one only delays its end), so most
     // spectra skip the sweep over every open emission.
     int64_t d_next_sweep = 0;
-    std::vector<emission> d_opened;
 };
 
 } // namespace specenc

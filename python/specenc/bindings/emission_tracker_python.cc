@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(064ddf8bb3fccfaabe1bc0796bd70366)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(2f8cb7e711dcce986cf360274e7548e9)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
@@ -77,6 +77,5 @@ void bind_emission_tracker(py::module& m)
             py::arg("bin_stop"), py::arg("confidence"),
             "Visit spectra first..first+n-1 with their detections (columns, sorted by spectrum index) "
             "-> (opened, ended) lists of emission.")
-        .def("flush", &tracker::flush, "Every open emission, by (first, bin_start); the tracker empties.")
-        .def("next_index", &tracker::next_index);
+        .def("flush", &tracker::flush, "Every open emission, by (first, bin_start); the tracker empties.");
 }
