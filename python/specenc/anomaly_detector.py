@@ -90,11 +90,8 @@ class anomaly_detector(queue_block):
             self._alert_run(out, where, first, start, stop)
         return n
 
-    @staticmethod
-    def _kinds_and_bins(window, first, n):
-        kinds, bins = [""] * n, [None] * n
-        for tag in window(tags.ANOMALY_KIND):
-            kinds[tag.offset - first] = pmt.symbol_to_string(tag.value)
+    def _kinds_and_bins(self, window, first, n):
+        kinds, bins = tags.symbol_tag_values(self, 0, n, tags.ANOMALY_KIND), [None] * n
         for tag in window(tags.ANOMALY_BINS):
             bins[tag.offset - first] = (pmt.to_long(pmt.car(tag.value)), pmt.to_long(pmt.cdr(tag.value)))
         return kinds, bins
