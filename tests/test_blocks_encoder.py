@@ -231,11 +231,13 @@ def test_wrong_vlen_between_blocks_is_refused_at_connect():
 
 
 def test_grc_callbacks_exist_and_apply():
-    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT)
+    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT, batch=32)
     enc.set_batch(8)
     enc.set_center_freq(868e6)
     enc.set_sample_rate(5e5)
     assert enc.batch == 8 and enc._clock.freq == 868e6 and enc._clock.rate == 5e5
+    enc.set_batch(64)  # the buffers were sized for 2 x 32 when the block was made
+    assert enc.batch == 32
     with pytest.raises(ValueError, match="batch=0"):
         enc.set_batch(0)
 

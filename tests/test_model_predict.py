@@ -269,12 +269,12 @@ def test_a_row_worker_keeps_one_thread_when_another_thread_sets_more_after_it_st
     """torch gives a thread, on its first parallel call, the count some thread set last; a row worker must not."""
     import threading
 
-    from gnuradio.specenc.model.spectrum_model import _one_thread_worker
+    from gnuradio.specenc.model.spectrum_model import one_thread_worker
 
     started, go, seen = threading.Event(), threading.Event(), []
 
     def worker():
-        _one_thread_worker()
+        one_thread_worker()
         started.set()
         go.wait(10)
         seen.append(torch.get_num_threads())

@@ -1,20 +1,23 @@
 """specenc.spectrum_encoder: the SpectrumEncoder model in a GNU Radio stream.
 
 Runs the backbone exactly once per spectrum, batched over whatever is queued (up to `batch`), and
-hands everything downstream as stream tags and `detections` messages. The model is loaded and the
-device chosen once, in the constructor, so a bad model path, backend or device fails before the
-flowgraph starts.
+hands everything downstream as stream tags and `detections` messages. The model runs in the background
+(model_calls) on one batch while the block writes out the batch before: spectra leave one call late.
+The model is loaded and the device chosen once, in the constructor, so a bad model path, backend or
+device fails before the flowgraph starts.
 """
 
 import contextlib
 import copy
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pmt
 
 from . import spectrum_tags as tags
 from .emission_tracker import EmissionTracker
+from .model_calls import ModelCalls
 from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
 
@@ -63,6 +66,17 @@ def _extents(bins, n):
     return located, some.argmax(axis=1), bins.shape[1] - some[:, ::-1].argmax(axis=1)
 
 
+@dataclass
+class _Window:
+    first: int  # stream offset of its first spectrum
+    spectra: np.ndarray  # (n, nfft), a copy
+    valid: np.ndarray  # (n,) bool: finite spectra
+    rows: np.ndarray  # indices of the valid spectra, the rows given to the model
+    runs: list  # (start, stop, clock) runs of one tuning
+    pred: list  # ModelCalls handle of the Prediction for `rows`; None when no row is valid
+    context: object  # the specenc_context tag value, on the stream's first window only
+
+
 class spectrum_encoder(queue_block):
     """Classify each spectrum, locate its emissions and score it for anomalies, in one model pass.
 
@@ -84,8 +98,9 @@ class spectrum_encoder(queue_block):
         backend: attention backend name ('' = the model's default).
         runtime: 'torch' or 'onnxruntime'.
         device: 'cpu', 'cuda' or 'auto' (cuda when available).
-        threads: inference threads (0 = runtime default).
-        batch: most spectra per model call (latency vs throughput).
+        threads: inference threads (0 = runtime default); on a torch CPU model, one-thread callers that each
+            predict a part of a batch (model_calls).
+        batch: most spectra per model call (latency vs throughput; output lags input by one batch).
         tokens_kept: fraction of tokens the model runs on (0 = the model's setting); fewer is faster and
             less accurate; a model trained without dropout keeps its highest-energy tokens.
         nfft: spectrum length; must equal the model's.
@@ -113,13 +128,10 @@ class spectrum_encoder(queue_block):
             self.model.set_tokens_kept(tokens_kept)
         self.nfft = nfft
         self._runtime_context = contextlib.nullcontext
-        self._set_threads = None  # applied once in the scheduler's thread, where the model runs
         if runtime == "torch":
             import torch
 
             self._runtime_context = torch.inference_mode
-            if threads:
-                self._set_threads = lambda: torch.set_num_threads(threads)
         # One warm-up call: first-batch latency off the stream, the embedding width, the detections' form.
         warm = self._predict(np.full((1, nfft), -100.0, np.float32), None, None)
         if not hasattr(warm.detections, "row"):
@@ -133,7 +145,9 @@ class spectrum_encoder(queue_block):
         out_sig = [(np.float32, nfft)] + ([(np.float32, d_model)] if embeddings else [])
         queue_block.__init__(self, name="spectrum_encoder", in_sig=[(np.float32, nfft)], out_sig=out_sig)
         self.d_model = d_model
-        self.batch = batch
+        self.batch = self._max_batch = batch
+        # Each call writes out the window held from the call before (up to `batch` spectra): offer no less room.
+        self.set_min_noutput_items(batch)
         self.set_max_noutput_items(batch)
         # Room for two batches downstream (the default 32 KiB buffer holds 8 spectra of 1024 floats,
         # which would cap every model call at 8). The psd upstream needs the same: see iq_to_alerts.
@@ -143,16 +157,19 @@ class spectrum_encoder(queue_block):
         self._codes = {}  # label or kind -> index into self._symbols
         self._symbols = []  # interned PMT symbols
         self._in_invalid_burst = False
+        self._held = None  # the window whose model call runs while the next call reads its input
+        self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
         self._tracker = EmissionTracker(nfft, min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
 
     # GRC callbacks
     def set_batch(self, batch):
-        """Most spectra per model call; while running, at most the batch the flowgraph started with."""
+        """Most spectra per model call, up to the batch the block was made with (its buffers hold two)."""
         if not 1 <= batch <= MAX_BATCH:
             raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
-        self.batch = batch
-        self.set_max_noutput_items(batch)
+        if batch > self._max_batch:
+            self.logger.warn(f"batch={batch} is above the batch this block was made with; using {self._max_batch}")
+        self.batch = min(batch, self._max_batch)
 
     def set_center_freq(self, center_freq):
         """Fallback centre frequency (Hz) for sources that send no rx_freq tag."""
@@ -177,18 +194,26 @@ class spectrum_encoder(queue_block):
             self._symbols.append(pmt.intern(name))
         return [codes[name] for name in names]
 
-    def work(self, input_items, output_items):
-        spectra = input_items[0]  # (n, nfft)
-        n = len(spectra)
-        if self._set_threads is not None:
-            # torch's intra-op thread count is per calling thread: set it in this (the block's) thread.
-            self._set_threads()
-            self._set_threads = None
-        output_items[0][:] = spectra
-        first = self.nitems_written(0)
-        if first == 0:
-            self.add_item_tag(0, 0, tags.CONTEXT, self._clock.context_pmt(self.threshold))
+    def forecast(self, noutput_items, ninputs):
+        # A held window must come out even when no more input comes (end of stream): ask for none then.
+        return [0 if self._held is not None else 1]
 
+    def general_work(self, input_items, output_items):
+        """One window deep: queue this window's model call, then write out the window held from the previous
+        call while the model runs on this one (model_calls). Items leave in order, one call late; a call
+        without input (end of stream, or nothing queued) writes out the held window."""
+        n = min(len(input_items[0]), self.batch)
+        held = self._held
+        self._held = self._start(input_items[0][:n]) if n else None
+        self.consume(0, n)
+        return self._finish(held, output_items) if held is not None else 0
+
+    def _start(self, spectra):
+        """Copy a window, read its tuning tags and queue its model call -> the window, to write out later."""
+        first = self.nitems_read(0)
+        n = len(spectra)
+        spectra = spectra.copy()  # the input buffer is reused once consumed
+        context = self._clock.context_pmt(self.threshold) if first == 0 else None  # before any rx_* tag
         # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra.
         freqs = np.empty(n)
         runs = []  # (start, stop, clock)
@@ -197,17 +222,27 @@ class spectrum_encoder(queue_block):
                 self._clock.apply(tag, first + start)
             freqs[start:stop] = self._clock.freq
             runs.append((start, stop, copy.copy(self._clock)))
-
         valid = np.isfinite(spectra).all(axis=1)
-        self._report_invalid(valid, first)
         rows = np.flatnonzero(valid)
+        pred = None
+        if rows.size:
+            known = self._clock.freq > 0
+            pred = self._calls.submit(spectra[rows], freqs[rows] if known else None,
+                                      self._clock.rate if self._clock.rate > 0 else None)
+        return _Window(first, spectra, valid, rows, runs, pred, context)
+
+    def _finish(self, win, output_items):
+        """Write a window out: spectra, tags, embeddings, emissions -> how many items."""
+        first, n, rows = win.first, len(win.spectra), win.rows
+        output_items[0][:n] = win.spectra
+        if win.context is not None:
+            self.add_item_tag(0, 0, tags.CONTEXT, win.context)
+        self._report_invalid(win.valid, first)
         if len(output_items) > 1:
-            output_items[1][:] = 0.0
-        if rows.size == 0:
+            output_items[1][:n] = 0.0
+        if win.pred is None:
             return n
-        known = self._clock.freq > 0
-        pred = self._predict(spectra[rows], freqs[rows] if known else None,
-                             self._clock.rate if self._clock.rate > 0 else None)
+        pred = ModelCalls.result(win.pred)
         if len(output_items) > 1:
             output_items[1][rows] = pred.embedding
         offsets = (first + rows).astype(np.uint64)
@@ -221,7 +256,7 @@ class spectrum_encoder(queue_block):
         located, bin_lo, bin_hi = _extents(getattr(pred, "anomaly_bins", None), len(rows))
         tags.add_pair_tags(self, 0, offsets[located], bin_lo, bin_hi, tags.ANOMALY_BINS)
         if self._has_subscribers():
-            self._track(first, rows, pred.detections, runs)
+            self._track(first, rows, pred.detections, win.runs)
         return n
 
     def _track(self, first, rows, detections, runs):

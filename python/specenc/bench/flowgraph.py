@@ -14,7 +14,6 @@ performance counters (thread CPU time, on in the replayed run only) split that r
 """
 
 import contextlib
-import dataclasses
 import os
 import tempfile
 import threading
@@ -75,20 +74,11 @@ class ReplayModel:
     flowgraph adds around the model (source, psd, tags, emissions, alerts, scheduling)."""
 
     def __init__(self, model, spectra, rx_freq, batch):
-        from ..model.detections import Detections
+        from ..model import Prediction
 
         self.nfft, self.threshold = model.nfft, model.threshold
-        parts = [model.predict(spectra[i:i + batch], rx_freq=rx_freq) for i in range(0, len(spectra), batch)]
-        self._type = type(parts[0])
-        self._columns = {}  # Prediction field -> all rows (array or list), in order
-        for f in dataclasses.fields(parts[0]):
-            cols = [getattr(p, f.name) for p in parts]
-            if isinstance(cols[0], np.ndarray):
-                self._columns[f.name] = np.concatenate(cols)
-            elif isinstance(cols[0], Detections):
-                self._columns[f.name] = Detections.concat(cols)
-            else:
-                self._columns[f.name] = [x for c in cols for x in c]
+        self._all = Prediction.concat([model.predict(spectra[i:i + batch], rx_freq=rx_freq)
+                                       for i in range(0, len(spectra), batch)])
         self._next = 0
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
@@ -98,7 +88,7 @@ class ReplayModel:
         else:
             rows = slice(self._next, self._next + n)
             self._next += n
-        return self._type(**{k: v[rows] for k, v in self._columns.items()})
+        return self._all.rows(rows)
 
     def rewind(self):
         self._next = 0

@@ -12,7 +12,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -59,6 +59,26 @@ class Prediction:
     embedding: np.ndarray  # (B, D) float32
     anomaly_bins: np.ndarray  # (B, nfft) bool: where the model locates an anomaly (token probability >= 0.5)
 
+    @classmethod
+    def concat(cls, parts):
+        """The Predictions of consecutive row blocks -> one, rows in order."""
+        if len(parts) == 1:
+            return parts[0]
+        joined = {}
+        for f in fields(cls):
+            cols = [getattr(p, f.name) for p in parts]
+            if isinstance(cols[0], np.ndarray):
+                joined[f.name] = np.concatenate(cols)
+            elif isinstance(cols[0], Detections):
+                joined[f.name] = Detections.concat(cols)
+            else:
+                joined[f.name] = [x for c in cols for x in c]
+        return cls(**joined)
+
+    def rows(self, where):
+        """The Prediction of rows `where` (a slice)."""
+        return type(self)(**{f.name: getattr(self, f.name)[where] for f in fields(self)})
+
 
 def resolve_device(device):
     if device == "auto":
@@ -88,7 +108,7 @@ _pools = {}  # workers -> ThreadPoolExecutor whose threads run one intra-op thre
 _pools_lock = threading.Lock()
 
 
-def _one_thread_worker():
+def one_thread_worker():
     # torch sets a thread's intra-op count on its first parallel call to the count some thread set last,
     # overriding an earlier set_num_threads in this thread: a worker then ran 2 threads now and then (the
     # row-chunk test failed once in 13 runs). Reading the count first makes torch do that now, so the 1 stays.
@@ -101,7 +121,7 @@ def _row_pool(workers):
         pool = _pools.get(workers)
         if pool is None:
             pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="specenc-rows",
-                                                        initializer=_one_thread_worker)
+                                                        initializer=one_thread_worker)
         return pool
 
 
@@ -288,8 +308,8 @@ class SpectrumModel:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def row_workers(self):
-        """How many row chunks run side by side: torch's intra-op thread count in the calling thread."""
-        return torch.get_num_threads()
+        """How many row chunks run side by side: on CPU, torch's intra-op thread count in the calling thread."""
+        return torch.get_num_threads() if self.device == "cpu" else 1
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
         """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order. A spectrum with no
