@@ -3,7 +3,7 @@
 import numpy as np
 from gnuradio import blocks, gr
 
-from gnuradio.specenc.queue_block import queue_block
+from gnuradio.specenc.queue_block import MAX_ITEMS, queue_block
 
 
 class recorder(queue_block):
@@ -35,12 +35,16 @@ def _run(block, n, inputs=1):
     return data, np.array(out.data(), np.float32)
 
 
-def test_all_queued_items_arrive_in_one_call_not_power_of_two_pieces():
-    # A vector source writes its 100 items in one go; gr.sync_block would see them as 64 + 32 + 4.
+def test_queued_items_arrive_max_items_per_call_not_in_power_of_two_pieces():
+    # A vector source writes its items in one go; gr.sync_block would see 100 as 64 + 32 + 4.
+    assert MAX_ITEMS == 64
     block = recorder()
     data, out = _run(block, 100)
-    assert block.calls == [100]
+    assert block.calls == [64, 36]
     np.testing.assert_array_equal(out, data)
+    block = recorder()
+    _run(block, 60)
+    assert block.calls == [60]
 
 
 def test_max_noutput_items_caps_each_call_and_order_is_kept():
