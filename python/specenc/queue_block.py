@@ -14,7 +14,7 @@ from gnuradio import gr
 # Most items per call. With nothing queued the scheduler still halves its request down to 1 before it waits,
 # calling forecast() in Python at each step: 13 calls from GNU Radio's default 8192 items, 7 from 64. On the
 # bench scene that took the anomaly detector from 1679 to 902 forecast calls for 111 work() calls, and its
-# thread from 12-13 to 9-10 us of CPU per spectrum. 64 spectra still spread a call's fixed cost thin.
+# thread from 13-14 to 10-11 us of CPU per spectrum. 64 spectra still spread a call's fixed cost thin.
 MAX_ITEMS = 64
 
 
