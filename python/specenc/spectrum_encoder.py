@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pmt
+from gnuradio import gr
 
 from . import spectrum_tags as tags
 from .emission_tracker import EmissionTracker
 from .model_calls import ModelCalls
-from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
 
 # OpenMP threads (torch's CPU kernels) spin-wait between parallel regions by default. With 2 threads on
@@ -77,7 +77,7 @@ class _Window:
     context: object  # the specenc_context tag value, on the stream's first window only
 
 
-class spectrum_encoder(queue_block):
+class spectrum_encoder(gr.basic_block):
     """Classify each spectrum, locate its emissions and score it for anomalies, in one model pass.
 
     Inputs:
@@ -143,9 +143,9 @@ class spectrum_encoder(queue_block):
             raise ValueError(f"embeddings={embeddings} but the model's embeddings have {d_model} values; "
                              f"use {d_model} (or 0 for no embedding output)")
         out_sig = [(np.float32, nfft)] + ([(np.float32, d_model)] if embeddings else [])
-        queue_block.__init__(self, name="spectrum_encoder", in_sig=[(np.float32, nfft)], out_sig=out_sig)
+        gr.basic_block.__init__(self, name="spectrum_encoder", in_sig=[(np.float32, nfft)], out_sig=out_sig)
         self.d_model = d_model
-        self.batch = self._max_batch = batch
+        self.batch = batch
         # Each call writes out the window held from the call before (up to `batch` spectra): offer no less room.
         self.set_min_noutput_items(batch)
         self.set_max_noutput_items(batch)
@@ -167,9 +167,10 @@ class spectrum_encoder(queue_block):
         """Most spectra per model call, up to the batch the block was made with (its buffers hold two)."""
         if not 1 <= batch <= MAX_BATCH:
             raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
-        if batch > self._max_batch:
-            self.logger.warn(f"batch={batch} is above the batch this block was made with; using {self._max_batch}")
-        self.batch = min(batch, self._max_batch)
+        made_with = self.max_noutput_items()
+        if batch > made_with:
+            self.logger.warn(f"batch={batch} is above the batch this block was made with; using {made_with}")
+        self.batch = min(batch, made_with)
 
     def set_center_freq(self, center_freq):
         """Fallback centre frequency (Hz) for sources that send no rx_freq tag."""
