@@ -83,6 +83,18 @@ def test_anomaly_fraction_and_band_selection():
     assert b.anomaly.all() and b.spectra.shape == (16, 256)
 
 
+def test_band_weights_shift_the_band_mix():
+    only_gnss = {"ism": 0, "cellular": 0, "aero": 0, "other": 0}
+    b = make_batch(np.random.default_rng(2), batch_size=16, anomaly_fraction=0.0, nfft=256, band_weights=only_gnss)
+    assert np.all(b.band == bands.BAND_INDEX["gnss"])
+    # ism at weight 4 against four bands at 1: half the rows on average, a fifth without weights
+    b = make_batch(np.random.default_rng(3), batch_size=96, anomaly_fraction=0.0, nfft=256, band_weights={"ism": 4})
+    assert 0.35 < np.mean(b.band == bands.BAND_INDEX["ism"]) < 0.65
+    # a kind admitted only by weighted-out bands is still drawn among them
+    b = make_batch(np.random.default_rng(4), batch_size=8, anomaly_fraction=1.0, nfft=256, band_weights=only_gnss)
+    assert b.anomaly.sum() >= 4
+
+
 def test_deterministic_with_seed():
     a = make_batch(np.random.default_rng(42), batch_size=8)
     b = make_batch(np.random.default_rng(42), batch_size=8)
@@ -115,6 +127,12 @@ def test_bad_arguments_are_rejected():
         make_batch(rng, anomaly_fraction=1.5)
     with pytest.raises(ValueError, match="unknown band 'vhf'"):
         make_batch(rng, bands=["vhf"])
+    with pytest.raises(ValueError, match="unknown band 'vhf'"):
+        make_batch(rng, band_weights={"vhf": 2})
+    with pytest.raises(ValueError, match="must be >= 0"):
+        make_batch(rng, band_weights={"ism": -1})
+    with pytest.raises(ValueError, match="must be >= 0"):
+        make_batch(rng, bands=["ism"], band_weights={"ism": 0})
     with pytest.raises(ValueError, match="nfft=1000"):
         make_batch(rng, nfft=1000)
 

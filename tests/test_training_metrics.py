@@ -38,6 +38,11 @@ def test_accuracy_by_width_bins_and_noise_rows():
     assert out["16..64 bins"]["count"] == 0 and out[">= 64 bins"] == {"accuracy": 1.0, "count": 1}
 
 
+def test_accuracy_by_group_names_only_present_groups():
+    out = metrics.accuracy_by_group([1, 2, 2, 0], [1, 0, 2, 0], [0, 2, 2, 2], ["ism", "cellular", "gnss"])
+    assert out == {"ism": {"accuracy": 1.0, "count": 1}, "gnss": {"accuracy": 2 / 3, "count": 3}}
+
+
 def test_runs_and_iou():
     assert metrics.runs([0, 3, 3, 0, 0, 5, 5, 5, 3]) == [(1, 3, 3), (5, 8, 5), (8, 9, 3)]
     assert metrics.interval_iou((0, 10), (5, 15)) == pytest.approx(5 / 15)

@@ -69,6 +69,8 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model):
     assert set(res["family"]["by_snr"]) == {"-5..0 dB", "0..10 dB", "10..20 dB", "20..40 dB"}
     assert set(res["family"]["by_width"]) == {"1..4 bins", "4..16 bins", "16..64 bins", ">= 64 bins"}
     assert sum(v["count"] for v in res["family"]["by_width"].values()) <= 32
+    assert sum(v["count"] for v in res["family"]["by_band"].values()) == 32
+    assert "By band plan" in (tmp_path / "report.md").read_text()
     assert 0.0 <= res["family"]["accuracy_untuned"] <= 1.0
     assert "Without the tuning" in (tmp_path / "report.md").read_text()
     assert {"all", "snr_ge_10"} <= set(res["detection"])

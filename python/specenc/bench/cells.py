@@ -87,14 +87,9 @@ def score_predictions(fam_pred, score, test, threshold):
     """Accuracy overall and per band, anomaly F1 at `threshold` (score >= threshold alerts), oracle F1, AUROC."""
     y = test["anomaly"] > 0.5
     alert_thr = np.nextafter(threshold, -np.inf)  # metrics.f1_at alerts on score > thr
-    by_band = {}
-    for i, name in enumerate(bands.BANDS):
-        sel = test["band"] == i
-        if sel.any():
-            by_band[name] = {"accuracy": metrics.accuracy(test["family"][sel], fam_pred[sel]), "count": int(sel.sum())}
     return {
         "accuracy": metrics.accuracy(test["family"], fam_pred),
-        "accuracy_by_band": by_band,
+        "accuracy_by_band": metrics.accuracy_by_group(test["family"], fam_pred, test["band"], bands.BANDS),
         "anomaly_f1": metrics.f1_at(y, score, alert_thr)["f1"],
         "anomaly_threshold": float(threshold),
         "anomaly_best_f1": metrics.best_f1(y, score)["f1"],

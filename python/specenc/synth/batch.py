@@ -143,10 +143,21 @@ def label_spectrum(sc, nfft, k):
     return family, snr, width, bin_family, bin_snr, anomaly_bins, visible
 
 
-def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
+def _draw(rng, names, weights):
+    """One of `names`, evenly or by `weights` (the even draw keeps every seed's scenes as they were)."""
+    if weights is None:
+        return names[rng.integers(len(names))]
+    p = np.array([weights.get(b, 1.0) for b in names], dtype=float)
+    if p.sum() <= 0:  # every band that admits this anomaly kind is weighted out: draw among them evenly
+        p[:] = 1.0
+    return names[rng.choice(len(names), p=p / p.sum())]
+
+
+def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None, band_weights=None):
     """A Batch of `batch_size` labelled spectra (see the module docstring for the label rules).
 
-    rng: numpy Generator (or seed); bands: names to draw from (default all of bands.BANDS).
+    rng: numpy Generator (or seed); bands: names to draw from (default all of bands.BANDS);
+    band_weights: {band: relative weight} for drawing a row's band (unnamed bands weigh 1; None = even).
     """
     rng = np.random.default_rng(rng)
     if batch_size < 1:
@@ -155,9 +166,12 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         raise ValueError(f"anomaly_fraction={anomaly_fraction} must be in 0..1")
     dsp.check_params(nfft, 0.5, 1)
     bands = tuple(bands_mod.BANDS if bands is None else bands)
-    for b in bands:
+    for b in bands + tuple(band_weights or ()):
         if b not in bands_mod.BAND_INDEX:
             raise ValueError(f"unknown band {b!r}; choose from {', '.join(bands_mod.BANDS)}")
+    if band_weights is not None and (min(band_weights.values(), default=1) < 0
+                                     or not any(band_weights.get(b, 1) > 0 for b in bands)):
+        raise ValueError(f"band_weights={band_weights} must be >= 0 and leave a drawn band a weight > 0")
     hop = dsp.hop_size(nfft, 0.5)
     out = {
         "spectra": np.zeros((batch_size, nfft), np.float32),
@@ -179,10 +193,9 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None):
         want = None
         if kinds and rng.random() < anomaly_fraction:
             want = kinds[rng.integers(len(kinds))]
-            admit = [b for b in bands if want in KINDS_BY_BAND[b]]
-            band = admit[rng.integers(len(admit))]
+            band = _draw(rng, [b for b in bands if want in KINDS_BY_BAND[b]], band_weights)
         else:
-            band = bands[rng.integers(len(bands))]
+            band = _draw(rng, bands, band_weights)
         k = AVERAGES[rng.integers(len(AVERAGES))]
         n = nfft + (k - 1) * hop
         for _ in range(20):  # redraw until the anomaly fits the scene and shows in this spectrum

@@ -22,6 +22,8 @@ class TrainConfig:
     tau_end: float = 0.1
     anomaly_fraction: float = 0.5
     bands: list = None  # None = every band the generator knows
+    # {band: relative weight} of TRAINING rows (None = even); validation and calibration stay even
+    band_weights: dict = None
     steps_per_epoch: int = 200
     max_epochs: int = 20
     patience: int = 4  # epochs without validation improvement before stopping

@@ -15,7 +15,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import labels
+from .. import bands, labels
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -116,9 +116,10 @@ def detection_block(truth, dets, snr_db, need_family_too=True):
     return out
 
 
-def family_block(true, pred, snr_db, width_bins=None, pred_untuned=None):
-    """Family accuracy figures; width_bins (dominant emitter bandwidth in bins) and pred_untuned (labels
-    predicted without the tuning, band "other") add their breakdowns when given."""
+def family_block(true, pred, snr_db, width_bins=None, pred_untuned=None, band=None):
+    """Family accuracy figures; width_bins (dominant emitter bandwidth in bins), pred_untuned (labels
+    predicted without the tuning, band "other") and band (bands.BAND_INDEX per spectrum) add their
+    breakdowns when given."""
     snr = np.asarray(snr_db, dtype=np.float64)
     hi = snr >= 10.0
     out = {
@@ -132,6 +133,8 @@ def family_block(true, pred, snr_db, width_bins=None, pred_untuned=None):
     }
     if width_bins is not None:
         out["by_width"] = metrics.accuracy_by_width(true, pred, width_bins)
+    if band is not None:
+        out["by_band"] = metrics.accuracy_by_group(true, pred, band, bands.BANDS)
     if pred_untuned is not None:
         out["accuracy_untuned"] = metrics.accuracy(true, pred_untuned)
     return out
@@ -159,7 +162,8 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
     kinds = test["anomaly_kind"]
     truth = truth_tokens(test["bin_family"], test["bin_snr"])
     results = {
-        "family": family_block(test["family"], p["label_index"], test["snr_db"], test["dominant_bins"], untuned),
+        "family": family_block(test["family"], p["label_index"], test["snr_db"], test["dominant_bins"], untuned,
+                               test["band"]),
         "detection": detection_block(truth, p["detections"], test["snr_db"]),
         "anomaly": anomaly_block(y, p["anomaly_score"], model.threshold, pc["anomaly_score"], kinds),
     }

@@ -65,6 +65,13 @@ def accuracy_by_width(true, pred, width_bins, bins=WIDTH_BINS):
                             lambda lo, hi: f"{lo:g}..{hi:g} bins" if np.isfinite(hi) else f">= {lo:g} bins")
 
 
+def accuracy_by_group(true, pred, group, names):
+    """{names[g]: {"accuracy", "count"}} for each group index g present in `group` (e.g. the band plan)."""
+    true, pred, group = np.asarray(true), np.asarray(pred), np.asarray(group)
+    return {names[g]: {"accuracy": accuracy(true[group == g], pred[group == g]), "count": int((group == g).sum())}
+            for g in np.unique(group)}
+
+
 def runs(mask_or_labels):
     """Contiguous runs of equal non-zero values in a 1-D array -> [(start, stop, value)], stop exclusive."""
     a = np.asarray(mask_or_labels).astype(np.int64)

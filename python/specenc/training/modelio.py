@@ -23,7 +23,7 @@ def build_network(cfg):
 
 def make_batch(rng, cfg):
     return synth.make_batch(rng, batch_size=cfg.batch_size, nfft=cfg.nfft, anomaly_fraction=cfg.anomaly_fraction,
-                            bands=cfg.bands)
+                            bands=cfg.bands, band_weights=cfg.band_weights)
 
 
 def forward_loss(net, batch, cfg, tau, device):

@@ -140,6 +140,11 @@ def _synthetic_sections(results, plots_dir_rel):
                   "shows a family only through its shape; a few bins leave little of it):", "",
                   "| width | accuracy | spectra |", "|---|---|---|"]
         lines += [f"| {k} | {_pct(v['accuracy'])} | {v['count']} |" for k, v in fam["by_width"].items()]
+    if "by_band" in fam:
+        lines += ["", "By band plan (`ism` and `other` scenes hold emitters of any family, width and place; the "
+                  "others follow a channel raster or show nothing above the floor):", "",
+                  "| band | accuracy | spectra |", "|---|---|---|"]
+        lines += [f"| {k} | {_pct(v['accuracy'])} | {v['count']} |" for k, v in fam["by_band"].items()]
     if "accuracy_untuned" in fam:
         lines += ["", f"Without the tuning (no rx_freq: band \"other\" for every spectrum) the same spectra "
                   f"are classified with **{_pct(fam['accuracy_untuned'])}** accuracy."]
