@@ -13,6 +13,7 @@ from gnuradio.specenc.model import ModelConfig, SpectrumEncoder, attn, available
 from gnuradio.specenc.model import rope as rope_mod
 from gnuradio.specenc.model.rope import RotaryEmbedding
 from gnuradio.specenc.model.token_dropout import TokenDropout
+from gnuradio.specenc.model.tokenizer import normalise
 
 SMALL = dict(nfft=128, pool_stride=4, d_model=16, n_layers=1, n_heads=4, n_kv_heads=2, n_latents=4)
 CPU_BACKENDS = [b for b in available_backends() if b != "flash"]
@@ -241,6 +242,15 @@ def test_bad_config_values_are_named():
         ModelConfig(n_heads=4, n_kv_heads=3).validate()
     with pytest.raises(ValueError, match="rope"):
         ModelConfig(rope="yes").validate()
+
+
+@pytest.mark.parametrize("n", [1024, 7])
+def test_normalise_subtracts_the_lower_median_of_each_row(n):
+    x = torch.randn(5, n) * 20 - 90
+    x[1] = -100.0  # a flat row: every value is the median
+    x[2, : n // 2 + 1] = -120.0  # ties at the median
+    expected = (x - torch.median(x, dim=-1, keepdim=True).values) / 10.0  # torch.median: the lower middle value
+    assert torch.equal(normalise(x, 10.0), expected)
 
 
 def test_token_context_embeds_the_neighbouring_windows_and_no_further():

@@ -21,8 +21,10 @@ from torch.nn import functional as F
 def normalise(spectra, scale_db):
     """(B, N) dB -> (B, N) (dB - median) / scale. Median = lower middle value, as torch.median."""
     n = spectra.shape[-1]
-    # topk instead of torch.median: it exports to ONNX (TopK) and is as fast on CPU.
-    median = torch.topk(spectra, (n - 1) // 2 + 1, dim=-1, largest=False, sorted=True).values[..., -1:]
+    # The largest of the lower half, as an unsorted topk: it exports to ONNX (TopK, ReduceMax), where
+    # torch.median does not, and costs 3 us per 1024-bin row on one CPU thread, as median does; a sorted
+    # topk cost 18 us, 3 % of the shipped model's inference (ad-hoc, 16-row calls).
+    median = torch.topk(spectra, (n - 1) // 2 + 1, dim=-1, largest=False, sorted=False).values.amax(-1, keepdim=True)
     return (spectra - median) / scale_db
 
 
