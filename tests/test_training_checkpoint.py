@@ -58,6 +58,10 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         config.TrainConfig.from_dict({"lr_typo": 1})
     with pytest.raises(ValueError, match="tau_end=2.0"):
         config.TrainConfig.from_dict({"tau_end": 2.0})
+    with pytest.raises(ValueError, match="training config: unknown band 'ism2'"):
+        config.TrainConfig.from_dict({"band_weights": {"ism2": 3}})
+    with pytest.raises(ValueError, match="training config: band_weights=.* must be >= 0"):
+        config.TrainConfig.from_dict({"band_weights": {"ism": -1}})
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"seed": 5, "lr": 1e-3}))
     cfg = config.TrainConfig.load(path)

@@ -153,6 +153,19 @@ def _draw(rng, names, weights):
     return names[rng.choice(len(names), p=p / p.sum())]
 
 
+def check_bands(bands=None, band_weights=None):
+    """The band names to draw from (default all of bands.BANDS), as a tuple; ValueError naming an unknown
+    band or a bad weight."""
+    bands = tuple(bands_mod.BANDS if bands is None else bands)
+    for b in bands + tuple(band_weights or ()):
+        if b not in bands_mod.BAND_INDEX:
+            raise ValueError(f"unknown band {b!r}; choose from {', '.join(bands_mod.BANDS)}")
+    if band_weights is not None and (min(band_weights.values(), default=1) < 0
+                                     or not any(band_weights.get(b, 1) > 0 for b in bands)):
+        raise ValueError(f"band_weights={band_weights} must be >= 0 and leave a drawn band a weight > 0")
+    return bands
+
+
 def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None, band_weights=None):
     """A Batch of `batch_size` labelled spectra (see the module docstring for the label rules).
 
@@ -165,13 +178,7 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None, 
     if not 0.0 <= anomaly_fraction <= 1.0:
         raise ValueError(f"anomaly_fraction={anomaly_fraction} must be in 0..1")
     dsp.check_params(nfft, 0.5, 1)
-    bands = tuple(bands_mod.BANDS if bands is None else bands)
-    for b in bands + tuple(band_weights or ()):
-        if b not in bands_mod.BAND_INDEX:
-            raise ValueError(f"unknown band {b!r}; choose from {', '.join(bands_mod.BANDS)}")
-    if band_weights is not None and (min(band_weights.values(), default=1) < 0
-                                     or not any(band_weights.get(b, 1) > 0 for b in bands)):
-        raise ValueError(f"band_weights={band_weights} must be >= 0 and leave a drawn band a weight > 0")
+    bands = check_bands(bands, band_weights)
     hop = dsp.hop_size(nfft, 0.5)
     out = {
         "spectra": np.zeros((batch_size, nfft), np.float32),

@@ -4,6 +4,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from ..synth.batch import check_bands
+
 
 @dataclass
 class TrainConfig:
@@ -57,6 +59,10 @@ class TrainConfig:
         for name, ok, allowed in checks:
             if not ok:
                 raise ValueError(f"training config: {name}={getattr(self, name)!r} must be {allowed}")
+        try:
+            check_bands(self.bands, self.band_weights)
+        except ValueError as exc:
+            raise ValueError(f"training config: {exc}") from None
         return self
 
     @property
