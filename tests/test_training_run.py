@@ -58,7 +58,7 @@ def tiny_model(tmp_path_factory):
     return str(path)
 
 
-def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model):
+def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys):
     parser = argparse.ArgumentParser()
     eval_cli.add_arguments(parser)
     args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path), "--n-test", "32", "--n-clean", "32",
@@ -71,6 +71,7 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model):
     assert sum(v["count"] for v in res["family"]["by_width"].values()) <= 32
     assert sum(v["count"] for v in res["family"]["by_band"].values()) == 32
     assert "By band plan" in (tmp_path / "report.md").read_text()
+    assert "family accuracy by band: " in capsys.readouterr().out
     assert 0.0 <= res["family"]["accuracy_untuned"] <= 1.0
     assert "Without the tuning" in (tmp_path / "report.md").read_text()
     assert {"all", "snr_ge_10"} <= set(res["detection"])

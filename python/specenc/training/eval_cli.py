@@ -75,6 +75,9 @@ def _summary(results):
                      f"detection recall of emissions at SNR>=10 dB {results['detection']['emissions_snr_ge_10']['recall']:.3f}, "
                      f"anomaly F1 {a['at_threshold']['f1']:.3f} AUROC {a['auroc']:.3f}, "
                      f"false alarms {a['false_alarms']['per_spectrum']:.2e}/spectrum")
+        if "by_band" in f:
+            lines.append("  family accuracy by band: " + ", ".join(
+                f"{band} {100 * v['accuracy']:.1f} %" for band, v in f["by_band"].items()))
         for name, b in results["baselines"].items():
             lines.append(f"  baseline {name}: F1 {b['anomaly']['at_threshold']['f1']:.3f} AUROC {b['anomaly']['auroc']:.3f}")
     for name, r in results.get("recordings", {}).items():
