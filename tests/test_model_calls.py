@@ -27,9 +27,17 @@ def test_a_row_chunked_model_runs_each_window_as_parts_on_one_thread_callers_row
         m = SpectrumModel.from_config(SMALL, seed=1)
         want = m.predict(spectra(48), rx_freq=np.full(48, 100e6))
         seen = []  # (rows, torch threads, thread) per call
+        lock = threading.Lock()
+        # The first two parts wait for each other: they can only meet on two callers running side by side
+        # (a pool thread that finished its part early could otherwise take every part, and did on a busy CI).
+        meet = threading.Barrier(2, timeout=30)
 
         def predict(x, rx_freq, sample_rate):
-            seen.append((len(x), torch.get_num_threads(), threading.get_ident()))
+            with lock:
+                first_two = len(seen) < 2
+                seen.append((len(x), torch.get_num_threads(), threading.get_ident()))
+            if first_two:
+                meet.wait()
             return m.predict(x, rx_freq=rx_freq, sample_rate=sample_rate)
 
         calls = ModelCalls(m, predict)
