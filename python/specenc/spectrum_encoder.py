@@ -228,7 +228,8 @@ class spectrum_encoder(gr.basic_block):
         pred = None
         if rows.size:
             known = self._clock.freq > 0
-            pred = self._calls.submit(spectra[rows], freqs[rows] if known else None,
+            finite = slice(None) if rows.size == n else rows  # all finite: a view of the copy, not a second copy
+            pred = self._calls.submit(spectra[finite], freqs[finite] if known else None,
                                       self._clock.rate if self._clock.rate > 0 else None)
         return _Window(first, spectra, valid, rows, runs, pred, context)
 
