@@ -34,6 +34,7 @@ class ModelConfig:
     n_latents: int = 32  # m, latent backend only
     anomaly_hidden: int = 64
     family_pool: str = "mean"  # spectrum family head reads mean(x_enc) or an attention-weighted mean
+    bin_edges: bool = False  # a per-bin occupancy head: detections' edges at bin resolution, not token
     n_families: int = len(labels.FAMILIES)
     n_kinds: int = len(labels.ANOMALY_KINDS)
     n_bands: int = len(bands.BANDS)
@@ -65,6 +66,7 @@ class ModelConfig:
             need(isinstance(v, int) and v >= 1, f"{name}={v!r} must be an integer >= 1")
         need(isinstance(self.token_context, int) and self.token_context >= 0,
              f"token_context={self.token_context!r} must be an integer >= 0")
+        need(isinstance(self.bin_edges, bool), f"bin_edges={self.bin_edges!r} must be true or false")
         need(self.family_pool in FAMILY_POOLS, f"family_pool={self.family_pool!r} must be one of {FAMILY_POOLS}")
         need(self.nfft % self.pool_stride == 0,
              f"nfft={self.nfft} must be a multiple of pool_stride={self.pool_stride}")

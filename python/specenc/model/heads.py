@@ -19,6 +19,8 @@ class Heads(nn.Module):
         self.kind = nn.Linear(d, cfg.n_kinds)  # which anomaly, read when s is high
         self.token_anomaly = nn.Linear(d, 1)  # where: per-token anomaly logit, gives alerts frequency edges
         self.recon = nn.Linear(d, cfg.pool_stride)  # the token's s normalised bins
+        # Which of the token's s bins an emission covers: a narrow emitter's extent below one token's width.
+        self.bin_occupancy = nn.Linear(d, cfg.pool_stride) if cfg.bin_edges else None
 
     def forward(self, x, recon=True):
         """x (B, K, D) -> family_logits (B, F), token_logits (B, K, F), anomaly_logit (B,),
@@ -37,6 +39,8 @@ class Heads(nn.Module):
             "token_anomaly_logit": self.token_anomaly(x).squeeze(-1),
             "embedding": pooled,
         }
+        if self.bin_occupancy is not None:
+            out["bin_logits"] = self.bin_occupancy(x)
         if recon:
             out["recon"] = self.recon(x)
         return out

@@ -61,6 +61,13 @@ def spectrum_loss(outputs, batch, alpha=0.3, w_family=1.0, w_token=1.0, w_kind=1
     where = F.binary_cross_entropy_with_logits(
         outputs["token_anomaly_logit"], token_anomaly_targets(batch["anomaly_bins"], outputs["kept"], stride))
     loss = w_recon * recon + alpha * anomaly + w_family * family + w_token * token + w_kind * kind + w_where * where
-    terms = {"loss": loss.item(), "recon": recon.item(), "anomaly": anomaly.item(), "family": family.item(),
+    terms = {"recon": recon.item(), "anomaly": anomaly.item(), "family": family.item(),
              "token": token.item(), "kind": kind.item(), "where": where.item()}
-    return loss, terms
+    if "bin_logits" in outputs:  # per-bin occupancy of the kept tokens' windows
+        b, k = outputs["kept"].shape
+        occupied = (batch["bin_family"] > 0).float().view(b, -1, stride)
+        target = occupied.gather(1, outputs["kept"].unsqueeze(-1).expand(-1, -1, stride))
+        bins = F.binary_cross_entropy_with_logits(outputs["bin_logits"], target)
+        loss = loss + bins
+        terms["bins"] = bins.item()
+    return loss, {"loss": loss.item(), **terms}
