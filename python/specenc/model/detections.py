@@ -57,6 +57,20 @@ def grid_to_detections(token_prob, level_db, stride, family_names, valley_db=VAL
     return Detections(b, rows, cols * stride, (cols + stops - starts) * stride, fam + 1, conf, family_names)
 
 
+def trim_to_bins(dets, occupied, stride):
+    """Detections with each one's first and last token cut to the bins `occupied` (B, N) bool marks there
+    (the per-bin head of a `bin_edges` model): a detection is otherwise at least one token wide, which
+    put emitters narrower than a token below IoU 0.3. A token with no such bin keeps its edge."""
+    if not len(dets.row):
+        return dets
+    span = np.arange(stride)
+    first = occupied[dets.row[:, None], dets.bin_start[:, None] + span]  # (D, s): bins of the first token
+    last = occupied[dets.row[:, None], dets.bin_stop[:, None] - stride + span]
+    start = np.where(first.any(1), dets.bin_start + first.argmax(1), dets.bin_start)
+    stop = np.where(last.any(1), dets.bin_stop - last[:, ::-1].argmax(1), dets.bin_stop)
+    return Detections(len(dets), dets.row, start, stop, dets.family, dets.confidence, dets.names)
+
+
 class Detections(Sequence):
     """The detections of a batch of spectra: row i reads as a list of {"bin_start", "bin_stop" (exclusive),
     "family", "confidence"} dicts in frequency order.

@@ -126,14 +126,20 @@ class SpectrumEncoder(nn.Module):
 OUTPUTS = ("family_logits", "token_logits", "anomaly_logit", "kind_logits", "token_anomaly_logit", "embedding", "kept")
 
 
+def outputs_for(cfg):
+    """The inference outputs of a network built from cfg: OUTPUTS, then bin_logits with the per-bin head."""
+    return OUTPUTS + ("bin_logits",) if cfg.bin_edges else OUTPUTS
+
+
 class InferenceGraph(nn.Module):
-    """The network with the inference outputs as a tuple in OUTPUTS order (exporters and tracers want
-    positional outputs)."""
+    """The network with the inference outputs as a tuple in outputs_for(config) order (exporters and
+    tracers want positional outputs)."""
 
     def __init__(self, net):
         super().__init__()
         self.net = net
+        self.names = outputs_for(net.config)
 
     def forward(self, spectra, band):  # (B, N) float32, (B,) int64
         out = self.net(spectra, band, training_outputs=False)
-        return tuple(out[k] for k in OUTPUTS)
+        return tuple(out[k] for k in self.names)

@@ -1,7 +1,8 @@
 """Joint training loss and the batch -> tensors helper.
 
 spectrum_loss = MSE(recon) + alpha * BCE(anomaly) + CE(family) + CE(per-token family) + CE(kind on
-anomalous rows) + BCE(per-token anomaly: does the token's window hold anomaly bins). Batch fields
+anomalous rows) + BCE(per-token anomaly: does the token's window hold anomaly bins) [+ BCE(per-bin
+occupancy of each token's window), for a network with the bin_edges head]. Batch fields
 follow the synth contract (numpy or torch): spectra, family, bin_family, anomaly, anomaly_kind,
 anomaly_bins, band (others ignored).
 """
@@ -45,6 +46,13 @@ def token_anomaly_targets(anomaly_bins, kept, stride):
     return anomaly_bins.view(b, n // stride, stride).amax(-1).gather(1, kept)
 
 
+def bin_targets(bin_family, kept, stride):
+    """Per-bin family (B, N) -> (B, K, s) 1.0 where a bin of a kept token's window is occupied."""
+    b, n = bin_family.shape
+    occupied = (bin_family > 0).float().view(b, n // stride, stride)
+    return occupied.gather(1, kept.unsqueeze(-1).expand(-1, -1, stride))
+
+
 def spectrum_loss(outputs, batch, alpha=0.3, w_family=1.0, w_token=1.0, w_kind=1.0, w_recon=1.0, w_where=1.0):
     """outputs: SpectrumEncoder.forward dict; batch: batch_to_tensors dict (same device).
     Returns (loss tensor, dict of float terms)."""
@@ -63,11 +71,9 @@ def spectrum_loss(outputs, batch, alpha=0.3, w_family=1.0, w_token=1.0, w_kind=1
     loss = w_recon * recon + alpha * anomaly + w_family * family + w_token * token + w_kind * kind + w_where * where
     terms = {"recon": recon.item(), "anomaly": anomaly.item(), "family": family.item(),
              "token": token.item(), "kind": kind.item(), "where": where.item()}
-    if "bin_logits" in outputs:  # per-bin occupancy of the kept tokens' windows
-        b, k = outputs["kept"].shape
-        occupied = (batch["bin_family"] > 0).float().view(b, -1, stride)
-        target = occupied.gather(1, outputs["kept"].unsqueeze(-1).expand(-1, -1, stride))
-        bins = F.binary_cross_entropy_with_logits(outputs["bin_logits"], target)
+    if "bin_logits" in outputs:  # a bin_edges network: which bins of each kept token are occupied
+        bins = F.binary_cross_entropy_with_logits(outputs["bin_logits"],
+                                                  bin_targets(batch["bin_family"], outputs["kept"], stride))
         loss = loss + bins
         terms["bins"] = bins.item()
     return loss, {"loss": loss.item(), **terms}

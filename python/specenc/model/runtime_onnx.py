@@ -21,7 +21,7 @@ import torch
 from .. import labels
 from . import runtime_select
 from .config import ModelConfig
-from .encoder import OUTPUTS, InferenceGraph
+from .encoder import OUTPUTS, InferenceGraph, outputs_for
 from .spectrum_model import SpectrumModel, _names, decode_outputs
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ def onnx_bytes(model, opset=OPSET):
         # TorchScript exporter: 0.3 s and a plain opset-17 graph (the dynamo one takes ~7 s here).
         warnings.simplefilter("ignore")
         torch.onnx.export(InferenceGraph(net).eval(), (x, band), buf, input_names=list(INPUTS),
-                          output_names=list(OUTPUTS), opset_version=opset, dynamo=False,
-                          dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS})
+                          output_names=list(outputs_for(cfg)), opset_version=opset, dynamo=False,
+                          dynamic_axes={name: {0: "batch"} for name in INPUTS + outputs_for(cfg)})
     proto = onnx.load_from_string(buf.getvalue())
     set_meta(proto, checkpoint_meta(model))
     return proto.SerializeToString()
@@ -118,7 +118,8 @@ class OnnxSpectrumModel(SpectrumModel):
         self.family_names = _names(labels.FAMILIES, self._config.n_families, "family")
         self.kind_names = _names(labels.ANOMALY_KINDS, self._config.n_kinds, "kind")
         names = [o.name for o in session.get_outputs()]
-        missing = [k for k in OUTPUTS if k not in names]
+        self.outputs = outputs_for(self._config)
+        missing = [k for k in self.outputs if k not in names]
         if missing:
             raise ValueError(f"{path or 'ONNX model'} lacks output(s) {missing}; has {names}")
 
@@ -143,7 +144,7 @@ class OnnxSpectrumModel(SpectrumModel):
 
     def forward_numpy(self, x, band):
         """One batched pass: (B, N) float32, (B,) int64 -> dict of numpy arrays (as SpectrumModel's)."""
-        out = dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), {"spectra": x, "band": band})))
+        out = dict(zip(self.outputs, self.session.run(list(self.outputs), {"spectra": x, "band": band})))
         out = {k: torch.from_numpy(np.asarray(v, np.int64 if k == "kept" else np.float32)) for k, v in out.items()}
         return {k: v.numpy() for k, v in decode_outputs(out).items()}
 

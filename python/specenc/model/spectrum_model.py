@@ -21,8 +21,8 @@ from .. import bands, labels
 from .attention import check_backend
 from .checkpoint import load_weights, read_info, save_checkpoint
 from .config import ModelConfig
-from .detections import Detections, grid_to_detections
-from .encoder import OUTPUTS, InferenceGraph, SpectrumEncoder
+from .detections import Detections, grid_to_detections, trim_to_bins
+from .encoder import InferenceGraph, SpectrumEncoder, outputs_for
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +188,13 @@ def decode_outputs(out):
     probabilities (tensors); shared with the onnxruntime runtime (runtime_onnx)."""
     fam = torch.softmax(out["family_logits"], -1)
     conf, idx = fam.max(-1)
-    return {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
-            "kind_index": out["kind_logits"].argmax(-1), "token_prob": torch.softmax(out["token_logits"], -1),
-            "token_anomaly": torch.sigmoid(out["token_anomaly_logit"]), "kept": out["kept"],
-            "embedding": out["embedding"]}
+    decoded = {"label_index": idx, "confidence": conf, "anomaly_score": torch.sigmoid(out["anomaly_logit"]),
+               "kind_index": out["kind_logits"].argmax(-1), "token_prob": torch.softmax(out["token_logits"], -1),
+               "token_anomaly": torch.sigmoid(out["token_anomaly_logit"]), "kept": out["kept"],
+               "embedding": out["embedding"]}
+    if "bin_logits" in out:
+        decoded["bin_occupied"] = out["bin_logits"] > 0  # P(occupied) > 0.5, per bin of each kept token
+    return decoded
 
 
 class SpectrumModel:
@@ -295,7 +298,8 @@ class SpectrumModel:
         graph = self._cpu_graph()
         with torch.inference_mode():
             x, band = torch.from_numpy(x).to(self.device), torch.from_numpy(band).to(self.device)
-            out = dict(zip(OUTPUTS, graph(x, band))) if graph else self.net(x, band, training_outputs=False)
+            out = (dict(zip(outputs_for(self.config), graph(x, band))) if graph
+                   else self.net(x, band, training_outputs=False))
             return {k: v.cpu().numpy() for k, v in decode_outputs(out).items()}
 
     def forward_rows(self, x, band):
@@ -338,6 +342,12 @@ class SpectrumModel:
         where = np.zeros((n, cfg.n_tokens), bool)
         where[rows, r["kept"]] = r["token_anomaly"] >= 0.5
         score = r["anomaly_score"].astype(np.float32)
+        detections = grid_to_detections(full_prob, x.reshape(n, cfg.n_tokens, cfg.pool_stride).max(-1),
+                                        cfg.pool_stride, self.family_names)
+        if "bin_occupied" in r:  # a detection's outer tokens cut to the bins the per-bin head calls occupied
+            bins = np.zeros((n, cfg.n_tokens, cfg.pool_stride), bool)
+            bins[rows, r["kept"]] = r["bin_occupied"]
+            detections = trim_to_bins(detections, bins.reshape(n, -1), cfg.pool_stride)
         return Prediction(
             labels=[self.family_names[i] for i in r["label_index"].tolist()],
             label_index=r["label_index"].astype(np.int64),
@@ -345,8 +355,7 @@ class SpectrumModel:
             anomaly_score=score,
             anomaly_kind=[self.kind_names[k] if s else "" for k, s in
                           zip(r["kind_index"].tolist(), (score.astype(np.float64) >= self.threshold).tolist())],
-            detections=grid_to_detections(full_prob, x.reshape(n, cfg.n_tokens, cfg.pool_stride).max(-1),
-                                          cfg.pool_stride, self.family_names),
+            detections=detections,
             embedding=r["embedding"].astype(np.float32),
             anomaly_bins=np.repeat(where, cfg.pool_stride, axis=1),
         )
