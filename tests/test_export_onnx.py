@@ -12,8 +12,9 @@ onnx = pytest.importorskip("onnx", reason="onnx not installed: `specenc export` 
 from gnuradio.specenc import cli  # noqa: E402
 from gnuradio.specenc.model import ModelConfig, SpectrumModel  # noqa: E402
 from gnuradio.specenc.model import export_cli  # noqa: E402
-from gnuradio.specenc.model.runtime_onnx import (OUTPUTS, OnnxSpectrumModel, checkpoint_meta,  # noqa: E402
-                                                 load_onnx_model, make_session, onnx_bytes)
+from gnuradio.specenc.model.export import OUTPUTS  # noqa: E402
+from gnuradio.specenc.model.runtime_onnx import (OnnxSpectrumModel, checkpoint_meta, load_onnx_model,  # noqa: E402
+                                                 make_session, onnx_bytes)
 
 SMALL = dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=2, anomaly_hidden=16)
 
@@ -58,6 +59,7 @@ def test_export_writes_every_file_and_prints_parity_within_1e_4(exported, capsys
     dict(backend="gqa", n_heads=4, n_kv_heads=2),  # exported through SDPA maths, same weights
     dict(backend="latent", n_latents=8),
     dict(norm="layernorm", rope="static", dropout_mode="none"),
+    dict(pool_stride=8, dropout_mode="none", drop_ratio=0.0, bin_edges=True),  # the shipped per-bin head
 ])
 def test_parity_with_pytorch_for_each_architecture(changes, held_out):
     model = small_model(seed=5, **changes)
@@ -65,6 +67,7 @@ def test_parity_with_pytorch_for_each_architecture(changes, held_out):
     diffs = export_cli.parity(model, onnx_model, held_out)
     assert max(diffs.values()) <= export_cli.PARITY_TOL, diffs
     assert diffs["kept"] == 0  # the same tokens are selected
+    assert ("bin_logits" in diffs) == model.config.bin_edges  # every output of the graph is compared
 
 
 def load_onnx_model_from(model):

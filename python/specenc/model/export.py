@@ -1,6 +1,6 @@
 """Export a SpectrumModel: ONNX (opset >= 17, dynamic batch) and torch.export.
 
-Graph inputs: spectra (B, nfft) float32 dB, band (B,) int64; outputs encoder.OUTPUTS. The
+Graph inputs: spectra (B, nfft) float32 dB, band (B,) int64; outputs encoder.outputs_for(config). The
 onnxruntime-backed SpectrumModel (runtime_onnx) and `specenc export` build on these.
 """
 
@@ -21,7 +21,7 @@ def export_onnx(model, path, opset=17):
 
 
 def export_program(model, batch=2):
-    """torch.export.ExportedProgram of the network with a dynamic batch axis (outputs as OUTPUTS)."""
+    """torch.export.ExportedProgram of the network with a dynamic batch axis (outputs as outputs_for(config))."""
     net = InferenceGraph(model.net.to("cpu").eval())
     x = torch.zeros(batch, model.nfft)
     band = torch.zeros(batch, dtype=torch.int64)

@@ -75,15 +75,15 @@ def parity(model, onnx_model, data):
     """Max abs difference per network output, PyTorch vs onnxruntime, on the same rows."""
     import torch
 
-    from .runtime_onnx import OUTPUTS
     from .spectrum_model import bands_for
 
     x = np.ascontiguousarray(data["spectra"], np.float32)
     band = bands_for(data["center_freq"], len(x))
     with torch.inference_mode():
         ref = model.net(torch.from_numpy(x), torch.from_numpy(band))
-    got = dict(zip(OUTPUTS, onnx_model.session.run(list(OUTPUTS), {"spectra": x, "band": band})))
-    return {k: float(np.abs(ref[k].numpy().astype(np.float64) - got[k]).max()) for k in OUTPUTS}
+    names = onnx_model.outputs  # every output of the graph, bin_logits included for a bin_edges model
+    got = dict(zip(names, onnx_model.session.run(list(names), {"spectra": x, "band": band})))
+    return {k: float(np.abs(ref[k].numpy().astype(np.float64) - got[k]).max()) for k in names}
 
 
 def agreement(a, b, threshold):
@@ -128,7 +128,6 @@ def runtime_calls(variants, spectra, rx_freq, batch=64):
     rows, and predict() on one row ('latency'); -> ({(name, kind): fn}, {kind: rows per call})."""
     import torch
 
-    from .runtime_onnx import OUTPUTS
     from .spectrum_model import bands_for
 
     x, freq = np.ascontiguousarray(spectra[:batch], np.float32), np.asarray(rx_freq)[:batch]
@@ -136,7 +135,7 @@ def runtime_calls(variants, spectra, rx_freq, batch=64):
     calls = {}
     for name, m in variants:
         if hasattr(m, "session"):
-            graph = (lambda s: lambda: s.run(list(OUTPUTS), {"spectra": x, "band": band}))(m.session)
+            graph = (lambda s, names: lambda: s.run(list(names), {"spectra": x, "band": band}))(m.session, m.outputs)
         else:
             def graph(net=m.net):
                 with torch.inference_mode():
@@ -286,7 +285,8 @@ def _torch_export(model, path, data, report, out):
 
     from .spectrum_model import bands_for
 
-    from .export import OUTPUTS, export_program
+    from .encoder import outputs_for
+    from .export import export_program
 
     program = export_program(model)
     torch.export.save(program, str(path))
@@ -294,8 +294,8 @@ def _torch_export(model, path, data, report, out):
     band = torch.from_numpy(bands_for(data["center_freq"], len(x)))
     with torch.inference_mode():
         ref = model.net(x, band)
-        got = dict(zip(OUTPUTS, program.module()(x, band)))  # the saved program; never unpickled here
-    diffs = {k: float((ref[k].double() - got[k].double()).abs().max()) for k in OUTPUTS}
+        got = dict(zip(outputs_for(model.config), program.module()(x, band)))  # the saved program; never unpickled
+    diffs = {k: float((ref[k].double() - got[k].double()).abs().max()) for k in got}
     print(f"wrote {path} (torch.export, dynamic batch, {os.path.getsize(path) / 1e6:.2f} MB)")
     print(f"parity vs PyTorch eager on {len(x)} held-out spectra (max abs diff): "
           + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))

@@ -21,7 +21,7 @@ import torch
 from .. import labels
 from . import runtime_select
 from .config import ModelConfig
-from .encoder import OUTPUTS, InferenceGraph, outputs_for
+from .encoder import InferenceGraph, outputs_for
 from .spectrum_model import SpectrumModel, _names, decode_outputs
 
 log = logging.getLogger(__name__)
