@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gnuradio.specenc import bands, dsp, sigmf_io
+from gnuradio.specenc import bands, dsp, labels, sigmf_io
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
-from gnuradio.specenc.training import calibrate_cli, eval_cli, train
+from gnuradio.specenc.training import calibrate_cli, eval_cli, evaluate, train
 from gnuradio.specenc.training.config import TrainConfig
 
 TINY_MODEL = {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 2, "anomaly_hidden": 8, "pool_stride": 8}
@@ -82,6 +82,44 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
     assert len(res["targets"]) == 5
     for name in ("report.md", "confusion.png", "roc.png", "pr.png", "accuracy_vs_snr.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_holds_burst_sees_an_emission_but_not_a_dc_spike():
+    rng = np.random.default_rng(5)
+    floor = rng.normal(-90, 2, (3, 256))
+    floor[1, 128] += 40  # LO leakage at DC only
+    floor[2, 40:48] += 15  # an 8-bin emission 15 dB up
+    assert evaluate.holds_burst(floor).tolist() == [False, False, True]
+
+
+def test_eval_scores_a_capture_against_its_transmitters_family_on_its_bursts(tmp_path, tiny_model):
+    rng = np.random.default_rng(6)
+    n = 256 * 200
+    iq = (rng.normal(size=n) + 1j * rng.normal(size=n)) * 1e-3
+    iq[n // 2:] += 0.1 * np.exp(2j * np.pi * 0.2 * np.arange(n - n // 2))  # a carrier keyed on halfway
+    sigmf_io.write_recording(str(tmp_path / "remote.sigmf-meta"), iq.astype(np.complex64), 1e6, 433.92e6)
+    sigmf_io.write_recording(str(tmp_path / "quiet.sigmf-meta"), iq[: n // 2].astype(np.complex64), 1e6, 433.92e6)
+    (tmp_path / "families.json").write_text(json.dumps({"remote": {"family": "tone"}, "quiet": {"family": "noise"},
+                                                        "elsewhere": {"family": "fsk"}}))
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    args = parser.parse_args(["--model", tiny_model, "--data", str(tmp_path), "--out", str(tmp_path / "eval"),
+                              "--capture-families", str(tmp_path / "families.json")])
+    assert eval_cli.main(args) == 0
+    rec = json.loads((tmp_path / "eval" / "results.json").read_text())["recordings"]
+    spectra = dsp.power_spectrum(iq.astype(np.complex64), 256)
+    pred = np.array(load_model(tiny_model).predict(spectra, rx_freq=433.92e6).label_index)
+    on = np.arange(len(spectra)) * 128 + 256 > n // 2  # spectra that see the carrier
+    assert rec["remote"]["capture_rows"] == on.sum() and rec["remote"]["capture_family"] == "tone"
+    assert rec["remote"]["family_accuracy"] == pytest.approx(np.mean(pred[on] == labels.FAMILY_INDEX["tone"]))
+    assert rec["quiet"]["capture_rows"] == rec["quiet"]["spectra"]  # "noise": every spectrum is scored
+    assert "of %d (tone)" % on.sum() in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_eval_refuses_a_capture_family_outside_the_vocabulary(tmp_path):
+    (tmp_path / "families.json").write_text(json.dumps({"remote": {"family": "ook"}}))
+    with pytest.raises(ValueError, match="'remote' needs a \"family\" among noise, tone"):
+        eval_cli.load_capture_families(str(tmp_path / "families.json"), {"remote"})
 
 
 def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_model):

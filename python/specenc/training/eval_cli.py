@@ -1,11 +1,13 @@
 """`specenc eval --model M --data D`: model and baselines on the same data; JSON, markdown and PNG plots."""
 
 import glob
+import json
 import logging
 import os
 import shlex
 import sys
 
+from .. import labels
 from . import calibrate, evaluate, report
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,9 @@ def add_arguments(parser):
                         help="false-alarm rate the baselines are calibrated to (the model keeps its own threshold)")
     parser.add_argument("--ae-steps", type=int, default=300, help="training steps of the autoencoder baseline")
     parser.add_argument("--average", type=int, default=None, help="frames per spectrum for recordings (default: as trained)")
+    parser.add_argument("--capture-families", default=None, metavar="FILE.json",
+                        help="the known family of real captures' transmitters, {recording name: {\"family\": F, ...}}: "
+                             "family accuracy on their bursts (e.g. docs/eval/capture_families.json)")
 
 
 def _recording_paths(spec):
@@ -39,19 +44,39 @@ def _recording_paths(spec):
     raise ValueError(f"--data {spec!r}: expected 'synthetic', a .sigmf-meta file or a directory of them")
 
 
+def load_capture_families(path, recording_names):
+    """{recording name: family} from a JSON file {name: {"family": F, ...}}; names not among the recordings
+    are logged and ignored."""
+    if path is None:
+        return {}
+    with open(path) as f:
+        table = json.load(f)
+    out = {}
+    for name, entry in table.items():
+        family = entry.get("family") if isinstance(entry, dict) else None
+        if family not in labels.FAMILY_INDEX:
+            raise ValueError(f"{path}: {name!r} needs a \"family\" among {', '.join(labels.FAMILIES)}, got {family!r}")
+        if name in recording_names:
+            out[name] = family
+        else:
+            log.warning("%s: %s is not among the --data recordings; ignored", path, name)
+    return out
+
+
 def main(args):
     from .. import model as model_lib
 
     calibrate.check_far(args.far)
     data = args.data or ["synthetic"]
     paths = [p for d in data if d != "synthetic" for p in _recording_paths(d)]
+    families = load_capture_families(args.capture_families, {evaluate.recording_name(p) for p in paths})
     model = model_lib.load_model(args.model)
     results = {}
     if "synthetic" in data:
         results = evaluate.evaluate_synthetic(model, args.n_test, args.n_clean, args.seed, args.far, args.ae_steps)
         results["targets"] = evaluate.check_targets(results)
     if paths:
-        results["recordings"] = evaluate.evaluate_recordings(model, paths, args.average)
+        results["recordings"] = evaluate.evaluate_recordings(model, paths, args.average, families)
     results["command"] = "specenc eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 \
         else "specenc eval"
     results["model"] = {"path": args.model or "(shipped default)", "name": os.path.basename(args.model or "default"),
@@ -81,5 +106,10 @@ def _summary(results):
         for name, b in results["baselines"].items():
             lines.append(f"  baseline {name}: F1 {b['anomaly']['at_threshold']['f1']:.3f} AUROC {b['anomaly']['auroc']:.3f}")
     for name, r in results.get("recordings", {}).items():
-        lines.append(f"  {name}: {r['spectra']} spectra, alert rate {r['alert_rate']:.2e}")
+        known = (f", {r['capture_family']} named on {100 * r['family_accuracy']:.1f} % of {r['capture_rows']} bursts"
+                 if "capture_family" in r else "")
+        lines.append(f"  {name}: {r['spectra']} spectra, alert rate {r['alert_rate']:.2e}{known}")
+    acc = evaluate.capture_family_accuracy(results.get("recordings", {}))
+    if acc == acc:
+        lines.append(f"  real captures, transmitter's family named (mean over captures): {100 * acc:.1f} %")
     return "\n".join(lines)

@@ -6,7 +6,8 @@ Data sources:
   the other measures false alarms of every detector).
 - SigMF recordings with truth annotations (as `specenc synth` writes them): spectra made with the
   same `dsp.power_spectrum` settings as training, truth per spectrum from the annotations.
-- real captures without injected anomalies (e.g. /work/shared/data/iq): alert rate per spectrum.
+- real captures without injected anomalies (e.g. /work/shared/data/iq): alert rate per spectrum; where the
+  transmitter's modulation is known (`--capture-families`), family accuracy on the spectra holding a burst.
 """
 
 import logging
@@ -21,6 +22,8 @@ from . import baselines, calibrate, datasets, metrics
 log = logging.getLogger(__name__)
 
 CURVE_POINTS = 200
+BURST_DB = 10.0  # a spectrum holds a burst when an 8-bin mean away from DC stands this far over its median
+DC_BINS = 4  # bins either side of DC left out of the burst test (LO leakage is no transmission)
 
 
 def predict_all(model, spectra, center_freq=None, sample_rate=None, batch=256, progress=None):
@@ -211,8 +214,27 @@ def margins(results):
     return out
 
 
-def evaluate_recording(model, meta_path, average=None, max_spectra=20000):
-    """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations."""
+def holds_burst(spectra, width=8, level_db=BURST_DB, dc_bins=DC_BINS):
+    """(S,) bool: spectra (S, nfft) dB in which some `width`-bin mean, DC's bins left out, stands
+    `level_db` over the spectrum's median: where a real capture's transmitter is on."""
+    x = spectra - np.median(spectra, axis=1, keepdims=True)
+    mid = x.shape[1] // 2
+    x[:, mid - dc_bins: mid + dc_bins + 1] = 0.0
+    c = np.cumsum(np.pad(x, ((0, 0), (1, 0))), axis=1)
+    return ((c[:, width:] - c[:, :-width]) / width).max(axis=1) >= level_db
+
+
+def capture_family_block(family, pred, spectra):
+    """Family accuracy of a capture whose transmitter's family is known, on the spectra holding a burst
+    (every spectrum for "noise": a capture where nothing shows above the floor)."""
+    rows = np.ones(len(spectra), bool) if family == "noise" else holds_burst(spectra)
+    return {"capture_family": family, "capture_rows": int(rows.sum()),
+            "family_accuracy": metrics.accuracy(np.full(int(rows.sum()), labels.FAMILY_INDEX[family]), pred[rows])}
+
+
+def evaluate_recording(model, meta_path, average=None, max_spectra=20000, capture_family=None):
+    """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations,
+    or family accuracy on its bursts when `capture_family` (the transmitter's family) is given."""
     rec, spectra, truth = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
     p = predict_all(model, spectra, np.full(len(spectra), rec.center_freq), np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
@@ -229,14 +251,27 @@ def evaluate_recording(model, meta_path, average=None, max_spectra=20000):
         out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
         if truth["anomaly"].any():
             out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], p["anomaly_score"], model.threshold)["f1"]
+    elif capture_family is not None:
+        out.update(capture_family_block(capture_family, p["label_index"], spectra))
     return out
 
 
-def evaluate_recordings(model, paths, average=None):
-    out = {}
-    for path in tqdm(paths, desc="recordings", unit="file"):
-        out[os.path.basename(path).replace(".sigmf-meta", "")] = evaluate_recording(model, path, average)
-    return out
+def recording_name(path):
+    return os.path.basename(path).replace(".sigmf-meta", "")
+
+
+def evaluate_recordings(model, paths, average=None, capture_families=None):
+    """{recording name: evaluate_recording(...)}; capture_families: {recording name: family}."""
+    families = capture_families or {}
+    return {recording_name(p): evaluate_recording(model, p, average, capture_family=families.get(recording_name(p)))
+            for p in tqdm(paths, desc="recordings", unit="file")}
+
+
+def capture_family_accuracy(recordings):
+    """Mean over the captures scored against their transmitter's family (each capture counts once, so one
+    long recording does not outweigh the rest); nan when none was."""
+    accs = [r["family_accuracy"] for r in recordings.values() if "capture_family" in r and r["capture_rows"]]
+    return float(np.mean(accs)) if accs else float("nan")
 
 
 TARGETS = (

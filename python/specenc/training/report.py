@@ -13,6 +13,8 @@ matplotlib.use("Agg")  # headless: the report is written by CLI runs and tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from . import evaluate  # noqa: E402
+
 
 def _fmt(v, digits=3):
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
@@ -193,15 +195,24 @@ def _recording_sections(results):
     lines = []
     if results.get("recordings"):
         lines += ["## SigMF recordings", "",
-                  "Family accuracy and anomaly F1 only where the recording carries truth annotations (`specenc synth`); "
-                  "real captures have none, so only their alert rate (no injected anomalies: every alert is a false "
-                  "alarm) and predicted families are shown.", "", "| recording | spectra | family acc. | alerts / spectrum | "
-                  "anomaly F1 | top predicted families |", "|---|---|---|---|---|---|"]
+                  "Family accuracy and anomaly F1 where the recording carries truth annotations (`specenc synth`). "
+                  "Real captures have no injected anomalies (every alert is a false alarm); where their transmitter's "
+                  "family is known (`--capture-families`), family accuracy is that family named on the spectra holding "
+                  f"a burst (an 8-bin mean away from DC {evaluate.BURST_DB:g} dB over the spectrum's median; every "
+                  "spectrum for a capture known to show only noise).", "",
+                  "| recording | spectra | family acc. | alerts / spectrum | anomaly F1 | top predicted families |",
+                  "|---|---|---|---|---|---|"]
         for name, r in results["recordings"].items():
             top = ", ".join(f"{k} {v}" for k, v in list(r["predicted_families"].items())[:3])
-            lines.append(f"| {name} | {r['spectra']} | {_pct(r.get('family_accuracy'))} | "
+            acc = _pct(r.get("family_accuracy"))
+            if "capture_family" in r:
+                acc = f"{acc} of {r['capture_rows']} ({r['capture_family']})"
+            lines.append(f"| {name} | {r['spectra']} | {acc} | "
                          f"{r['alert_rate']:.2e} | {_fmt(r.get('anomaly_f1'))} | {top} |")
         lines.append("")
+        known = evaluate.capture_family_accuracy(results["recordings"])
+        if known == known:
+            lines += [f"Real captures, the transmitter's family named, mean over the captures scored: {_pct(known)}.", ""]
     return lines
 
 
