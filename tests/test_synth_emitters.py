@@ -126,22 +126,3 @@ def test_bursts_are_silent_outside_their_time():
     x = generate(em, 5000, rng)
     assert np.all(x[:1000] == 0) and np.all(x[3000:] == 0)
     assert np.mean(np.abs(x[1000:3000]) ** 2) == pytest.approx(1.0, rel=1e-6)  # unit power while on
-
-
-@pytest.mark.parametrize("family,params,random_share", [
-    ("fsk", {"levels": 2, "h": 0.7, "bt": 0.0, "sps": 16.0}, 0.2),
-    ("fsk", {"levels": 4, "h": 0.7, "bt": 0.5, "sps": 16.0}, 0.2),
-    ("ask", {"mode": "ook", "beta": 0.5, "low": 0.0, "sps": 16.0}, 0.7),  # its carrier line holds half
-    ("ask", {"mode": "ook_rect", "beta": 0.5, "low": 0.0, "sps": 16.0}, 0.7),
-])
-def test_a_repeated_word_turns_the_spectrum_into_lines(family, params, random_share):
-    """A preamble or repeated code word is periodic (repeat x sps samples), so its power sits on lines;
-    random data spreads it."""
-    n, share = 1 << 16, {}
-    for repeat in (0, 2, 5, 16):
-        em = make_emitter(family, 0.0, 0.05, 30.0, np.random.default_rng(1))
-        em.params.update(params, repeat=repeat)
-        p = np.abs(np.fft.fft(generate(em, n, np.random.default_rng(2)))) ** 2
-        share[repeat] = np.sort(p)[-64:].sum() / p.sum()  # power in the 64 strongest of 65536 bins
-    assert min(share[2], share[5], share[16]) > 0.9
-    assert share[0] < random_share

@@ -147,18 +147,6 @@ RECT_BW = 1.7
 
 CONSTELLATIONS = ("psk2", "psk4", "psk8", "qam16", "qam64", "apsk16", "pam4")
 
-
-def _data_symbols(rng, levels, count, repeat=0):
-    """count symbols in 0..levels-1: random data, or (repeat > 1) one random word of about `repeat`
-    symbols sent over and over, as a remote repeating its code word or a packet's 0101 preamble does:
-    the spectrum turns into a comb of lines Rs/repeat apart. The word is Manchester-like (each symbol
-    followed by its mirror level), so it is balanced and an FSK emission stays centred on fc."""
-    if repeat < 2:
-        return rng.integers(0, levels, count)
-    half = rng.integers(0, levels, (repeat + 1) // 2)
-    return np.resize(np.stack([half, levels - 1 - half], axis=1).ravel(), count)
-
-
 # ---------------------------------------------------------------------------------------------
 # Families. Each takes (params, n, rng) and returns a baseband (centred at 0) complex signal.
 
@@ -186,8 +174,7 @@ def _fm(p, n, rng):
 def _fsk(p, n, rng):
     sps, levels, span = p["sps"], p["levels"], 3
     off = rng.uniform(0, 1) + span
-    sym = (_data_symbols(rng, levels, _symbol_count(n, sps, off, span), p.get("repeat", 0)) * 2
-           - (levels - 1)).astype(np.float64)
+    sym = (rng.integers(0, levels, _symbol_count(n, sps, off, span)) * 2 - (levels - 1)).astype(np.float64)
     if p["bt"] > 0:
         freq = _pulse_sum(sym, sps, lambda t: gaussian_freq_pulse(t, p["bt"]), span, n, off)
     else:
@@ -207,7 +194,13 @@ def _ask(p, n, rng):
     sps, beta, span = p["sps"], p["beta"], 4
     off = rng.uniform(0, 1) + span
     count = _symbol_count(n, sps, off, span)
-    bits = _data_symbols(rng, 2, count, p.get("repeat", 0)).astype(np.float64)
+    if p.get("repeat"):
+        # A remote repeating one short code word: the spectrum turns into a comb of lines Rs/repeat apart.
+        word = rng.integers(0, 2, p["repeat"])
+        word[0] = 1
+        bits = np.resize(word, count).astype(np.float64)
+    else:
+        bits = rng.integers(0, 2, count).astype(np.float64)
     lo = p["low"]  # level of a "0": 0 for OOK, >0 for ASK with residual carrier
     if p["mode"] == "ook_rect":  # hard keying, as cheap remotes do: sinc^2 skirts across the band
         return _pulse_sum(bits, sps, rect_pulse, 1, n, off).astype(np.complex128)
@@ -327,9 +320,7 @@ def random_params(family, bw, rng, n_hint=4096):
         # Cheap ISM FSK often deviates far more than its bit rate (h up to ~20): two sharp tones.
         h = 0.5 if kind in ("msk", "gmsk") else log_uniform(rng, 0.5, 20.0)
         bt = rng.uniform(0.3, 0.7) if kind in ("gfsk", "gmsk") else 0.0
-        # 40 % send a periodic pattern: half of them a 0101 preamble, the rest a repeated 3-16 symbol word.
-        repeat = (2 if rng.random() < 0.5 else int(rng.integers(3, 17))) if rng.random() < 0.4 else 0
-        p = {"levels": levels, "h": h, "bt": bt, "sps": 1.0, "repeat": repeat}
+        p = {"levels": levels, "h": h, "bt": bt, "sps": 1.0}
         p["sps"] = occupied_bandwidth("fsk", p) / bw  # scale the symbol rate to the wanted width
         return f"{kind}{levels}", p
     if family == "ask":
