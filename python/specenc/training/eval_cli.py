@@ -3,6 +3,7 @@
 import glob
 import json
 import logging
+import math
 import os
 import shlex
 import sys
@@ -51,6 +52,8 @@ def load_capture_families(path, recording_names):
         return {}
     with open(path) as f:
         table = json.load(f)
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: expected a JSON object {{recording name: {{\"family\": F}}}}")
     out = {}
     for name, entry in table.items():
         family = entry.get("family") if isinstance(entry, dict) else None
@@ -110,6 +113,6 @@ def _summary(results):
                  if "capture_family" in r else "")
         lines.append(f"  {name}: {r['spectra']} spectra, alert rate {r['alert_rate']:.2e}{known}")
     acc = evaluate.capture_family_accuracy(results.get("recordings", {}))
-    if acc == acc:
+    if not math.isnan(acc):
         lines.append(f"  real captures, transmitter's family named (mean over captures): {100 * acc:.1f} %")
     return "\n".join(lines)
