@@ -37,7 +37,8 @@ def running_floor(spectra, alpha=1.0, percentile=20.0):
     return out
 
 
-def _smooth(x, width):
+def moving_average(x, width):
+    """Mean over `width` neighbouring bins along the last axis (zeros beyond the edges), same shape."""
     if width <= 1:
         return x
     kernel = np.ones(width, dtype=np.float32) / width
@@ -75,11 +76,11 @@ class ZScoreDetector:
         if self.mean is None:
             raise ValueError("ZScoreDetector must be fit on clean spectra before scoring")
         z = (self.relative(spectra) - self.mean) / self.std
-        return _smooth(z, self.smooth_bins).max(axis=-1)
+        return moving_average(z, self.smooth_bins).max(axis=-1)
 
     def detections(self, spectra):
         """Per row, runs of bins `detect_db` above the floor: [(bin_start, bin_stop, -1)] (no family)."""
-        occupied = _smooth(self.relative(spectra), 3) > self.detect_db
+        occupied = moving_average(self.relative(spectra), 3) > self.detect_db
         return [[(s, e, -1) for s, e, _ in metrics.runs(row) if e - s >= self.min_bins] for row in occupied]
 
 

@@ -220,8 +220,7 @@ def holds_burst(spectra, width=8, level_db=BURST_DB, dc_bins=DC_BINS):
     x = spectra - np.median(spectra, axis=1, keepdims=True)
     mid = x.shape[1] // 2
     x[:, mid - dc_bins: mid + dc_bins + 1] = 0.0
-    c = np.cumsum(np.pad(x, ((0, 0), (1, 0))), axis=1)
-    return ((c[:, width:] - c[:, :-width]) / width).max(axis=1) >= level_db
+    return baselines.moving_average(x, width).max(axis=1) >= level_db
 
 
 def capture_family_block(family, pred, spectra):
