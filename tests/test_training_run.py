@@ -142,6 +142,16 @@ def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_mod
     assert json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]["target_far"] == 0.01
 
 
+def test_calibrate_and_eval_refuse_an_average_below_one(tmp_path, tiny_model):
+    iq = np.ones(4096, np.complex64)
+    meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)
+    model = load_model(tiny_model)
+    with pytest.raises(ValueError, match="average=0 must be >= 1"):
+        calibrate_cli.recalibrate(model, meta, 1e-3, average=0)
+    with pytest.raises(ValueError, match="average=0 must be >= 1"):
+        evaluate.evaluate_recording(model, meta, average=0)
+
+
 def test_worker_processes_give_the_same_batches_as_inline_generation():
     cfg = tiny_config(pool_batches=3, pool_refresh=0.5, unknown_band=0.5)
     inline = train.BatchSource(cfg)

@@ -23,8 +23,8 @@ def add_model_arguments(parser):
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="inference device")
     parser.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
     parser.add_argument("--batch", type=int, default=64, help="most spectra per model call (default 64)")
-    parser.add_argument("--average", type=int, default=None,
-                        help="average K FFT frames per spectrum (default: the model's training setting, else 1)")
+    parser.add_argument("--average", type=int, default=1,
+                        help="average K FFT frames per spectrum (default 1; the model was trained on 1, 2 and 4)")
     parser.add_argument("--threshold", type=float, default=-1.0,
                         help="alert threshold on the anomaly score (default: the model's calibrated one)")
 
@@ -63,14 +63,9 @@ def load(args):
     if args.threads < 0:
         raise UsageError(f"--threads={args.threads} must be >= 0")
     model = open_model(args.model, args.backend, args.runtime, args.device, args.threads)
-    average = args.average
-    if average is None:
-        config = getattr(model, "config", None)
-        average = int(getattr(config, "average", None) or (config.get("average", 1) if isinstance(config, dict)
-                                                             else 1))
-    if average < 1:
-        raise UsageError(f"--average={average} must be >= 1")
-    return model, average
+    if args.average < 1:
+        raise UsageError(f"--average={args.average} must be >= 1")
+    return model, args.average
 
 
 def model_note(model, path=""):

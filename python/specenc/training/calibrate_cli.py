@@ -23,12 +23,14 @@ def add_arguments(parser):
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
                         help="target false alarms per spectrum, held with 95 %% confidence (default 1e-3; "
                              "at 1e-3 that takes >= 2996 clean spectra; fewer give their maximum score)")
-    parser.add_argument("--average", type=int, default=None, help="frames averaged per spectrum (default: as trained)")
+    parser.add_argument("--average", type=int, default=1,
+                        help="frames averaged per spectrum (default 1): the psd block's average in the flowgraph "
+                             "the threshold is for, since averaging changes the scores")
     parser.add_argument("--max-spectra", type=int, default=200000, help="spectra to score at most")
     parser.add_argument("--out", required=True, help="output model path (.safetensors; the .json is written beside)")
 
 
-def recalibrate(model, meta_path, far, average=None, max_spectra=200000):
+def recalibrate(model, meta_path, far, average=1, max_spectra=200000):
     """(threshold, summary) for `model` on the clean recording at `meta_path`."""
     calibrate.check_far(far)
     rec, spectra, _ = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)

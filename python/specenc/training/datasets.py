@@ -60,11 +60,6 @@ class TestSets:
             yield synth.make_batch(rng, batch_size=self.batch_size, nfft=self.nfft, anomaly_fraction=0.0).spectra
 
 
-def spectrum_average():
-    """Frames averaged per spectrum by the generator (so recordings are seen like training data)."""
-    return int(getattr(synth, "SPECTRUM_AVERAGE", 1))
-
-
 def _is_truth(annotation):
     label = str(annotation.get("core:label", ""))
     return label in labels.FAMILY_INDEX or label == "anomaly" or bool(annotation.get("specenc:kind"))
@@ -96,10 +91,10 @@ def _annotation_truth(annotations, starts, span):
     return {"family": family, "anomaly": anomaly}
 
 
-def recording_spectra(meta_path, nfft, average=None, max_spectra=20000, overlap=0.5):
-    """(Recording, spectra (S, nfft) dB, truth dict or None) for a SigMF recording."""
+def recording_spectra(meta_path, nfft, average=1, max_spectra=20000, overlap=0.5):
+    """(Recording, spectra (S, nfft) dB, truth dict or None) for a SigMF recording, `average` frames per spectrum."""
+    dsp.check_params(nfft, overlap, average)  # before the sample count is divided by `average`
     rec = sigmf_io.read_meta(meta_path)
-    average = spectrum_average() if average is None else average
     hop = dsp.hop_size(nfft, overlap)
     count = min(dsp.num_spectra(rec.num_samples, nfft, overlap, average), max_spectra)
     if count < 1:

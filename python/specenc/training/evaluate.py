@@ -231,7 +231,7 @@ def capture_family_block(family, pred, spectra):
             "family_accuracy": metrics.accuracy(np.full(int(rows.sum()), labels.FAMILY_INDEX[family]), pred[rows])}
 
 
-def evaluate_recording(model, meta_path, average=None, max_spectra=20000, capture_family=None):
+def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_family=None):
     """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations,
     or family accuracy on its bursts when `capture_family` (the transmitter's family) is given."""
     rec, spectra, truth = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
@@ -259,7 +259,7 @@ def recording_name(path):
     return os.path.basename(path).replace(".sigmf-meta", "")
 
 
-def evaluate_recordings(model, paths, average=None, capture_families=None):
+def evaluate_recordings(model, paths, average=1, capture_families=None):
     """{recording name: evaluate_recording(...)}; capture_families: {recording name: family}."""
     families = capture_families or {}
     return {recording_name(p): evaluate_recording(model, p, average, capture_family=families.get(recording_name(p)))
