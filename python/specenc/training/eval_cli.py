@@ -26,7 +26,8 @@ def add_arguments(parser):
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
                         help="false-alarm rate the baselines are calibrated to (the model keeps its own threshold)")
     parser.add_argument("--ae-steps", type=int, default=300, help="training steps of the autoencoder baseline")
-    parser.add_argument("--average", type=int, default=1, help="frames averaged per spectrum for recordings (default 1; training saw 1, 2 and 4)")
+    parser.add_argument("--average", type=int, default=1,
+                        help="frames averaged per spectrum for recordings (default 1; training saw 1, 2 and 4)")
     parser.add_argument("--capture-families", default=None, metavar="FILE.json",
                         help="the known family of real captures' transmitters, {recording name: {\"family\": F, ...}}: "
                              "family accuracy on their bursts (e.g. docs/eval/capture_families.json)")
