@@ -3,7 +3,6 @@
 import glob
 import json
 import logging
-import math
 import os
 import shlex
 import sys
@@ -116,6 +115,6 @@ def _summary(results):
                  if "capture_family" in r else "")
         lines.append(f"  {name}: {r['spectra']} spectra, alert rate {r['alert_rate']:.2e}{known}")
     acc = evaluate.capture_family_accuracy(results.get("recordings", {}))
-    if not math.isnan(acc):
+    if acc is not None:
         lines.append(f"  real captures, transmitter's family named (mean over captures): {100 * acc:.1f} %")
     return "\n".join(lines)

@@ -268,9 +268,9 @@ def evaluate_recordings(model, paths, average=1, capture_families=None):
 
 def capture_family_accuracy(recordings):
     """Mean over the captures scored against their transmitter's family (each capture counts once, so one
-    long recording does not outweigh the rest); nan when none was."""
+    long recording does not outweigh the rest); None when none was."""
     accs = [r["family_accuracy"] for r in recordings.values() if "capture_family" in r and r["capture_rows"]]
-    return float(np.mean(accs)) if accs else float("nan")
+    return float(np.mean(accs)) if accs else None
 
 
 TARGETS = (

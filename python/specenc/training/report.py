@@ -211,7 +211,7 @@ def _recording_sections(results):
                          f"{r['alert_rate']:.2e} | {_fmt(r.get('anomaly_f1'))} | {top} |")
         lines.append("")
         known = evaluate.capture_family_accuracy(results["recordings"])
-        if np.isfinite(known):
+        if known is not None:
             lines += [f"Real captures, the transmitter's family named, mean over the captures scored: {_pct(known)}.", ""]
     return lines
 
