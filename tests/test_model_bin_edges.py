@@ -1,5 +1,6 @@
 """The per-bin occupancy head (ModelConfig.bin_edges): its targets, its loss term, and detections whose
-outer tokens are cut to the bins it calls occupied, the same in torch and onnxruntime."""
+outer tokens are cut to the bins it calls occupied and which are split at free valleys, the same in torch and
+onnxruntime."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 from gnuradio.specenc import bands, labels
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, batch_to_tensors, spectrum_loss
-from gnuradio.specenc.model.detections import Detections, grid_to_detections, trim_to_bins
+from gnuradio.specenc.model.detections import Detections, grid_to_detections, split_at_valleys, trim_to_bins
 from gnuradio.specenc.model.loss import bin_targets
 
 SMALL = dict(nfft=256, pool_stride=8, d_model=16, n_layers=1, n_heads=2, n_kv_heads=2, dropout_mode="none",
@@ -60,6 +61,74 @@ def test_trim_cuts_only_the_outer_tokens_and_keeps_an_edge_where_no_bin_is_occup
     assert [(d["bin_start"], d["bin_stop"], d["family"]) for d in got[1]] == [(18, 20, names[3])]
     empty = Detections(1, [], [], [], [], [], names)
     assert len(trim_to_bins(empty, occ[:1], 8).row) == 0
+
+
+def _cols(dets):
+    return list(zip(dets.row.tolist(), dets.bin_start.tolist(), dets.bin_stop.tolist(), dets.family.tolist(),
+                    dets.confidence.tolist()))
+
+
+def test_split_cuts_at_wide_deep_free_gaps_only():
+    names = labels.FAMILIES
+    level = np.full((5, 64), -60.0)
+    occ = np.zeros((5, 64), bool)
+    occ[:, 0:10] = occ[:, 20:40] = True  # every row: one detection 0..40 with a 10-bin free gap at 10..20
+    level[0, 10:20] = -90.0  # a deep gap: two emissions
+    level[1, 10:20] = -64.0  # only 4 dB below its sides (an FSK's dip): one emission
+    level[2, 10:20] = -90.0
+    occ[2, 11:20] = True  # ... but only one free bin wide
+    level[3, 10:20] = level[3, 25:30] = -90.0
+    occ[3, 25:30] = False  # two deep gaps: three pieces
+    occ[4, 30:40] = False
+    level[4, 30:40] = -90.0  # free bins at the detection's end are no cut
+    dets = Detections(5, range(5), [0] * 5, [40] * 5, [4] * 5, [0.75] * 5, names)
+    got = _cols(split_at_valleys(dets, occ, level))
+    assert got == [(0, 0, 10, 4, 0.75), (0, 20, 40, 4, 0.75), (1, 0, 40, 4, 0.75), (2, 0, 40, 4, 0.75),
+                   (3, 0, 10, 4, 0.75), (3, 20, 25, 4, 0.75), (3, 30, 40, 4, 0.75), (4, 0, 40, 4, 0.75)]
+    assert _cols(split_at_valleys(dets, occ, level, min_gap=11)) == _cols(dets)  # no gap that wide
+    last = Detections(1, [0], [20], [64], [4], [0.75], names)  # a detection that ends at the last bin
+    occ[0, 40:64] = True
+    assert _cols(split_at_valleys(last, occ[:1], level[:1])) == [(0, 20, 64, 4, 0.75)]
+    level[0, 40:64] = -30.0
+    occ[0, 45:50] = False
+    level[0, 45:50] = -90.0
+    assert _cols(split_at_valleys(last, occ[:1], level[:1])) == [(0, 20, 45, 4, 0.75), (0, 50, 64, 4, 0.75)]
+    assert len(split_at_valleys(Detections(1, [], [], [], [], [], names), occ[:1], level[:1]).row) == 0
+
+
+def _split_reference(dets, occ, level, min_gap, valley_db):
+    """Detection by detection, bin by bin: the rule of split_at_valleys written as a loop."""
+    out = []
+    for r, a, b, f, c in _cols(dets):
+        o, lv, cuts, k = occ[r, a:b], level[r, a:b], [], 0
+        while k < b - a:
+            j = k
+            while j < b - a and not o[j]:
+                j += 1
+            if k < j and 0 < k and j < b - a and j - k >= min_gap and lv[k:j].max() <= min(lv[:k].max(), lv[j:].max()) - valley_db:
+                cuts += [k, j]
+            k = max(j, k + 1)
+        edges = [0] + cuts + [b - a]
+        out += [(r, a + p, a + q, f, c) for p, q in zip(edges[::2], edges[1::2])]
+    return out
+
+
+def test_split_agrees_with_a_loop_on_random_grids():
+    rng = np.random.default_rng(5)
+    occ = rng.random((40, 256)) < 0.7
+    occ[:, 100:130] = False  # long free stretches, so that cuts happen
+    level = rng.normal(-80, 8, (40, 256))
+    starts = np.sort(rng.choice(np.arange(0, 256, 8), (40, 6)), axis=1)
+    rows, a_, b_ = [], [], []
+    for r, row in enumerate(starts):
+        for s, e in zip(row[:-1], row[1:]):
+            if e > s:
+                rows.append(r), a_.append(s), b_.append(e)
+    dets = Detections(40, rows, a_, b_, rng.integers(1, 9, len(rows)), rng.random(len(rows)), labels.FAMILIES)
+    for min_gap, valley in ((5, 6.0), (2, 0.0), (1, 12.0)):
+        want = _split_reference(dets, occ, level, min_gap, valley)
+        assert _cols(split_at_valleys(dets, occ, level, min_gap, valley)) == want
+        assert len(want) > len(dets.row)  # the case cuts something
 
 
 def test_predict_cuts_detections_to_the_heads_bins_and_onnxruntime_agrees():

@@ -10,6 +10,9 @@ splits it.
 Measured against the previous decoding (runs of one per-token argmax family), shipped v3 model, 1024
 held-out scenes (ad-hoc script): precision 0.517 -> 0.641, recall 0.713 -> 0.741, recall of emissions at
 SNR >= 10 dB 0.788 -> 0.813. Valleys of 6 / 15 dB gave 0.808 / 0.798 on the last figure, none 0.773.
+
+A model with the per-bin occupancy head (bin_edges) then cuts each detection at bin resolution:
+trim_to_bins moves its outer edges to occupied bins, split_at_valleys cuts it at free gaps that are valleys.
 """
 
 import operator
@@ -19,6 +22,10 @@ import numpy as np
 
 OCCUPIED_BELOW = 0.5  # a token is occupied when P(no emission) < this
 VALLEY_DB = 10.0
+# Bin-resolution cuts (split_at_valleys): chosen on 4096 validation-stream scenes, where they raised the recall
+# of emissions at SNR >= 10 dB from 0.834 to 0.844 at equal precision (0.681 / 0.682; ad-hoc script).
+SPLIT_GAP_BINS = 5
+SPLIT_VALLEY_DB = 6.0
 
 
 def _run_starts(flat, t):
@@ -69,6 +76,43 @@ def trim_to_bins(dets, occupied, stride):
     start = np.where(first.any(1), dets.bin_start + first.argmax(1), dets.bin_start)
     stop = np.where(last.any(1), dets.bin_stop - last[:, ::-1].argmax(1), dets.bin_stop)
     return Detections(len(dets), dets.row, start, stop, dets.family, dets.confidence, dets.names)
+
+
+def split_at_valleys(dets, occupied, level, min_gap=SPLIT_GAP_BINS, valley_db=SPLIT_VALLEY_DB):
+    """Detections with each one cut where `occupied` (B, N) bool (the per-bin head) leaves a gap of at least
+    `min_gap` free bins between occupied ones, whose highest bin of `level` (B, N) dB lies `valley_db` or more
+    below the highest bin on each side within the detection (the token valleys' rule at bin resolution):
+    two emissions a few bins apart otherwise share one run of occupied tokens. Pieces keep the family and
+    confidence of the detection they came from; a gap at a detection's end is not a cut.
+
+    Works on the flattened grid: free runs are found once, and only those inside a detection are weighed."""
+    if not len(dets.row):
+        return dets
+    n = occupied.shape[1]
+    free = np.concatenate([[False], ~occupied.ravel(), [False]])
+    change = np.flatnonzero(free[1:] != free[:-1])
+    gap_start, gap_stop = change[::2], change[1::2]  # maximal free runs [start, stop) of the flat grid
+    det_start, det_stop = dets.row * n + dets.bin_start, dets.row * n + dets.bin_stop
+    d = np.searchsorted(det_start, gap_start, side="right") - 1
+    inside = (d >= 0) & (gap_stop - gap_start >= min_gap)
+    inside[inside] &= (gap_start[inside] > det_start[d[inside]]) & (gap_stop[inside] < det_stop[d[inside]])
+    gap_start, gap_stop, d = gap_start[inside], gap_stop[inside], d[inside]
+    if len(d):
+        flat = np.append(level.ravel(), 0.0)  # a range may end at the grid's end: reduceat needs that index
+
+        def highest(lo, hi):  # max of flat[lo[i]:hi[i]] for each i (every range non-empty)
+            return np.maximum.reduceat(flat, np.stack([lo, hi], 1).ravel())[::2]
+
+        sides = np.minimum(highest(det_start[d], gap_start), highest(gap_stop, det_stop[d]))
+        cut = highest(gap_start, gap_stop) <= sides - valley_db
+        gap_start, gap_stop = gap_start[cut], gap_stop[cut]
+    if not len(gap_start):
+        return dets
+    piece_start = np.sort(np.concatenate([det_start, gap_stop]))
+    piece_stop = np.sort(np.concatenate([det_stop, gap_start]))
+    d = np.searchsorted(det_start, piece_start, side="right") - 1
+    return Detections(len(dets), dets.row[d], piece_start - dets.row[d] * n, piece_stop - dets.row[d] * n,
+                      dets.family[d], dets.confidence[d], dets.names)
 
 
 class Detections(Sequence):

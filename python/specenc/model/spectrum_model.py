@@ -21,7 +21,7 @@ from .. import bands, labels
 from .attention import check_backend
 from .checkpoint import load_weights, read_info, save_checkpoint
 from .config import ModelConfig
-from .detections import Detections, grid_to_detections, trim_to_bins
+from .detections import Detections, grid_to_detections, split_at_valleys, trim_to_bins
 from .encoder import InferenceGraph, SpectrumEncoder, outputs_for
 
 log = logging.getLogger(__name__)
@@ -344,10 +344,11 @@ class SpectrumModel:
         score = r["anomaly_score"].astype(np.float32)
         detections = grid_to_detections(full_prob, x.reshape(n, cfg.n_tokens, cfg.pool_stride).max(-1),
                                         cfg.pool_stride, self.family_names)
-        if "bin_occupied" in r:  # a detection's outer tokens cut to the bins the per-bin head calls occupied
+        if "bin_occupied" in r:  # detections cut to the bins the per-bin head calls occupied: outer tokens, valleys
             bins = np.zeros((n, cfg.n_tokens, cfg.pool_stride), bool)
             bins[rows, r["kept"]] = r["bin_occupied"]
-            detections = trim_to_bins(detections, bins.reshape(n, -1), cfg.pool_stride)
+            bins = bins.reshape(n, -1)
+            detections = split_at_valleys(trim_to_bins(detections, bins, cfg.pool_stride), bins, x)
         return Prediction(
             labels=[self.family_names[i] for i in r["label_index"].tolist()],
             label_index=r["label_index"].astype(np.int64),
