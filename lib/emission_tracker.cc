@@ -78,9 +78,14 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
     if (det.family >= static_cast<int>(d_open.size())) {
         d_open.resize(det.family + 1);
     }
+    bool nested = false;
     for (auto& t : d_open[det.family]) {
         emission& em = t.em;
-        if (em.last < index && det.bin_start < em.reach_stop && em.reach_start < det.bin_stop) {
+        if (det.bin_start >= em.reach_stop || em.reach_start >= det.bin_stop) {
+            continue;
+        }
+        nested = nested || em.last == index; // overlaps one this spectrum already joined
+        if (em.last < index) {
             em.last = index;
             em.reach_start = std::min(em.reach_start, det.bin_start);
             em.reach_stop = std::max(em.reach_stop, det.bin_stop);
@@ -95,8 +100,8 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
         }
     }
     track t;
-    t.em = emission{ d_next_id++, det.family,    index,         index, det.bin_start, det.bin_stop,
-                     det.bin_start, det.bin_stop, 1,             det.confidence };
+    t.em = emission{ d_next_id++,   det.family,   index, index,          det.bin_start, det.bin_stop,
+                     det.bin_start, det.bin_stop, 1,     det.confidence, nested };
     t.starts.push_back(det.bin_start);
     t.stops.push_back(det.bin_stop);
     opened.push_back(t.em);

@@ -111,7 +111,7 @@ def test_emissions_do_not_depend_on_how_spectra_are_batched(tracker, seed):
 
 def test_every_detection_lands_in_one_emission_and_ended_ones_are_ordered(tracker):
     spectra = random_spectra(7)
-    tr = tracker(NFFT, max_gap=2)
+    tr = tracker(NFFT, max_gap=2, min_nested_spectra=1)  # keep every emission the C++ joining makes
     ended = feed(tr, 0, spectra, clock_at())
     assert [(e.first, e.bin_start) for e in ended] == sorted((e.first, e.bin_start) for e in ended)
     assert all(e.last <= len(spectra) - 1 - 3 for e in ended)  # ended: unseen for more than max_gap spectra
@@ -131,6 +131,22 @@ def test_emissions_seen_in_fewer_than_min_spectra_are_dropped(tracker):
     ended = feed(tr, 0, [[det(10, 14), det(40, 44)], [det(10, 14)], [], [], []], clock_at())
     assert [(e.bin_start, e.count) for e in ended] == [(10, 2)]  # the one at 40 was seen once
     assert tr.flush() == []
+
+
+def test_a_piece_cut_off_for_one_spectrum_is_no_emission_of_its_own(tracker):
+    whole, left, right = det(10, 30), det(10, 18), det(22, 30)
+    tr = tracker(NFFT, max_gap=1)
+    ended = feed(tr, 0, [[whole], [left, right, det(40, 44)], [whole], [], [], []], clock_at())
+    # The right piece opened a nested emission seen once: dropped; the lone one at 40 is kept.
+    assert [(e.first, e.bin_start, e.bin_stop, e.count) for e in ended] == [(0, 10, 30, 3), (1, 40, 44, 1)]
+    tr = tracker(NFFT, max_gap=1)
+    ended = feed(tr, 0, [[whole], [left, right], [left, right], [], [], []], clock_at())
+    # Cut in two for two spectra: the right piece is an emission of its own (the left one keeps the median edges).
+    assert [(e.first, e.bin_start, e.bin_stop, e.count) for e in ended] == [(0, 10, 18, 3), (1, 22, 30, 2)]
+    tr = tracker(NFFT, max_gap=1, min_nested_spectra=3)
+    assert len(feed(tr, 0, [[whole], [left, right], [left, right], [], [], []], clock_at())) == 1
+    tr = tracker(NFFT, max_gap=1, min_nested_spectra=1)
+    assert len(feed(tr, 0, [[whole], [left, right], [], [], []], clock_at())) == 2
 
 
 def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):

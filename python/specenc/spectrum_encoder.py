@@ -89,7 +89,8 @@ class spectrum_encoder(gr.basic_block):
         1 (embeddings > 0): float[d_model] pooled embedding per spectrum (zeros for invalid spectra).
         detections (message): one dict per emission (detections of one family whose bins overlap, joined
            across spectra; sent when it ends, or every 1024 spectra while it lasts; with overlap >= 0.5 and
-           average 1, only emissions seen in 2 or more spectra): family, confidence (mean),
+           average 1, only emissions seen in 2 or more spectra, and at any average only nested ones seen in 2
+           or more (EmissionTracker)): family, confidence (mean),
            freq_lower_edge, freq_upper_edge (Hz), band, time (s, start), spectrum (first), spectra (count),
            sample_start, sample_count, center_freq, sample_rate, bin_start, bin_stop.
 

@@ -36,6 +36,9 @@ struct SPECENC_API emission {
     int reach_stop;  //!< highest end bin any detection reached (exclusive)
     int count;       //!< detections joined
     double confidence_sum;
+    //! opened by a detection inside the reach of an emission of its family that this spectrum had
+    //! already joined: a piece of one cut in two, or a neighbour under a wide one
+    bool nested;
 };
 
 /*!
@@ -46,7 +49,7 @@ struct SPECENC_API emission {
  * An emission is a run of detections of one family whose bins overlap, in spectra at most
  * \p max_gap apart. A detection joins the oldest open emission of its family not yet joined in
  * this spectrum whose reach (every bin an earlier detection covered) it overlaps; otherwise it
- * opens one. An emission ends once \p max_gap spectra pass without it, or when it has lasted
+ * opens one (marked nested when it overlaps one that this spectrum already joined). An emission ends once \p max_gap spectra pass without it, or when it has lasted
  * \p max_spectra spectra (a long one is then reported in pieces). Its reported edges are the
  * median detection's, so a few wider detections (skirts, a neighbour) do not widen it.
  *

@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(2f8cb7e711dcce986cf360274e7548e9)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(3bda5825e7f1345b282f3bbc16e84e26)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
@@ -45,7 +45,8 @@ void bind_emission_tracker(py::module& m)
         .def_readonly("reach_start", &emission::reach_start)
         .def_readonly("reach_stop", &emission::reach_stop)
         .def_readonly("count", &emission::count)
-        .def_readonly("confidence_sum", &emission::confidence_sum);
+        .def_readonly("confidence_sum", &emission::confidence_sum)
+        .def_readonly("nested", &emission::nested);
 
     py::class_<tracker>(m, "emission_tracker",
                         "Joins per-spectrum detections into emissions (see emission_tracker.h).")
