@@ -49,9 +49,10 @@ struct SPECENC_API emission {
  * An emission is a run of detections of one family whose bins overlap, in spectra at most
  * \p max_gap apart. A detection joins the oldest open emission of its family not yet joined in
  * this spectrum whose reach (every bin an earlier detection covered) it overlaps; otherwise it
- * opens one (marked nested when it overlaps one that this spectrum already joined). An emission ends once \p max_gap spectra pass without it, or when it has lasted
- * \p max_spectra spectra (a long one is then reported in pieces). Its reported edges are the
- * median detection's, so a few wider detections (skirts, a neighbour) do not widen it.
+ * opens one (marked nested when it overlaps one that this spectrum already joined). An emission
+ * ends once \p max_gap spectra pass without it, or when it has lasted \p max_spectra spectra (a
+ * long one is then reported in pieces). Its reported edges are the median detection's, so a few
+ * wider detections (skirts, a neighbour) do not widen it.
  *
  * Spectra must come in order: every spectrum index is visited, with or without detections, so
  * emissions end on time. Tuning is the caller's business (flush() before a retune).

@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(3bda5825e7f1345b282f3bbc16e84e26)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(82ff30a43df0fd1e45cf92671a7a7bcc)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
