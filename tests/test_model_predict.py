@@ -79,7 +79,11 @@ def test_detections_map_back_to_bins_through_stride_and_kept_tokens(monkeypatch)
                 "embedding": np.zeros((1, 16), np.float32)}
 
     monkeypatch.setattr(m, "forward_numpy", fake)
-    pred = m.predict(np.arange(64, dtype=np.float32))  # rising: no valleys (and not flat, which is silence)
+    x = np.linspace(-100, -90, 64, dtype=np.float32)  # rising: no valleys (and not flat, which is silence) ...
+    x[4:16] += 30
+    x[20:28] += 30
+    x[36:52] += 30  # ... and the detected bins well above the free ones, which drop_faint compares them with
+    pred = m.predict(x)
     assert np.flatnonzero(pred.anomaly_bins[0]).tolist() == list(range(20, 28))
     d = pred.detections[0]
     assert [(e["bin_start"], e["bin_stop"], e["family"]) for e in d] == [(4, 16, "fm"), (20, 28, "fm"),

@@ -13,6 +13,9 @@ SNR >= 10 dB 0.788 -> 0.813. Valleys of 6 / 15 dB gave 0.808 / 0.798 on the last
 
 A model with the per-bin occupancy head (bin_edges) then cuts each detection at bin resolution:
 trim_to_bins moves its outer edges to occupied bins, split_at_valleys cuts it at free gaps that are valleys.
+
+Last, drop_faint removes detections whose bins stand barely above the free bins beside them: noise peaks of
+a single-frame periodogram, and bumps of an uneven noise floor, which the token head takes for emissions.
 """
 
 import operator
@@ -26,6 +29,11 @@ VALLEY_DB = 10.0
 # of emissions at SNR >= 10 dB from 0.834 to 0.844 at equal precision (0.681 / 0.682; ad-hoc script).
 SPLIT_GAP_BINS = 5
 SPLIT_VALLEY_DB = 6.0
+# Detections no brighter than their surroundings (drop_faint): on 4096 validation-stream scenes, a 2 dB floor over
+# the 16 nearest free bins on each side raised detection precision from 0.682 to 0.778 for recall 0.762 -> 0.751
+# (emissions at SNR >= 10 dB: 0.844 -> 0.840); 1 / 3 dB gave 0.752 / 0.803 precision, 0.841 / 0.834 (ad-hoc script).
+FAINT_DB = 2.0
+FLOOR_BINS = 16
 
 
 def _run_starts(flat, t):
@@ -115,6 +123,40 @@ def split_at_valleys(dets, occupied, level, min_gap=SPLIT_GAP_BINS, valley_db=SP
     d = np.searchsorted(det_start, piece_start, side="right") - 1
     return Detections(len(dets), dets.row[d], piece_start - dets.row[d] * n, piece_stop - dets.row[d] * n,
                       dets.family[d], dets.confidence[d], dets.names)
+
+
+def contrast_db(dets, level, floor_bins=FLOOR_BINS):
+    """(D,) how far each detection's mean `level` (B, N) dB over its bins lies above the local floor: the median
+    level of the `floor_bins` nearest bins on each side, in the same row, that no detection covers (inf where
+    its row has no free bin: nothing to compare with).
+
+    Vectorised: the free bins of the flattened grid are listed once; each detection reads its neighbours there."""
+    b, n = level.shape
+    flat = np.append(np.asarray(level, np.float32).ravel(), np.float32(0))  # a detection may end at the grid's end
+    start, stop = dets.row * n + dets.bin_start, dets.row * n + dets.bin_stop
+    depth = np.cumsum(np.bincount(start, minlength=b * n + 1) - np.bincount(stop, minlength=b * n + 1))[:-1]
+    free = np.flatnonzero(depth == 0)  # flat indices of bins no detection covers, ascending
+    if not len(free) or not len(start):
+        return np.full(len(start), np.inf)
+    mean = np.add.reduceat(flat, np.stack([start, stop], 1).ravel(), dtype=np.float64)[::2] / (stop - start)
+    left = np.searchsorted(free, start)[:, None] - np.arange(floor_bins, 0, -1)  # the floor_bins free bins below
+    right = np.searchsorted(free, stop)[:, None] + np.arange(floor_bins)  # and above
+    slot = np.concatenate([left, right], axis=1)
+    near = free[np.clip(slot, 0, len(free) - 1)]
+    ok = (slot >= 0) & (slot < len(free)) & (near // n == dets.row[:, None])
+    # float32, as the spectra: sorting these rows costs a sixth of sorting them as float64
+    values = np.sort(np.where(ok, flat[near], np.float32(np.inf)), axis=1)  # unused slots sort last
+    count = ok.sum(axis=1)
+    pick = np.arange(len(values))
+    floor = 0.5 * (values[pick, np.maximum(count - 1, 0) // 2].astype(np.float64) + values[pick, count // 2])
+    return np.where(count > 0, mean - floor, np.inf)
+
+
+def drop_faint(dets, level, min_db=FAINT_DB, floor_bins=FLOOR_BINS):
+    """The detections at least `min_db` brighter than their local floor (contrast_db)."""
+    keep = contrast_db(dets, level, floor_bins) >= min_db
+    return Detections(len(dets), dets.row[keep], dets.bin_start[keep], dets.bin_stop[keep], dets.family[keep],
+                      dets.confidence[keep], dets.names)
 
 
 class Detections(Sequence):

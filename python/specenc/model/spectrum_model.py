@@ -21,7 +21,7 @@ from .. import bands, labels
 from .attention import check_backend
 from .checkpoint import load_weights, read_info, save_checkpoint
 from .config import ModelConfig
-from .detections import Detections, grid_to_detections, split_at_valleys, trim_to_bins
+from .detections import Detections, drop_faint, grid_to_detections, split_at_valleys, trim_to_bins
 from .encoder import InferenceGraph, SpectrumEncoder, outputs_for
 
 log = logging.getLogger(__name__)
@@ -349,6 +349,7 @@ class SpectrumModel:
             bins[rows, r["kept"]] = r["bin_occupied"]
             bins = bins.reshape(n, -1)
             detections = split_at_valleys(trim_to_bins(detections, bins, cfg.pool_stride), bins, x)
+        detections = drop_faint(detections, x)
         return Prediction(
             labels=[self.family_names[i] for i in r["label_index"].tolist()],
             label_index=r["label_index"].astype(np.int64),
