@@ -91,6 +91,7 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
             em.reach_stop = std::max(em.reach_stop, det.bin_stop);
             em.count += 1;
             em.confidence_sum += det.confidence;
+            em.evidence_sum += det.evidence;
             t.starts.push_back(det.bin_start);
             t.stops.push_back(det.bin_stop);
             if (index - em.first + 1 >= d_max_spectra) {
@@ -101,7 +102,7 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
     }
     track t;
     t.em = emission{ d_next_id++,   det.family,   index, index,          det.bin_start, det.bin_stop,
-                     det.bin_start, det.bin_stop, 1,     det.confidence, nested };
+                     det.bin_start, det.bin_stop, 1,     det.confidence, det.evidence, nested };
     t.starts.push_back(det.bin_start);
     t.stops.push_back(det.bin_stop);
     opened.push_back(t.em);

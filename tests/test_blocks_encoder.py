@@ -105,6 +105,19 @@ def test_detections_in_hz_and_seconds_from_rx_tags():
     assert high["band"] == "ism" and high["family"] == "tone" and high["confidence"] == pytest.approx(0.9)
 
 
+def test_an_emission_must_stand_clear_of_the_noise_its_averaging_leaves():
+    # 12 dB over the floor in one bin for 10 spectra: z = 12 / scatter per detection, sqrt(10) z in all. One frame
+    # per spectrum scatters noise by 5.57 dB (6.8 in all, short of 8: dropped), four by 2.31 dB (16.4: kept).
+    spectra = np.full((40, NFFT), -100.0, np.float32)
+    spectra[5:15, 48] = -88.0
+    spectra[20:30, 8] = -50.0  # 50 dB: clear either way
+    for average, want in ((1, [8]), (4, [8, 48])):
+        _, dets, _ = run_encoder(spectra, ToneModel(NFFT, snr=True), overlap=0.5, average=average)
+        assert sorted(d["bin_start"] for d in dets) == want
+    _, dets, _ = run_encoder(spectra, ToneModel(NFFT), overlap=0.5, average=1)
+    assert len(dets) == 2  # detections without an snr_db are not weighed
+
+
 def test_emissions_open_at_end_of_stream_are_flushed():
     spectra = np.full((10, NFFT), -100.0, np.float32)
     spectra[:, 40] = -50.0

@@ -25,11 +25,11 @@ def det(lo, hi, family="fsk", confidence=0.5):
     return lo, hi, NAMES.index(family), confidence
 
 
-def feed(tr, first, spectra, clock):
-    """tr.update over spectra first, first + 1, ... given as lists of det(...)."""
+def feed(tr, first, spectra, clock, snr_db=None):
+    """tr.update over spectra first, first + 1, ... given as lists of det(...); snr_db: one per detection."""
     rows = [r for r, spectrum in enumerate(spectra) for _ in spectrum]
     lo, hi, family, confidence = list(zip(*[d for spectrum in spectra for d in spectrum])) or [()] * 4
-    detections = Detections(len(spectra), rows, lo, hi, family, confidence, NAMES)
+    detections = Detections(len(spectra), rows, lo, hi, family, confidence, NAMES, snr_db)
     return tr.update(first, len(spectra), detections, first + np.arange(len(spectra)), clock)
 
 
@@ -149,6 +149,32 @@ def test_a_piece_cut_off_for_one_spectrum_is_no_emission_of_its_own(tracker):
     assert len(feed(tr, 0, [[whole], [left, right], [], [], []], clock_at())) == 2
 
 
+def test_emissions_short_of_evidence_are_dropped_once_noise_db_is_set(tracker):
+    # Three emissions of 4-bin detections over 3 spectra; z of one detection = snr_db * 2 / noise_db, the emission's
+    # evidence sum(z) / sqrt(3). With noise_db 5: 3 dB -> 1.2 per detection, 2.08 in all; 20 dB -> 13.9; unknown -> kept.
+    spectra = [[det(10, 14), det(30, 34), det(50, 54)]] * 3 + [[], []]
+    snr = [3.0, 20.0, np.nan] * 3
+
+    def kept(**kwargs):
+        tr = tracker(NFFT, max_gap=1, **kwargs)
+        return [e.bin_start for e in feed(tr, 0, spectra, clock_at(), snr) + tr.flush()]
+
+    assert kept(noise_db=5.0) == [30, 50]
+    assert kept(noise_db=5.0, min_evidence=2.0) == [10, 30, 50]  # 2.08 clears 2
+    assert kept(noise_db=5.0, min_evidence=14.0) == [50]
+    assert kept() == [10, 30, 50]  # no noise_db: nothing weighed
+
+
+def test_noise_scatter_matches_averaged_noise():
+    rng = np.random.default_rng(0)
+    for k, want in ((1, 5.57), (2, 3.49), (4, 2.31)):
+        power = rng.exponential(size=(200_000, k)).mean(axis=1)  # one bin of averaged noise
+        assert dsp.noise_scatter_db(k) == pytest.approx(want, abs=0.01)
+        assert np.std(10 * np.log10(power)) == pytest.approx(want, rel=0.02)
+    with pytest.raises(ValueError, match="average=0"):
+        dsp.noise_scatter_db(0)
+
+
 def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
     tr = tracker(NFFT)
     feed(tr, 0, [[det(10, 14)]] * 3, clock_at())
@@ -158,8 +184,10 @@ def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
         feed(tr, 3, [[det(14, 14)]], clock_at())
     core = specenc_cpp.emission_tracker()
     with pytest.raises(ValueError, match="out of order or outside"):
-        core.update(0, 2, [1, 0], [0, 0], [1, 1], [2, 2], [0.5, 0.5])
+        core.update(0, 2, [1, 0], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0])
     with pytest.raises(ValueError, match="1-D and of one length"):
-        core.update(0, 2, [0, 1], [0], [1, 1], [2, 2], [0.5, 0.5])
+        core.update(0, 2, [0, 1], [0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0])
+    with pytest.raises(ValueError, match="1-D and of one length"):
+        core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0])
     with pytest.raises(ValueError, match="max_gap=-1"):
         specenc_cpp.emission_tracker(max_gap=-1)

@@ -5,7 +5,7 @@ import numpy as np
 from gnuradio.specenc import labels
 from gnuradio.specenc.model import ModelConfig, SpectrumModel
 from gnuradio.specenc.model import spectrum_model
-from gnuradio.specenc.model.detections import Detections, contrast_db, drop_faint
+from gnuradio.specenc.model.detections import FAINT_DB, Detections, contrast_db, drop_faint
 
 
 def _dets(n_rows, spans):
@@ -84,3 +84,19 @@ def test_predict_hands_out_the_decode_with_faint_detections_dropped(monkeypatch)
     got = model.predict(x).detections
     assert len(seen) == 1 and np.array_equal(seen[0][1], x)
     assert len(got.row) < seen[0][0]  # random weights detect noise; some of it is dropped
+
+
+def test_snr_db_rides_with_its_detection_through_slices_takes_and_joins():
+    dets = Detections(3, [0, 0, 2], [1, 5, 7], [3, 9, 8], [1, 2, 3], [0.5, 0.6, 0.7], labels.FAMILIES, [4.0, 5.0, 6.0])
+    assert dets[1:].snr_db.tolist() == [6.0]
+    assert dets.take([2, 0]).snr_db.tolist() == [6.0, 4.0, 5.0]
+    assert Detections.concat([dets, dets[:1]]).snr_db.tolist() == [4.0, 5.0, 6.0, 4.0, 5.0]
+    assert np.isnan(_dets(1, [(0, 1, 2)]).snr_db).all()  # not measured
+
+
+def test_predict_gives_each_detection_its_snr_over_the_local_floor():
+    model = SpectrumModel.from_config(ModelConfig(nfft=256, pool_stride=8, d_model=16, n_layers=1, n_heads=2,
+                                                  n_kv_heads=2, dropout_mode="none", drop_ratio=0.0))
+    x = np.random.default_rng(1).normal(-100, 5, (6, 256)).astype(np.float32)
+    got = model.predict(x).detections
+    assert len(got.row) and (got.snr_db >= FAINT_DB).all()  # measured before the faint ones left

@@ -82,6 +82,16 @@ def power_spectrum(iq, nfft=1024, overlap=0.5, window="hann", average=1, db=True
     return power.astype(np.float32)
 
 
+def noise_scatter_db(average=1):
+    """Standard deviation (dB) of one bin of a noise-only spectrum averaging `average` frames: the bin's power
+    is Gamma(K)-distributed, so its dB value scatters by 10/ln(10) sqrt(trigamma(K)); 5.57 dB for one frame,
+    2.31 dB for four."""
+    if average < 1:
+        raise ValueError(f"average={average} must be >= 1")
+    trigamma = np.pi**2 / 6 - sum(1.0 / j**2 for j in range(1, int(average)))
+    return float(10 / np.log(10) * np.sqrt(trigamma))
+
+
 def bin_edges_hz(bin_start, bin_stop, nfft, sample_rate, center_freq):
     """Frequency edges (Hz) of the half-open bin range [bin_start, bin_stop) of an fftshifted spectrum.
 

@@ -16,6 +16,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
+from . import dsp
 from . import spectrum_tags as tags
 from .emission_tracker import EmissionTracker
 from .model_calls import ModelCalls
@@ -90,7 +91,8 @@ class spectrum_encoder(gr.basic_block):
         detections (message): one dict per emission (detections of one family whose bins overlap, joined
            across spectra; sent when it ends, or every 1024 spectra while it lasts; with overlap >= 0.5 and
            average 1, only emissions seen in 2 or more spectra, and at any average only nested ones seen in 2
-           or more (EmissionTracker)): family, confidence (mean),
+           or more, and only those that stand clear of the noise the averaging leaves (EmissionTracker,
+           MIN_EVIDENCE)): family, confidence (mean),
            freq_lower_edge, freq_upper_edge (Hz), band, time (s, start), spectrum (first), spectra (count),
            sample_start, sample_count, center_freq, sample_rate, bin_start, bin_stop.
 
@@ -161,7 +163,9 @@ class spectrum_encoder(gr.basic_block):
         self._held = None  # the window whose model call runs while the next call reads its input
         self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
-        self._tracker = EmissionTracker(nfft, min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
+        # Emissions must also stand clear of the noise, whose scatter the averaging sets.
+        self._tracker = EmissionTracker(nfft, min_spectra=2 if average == 1 and overlap >= 0.5 else 1,
+                                        noise_db=dsp.noise_scatter_db(average))
 
     # GRC callbacks
     def set_batch(self, batch):

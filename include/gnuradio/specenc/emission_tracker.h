@@ -22,6 +22,7 @@ struct SPECENC_API detection {
     int bin_start;
     int bin_stop; //!< exclusive
     double confidence;
+    double evidence; //!< the caller's measure of how clearly it stands out; summed per emission
 };
 
 //! An emission as emission_tracker reports it.
@@ -36,6 +37,7 @@ struct SPECENC_API emission {
     int reach_stop;  //!< highest end bin any detection reached (exclusive)
     int count;       //!< detections joined
     double confidence_sum;
+    double evidence_sum;
     //! opened by a detection inside the reach of an emission of its family that this spectrum had
     //! already joined: a piece of one cut in two, or a neighbour under a wide one
     bool nested;
