@@ -16,9 +16,9 @@ from gnuradio.specenc.model.detections import Detections
 class ToneModel:
     threshold = 0.5
 
-    def __init__(self, nfft=64, d_model=8, snr=False):
+    def __init__(self, nfft=64, d_model=8, contrast=False):
         self.nfft, self.d_model = nfft, d_model
-        self.snr = snr  # give each detection its snr_db (mean dB above the median), as model.predict does
+        self.contrast = contrast  # give each detection its contrast_db (mean dB above the median), as predict does
         self.config = {"nfft": nfft}
         self.rows_seen = 0  # spectra passed to predict, warm-up included
         self.calls = []  # (batch size, rx_freq) per call
@@ -38,9 +38,10 @@ class ToneModel:
         labels = ["tone" if occ.any() else "noise" for occ in occupied]
         rows, edges = np.nonzero(np.diff(occupied.astype(np.int8), prepend=0, append=0, axis=1))
         k = len(rows) // 2  # per row: rising edge, falling edge, rising edge, ...
-        snr_db = [excess[r, a:b].mean() for r, a, b in zip(rows[::2], edges[::2], edges[1::2])] if self.snr else None
+        contrast_db = ([excess[r, a:b].mean() for r, a, b in zip(rows[::2], edges[::2], edges[1::2])]
+                       if self.contrast else None)
         detections = Detections(len(spectra), rows[::2], edges[::2], edges[1::2], [FAMILIES.index("tone")] * k,
-                                [0.9] * k, FAMILIES, snr_db)
+                                [0.9] * k, FAMILIES, contrast_db)
         embedding = np.repeat(snr[:, None], self.d_model, axis=1).astype(np.float32)
         return SimpleNamespace(
             labels=labels,

@@ -112,10 +112,10 @@ def test_an_emission_must_stand_clear_of_the_noise_its_averaging_leaves():
     spectra[5:15, 48] = -88.0
     spectra[20:30, 8] = -50.0  # 50 dB: clear either way
     for average, want in ((1, [8]), (4, [8, 48])):
-        _, dets, _ = run_encoder(spectra, ToneModel(NFFT, snr=True), overlap=0.5, average=average)
+        _, dets, _ = run_encoder(spectra, ToneModel(NFFT, contrast=True), overlap=0.5, average=average)
         assert sorted(d["bin_start"] for d in dets) == want
     _, dets, _ = run_encoder(spectra, ToneModel(NFFT), overlap=0.5, average=1)
-    assert len(dets) == 2  # detections without an snr_db are not weighed
+    assert len(dets) == 2  # detections without a contrast_db are not weighed
 
 
 def test_emissions_open_at_end_of_stream_are_flushed():

@@ -25,11 +25,11 @@ def det(lo, hi, family="fsk", confidence=0.5):
     return lo, hi, NAMES.index(family), confidence
 
 
-def feed(tr, first, spectra, clock, snr_db=None):
-    """tr.update over spectra first, first + 1, ... given as lists of det(...); snr_db: one per detection."""
+def feed(tr, first, spectra, clock, contrast_db=None):
+    """tr.update over spectra first, first + 1, ... given as lists of det(...); contrast_db: one per detection."""
     rows = [r for r, spectrum in enumerate(spectra) for _ in spectrum]
     lo, hi, family, confidence = list(zip(*[d for spectrum in spectra for d in spectrum])) or [()] * 4
-    detections = Detections(len(spectra), rows, lo, hi, family, confidence, NAMES, snr_db)
+    detections = Detections(len(spectra), rows, lo, hi, family, confidence, NAMES, contrast_db)
     return tr.update(first, len(spectra), detections, first + np.arange(len(spectra)), clock)
 
 
@@ -150,14 +150,14 @@ def test_a_piece_cut_off_for_one_spectrum_is_no_emission_of_its_own(tracker):
 
 
 def test_emissions_short_of_evidence_are_dropped_once_noise_db_is_set(tracker):
-    # Three emissions of 4-bin detections over 3 spectra; z of one detection = snr_db * 2 / noise_db, the emission's
+    # Three emissions of 4-bin detections over 3 spectra; z of one detection = contrast_db * 2 / noise_db, the emission's
     # evidence sum(z) / sqrt(3). With noise_db 5: 3 dB -> 1.2 per detection, 2.08 in all; 20 dB -> 13.9; unknown -> kept.
     spectra = [[det(10, 14), det(30, 34), det(50, 54)]] * 3 + [[], []]
-    snr = [3.0, 20.0, np.nan] * 3
+    contrast = [3.0, 20.0, np.nan] * 3
 
     def kept(**kwargs):
         tr = tracker(NFFT, max_gap=1, **kwargs)
-        return [e.bin_start for e in feed(tr, 0, spectra, clock_at(), snr) + tr.flush()]
+        return [e.bin_start for e in feed(tr, 0, spectra, clock_at(), contrast) + tr.flush()]
 
     assert kept(noise_db=5.0) == [30, 50]
     assert kept(noise_db=5.0, min_evidence=2.0) == [10, 30, 50]  # 2.08 clears 2

@@ -1,11 +1,11 @@
-"""Detections no brighter than the free bins beside them are dropped (model.detections.contrast_db, drop_faint)."""
+"""Detections no brighter than the free bins beside them are dropped (model.detections.local_contrast_db, drop_faint)."""
 
 import numpy as np
 
 from gnuradio.specenc import labels
 from gnuradio.specenc.model import ModelConfig, SpectrumModel
 from gnuradio.specenc.model import spectrum_model
-from gnuradio.specenc.model.detections import FAINT_DB, Detections, contrast_db, drop_faint
+from gnuradio.specenc.model.detections import FAINT_DB, Detections, drop_faint, local_contrast_db
 
 
 def _dets(n_rows, spans):
@@ -30,8 +30,8 @@ def test_drop_faint_keeps_what_stands_above_its_free_neighbours():
     level[2, 0:10] = -90.0  # at the band's edge: free bins on one side only
     spans = [(0, 100, 110), (0, 300, 310), (0, 500, 508), (0, 600, 650), (0, 650, 660), (1, 0, 1024), (2, 0, 10)]
     dets = _dets(3, spans)
-    np.testing.assert_allclose(contrast_db(dets, level)[[0, 1, 2, 3, 4, 6]], [10.5, 1.5, 2.5, 40.5, 5.5, 10.0])
-    assert np.isinf(contrast_db(dets, level)[5])  # row 1 is all one detection: nothing to compare with, kept
+    np.testing.assert_allclose(local_contrast_db(dets, level)[[0, 1, 2, 3, 4, 6]], [10.5, 1.5, 2.5, 40.5, 5.5, 10.0])
+    assert np.isinf(local_contrast_db(dets, level)[5])  # row 1 is all one detection: nothing to compare with, kept
     assert _spans(drop_faint(dets, level, 2.0)) == [s for s in spans if s != (0, 300, 310)]
     assert _spans(drop_faint(dets, level, 3.0)) == [s for s in spans if s not in ((0, 300, 310), (0, 500, 508))]
     assert len(drop_faint(dets, level).row) == 6  # FAINT_DB = 2
@@ -63,7 +63,7 @@ def test_contrast_agrees_with_a_loop_on_random_grids():
     dets = _dets(30, spans)
     for floor_bins in (1, 4, 16):
         want = _contrast_reference(dets, level, floor_bins)
-        got = contrast_db(dets, level, floor_bins)
+        got = local_contrast_db(dets, level, floor_bins)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
         assert np.isinf(got[-1]) and np.isfinite(got[:-1]).all()
     kept = drop_faint(dets, level, 2.0)
@@ -86,17 +86,17 @@ def test_predict_hands_out_the_decode_with_faint_detections_dropped(monkeypatch)
     assert len(got.row) < seen[0][0]  # random weights detect noise; some of it is dropped
 
 
-def test_snr_db_rides_with_its_detection_through_slices_takes_and_joins():
+def test_contrast_rides_with_its_detection_through_slices_takes_and_joins():
     dets = Detections(3, [0, 0, 2], [1, 5, 7], [3, 9, 8], [1, 2, 3], [0.5, 0.6, 0.7], labels.FAMILIES, [4.0, 5.0, 6.0])
-    assert dets[1:].snr_db.tolist() == [6.0]
-    assert dets.take([2, 0]).snr_db.tolist() == [6.0, 4.0, 5.0]
-    assert Detections.concat([dets, dets[:1]]).snr_db.tolist() == [4.0, 5.0, 6.0, 4.0, 5.0]
-    assert np.isnan(_dets(1, [(0, 1, 2)]).snr_db).all()  # not measured
+    assert dets[1:].contrast_db.tolist() == [6.0]
+    assert dets.take([2, 0]).contrast_db.tolist() == [6.0, 4.0, 5.0]
+    assert Detections.concat([dets, dets[:1]]).contrast_db.tolist() == [4.0, 5.0, 6.0, 4.0, 5.0]
+    assert np.isnan(_dets(1, [(0, 1, 2)]).contrast_db).all()  # not measured
 
 
-def test_predict_gives_each_detection_its_snr_over_the_local_floor():
+def test_predict_gives_each_detection_its_contrast_over_the_local_floor():
     model = SpectrumModel.from_config(ModelConfig(nfft=256, pool_stride=8, d_model=16, n_layers=1, n_heads=2,
                                                   n_kv_heads=2, dropout_mode="none", drop_ratio=0.0))
     x = np.random.default_rng(1).normal(-100, 5, (6, 256)).astype(np.float32)
     got = model.predict(x).detections
-    assert len(got.row) and (got.snr_db >= FAINT_DB).all()  # measured before the faint ones left
+    assert len(got.row) and (got.contrast_db >= FAINT_DB).all()  # measured before the faint ones left

@@ -66,7 +66,7 @@ class Emission:
 
 
 # With noise_db set, an emission is published only when its detections together stand clear of the noise: each
-# detection's snr_db (model.detections.drop_faint) times sqrt(its width) over noise_db is a z-score, and their sum
+# detection's contrast_db (model.detections.drop_faint) times sqrt(its width) over noise_db is a z-score, and their sum
 # over sqrt(their count) (Stouffer's method) must reach MIN_EVIDENCE. On the generated recordings at K = 1 (the
 # seven of out/eval_data and the demo scene; ad-hoc script) 8 dropped 1174 of the 1273 emissions that lay on
 # no emitter and 67 of the 794 that matched one, and the emitters' time covered went 0.719 -> 0.716; at K = 4
@@ -93,7 +93,7 @@ class EmissionTracker:
     valleys), 3 or 4 left 174 or 164 but also dropped pieces that matched an emitter on the demo scene.
     noise_db: the dB scatter of one noise bin (dsp.noise_scatter_db of the stream's averaging); with it, emissions
     whose evidence is below min_evidence are dropped (see MIN_EVIDENCE); 0 keeps them all. Detections without
-    an snr_db (NaN) count as clear.
+    a contrast_db (NaN) count as clear.
     """
 
     def __init__(self, nfft, max_gap=8, max_spectra=1024, min_spectra=1, min_nested_spectra=2, noise_db=0.0,
@@ -132,12 +132,12 @@ class EmissionTracker:
         return ended + self._kept(done)
 
     def _evidence(self, detections):
-        """Each detection's z-score: snr_db sqrt(width) / noise_db (inf without an snr_db; 0 when not weighed)."""
+        """Each detection's z-score: contrast_db sqrt(width) / noise_db (inf without one; 0 when not weighed)."""
         if self.noise_db <= 0:
             return np.zeros(len(detections.row))
-        snr = detections.snr_db.astype(np.float64)
-        z = snr * np.sqrt(detections.bin_stop - detections.bin_start) / self.noise_db
-        return np.where(np.isnan(snr), np.inf, z)
+        contrast = detections.contrast_db.astype(np.float64)
+        z = contrast * np.sqrt(detections.bin_stop - detections.bin_start) / self.noise_db
+        return np.where(np.isnan(contrast), np.inf, z)
 
     def flush(self):
         """Every emission still open (end of stream, retune), oldest first."""

@@ -83,7 +83,7 @@ def trim_to_bins(dets, occupied, stride):
     last = occupied[dets.row[:, None], dets.bin_stop[:, None] - stride + span]
     start = np.where(first.any(1), dets.bin_start + first.argmax(1), dets.bin_start)
     stop = np.where(last.any(1), dets.bin_stop - last[:, ::-1].argmax(1), dets.bin_stop)
-    return Detections(len(dets), dets.row, start, stop, dets.family, dets.confidence, dets.names, dets.snr_db)
+    return Detections(len(dets), dets.row, start, stop, dets.family, dets.confidence, dets.names, dets.contrast_db)
 
 
 def split_at_valleys(dets, occupied, level, min_gap=SPLIT_GAP_BINS, valley_db=SPLIT_VALLEY_DB):
@@ -122,10 +122,10 @@ def split_at_valleys(dets, occupied, level, min_gap=SPLIT_GAP_BINS, valley_db=SP
     piece_stop = np.sort(np.concatenate([det_stop, gap_start]))
     d = np.searchsorted(det_start, piece_start, side="right") - 1
     return Detections(len(dets), dets.row[d], piece_start - dets.row[d] * n, piece_stop - dets.row[d] * n,
-                      dets.family[d], dets.confidence[d], dets.names, dets.snr_db[d])
+                      dets.family[d], dets.confidence[d], dets.names, dets.contrast_db[d])
 
 
-def contrast_db(dets, level, floor_bins=FLOOR_BINS):
+def local_contrast_db(dets, level, floor_bins=FLOOR_BINS):
     """(D,) how far each detection's mean `level` (B, N) dB over its bins lies above the local floor: the median
     level of the `floor_bins` nearest bins on each side, in the same row, that no detection covers (inf where
     its row has no free bin: nothing to compare with).
@@ -153,11 +153,11 @@ def contrast_db(dets, level, floor_bins=FLOOR_BINS):
 
 
 def drop_faint(dets, level, min_db=FAINT_DB, floor_bins=FLOOR_BINS):
-    """The detections at least `min_db` brighter than their local floor, with that contrast as their snr_db."""
-    snr = contrast_db(dets, level, floor_bins)
-    keep = snr >= min_db
+    """The detections at least `min_db` brighter than their local floor, with that contrast as their contrast_db."""
+    contrast = local_contrast_db(dets, level, floor_bins)
+    keep = contrast >= min_db
     return Detections(len(dets), dets.row[keep], dets.bin_start[keep], dets.bin_stop[keep], dets.family[keep],
-                      dets.confidence[keep], dets.names, snr[keep])
+                      dets.confidence[keep], dets.names, contrast[keep])
 
 
 class Detections(Sequence):
@@ -169,17 +169,18 @@ class Detections(Sequence):
     columns as they are.
 
     Columns: row, bin_start, bin_stop (int64), family (int64, index into `names`), confidence (float32),
-    snr_db (float32: dB over the local floor as drop_faint measures it; NaN where not measured, inf where its
+    contrast_db (float32: dB of its mean level over the local floor, local_contrast_db; NaN where not measured, inf where its
     spectrum has no free bin).
     """
 
-    def __init__(self, n_rows, row, bin_start, bin_stop, family, confidence, names, snr_db=None):
+    def __init__(self, n_rows, row, bin_start, bin_stop, family, confidence, names, contrast_db=None):
         self.row = np.asarray(row, np.int64)
         self.bin_start = np.asarray(bin_start, np.int64)
         self.bin_stop = np.asarray(bin_stop, np.int64)
         self.family = np.asarray(family, np.int64)
         self.confidence = np.asarray(confidence, np.float32)
-        self.snr_db = np.full(len(self.row), np.nan, np.float32) if snr_db is None else np.asarray(snr_db, np.float32)
+        self.contrast_db = (np.full(len(self.row), np.nan, np.float32) if contrast_db is None
+                            else np.asarray(contrast_db, np.float32))
         self.names = tuple(names)
         if len(self.row) and (self.row[0] < 0 or self.row[-1] >= n_rows or (np.diff(self.row) < 0).any()):
             raise ValueError(f"Detections: rows must be sorted and in 0..{n_rows - 1}")
@@ -197,7 +198,7 @@ class Detections(Sequence):
                 return self
             a, b = self._bounds[start], self._bounds[max(start, stop)]  # rows start..stop-1: one stretch
             return Detections(max(0, stop - start), self.row[a:b] - start, self.bin_start[a:b], self.bin_stop[a:b],
-                              self.family[a:b], self.confidence[a:b], self.names, self.snr_db[a:b])
+                              self.family[a:b], self.confidence[a:b], self.names, self.contrast_db[a:b])
         i = operator.index(i)
         if not -len(self) <= i < len(self):
             raise IndexError(f"row {i} of {len(self)}")
@@ -216,7 +217,7 @@ class Detections(Sequence):
         new_row = np.repeat(np.arange(len(rows)), counts)
         where = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         return Detections(len(rows), new_row, self.bin_start[where], self.bin_stop[where], self.family[where],
-                          self.confidence[where], self.names, self.snr_db[where])
+                          self.confidence[where], self.names, self.contrast_db[where])
 
     @classmethod
     def concat(cls, parts):
@@ -226,7 +227,7 @@ class Detections(Sequence):
             raise ValueError("Detections.concat: parts name their families differently")
         offsets = np.cumsum([0] + [len(p) for p in parts])
         columns = {k: np.concatenate([getattr(p, k) for p in parts])
-                   for k in ("bin_start", "bin_stop", "family", "confidence", "snr_db")}
+                   for k in ("bin_start", "bin_stop", "family", "confidence", "contrast_db")}
         return cls(offsets[-1], np.concatenate([p.row + o for p, o in zip(parts, offsets)]), names=names, **columns)
 
     def replace(self, rows, other):
