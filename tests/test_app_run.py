@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -93,6 +94,22 @@ def test_truth_matching_by_time_and_frequency():
         dict(alert, sample_start=1200, freq_lower_edge=20.0),  # right time, wrong frequency
     ])
     assert caught == [True, False] and matched == [True, False, False]
+
+
+def test_the_summary_counts_emissions_that_overlap_no_emitter():
+    annotations = [{"core:sample_start": 0, "core:sample_count": 9000, "core:freq_lower_edge": 100.0,
+                    "core:freq_upper_edge": 200.0, "core:label": "fm"},
+                   {"core:sample_start": 1000, "core:sample_count": 500, "core:label": "anomaly", "specenc:kind": "stealth"}]
+    emitters = summary.truth_emitters(annotations)
+    assert [e["core:label"] for e in emitters] == ["fm"]
+    emission = {"sample_start": 100, "sample_count": 200, "freq_lower_edge": 150.0, "freq_upper_edge": 160.0}
+    result = SimpleNamespace(labels=[], alerts=[], input_name="x", num_spectra=0, num_invalid=0, duration_s=1.0,
+                             sample_rate=1e6, wall_s=1.0, threshold=0.5, detections=[
+                                 emission, dict(emission, freq_lower_edge=300.0, freq_upper_edge=310.0),
+                                 dict(emission, sample_start=9000)])  # on the fm; beside it; after it
+    rows = dict(summary.summary_rows(result, emitters=emitters))
+    assert rows["emissions on no emitter"] == "2 of 3"
+    assert "emissions on no emitter" not in dict(summary.summary_rows(result))
 
 
 @pytest.mark.parametrize("problem, message", [

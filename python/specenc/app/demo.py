@@ -52,7 +52,8 @@ def main(args):
              ("demo_scene.specenc.sigmf-meta", "alerts.jsonl", "waterfall.png")}
     out, alerts, png = paths.values()
     _, rows = run.execute(rec, model, average, args, out, alerts, png, truth=truth,
-                          title=f"specenc demo: {len(truth)} ghost anomalies (orange), alerts (red)")
+                          title=f"specenc demo: {len(truth)} ghost anomalies (orange), alerts (red)",
+                          emitters=summary.truth_emitters(rec.annotations))
     print(summary.table(rows + [("annotations", out), ("alerts", alerts), ("waterfall", png)],
                         title="specenc demo"))
     return 0

@@ -86,7 +86,7 @@ def spectrum_annotations(result):
 
 
 def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", per_spectrum=False, truth=None,
-            title=""):
+            title="", emitters=None):
     """Run the chain and write every output; returns (result, summary rows)."""
     from tqdm import tqdm
 
@@ -118,7 +118,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         waterfall.render(waterfall_path, result.rows, result.decimation * result.step / result.sample_rate,
                          result.center_freq, result.sample_rate, result.detections, result.alerts, truth or (),
                          title=title or os.path.basename(result.input_name))
-    return result, summary.summary_rows(result, truth)
+    return result, summary.summary_rows(result, truth, emitters)
 
 
 def main(args):

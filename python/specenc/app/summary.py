@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from ..labels import ANOMALY_KINDS
+from ..labels import ANOMALY_KINDS, FAMILIES
 
 
 def truth_anomalies(annotations):
@@ -14,6 +14,11 @@ def truth_anomalies(annotations):
         if label == "anomaly" or label in ANOMALY_KINDS or ann.get("specenc:anomaly_kind"):
             out.append(dict(ann, kind=kind or "unknown"))
     return out
+
+
+def truth_emitters(annotations):
+    """Annotations of a generated recording's emitters (core:label a family name; jammers and hoppers included)."""
+    return [ann for ann in annotations if ann.get("core:label") in FAMILIES]
 
 
 def _overlap(a0, a1, b0, b1):
@@ -47,8 +52,9 @@ def table(rows, title=""):
     return "\n".join(lines)
 
 
-def summary_rows(result, truth=None):
-    """Rows for the run summary; `result` is a flowgraph.RunResult."""
+def summary_rows(result, truth=None, emitters=None):
+    """Rows for the run summary; `result` is a flowgraph.RunResult; truth: truth_anomalies; emitters:
+    truth_emitters (both of a generated recording)."""
     fams = Counter(result.labels)
     kinds = Counter(a["kind"] for a in result.alerts)
     rows = [
@@ -71,4 +77,7 @@ def summary_rows(result, truth=None):
         for kind in sorted(by_kind):
             rows.append((f"  {kind}", f"{hit_kind[kind]} of {by_kind[kind]}"))
         rows.append(("alerts matching no truth", str(matched.count(False))))
+    if emitters is not None:
+        _, on_emitter = match_alerts(emitters, result.detections)  # emissions: the same keys as alerts
+        rows.append(("emissions on no emitter", f"{on_emitter.count(False)} of {len(on_emitter)}"))
     return rows
