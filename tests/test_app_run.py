@@ -99,7 +99,8 @@ def test_truth_matching_by_time_and_frequency():
 def test_the_summary_counts_emissions_that_overlap_no_emitter():
     annotations = [{"core:sample_start": 0, "core:sample_count": 9000, "core:freq_lower_edge": 100.0,
                     "core:freq_upper_edge": 200.0, "core:label": "fm"},
-                   {"core:sample_start": 1000, "core:sample_count": 500, "core:label": "anomaly", "specenc:kind": "stealth"}]
+                   {"core:sample_start": 1000, "core:sample_count": 500, "core:label": "anomaly",
+                    "specenc:kind": "stealth"}]
     emitters = summary.truth_emitters(annotations)
     assert [e["core:label"] for e in emitters] == ["fm"]
     emission = {"sample_start": 100, "sample_count": 200, "freq_lower_edge": 150.0, "freq_upper_edge": 160.0}

@@ -150,8 +150,9 @@ def test_a_piece_cut_off_for_one_spectrum_is_no_emission_of_its_own(tracker):
 
 
 def test_emissions_short_of_evidence_are_dropped_once_noise_db_is_set(tracker):
-    # Three emissions of 4-bin detections over 3 spectra; z of one detection = contrast_db * 2 / noise_db, the emission's
-    # evidence sum(z) / sqrt(3). With noise_db 5: 3 dB -> 1.2 per detection, 2.08 in all; 20 dB -> 13.9; unknown -> kept.
+    # Three emissions of 4-bin detections over 3 spectra; z of one detection = contrast_db * 2 / noise_db, the
+    # emission's evidence sum(z) / sqrt(3). With noise_db 5: 3 dB -> 1.2 per detection, 2.08 in all; 20 dB -> 13.9;
+    # unknown -> kept.
     spectra = [[det(10, 14), det(30, 34), det(50, 54)]] * 3 + [[], []]
     contrast = [3.0, 20.0, np.nan] * 3
 

@@ -1,4 +1,5 @@
-"""Detections no brighter than the free bins beside them are dropped (model.detections.local_contrast_db, drop_faint)."""
+"""Detections no brighter than the free bins beside them are dropped (model.detections: local_contrast_db,
+drop_faint)."""
 
 import numpy as np
 
@@ -26,7 +27,7 @@ def test_drop_faint_keeps_what_stands_above_its_free_neighbours():
     level[0, 300:310] = -99.0  # 1.5 dB: a bump of the floor, dropped
     level[0, 500:508] = -98.0  # 2.5 dB: kept at 2 dB, dropped at 3 dB
     level[0, 600:650] = -60.0  # a strong emitter ...
-    level[0, 650:660] = -95.0  # ... with a weak one beside it: its floor comes from the free bins beyond, not the strong one
+    level[0, 650:660] = -95.0  # ... a weak one beside it: its floor is the free bins beyond, not the strong one
     level[2, 0:10] = -90.0  # at the band's edge: free bins on one side only
     spans = [(0, 100, 110), (0, 300, 310), (0, 500, 508), (0, 600, 650), (0, 650, 660), (1, 0, 1024), (2, 0, 10)]
     dets = _dets(3, spans)

@@ -131,12 +131,14 @@ def local_contrast_db(dets, level, floor_bins=FLOOR_BINS):
     its row has no free bin: nothing to compare with).
 
     Vectorised: the free bins of the flattened grid are listed once; each detection reads its neighbours there."""
+    if not len(dets.row):
+        return np.zeros(0)
     b, n = level.shape
     flat = np.append(np.asarray(level, np.float32).ravel(), np.float32(0))  # a detection may end at the grid's end
     start, stop = dets.row * n + dets.bin_start, dets.row * n + dets.bin_stop
     depth = np.cumsum(np.bincount(start, minlength=b * n + 1) - np.bincount(stop, minlength=b * n + 1))[:-1]
     free = np.flatnonzero(depth == 0)  # flat indices of bins no detection covers, ascending
-    if not len(free) or not len(start):
+    if not len(free):
         return np.full(len(start), np.inf)
     mean = np.add.reduceat(flat, np.stack([start, stop], 1).ravel(), dtype=np.float64)[::2] / (stop - start)
     left = np.searchsorted(free, start)[:, None] - np.arange(floor_bins, 0, -1)  # the floor_bins free bins below
@@ -169,8 +171,8 @@ class Detections(Sequence):
     columns as they are.
 
     Columns: row, bin_start, bin_stop (int64), family (int64, index into `names`), confidence (float32),
-    contrast_db (float32: dB of its mean level over the local floor, local_contrast_db; NaN where not measured, inf where its
-    spectrum has no free bin).
+    contrast_db (float32: dB of its mean level over the local floor, local_contrast_db; NaN where not measured,
+    inf where its spectrum has no free bin).
     """
 
     def __init__(self, n_rows, row, bin_start, bin_stop, family, confidence, names, contrast_db=None):
