@@ -22,8 +22,11 @@ class anomaly_detector(queue_block):
         0: float[nfft] spectra from spectrum_encoder output 0 (its tags carry the scores).
     Outputs:
         0: float anomaly score in [0, 1] per spectrum (NaN for spectra the model skipped as NaN/inf),
-           tagged specenc_anomaly (value: kind) where the score exceeds the threshold. Only rx_time,
-           rx_freq, rx_rate and specenc_anomaly tags come out here, so a time sink shows the alerts legibly.
+           tagged specenc_anomaly (value: kind) on each spectrum that raises an alert. Only rx_time,
+           rx_freq, rx_rate and specenc_anomaly tags come out here, so a time sink shows the alerts legibly
+           (the encoder's specenc_anomaly_kind tags mark every spectrum above the threshold).
+        1 (threshold_output): float, the threshold in use for each spectrum (NaN until the encoder's
+           context has set it), to plot beside the score.
         alerts (message): dict per anomaly event: kind, score, threshold, time (s), freq_lower_edge,
            freq_upper_edge (Hz; the anomaly's bins when the model gives them, else the whole band),
            center_freq, sample_rate, band, spectrum, sample_start, sample_count.
@@ -33,14 +36,16 @@ class anomaly_detector(queue_block):
         threshold: alert threshold on the score; negative = the model's calibrated threshold.
         holdoff: spectra above threshold of the same kind within this many spectra of the last one
             belong to the same event and raise no new alert (0 = alert on every spectrum).
+        threshold_output: add output 1, the threshold per spectrum.
     """
 
-    def __init__(self, nfft=1024, threshold=-1.0, holdoff=16):
+    def __init__(self, nfft=1024, threshold=-1.0, holdoff=16, threshold_output=False):
         if threshold > 1.0:
             raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
         if not 0 <= holdoff <= MAX_HOLDOFF:
             raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
-        queue_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)], out_sig=[np.float32])
+        queue_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)],
+                             out_sig=[np.float32] * (2 if threshold_output else 1))
         self.nfft = nfft
         self._threshold_override = threshold if threshold >= 0 else None
         self._threshold = self._threshold_override
@@ -87,6 +92,8 @@ class anomaly_detector(queue_block):
                 self._take(tag, first + start)
             if where is None and self._threshold is not None and (out[start:stop] > self._threshold).any():
                 where = self._kinds_and_bins(window, first, n)
+            if len(output_items) > 1:
+                output_items[1][start:stop] = np.nan if self._threshold is None else self._threshold
             self._alert_run(out, where, first, start, stop)
         return n
 
@@ -120,11 +127,13 @@ class anomaly_detector(queue_block):
         for i in above:
             index = first + int(i)
             kind = kinds[i] or "unknown"
-            self.add_item_tag(0, index, tags.ANOMALY, pmt.intern(kind))
             last = self._last_event.get(kind)
             self._last_event[kind] = index
             if last is not None and index - last <= self.holdoff:
                 continue
+            # One tag per alert: a tag on every spectrum above the threshold smeared a time sink's labels
+            # into a black band during long anomalies.
+            self.add_item_tag(0, index, tags.ANOMALY, pmt.intern(kind))
             self.message_port_pub(tags.ALERTS_PORT, self._alert_pmt(kind, float(out[i]), bins[i], index))
 
     def _alert_pmt(self, kind, score, where, index):
