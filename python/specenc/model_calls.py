@@ -7,7 +7,7 @@ one-thread callers, each predicting its own part of a window; unlike one predict
 which ends when its slowest chunk does, a caller that finishes early starts on the next window. Other models
 (onnxruntime, which spreads each pass itself; GPU; ensembles; user objects) get one caller, so calls never
 overlap. On 2 cores the flowgraph's wall overhead over the model alone fell from +17.4 to +11.3 % (medians
-of 8 interleaved turns, README Flowgraph).
+of 8 interleaved turns, docs/flowgraph_bench.md).
 """
 
 from concurrent.futures import ThreadPoolExecutor
