@@ -7,6 +7,7 @@
 
 #include <gnuradio/specenc/emission_tracker.h>
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -92,6 +93,10 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
             em.count += 1;
             em.confidence_sum += det.confidence;
             em.evidence_sum += det.evidence;
+            if (std::isfinite(det.level)) {
+                em.level_sum += det.level;
+                em.level_count += 1;
+            }
             t.starts.push_back(det.bin_start);
             t.stops.push_back(det.bin_stop);
             if (index - em.first + 1 >= d_max_spectra) {
@@ -100,9 +105,11 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
             return;
         }
     }
+    const bool level = std::isfinite(det.level);
     track t;
     t.em = emission{ d_next_id++,   det.family,   index, index,          det.bin_start, det.bin_stop,
-                     det.bin_start, det.bin_stop, 1,     det.confidence, det.evidence, nested };
+                     det.bin_start, det.bin_stop, 1,     det.confidence, det.evidence, level ? det.level : 0.0,
+                     level ? 1 : 0, nested };
     t.starts.push_back(det.bin_start);
     t.stops.push_back(det.bin_stop);
     opened.push_back(t.em);

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gnuradio.specenc import dsp
+from gnuradio.specenc.alert_sink import to_annotation
 from gnuradio.specenc.model.detections import Detections
 from gnuradio.specenc.spectrum_tags import SpectrumClock
 
@@ -65,7 +66,6 @@ def test_a_detection_that_flickers_wider_joins_but_does_not_widen_the_emission(t
     (em,) = tr.flush()
     assert em.count == 5 and (em.reach_start, em.reach_stop) == (4, 31)
     assert (em.as_dict()["bin_start"], em.as_dict()["bin_stop"]) == (10, 15)  # median edges of the five
-    assert em.annotation()["core:freq_lower_edge"] == pytest.approx(dsp.bin_edges_hz(10, 15, NFFT, 1e6, 100e6)[0])
 
 
 def test_a_retune_ends_open_emissions_at_the_old_tuning(tracker):
@@ -166,6 +166,20 @@ def test_emissions_short_of_evidence_are_dropped_once_noise_db_is_set(tracker):
     assert kept() == [10, 30, 50]  # no noise_db: nothing weighed
 
 
+def test_an_emission_carries_the_mean_contrast_of_its_measured_detections(tracker):
+    # Emission at bins 10-14: contrasts 6, 12 and inf (a row without free bins: not averaged) -> 9 dB; at 30-34
+    # none measured -> no contrast_db key; at 50-54 one measured of two -> that one.
+    spectra = [[det(10, 14), det(30, 34), det(50, 54)]] * 2 + [[det(10, 14)]]
+    contrast = [6.0, np.nan, 4.5, 12.0, np.nan, np.nan, np.inf]
+    tr = tracker(NFFT, max_gap=1)
+    by_bin = {e.bin_start: e for e in feed(tr, 0, spectra, clock_at(), contrast) + tr.flush()}
+    assert by_bin[10].as_dict()["contrast_db"] == pytest.approx(9.0)
+    assert to_annotation(by_bin[10].as_dict())["specenc:contrast_db"] == pytest.approx(9.0)
+    assert "contrast_db" not in by_bin[30].as_dict()
+    assert "specenc:contrast_db" not in to_annotation(by_bin[30].as_dict())
+    assert by_bin[50].as_dict()["contrast_db"] == pytest.approx(4.5)
+
+
 def test_noise_scatter_matches_averaged_noise():
     rng = np.random.default_rng(0)
     for k, want in ((1, 5.57), (2, 3.49), (4, 2.31)):
@@ -185,10 +199,12 @@ def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
         feed(tr, 3, [[det(14, 14)]], clock_at())
     core = specenc_cpp.emission_tracker()
     with pytest.raises(ValueError, match="out of order or outside"):
-        core.update(0, 2, [1, 0], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0])
+        core.update(0, 2, [1, 0], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0], [0.0, 0.0])
     with pytest.raises(ValueError, match="1-D and of one length"):
-        core.update(0, 2, [0, 1], [0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0])
+        core.update(0, 2, [0, 1], [0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0], [0.0, 0.0])
     with pytest.raises(ValueError, match="1-D and of one length"):
-        core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0])
+        core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="1-D and of one length"):
+        core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0], [0.0])
     with pytest.raises(ValueError, match="max_gap=-1"):
         specenc_cpp.emission_tracker(max_gap=-1)

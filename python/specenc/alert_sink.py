@@ -45,6 +45,8 @@ def to_annotation(alert):
         ann["specenc:confidence"] = alert.get("confidence")
         if "spectra" in alert:
             ann["specenc:spectra"] = alert["spectra"]
+        if alert.get("contrast_db") is not None:
+            ann["specenc:contrast_db"] = round(alert["contrast_db"], 2)
     for key in ("time", "band"):
         if key in alert:
             ann[f"specenc:{key}"] = alert[key]

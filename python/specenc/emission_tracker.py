@@ -34,6 +34,13 @@ class Emission:
     sample_end: int  # IQ sample after the latest detection's spectrum
     confidence_sum: float
     nfft: int
+    contrast_sum: float = 0.0  # of its detections' finite contrast_db (model.detections.drop_faint)
+    contrast_count: int = 0  # how many of its detections had one
+
+    @property
+    def contrast_db(self):
+        """Mean level of its detections over their local floor (dB), or None when the model measured none."""
+        return self.contrast_sum / self.contrast_count if self.contrast_count else None
 
     @property
     def freq_edges(self):
@@ -49,20 +56,9 @@ class Emission:
                    freq_lower_edge=f_lo, freq_upper_edge=f_hi,
                    bin_start=self.bin_start, bin_stop=self.bin_stop, spectra=self.count,
                    sample_count=self.sample_end - self.place["sample_start"])
+        if self.contrast_db is not None:
+            out["contrast_db"] = self.contrast_db
         return out
-
-    def annotation(self):
-        """SigMF annotation (core:label = family)."""
-        f_lo, f_hi = self.freq_edges
-        return {
-            "core:sample_start": self.place["sample_start"],
-            "core:sample_count": self.sample_end - self.place["sample_start"],
-            "core:freq_lower_edge": f_lo,
-            "core:freq_upper_edge": f_hi,
-            "core:label": self.family,
-            "specenc:confidence": round(self.confidence_sum / self.count, 4),
-            "specenc:spectra": self.count,
-        }
 
 
 # With noise_db set, an emission is published only when its detections together stand clear of the noise: each
@@ -126,7 +122,8 @@ class EmissionTracker:
         self._clock = clock
         index = np.asarray(spectra, np.int64)[detections.row]
         opened, done = self._core.update(first, n, index, detections.family, detections.bin_start,
-                                         detections.bin_stop, detections.confidence, self._evidence(detections))
+                                         detections.bin_stop, detections.confidence, self._evidence(detections),
+                                         detections.contrast_db)
         for em in opened:
             self._places[em.id] = clock.place(em.first)
         return ended + self._kept(done)
@@ -154,5 +151,5 @@ class EmissionTracker:
                 out.append(Emission(self._names[em.family], em.first, em.last, em.bin_start, em.bin_stop,
                                     em.reach_start, em.reach_stop, em.count, place,
                                     em.last * self._clock.step + self._clock.span,
-                                    em.confidence_sum, self.nfft))
+                                    em.confidence_sum, self.nfft, em.level_sum, em.level_count))
         return out

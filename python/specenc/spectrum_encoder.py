@@ -94,7 +94,8 @@ class spectrum_encoder(gr.basic_block):
            or more, and only those that stand clear of the noise the averaging leaves (EmissionTracker,
            MIN_EVIDENCE)): family, confidence (mean),
            freq_lower_edge, freq_upper_edge (Hz), band, time (s, start), spectrum (first), spectra (count),
-           sample_start, sample_count, center_freq, sample_rate, bin_start, bin_stop.
+           sample_start, sample_count, center_freq, sample_rate, bin_start, bin_stop, contrast_db (mean dB over the
+           local floor, when the model measures it).
 
     Args:
         model_path: model file ('' = the shipped default), or an already loaded SpectrumModel.

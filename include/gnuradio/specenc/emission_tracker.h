@@ -23,6 +23,7 @@ struct SPECENC_API detection {
     int bin_stop; //!< exclusive
     double confidence;
     double evidence; //!< the caller's measure of how clearly it stands out; summed per emission
+    double level;    //!< the caller's level (e.g. dB over the floor); averaged per emission where finite
 };
 
 //! An emission as emission_tracker reports it.
@@ -38,6 +39,8 @@ struct SPECENC_API emission {
     int count;       //!< detections joined
     double confidence_sum;
     double evidence_sum;
+    double level_sum; //!< sum of the finite levels of its detections
+    int level_count;  //!< how many of its detections had a finite level
     //! opened by a detection inside the reach of an emission of its family that this spectrum had
     //! already joined: a piece of one cut in two, or a neighbour under a wide one
     bool nested;

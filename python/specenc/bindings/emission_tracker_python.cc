@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(f9a44ac2a82593e7033d49c79bdf5bc6)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(d12c22a50391c5d30db720cd0f4d684a)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
@@ -47,6 +47,8 @@ void bind_emission_tracker(py::module& m)
         .def_readonly("count", &emission::count)
         .def_readonly("confidence_sum", &emission::confidence_sum)
         .def_readonly("evidence_sum", &emission::evidence_sum)
+        .def_readonly("level_sum", &emission::level_sum)
+        .def_readonly("level_count", &emission::level_count)
         .def_readonly("nested", &emission::nested);
 
     py::class_<tracker>(m, "emission_tracker",
@@ -56,10 +58,11 @@ void bind_emission_tracker(py::module& m)
             "update",
             [](tracker& self, int64_t first, int64_t n, const column<int64_t>& index,
                const column<int64_t>& family, const column<int64_t>& bin_start,
-               const column<int64_t>& bin_stop, const column<double>& confidence, const column<double>& evidence) {
+               const column<int64_t>& bin_stop, const column<double>& confidence, const column<double>& evidence,
+               const column<double>& level) {
                 const py::ssize_t count = index.size();
                 if (index.ndim() != 1 || family.size() != count || bin_start.size() != count || bin_stop.size() != count ||
-                    confidence.size() != count || evidence.size() != count) {
+                    confidence.size() != count || evidence.size() != count || level.size() != count) {
                     throw std::invalid_argument("emission_tracker.update: the detection columns must be 1-D and of one length");
                 }
                 auto idx = index.unchecked<1>();
@@ -68,16 +71,17 @@ void bind_emission_tracker(py::module& m)
                 auto hi = bin_stop.unchecked<1>();
                 auto conf = confidence.unchecked<1>();
                 auto ev = evidence.unchecked<1>();
+                auto lv = level.unchecked<1>();
                 std::vector<detection> dets(count);
                 for (py::ssize_t i = 0; i < count; ++i) {
                     dets[i] = detection{ idx(i), static_cast<int>(fam(i)), static_cast<int>(lo(i)),
-                                         static_cast<int>(hi(i)), conf(i), ev(i) };
+                                         static_cast<int>(hi(i)), conf(i), ev(i), lv(i) };
                 }
                 auto r = self.update(first, n, dets);
                 return py::make_tuple(r.opened, r.ended);
             },
             py::arg("first"), py::arg("n"), py::arg("index"), py::arg("family"), py::arg("bin_start"),
-            py::arg("bin_stop"), py::arg("confidence"), py::arg("evidence"),
+            py::arg("bin_stop"), py::arg("confidence"), py::arg("evidence"), py::arg("level"),
             "Visit spectra first..first+n-1 with their detections (columns, sorted by spectrum index) "
             "-> (opened, ended) lists of emission.")
         .def("flush", &tracker::flush, "Every open emission, by (first, bin_start); the tracker empties.");
