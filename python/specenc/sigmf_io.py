@@ -222,14 +222,6 @@ def read_samples(rec, start=0, count=None):
     return to_complex(raw_view(rec)[start:stop], rec.datatype)  # (N, 2) on disk until converted
 
 
-def iter_chunks(rec, chunk=65536):
-    """Yield consecutive complex64 chunks of at most `chunk` samples covering the whole recording."""
-    if chunk < 1:
-        raise ValueError(f"chunk={chunk} must be >= 1")
-    for start in range(0, rec.num_samples, chunk):
-        yield read_samples(rec, start, chunk)
-
-
 # --- time ---------------------------------------------------------------------------------------
 
 _ISO = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]00:?00)?$")
@@ -246,12 +238,6 @@ def datetime_to_rx_time(text):
     whole = _dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
     frac = float("0" + m.group(2)) if m.group(2) else 0.0
     return int(whole.timestamp()), frac
-
-
-def rx_time_to_datetime(secs, frac=0.0):
-    """(whole seconds, fraction) since the Unix epoch -> ISO 8601 UTC string with microseconds."""
-    whole = _dt.datetime.fromtimestamp(int(secs), _dt.timezone.utc)
-    return whole.strftime("%Y-%m-%dT%H:%M:%S") + f"{float(frac):.9f}"[1:] + "Z"
 
 
 def now_datetime():
