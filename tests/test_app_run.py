@@ -73,8 +73,13 @@ def test_demo_reports_caught_ghost_anomalies(inputs, tmp_path, capsys):
     code, stdout, _ = run_cli(["demo", "--out-dir", str(tmp_path), "--seconds", "0.3", "--model", weights], capsys)
     assert code == 0
     assert "ghost anomalies caught" in stdout and "of 6" in stdout and "generated" in stdout
-    for name in ("alerts.jsonl", "waterfall.png", "demo_scene.specenc.sigmf-meta", "demo_scene.sigmf-meta"):
+    for name in ("alerts.jsonl", "waterfall.png", "demo_scene.specenc.sigmf-meta", "demo_scene.sigmf-meta",
+                 "demo_site_clean.sigmf-meta", "alerts_site.jsonl", "demo_scene.site.specenc.sigmf-meta"):
         assert (tmp_path / name).is_file()
+    # The site-calibrated pass: a ghost-free recording of the same site, a threshold on 16-score means.
+    site = stdout[stdout.index("specenc demo, site calibrated"):]
+    assert "on the mean of 16 scores" in site and "ghost anomalies caught" in site
+    assert summary.truth_anomalies(sigmf_io.read_meta(str(tmp_path / "demo_site_clean.sigmf-meta")).annotations) == []
     code, stdout, _ = run_cli(["demo", "--out-dir", str(tmp_path), "--seconds", "0.3", "--model", weights], capsys)
     assert code == 0 and "reusing" in stdout
 
@@ -105,7 +110,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     assert [e["core:label"] for e in emitters] == ["fm"]
     emission = {"sample_start": 100, "sample_count": 200, "freq_lower_edge": 150.0, "freq_upper_edge": 160.0}
     result = SimpleNamespace(labels=[], alerts=[], input_name="x", num_spectra=0, num_invalid=0, duration_s=1.0,
-                             sample_rate=1e6, wall_s=1.0, threshold=0.5, detections=[
+                             sample_rate=1e6, wall_s=1.0, threshold=0.5, integrate=1, detections=[
                                  emission, dict(emission, freq_lower_edge=300.0, freq_upper_edge=310.0),
                                  dict(emission, sample_start=9000)])  # on the fm; beside it; after it
     rows = dict(summary.summary_rows(result, emitters=emitters))

@@ -131,7 +131,8 @@ def test_specenc_run_gives_identical_alerts_with_either_runtime(models, tmp_path
     spectra, alerts = {}, {}
     for runtime, model in (("torch", weights), ("onnxruntime", onnx_path)):
         out, jsonl = tmp_path / f"{runtime}.sigmf-meta", tmp_path / f"{runtime}.jsonl"
-        # threshold 0.3 (below the model's 0.42) so that this untrained model raises several alerts
+        # threshold 0.3: this untrained model scores every spectrum 0.541-0.546, so the whole scene is one alert
+        # event (a threshold among those scores would sit within the runtimes' 1e-5 difference of some)
         assert cli.main(["run", scene, "--runtime", runtime, "--model", model, "--threads", "1", "--threshold",
                          "0.3", "--per-spectrum", "--out", str(out), "--alerts", str(jsonl)]) == 0
         annotations = sigmf_io.read_meta(str(out)).annotations
@@ -139,7 +140,7 @@ def test_specenc_run_gives_identical_alerts_with_either_runtime(models, tmp_path
                             if "specenc:score" in a and a["core:label"] != "anomaly"]
         alerts[runtime] = [json.loads(line) for line in jsonl.read_text().splitlines()]
     capsys.readouterr()
-    assert len(spectra["torch"]) > 400 and len(alerts["torch"]) >= 2
+    assert len(spectra["torch"]) > 400 and len(alerts["torch"]) == 1
     assert [s[:2] for s in spectra["torch"]] == [s[:2] for s in spectra["onnxruntime"]]
     np.testing.assert_allclose([s[2] for s in spectra["torch"]], [s[2] for s in spectra["onnxruntime"]],
                                atol=1.5e-4)  # rounded to 4 decimals in the annotations

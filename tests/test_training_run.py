@@ -142,6 +142,27 @@ def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_mod
     assert json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]["target_far"] == 0.01
 
 
+def test_calibrate_cli_integrate_sets_the_threshold_of_running_means(tmp_path, tiny_model):
+    rng = np.random.default_rng(4)
+    iq = ((rng.normal(size=256 * 400) + 1j * rng.normal(size=256 * 400)) * 1e-3).astype(np.complex64)
+    meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    out = tmp_path / "site.safetensors"
+    args = parser.parse_args([meta, "--model", tiny_model, "--far", "0.01", "--integrate", "8", "--out", str(out)])
+    assert calibrate_cli.main(args) == 0
+    model = load_model(str(out))
+    scores = model.predict(dsp.power_spectrum(iq, 256), rx_freq=433.92e6).anomaly_score.astype(np.float64)
+    means = np.convolve(scores, np.ones(8) / 8, "valid")  # 792 means: 3 may exceed, as for 799 spectra
+    assert model.threshold == pytest.approx(float(np.sort(means)[::-1][3]), abs=1e-6)
+    assert model.threshold < float(np.sort(scores)[::-1][3])  # means scatter less than single scores
+    assert model.metadata["calibration"]["integrate"] == 8
+    with pytest.raises(ValueError, match="integrate=0 must be >= 1"):
+        calibrate_cli.recalibrate(model, meta, 0.01, integrate=0)
+    with pytest.raises(ValueError, match="its 799 spectra are fewer than integrate=800"):
+        calibrate_cli.recalibrate(model, meta, 0.01, integrate=800)
+
+
 def test_calibrate_and_eval_refuse_an_average_below_one(tmp_path, tiny_model):
     iq = np.ones(4096, np.complex64)
     meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)

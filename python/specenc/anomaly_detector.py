@@ -13,6 +13,7 @@ from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
 
 MAX_HOLDOFF = 100000
+MAX_INTEGRATE = 100000
 
 
 class anomaly_detector(queue_block):
@@ -21,7 +22,8 @@ class anomaly_detector(queue_block):
     Inputs:
         0: float[nfft] spectra from spectrum_encoder output 0 (its tags carry the scores).
     Outputs:
-        0: float anomaly score in [0, 1] per spectrum (NaN for spectra the model skipped as NaN/inf),
+        0: float anomaly score in [0, 1] per spectrum (NaN for spectra the model skipped as NaN/inf), with
+           integrate > 1 the mean of the last `integrate` scores (NaN until that many have arrived),
            tagged specenc_anomaly (value: kind) on each spectrum that raises an alert. Only rx_time,
            rx_freq, rx_rate and specenc_anomaly tags come out here, so a time sink shows the alerts legibly
            (the encoder's specenc_anomaly_kind tags mark every spectrum above the threshold).
@@ -34,27 +36,38 @@ class anomaly_detector(queue_block):
     Args:
         nfft: spectrum length (the encoder's).
         threshold: alert threshold on the score; negative = the model's calibrated threshold.
-        holdoff: spectra above threshold of the same kind within this many spectra of the last one
-            belong to the same event and raise no new alert (0 = alert on every spectrum).
+        holdoff: spectra above the threshold within this many spectra of the last one belong to the same event
+            and raise no new alert (0 = alert on every spectrum). An event's kind is its first spectrum's (the
+            kind the model names flickers between spectra: events per kind gave 79 alerts instead of 4 on the
+            demo's site-calibrated run).
         threshold_output: add output 1, the threshold per spectrum.
+        integrate: threshold the mean of this many consecutive scores (a persistent weak anomaly, such as a
+            frequency hopper, lifts a site's steady scores a little for hundreds of spectra); 0 = what the
+            model's threshold was calibrated for (`specenc calibrate --integrate N`; 1 for the shipped model).
     """
 
-    def __init__(self, nfft=1024, threshold=-1.0, holdoff=16, threshold_output=False):
+    def __init__(self, nfft=1024, threshold=-1.0, holdoff=16, threshold_output=False, integrate=0):
         if threshold > 1.0:
             raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
         if not 0 <= holdoff <= MAX_HOLDOFF:
             raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
+        if not 0 <= integrate <= MAX_INTEGRATE:
+            raise ValueError(f"integrate={integrate} must be in 0..{MAX_INTEGRATE} spectra (0 = the model's calibration)")
         queue_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)],
                              out_sig=[np.float32] * (2 if threshold_output else 1))
         self.nfft = nfft
         self._threshold_override = threshold if threshold >= 0 else None
         self._threshold = self._threshold_override
         self._calibrated = None  # from the encoder's specenc_context tag
+        self._integrate_asked = integrate
+        self.integrate = integrate or None  # spectra per mean; with 0, from the context tag
+        # The last integrate - 1 finite spectra before this call: stream index, score, kind, anomaly bins.
+        self._history = (np.zeros(0, np.int64), np.zeros(0), [], [])
         self.holdoff = holdoff
         self.message_port_register_out(tags.ALERTS_PORT)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self._clock = SpectrumClock(step=1, span=nfft)
-        self._last_event = {}  # kind -> index of the last spectrum above threshold
+        self._last_above = None  # index of the last spectrum above the threshold
         self._warned_untagged = False
 
     # GRC callbacks
@@ -82,20 +95,61 @@ class anomaly_detector(queue_block):
         def window(key):  # tags of one key, filtered in C++ (the encoder's per-spectrum tags never reach Python)
             return self.get_tags_in_window(0, 0, n, key)
 
-        out[:] = tags.double_tag_values(self, 0, n, tags.ANOMALY_SCORE)
+        raw = tags.double_tag_values(self, 0, n, tags.ANOMALY_SCORE)
+        out[:] = raw
         # Context and rx_* tags are rare: they cut the window into runs applied in stream order.
         control = [t for key in (tags.CONTEXT, tags.RX_TIME, tags.RX_FREQ, tags.RX_RATE) for t in window(key)]
         where = None  # per spectrum (kind, bins), read only when a spectrum of this window crosses the threshold
+        seq = None  # with integration: the history and this call's finite spectra
         for start, stop, run_tags in tags.split_by_tags(control, first, n):
             # The context (first spectrum) sets defaults that rx_* tags on the same spectrum override.
             for tag in sorted(run_tags, key=lambda t: not pmt.eq(t.key, tags.CONTEXT)):
                 self._take(tag, first + start)
+            if (self.integrate or 1) > 1 and seq is None:  # integrate is set by the context, on spectrum 0
+                where = self._kinds_and_bins(window, first, n)  # all of them: an alert takes its window's strongest
+                seq = self._with_history(raw, where, first)
+                out[:] = self._means(seq, raw)
             if where is None and self._threshold is not None and (out[start:stop] > self._threshold).any():
                 where = self._kinds_and_bins(window, first, n)
             if len(output_items) > 1:
                 output_items[1][start:stop] = np.nan if self._threshold is None else self._threshold
-            self._alert_run(out, where, first, start, stop)
+            self._alert_run(out, where, seq, first, start, stop)
         return n
+
+    def _with_history(self, raw, where, first):
+        """(stream index, score, kind, bins) of the finite spectra of the history and of this call; keeps the last
+        integrate - 1 of them as the next call's history."""
+        rows = np.flatnonzero(np.isfinite(raw))
+        kinds, bins = where
+        idx, score, kind, located = self._history
+        seq = (np.concatenate([idx, first + rows]), np.concatenate([score, raw[rows]]),
+               kind + [kinds[j] for j in rows], located + [bins[j] for j in rows])
+        keep = len(seq[0]) - min(len(seq[0]), self.integrate - 1)
+        self._history = tuple(x[keep:] for x in seq)
+        return seq
+
+    def _means(self, seq, raw):
+        """The mean of each finite score of this call and the integrate - 1 finite ones before it (NaN for the
+        others, and until that many have arrived)."""
+        # Each mean ends at a finite score; np.convolve would swap a signal shorter than the window for it.
+        means = (np.convolve(seq[1], np.ones(self.integrate) / self.integrate, "valid")
+                 if len(seq[1]) >= self.integrate else np.zeros(0))
+        rows = np.flatnonzero(np.isfinite(raw))
+        have = min(len(rows), len(means))
+        out = np.full(len(raw), np.nan)
+        out[rows[len(rows) - have:]] = means[len(means) - have:]
+        return out
+
+    def _source(self, where, seq, first, i):
+        """(first spectrum, kind, bins) of an alert raised at row i: the spectrum itself, or with integration
+        the window of the mean that crossed, with the kind and bins of its highest-scoring spectrum."""
+        if seq is None:
+            return first + i, where[0][i], where[1][i]
+        idx, score, kind, located = seq
+        end = int(np.searchsorted(idx, first + i)) + 1
+        lo = max(0, end - self.integrate)
+        best = lo + int(np.argmax(score[lo:end]))
+        return int(idx[lo]), kind[best], located[best]
 
     def _kinds_and_bins(self, window, first, n):
         kinds, bins = tags.symbol_tag_values(self, 0, n, tags.ANOMALY_KIND), [None] * n
@@ -106,14 +160,18 @@ class anomaly_detector(queue_block):
     def _take(self, tag, index):
         key = tag.key
         if pmt.eq(key, tags.CONTEXT):
-            self._calibrated = self._clock.apply_context(tag.value)
+            self._calibrated, calibrated_for = self._clock.apply_context(tag.value)
             if self._threshold_override is None:
                 self._threshold = self._calibrated
+            self.integrate = self._integrate_asked or calibrated_for
+            if self._threshold_override is None and self.integrate != calibrated_for:
+                self.logger.warn(f"the model's threshold was calibrated for integrate={calibrated_for}, this block "
+                                 f"integrates {self.integrate} scores: its false-alarm rate does not hold")
         else:  # rx_time, rx_freq, rx_rate
             self._clock.apply(tag, index)  # from this spectrum on
             self.add_item_tag(0, tag.offset, key, tag.value)
 
-    def _alert_run(self, out, where, first, start, stop):
+    def _alert_run(self, out, where, seq, first, start, stop):
         scores = out[start:stop]
         if self._threshold is None:
             if not self._warned_untagged and np.isnan(scores).all():
@@ -123,25 +181,25 @@ class anomaly_detector(queue_block):
         above = start + np.flatnonzero(scores > self._threshold)
         if above.size == 0:
             return
-        kinds, bins = where
         for i in above:
             index = first + int(i)
-            kind = kinds[i] or "unknown"
-            last = self._last_event.get(kind)
-            self._last_event[kind] = index
+            last, self._last_above = self._last_above, index
             if last is not None and index - last <= self.holdoff:
                 continue
+            start_index, kind, bins = self._source(where, seq, first, int(i))
+            kind = kind or "unknown"
             # One tag per alert: a tag on every spectrum above the threshold smeared a time sink's labels
             # into a black band during long anomalies.
             self.add_item_tag(0, index, tags.ANOMALY, pmt.intern(kind))
-            self.message_port_pub(tags.ALERTS_PORT, self._alert_pmt(kind, float(out[i]), bins[i], index))
+            self.message_port_pub(tags.ALERTS_PORT, self._alert_pmt(kind, float(out[i]), bins, start_index, index))
 
-    def _alert_pmt(self, kind, score, where, index):
+    def _alert_pmt(self, kind, score, where, start_index, index):
         if where is not None:
             f_lo, f_hi = self._clock.edges_hz(where[0], where[1], self.nfft)
         else:
             f_lo, f_hi = self._clock.band_edges_hz()
-        msg = self._clock.place(index)
-        msg.update(kind=kind, score=score, threshold=float(self._threshold),
+        msg = self._clock.place(start_index)
+        msg.update(kind=kind, score=score, threshold=float(self._threshold), spectra=index - start_index + 1,
+                   sample_count=(index - start_index) * self._clock.step + self._clock.span,
                    freq_lower_edge=float(f_lo), freq_upper_edge=float(f_hi))
         return tags.dict_to_pmt(msg)

@@ -25,12 +25,12 @@ class iq_to_alerts(gr.hier_block2):
         threshold: alert threshold (negative = the model's calibrated one).
         sample_rate, center_freq: used until rx_rate/rx_freq tags arrive (Hz).
         nfft, overlap, average, window: the psd settings (nfft must match the model).
-        backend, runtime, threads, batch, holdoff: see spectrum_encoder and anomaly_detector.
+        backend, runtime, threads, batch, holdoff, integrate: see spectrum_encoder and anomaly_detector.
     """
 
     def __init__(self, model_path="", device="cpu", threshold=-1.0, sample_rate=0.0, center_freq=0.0, nfft=1024,
                  overlap=0.5, average=1, window="hann", backend="", runtime="torch", threads=0, batch=64,
-                 holdoff=16):
+                 holdoff=16, integrate=0):
         # The encoder validates the model first: a bad path/backend/device fails before anything is wired.
         self.encoder = spectrum_encoder(model_path=model_path, backend=backend, runtime=runtime, device=device,
                                         threads=threads, batch=batch, nfft=nfft, overlap=overlap, average=average,
@@ -40,7 +40,7 @@ class iq_to_alerts(gr.hier_block2):
         self.psd = psd(nfft=nfft, overlap=overlap, window=window, average=average, db=True,
                        sample_rate=sample_rate)
         self.psd.set_min_output_buffer(2 * batch)  # lets the encoder batch up to `batch` spectra per call
-        self.detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff)
+        self.detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff, integrate=integrate)
         gr.hier_block2.__init__(self, "iq_to_alerts", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signaturev(2, 2, [nfft * gr.sizeof_float, gr.sizeof_float]))
         alerts, detections = (pmt.symbol_to_string(p) for p in (tags.ALERTS_PORT, tags.DETECTIONS_PORT))

@@ -189,6 +189,12 @@ class spectrum_encoder(gr.basic_block):
     def threshold(self):
         return float(self.model.threshold)
 
+    @property
+    def calibrated_integrate(self):
+        """How many consecutive scores the model's threshold was calibrated to average (specenc calibrate
+        --integrate; 1 unless its file says otherwise)."""
+        return int(getattr(self.model, "metadata", {}).get("calibration", {}).get("integrate", 1))
+
     def _predict(self, spectra, rx_freq, sample_rate):
         with self._runtime_context():
             return self.model.predict(spectra, rx_freq=rx_freq, sample_rate=sample_rate)
@@ -220,7 +226,8 @@ class spectrum_encoder(gr.basic_block):
         first = self.nitems_read(0)
         n = len(spectra)
         spectra = spectra.copy()  # the input buffer is reused once consumed
-        context = self._clock.context_pmt(self.threshold) if first == 0 else None  # before any rx_* tag
+        # The context goes on the first spectrum, before any rx_* tag.
+        context = self._clock.context_pmt(self.threshold, self.calibrated_integrate) if first == 0 else None
         # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra.
         freqs = np.empty(n)
         runs = []  # (start, stop, clock)

@@ -64,11 +64,13 @@ class SpectrumClock:
         hop = dsp.hop_size(nfft, overlap)
         return cls(hop * average, (average - 1) * hop + nfft, sample_rate, center_freq)
 
-    def context_pmt(self, threshold):
-        """The `specenc_context` tag value: what a downstream block needs to place spectra."""
+    def context_pmt(self, threshold, integrate=1):
+        """The `specenc_context` tag value: what a downstream block needs to place spectra, and the model's
+        threshold with the number of scores averaged that it was calibrated for."""
         return pmt.to_pmt(
             {
                 "threshold": float(threshold),
+                "integrate": int(integrate),
                 "step": self.step,
                 "span": self.span,
                 "sample_rate": self.rate,
@@ -80,7 +82,7 @@ class SpectrumClock:
         ctx = pmt.to_python(value)
         self.step, self.span = int(ctx["step"]), int(ctx["span"])
         self.rate, self.freq = float(ctx["sample_rate"]), float(ctx["center_freq"])
-        return float(ctx["threshold"])
+        return float(ctx["threshold"]), int(ctx.get("integrate", 1))
 
     def apply(self, tag, index):
         """Take one rx_* tag found on spectrum `index`; other keys are ignored."""

@@ -79,6 +79,7 @@ class RunResult:
     step: int  # IQ samples between spectra
     span: int  # IQ samples per spectrum
     threshold: float
+    integrate: int  # scores averaged per alert decision
     wall_s: float
     cpu_s: float  # process CPU time (all threads) while the flowgraph ran
     labels: list
@@ -108,7 +109,7 @@ def messages(debug):
 
 
 def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, batch=64, threads=0, alerts_jsonl="",
-              alerts_sigmf="", stdout=False, collect_detections=True, progress=None, source=None):
+              alerts_sigmf="", stdout=False, collect_detections=True, progress=None, source=None, integrate=0):
     """Run the chain over a recording; returns a RunResult.
 
     model: a loaded SpectrumModel (loaded once by the caller). progress: a tqdm-like object or None.
@@ -128,7 +129,7 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     spectra = psd(nfft=nfft, overlap=overlap, window="hann", average=average, db=True, sample_rate=rec.sample_rate)
     encoder = spectrum_encoder(model_path=model, nfft=nfft, batch=batch, threads=threads, overlap=overlap,
                                average=average, sample_rate=rec.sample_rate, center_freq=rec.center_freq)
-    detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff)
+    detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff, integrate=integrate)
     sink = alert_sink(jsonl_path=alerts_jsonl, sigmf_path=alerts_sigmf, stdout=stdout)
     collector = run_collector(nfft, decimation=-(-total // WATERFALL_ROWS))
     alert_log = blocks.message_debug()
@@ -158,6 +159,7 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
         input_name=rec.meta_path or rec.data_path, sample_rate=rec.sample_rate, center_freq=rec.center_freq,
         num_samples=rec.num_samples, step=clock.step, span=clock.span,
         threshold=detector.threshold if detector.threshold is not None else float(model.threshold),
+        integrate=detector.integrate or 1,
         wall_s=wall, cpu_s=cpu, labels=collector.labels,
         confidence=np.concatenate(collector.confidence) if collector.confidence else np.zeros(0, np.float32),
         scores=collector.scores(), num_invalid=collector.invalid, rows=collector.rows(),

@@ -27,6 +27,9 @@ def add_model_arguments(parser):
                         help="average K FFT frames per spectrum (default 1; the model was trained on 1, 2 and 4)")
     parser.add_argument("--threshold", type=float, default=-1.0,
                         help="alert threshold on the anomaly score (default: the model's calibrated one)")
+    parser.add_argument("--integrate", type=int, default=0,
+                        help="alert on the mean of this many consecutive scores (default: what the model's threshold "
+                             "was calibrated for, see specenc calibrate --integrate; 1 for the shipped model)")
 
 
 def add_arguments(parser):
@@ -100,7 +103,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
     with tqdm(total=total, unit="spectra", desc="flowgraph", leave=False, disable=None) as bar:
         result = flowgraph.run_chain(rec, model, average=average, threshold=args.threshold, batch=args.batch,
-                                     threads=args.threads, alerts_jsonl=alerts_path,
+                                     threads=args.threads, integrate=args.integrate, alerts_jsonl=alerts_path,
                                      stdout=getattr(args, "print_alerts", False), progress=bar)
     annotations = [to_annotation(d) for d in result.detections] + [to_annotation(a) for a in result.alerts]
     if per_spectrum:

@@ -56,7 +56,6 @@ def summary_rows(result, truth=None, emitters=None):
     """Rows for the run summary; `result` is a flowgraph.RunResult; truth: truth_anomalies; emitters:
     truth_emitters (both of a generated recording)."""
     fams = Counter(result.labels)
-    kinds = Counter(a["kind"] for a in result.alerts)
     rows = [
         ("input", result.input_name),
         ("spectra processed", f"{result.num_spectra} ({result.num_invalid} invalid, skipped)"),
@@ -65,9 +64,21 @@ def summary_rows(result, truth=None, emitters=None):
         ("real-time factor", f"{result.duration_s / result.wall_s:.2f}x" if result.wall_s > 0 else "n/a"),
         ("families seen", ", ".join(f"{k} {v}" for k, v in fams.most_common()) or "none"),
         ("emissions detected", str(len(result.detections))),
+    ] + alert_rows(result, truth)
+    if emitters is not None:
+        _, on_emitter = match_alerts(emitters, result.detections)  # emissions: the same keys as alerts
+        rows.append(("emissions on no emitter", f"{on_emitter.count(False)} of {len(on_emitter)}"))
+    return rows
+
+
+def alert_rows(result, truth=None):
+    """The summary's alert rows: count by kind, threshold, and against truth_anomalies when given."""
+    kinds = Counter(a["kind"] for a in result.alerts)
+    rows = [
         ("alerts", f"{len(result.alerts)}" + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")"
                                                  if kinds else "")),
-        ("alert threshold", f"{result.threshold:.3f}"),
+        ("alert threshold", f"{result.threshold:.3f}" + (f" on the mean of {result.integrate} scores"
+                                                         if result.integrate > 1 else "")),
     ]
     if truth is not None:
         caught, matched = match_alerts(truth, result.alerts)
@@ -77,7 +88,4 @@ def summary_rows(result, truth=None, emitters=None):
         for kind in sorted(by_kind):
             rows.append((f"  {kind}", f"{hit_kind[kind]} of {by_kind[kind]}"))
         rows.append(("alerts matching no truth", str(matched.count(False))))
-    if emitters is not None:
-        _, on_emitter = match_alerts(emitters, result.detections)  # emissions: the same keys as alerts
-        rows.append(("emissions on no emitter", f"{on_emitter.count(False)} of {len(on_emitter)}"))
     return rows

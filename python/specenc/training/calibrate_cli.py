@@ -3,6 +3,12 @@
 Every site has its own noise floor and emitters; the threshold that gives the target false-alarm
 rate on synthetic clean scenes is only a starting point. This scores every spectrum of a recording
 the user knows to be anomaly-free and writes a copy of the model with the new threshold.
+
+With --integrate N the threshold is for the mean of N consecutive scores, as anomaly_detector(integrate=N)
+thresholds them: one site's scores are steady, so a persistent weak anomaly (a frequency hopper) that
+lifts them a little for hundreds of spectra clears a threshold set on the site's own running means. The
+model file records N, and the blocks and `specenc run` integrate that many scores by default. Neighbouring
+means share N - 1 scores, so the confidence bound (which counts them as independent trials) is optimistic.
 """
 
 import logging
@@ -27,18 +33,28 @@ def add_arguments(parser):
                         help="frames averaged per spectrum (default 1): the psd block's average in the flowgraph "
                              "the threshold is for, since averaging changes the scores")
     parser.add_argument("--max-spectra", type=int, default=200000, help="spectra to score at most")
+    parser.add_argument("--integrate", type=int, default=1,
+                        help="calibrate the mean of this many consecutive scores (default 1: each spectrum's own); "
+                             "the detector then integrates as many")
     parser.add_argument("--out", required=True, help="output model path (.safetensors; the .json is written beside)")
 
 
-def recalibrate(model, meta_path, far, average=1, max_spectra=200000):
-    """(threshold, summary) for `model` on the clean recording at `meta_path`."""
+def recalibrate(model, meta_path, far, average=1, max_spectra=200000, integrate=1):
+    """(threshold, summary) for `model` on the clean recording at `meta_path`; the threshold is for the mean
+    of `integrate` consecutive scores (the running mean over the recording, one per spectrum)."""
     calibrate.check_far(far)
+    if integrate < 1:
+        raise ValueError(f"integrate={integrate} must be >= 1")
     rec, spectra, _ = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
     freq = np.full(len(spectra), rec.center_freq)  # the band (dynamic RoPE) the recording's spectra belong to
     with tqdm(total=len(spectra), desc="scoring", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
+    if integrate > 1:
+        if len(scores) < integrate:
+            raise ValueError(f"{meta_path}: its {len(scores)} spectra are fewer than integrate={integrate}")
+        scores = np.convolve(scores, np.ones(integrate) / integrate, "valid")  # as anomaly_detector integrates
     tau = calibrate.threshold_for_far(scores, far)
-    return tau, calibrate.calibration_summary(scores, tau, far)
+    return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate)}
 
 
 def main(args):
@@ -47,11 +63,14 @@ def main(args):
     if not os.path.exists(args.input):
         raise FileNotFoundError(f"no such recording: {args.input}")
     model = model_lib.load_model(args.model)
-    tau, summary = recalibrate(model, args.input, args.far, args.average, args.max_spectra)
+    tau, summary = recalibrate(model, args.input, args.far, args.average, args.max_spectra, args.integrate)
     summary["calibrated_on"] = os.path.basename(args.input)
     out = modelio.save_with_threshold(model, args.out, tau, summary)
     print(f"threshold {summary['threshold']:.6g} (was {model.threshold:.6g}); false alarms on "
           f"{summary['clean_spectra']} spectra: {summary['measured_far']:.2e}/spectrum, at most "
           f"{summary['far_upper_bound']:.2e} with {100 * summary['confidence']:.0f} % confidence (target {args.far:g}) -> {out}")
+    if args.integrate > 1:
+        print(f"the threshold is for the mean of {args.integrate} scores: anomaly_detector and specenc run integrate "
+              f"{args.integrate} with this model unless told otherwise")
     return 0
 
