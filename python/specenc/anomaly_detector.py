@@ -52,7 +52,8 @@ class anomaly_detector(queue_block):
         if not 0 <= holdoff <= MAX_HOLDOFF:
             raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
         if not 0 <= integrate <= MAX_INTEGRATE:
-            raise ValueError(f"integrate={integrate} must be in 0..{MAX_INTEGRATE} spectra (0 = the model's calibration)")
+            raise ValueError(f"integrate={integrate} must be in 0..{MAX_INTEGRATE} spectra "
+                             "(0 = the model's calibration)")
         queue_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)],
                              out_sig=[np.float32] * (2 if threshold_output else 1))
         self.nfft = nfft
