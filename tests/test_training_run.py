@@ -84,6 +84,34 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
         assert (tmp_path / name).stat().st_size > 0
 
 
+def test_eval_scores_a_generated_recording_at_a_threshold_calibrated_on_its_site_twin(tmp_path, tiny_model):
+    from gnuradio.specenc.synth import write_scenario
+
+    ghosts = write_scenario(str(tmp_path / "rec" / "cell.sigmf-meta"), scenario="cellular", seconds=0.01, seed=5,
+                            sample_rate=2.56e6, anomalies=("spoofing",))
+    write_scenario(str(tmp_path / "rec" / "clean.sigmf-meta"), scenario="cellular", seconds=0.01, seed=6,
+                   sample_rate=2.56e6, anomalies=())
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    twins = tmp_path / "twins"
+    args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path / "eval"), "--data", str(tmp_path / "rec"),
+                              "--site-twins", str(twins)])
+    assert eval_cli.main(args) == 0
+    res = json.loads((tmp_path / "eval" / "results.json").read_text())["recordings"]
+    assert "site_calibrated" not in res["clean"]  # no ghost to score
+    site = res["cell"]["site_calibrated"]
+    assert site["integrate"] == 16 and 0.0 <= site["f1"] <= 1.0
+    twin = sigmf_io.read_meta(str(twins / "cell_site.sigmf-meta"))
+    rec = sigmf_io.read_meta(ghosts)
+    assert twin.num_samples == 4 * rec.num_samples and twin.center_freq == rec.center_freq
+    assert twin.global_["specenc:seed"] == 5 and not any(a["core:label"] == "anomaly" for a in twin.annotations)
+    # The threshold is the twin's: its 16-score means, as specenc calibrate --integrate 16 sets it.
+    model = load_model(tiny_model)
+    tau, _ = calibrate_cli.recalibrate(model, str(twins / "cell_site.sigmf-meta"), 1e-3, integrate=16)
+    assert site["threshold"] == pytest.approx(tau)
+    assert "site-calibrated F1" in (tmp_path / "eval" / "report.md").read_text()
+
+
 def test_holds_burst_sees_an_emission_but_not_a_dc_spike():
     rng = np.random.default_rng(5)
     floor = rng.normal(-90, 2, (3, 256))

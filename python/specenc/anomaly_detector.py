@@ -11,6 +11,7 @@ from gnuradio import gr
 from . import spectrum_tags as tags
 from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
+from .training.calibrate import score_means
 
 MAX_HOLDOFF = 100000
 MAX_INTEGRATE = 100000
@@ -132,9 +133,7 @@ class anomaly_detector(queue_block):
     def _means(self, seq, raw):
         """The mean of each finite score of this call and the integrate - 1 finite ones before it (NaN for the
         others, and until that many have arrived)."""
-        # Each mean ends at a finite score; np.convolve would swap a signal shorter than the window for it.
-        means = (np.convolve(seq[1], np.ones(self.integrate) / self.integrate, "valid")
-                 if len(seq[1]) >= self.integrate else np.zeros(0))
+        means = score_means(seq[1], self.integrate)  # each ends at a finite score
         rows = np.flatnonzero(np.isfinite(raw))
         have = min(len(rows), len(means))
         out = np.full(len(raw), np.nan)

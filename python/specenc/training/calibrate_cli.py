@@ -52,7 +52,7 @@ def recalibrate(model, meta_path, far, average=1, max_spectra=200000, integrate=
     if integrate > 1:
         if len(scores) < integrate:
             raise ValueError(f"{meta_path}: its {len(scores)} spectra are fewer than integrate={integrate}")
-        scores = np.convolve(scores, np.ones(integrate) / integrate, "valid")  # as anomaly_detector integrates
+        scores = calibrate.score_means(scores, integrate)
     tau = calibrate.threshold_for_far(scores, far)
     return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate)}
 

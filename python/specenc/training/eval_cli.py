@@ -30,6 +30,10 @@ def add_arguments(parser):
     parser.add_argument("--capture-families", default=None, metavar="FILE.json",
                         help="the known family of real captures' transmitters, {recording name: {\"family\": F, ...}}: "
                              "family accuracy on their bursts (e.g. docs/eval/capture_families.json)")
+    parser.add_argument("--site-twins", default=None, metavar="DIR",
+                        help="also score each generated recording with ghosts at a threshold calibrated, as "
+                             "`specenc calibrate --integrate 16` does, on a ghost-free twin of its site (same "
+                             "scenario and seed, 4x as long), generated into DIR once")
 
 
 def _recording_paths(spec):
@@ -81,7 +85,7 @@ def main(args):
         results = evaluate.evaluate_synthetic(model, args.n_test, args.n_clean, args.seed, args.far, args.ae_steps)
         results["targets"] = evaluate.check_targets(results)
     if paths:
-        results["recordings"] = evaluate.evaluate_recordings(model, paths, args.average, families)
+        results["recordings"] = evaluate.evaluate_recordings(model, paths, args.average, families, args.site_twins)
     results["command"] = "specenc eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 \
         else "specenc eval"
     results["model"] = {"path": args.model or "(shipped default)", "name": os.path.basename(args.model or "default"),

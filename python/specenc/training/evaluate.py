@@ -16,12 +16,13 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import bands, labels
+from .. import bands, labels, sigmf_io
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
 
 CURVE_POINTS = 200
+TWIN_LENGTH = 4  # a site twin is this many times as long as its recording
 BURST_DB = 10.0  # a spectrum holds a burst when an 8-bin mean away from DC stands this far over its median
 DC_BINS = 4  # bins either side of DC left out of the burst test (LO leakage is no transmission)
 
@@ -231,9 +232,42 @@ def capture_family_block(family, pred, spectra):
             "family_accuracy": metrics.accuracy(np.full(int(rows.sum()), labels.FAMILY_INDEX[family]), pred[rows])}
 
 
-def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_family=None):
+def site_twin(meta_path, folder):
+    """A ghost-free recording of the same generated site as `meta_path` (its scenario and seed without anomalies,
+    TWIN_LENGTH times as long, so the 1e-3 calibration has the spectra it needs), written into `folder` once ->
+    its meta path; None for a recording that does not say how it was generated."""
+    from ..synth import write_scenario
+
+    rec = sigmf_io.read_meta(meta_path)
+    made_by = rec.global_
+    if "specenc:scenario" not in made_by or "specenc:seed" not in made_by:
+        return None
+    path = os.path.join(folder, recording_name(meta_path) + "_site.sigmf-meta")
+    if not os.path.isfile(path):
+        os.makedirs(folder, exist_ok=True)
+        write_scenario(path, scenario=made_by["specenc:scenario"], seed=made_by["specenc:seed"], anomalies=(),
+                       seconds=TWIN_LENGTH * rec.num_samples / rec.sample_rate, sample_rate=rec.sample_rate,
+                       center_freq=rec.center_freq)
+    return path
+
+
+def site_calibrated_block(model, twin, anomaly, scores, average):
+    """Anomaly F1 per spectrum at a threshold calibrated on the site's twin for the mean of SITE_INTEGRATE
+    scores, as `specenc calibrate TWIN --integrate 16` and the detector would use it. The mean at spectrum i
+    covers the 16 up to i (none before the 16th: no alert)."""
+    from .calibrate_cli import recalibrate
+
+    tau, summary = recalibrate(model, twin, calibrate.DEFAULT_FAR, average, integrate=calibrate.SITE_INTEGRATE)
+    n = calibrate.SITE_INTEGRATE
+    means = np.concatenate([np.zeros(min(n - 1, len(scores))), calibrate.score_means(scores, n)])
+    return {"integrate": n, "threshold": tau, "twin_spectra": summary["clean_spectra"] + n - 1,
+            **metrics.f1_at(anomaly, means, tau)}
+
+
+def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_family=None, twin_dir=None):
     """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations,
-    or family accuracy on its bursts when `capture_family` (the transmitter's family) is given."""
+    or family accuracy on its bursts when `capture_family` (the transmitter's family) is given. With twin_dir, a
+    generated recording with ghosts is also scored at a threshold calibrated on a ghost-free twin of its site."""
     rec, spectra, truth = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
     p = predict_all(model, spectra, np.full(len(spectra), rec.center_freq), np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
@@ -250,6 +284,10 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_f
         out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
         if truth["anomaly"].any():
             out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], p["anomaly_score"], model.threshold)["f1"]
+            twin = site_twin(meta_path, twin_dir) if twin_dir else None
+            if twin:
+                out["site_calibrated"] = site_calibrated_block(model, twin, truth["anomaly"], p["anomaly_score"],
+                                                               average)
     elif capture_family is not None:
         out.update(capture_family_block(capture_family, p["label_index"], spectra))
     return out
@@ -259,10 +297,11 @@ def recording_name(path):
     return os.path.basename(path).replace(".sigmf-meta", "")
 
 
-def evaluate_recordings(model, paths, average=1, capture_families=None):
+def evaluate_recordings(model, paths, average=1, capture_families=None, twin_dir=None):
     """{recording name: evaluate_recording(...)}; capture_families: {recording name: family}."""
     families = capture_families or {}
-    return {recording_name(p): evaluate_recording(model, p, average, capture_family=families.get(recording_name(p)))
+    return {recording_name(p): evaluate_recording(model, p, average, capture_family=families.get(recording_name(p)),
+                                                  twin_dir=twin_dir)
             for p in tqdm(paths, desc="recordings", unit="file")}
 
 

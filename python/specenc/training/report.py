@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # headless: the report is written by CLI runs and tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import evaluate  # noqa: E402
+from . import calibrate, evaluate  # noqa: E402
 
 
 def _fmt(v, digits=3):
@@ -199,17 +199,31 @@ def _recording_sections(results):
                   "Real captures have no injected anomalies (every alert is a false alarm); where their transmitter's "
                   "family is known (`--capture-families`), family accuracy is that family named on the spectra holding "
                   f"a burst (an 8-bin mean away from DC {evaluate.BURST_DB:g} dB over the spectrum's median; every "
-                  "spectrum for a capture known to show only noise).", "",
-                  "| recording | spectra | family acc. | alerts / spectrum | anomaly F1 | top predicted families |",
-                  "|---|---|---|---|---|---|"]
+                  "spectrum for a capture known to show only noise). *Site-calibrated*: the anomaly F1 per spectrum "
+                  "at a threshold calibrated on a ghost-free twin of the recording's generated site (its scenario and "
+                  f"seed without anomalies, {evaluate.TWIN_LENGTH}x as long) for the mean of "
+                  f"{calibrate.SITE_INTEGRATE} scores, as `specenc calibrate TWIN --integrate "
+                  f"{calibrate.SITE_INTEGRATE}` and the anomaly detector use it (`--site-twins`).", "",
+                  "| recording | spectra | family acc. | alerts / spectrum | anomaly F1 | site-calibrated F1 (P / R, τ) "
+                  "| top predicted families |",
+                  "|---|---|---|---|---|---|---|"]
         for name, r in results["recordings"].items():
             top = ", ".join(f"{k} {v}" for k, v in list(r["predicted_families"].items())[:3])
             acc = _pct(r.get("family_accuracy"))
             if "capture_family" in r:
                 acc = f"{acc} of {r['capture_rows']} ({r['capture_family']})"
+            site = r.get("site_calibrated")
+            site = (f"{site['f1']:.3f} ({site['precision']:.2f} / {site['recall']:.2f}, {site['threshold']:.3f})"
+                    if site else "n/a")
             lines.append(f"| {name} | {r['spectra']} | {acc} | "
-                         f"{r['alert_rate']:.2e} | {_fmt(r.get('anomaly_f1'))} | {top} |")
+                         f"{r['alert_rate']:.2e} | {_fmt(r.get('anomaly_f1'))} | {site} | {top} |")
         lines.append("")
+        sites = [(r["anomaly_f1"], r["site_calibrated"]["f1"]) for r in results["recordings"].values()
+                 if "site_calibrated" in r]
+        if sites:
+            shipped, site = np.mean(sites, axis=0)
+            lines += [f"Generated recordings with ghosts, anomaly F1 per spectrum, mean over {len(sites)}: "
+                      f"{shipped:.3f} at the shipped threshold, {site:.3f} calibrated to each site.", ""]
         known = evaluate.capture_family_accuracy(results["recordings"])
         if known is not None:
             lines += [f"Real captures, the transmitter's family named, mean over the captures scored: {_pct(known)}.", ""]
