@@ -38,9 +38,9 @@ class anomaly_detector(queue_block):
         nfft: spectrum length (the encoder's).
         threshold: alert threshold on the score; negative = the model's calibrated threshold.
         holdoff: spectra above the threshold within this many spectra of the last one belong to the same event
-            and raise no new alert (0 = alert on every spectrum). An event's kind is its first spectrum's (the
-            kind the model names flickers between spectra: events per kind gave 79 alerts instead of 4 on the
-            demo's site-calibrated run).
+            and raise no new alert (0 = alert on every spectrum), whatever kind the model names: at a site's
+            threshold the kind flickers between spectra, and the demo's site-calibrated run raised 79 alerts with
+            events per kind, each named from its own spectrum, against 4 now.
         threshold_output: add output 1, the threshold per spectrum.
         integrate: threshold the mean of this many consecutive scores (a persistent weak anomaly, such as a
             frequency hopper, lifts a site's steady scores a little for hundreds of spectra); 0 = what the
