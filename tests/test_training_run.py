@@ -170,6 +170,25 @@ def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_mod
     assert json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]["target_far"] == 0.01
 
 
+def test_calibrate_cli_takes_a_raw_recording_as_a_sigmf_one(tmp_path, tiny_model):
+    rng = np.random.default_rng(4)
+    iq = ((rng.normal(size=256 * 400) + 1j * rng.normal(size=256 * 400)) * 1e-3).astype(np.complex64)
+    meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)
+    iq.tofile(tmp_path / "clean.cf32")  # as a GNU Radio File Sink writes it
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    thresholds = []
+    for argv in ([meta], [str(tmp_path / "clean.cf32"), "--rate", "1e6", "--freq", "433.92e6", "--format", "cf32"]):
+        out = tmp_path / f"site{len(thresholds)}.safetensors"
+        assert calibrate_cli.main(parser.parse_args([*argv, "--model", tiny_model, "--far", "0.01",
+                                                     "--out", str(out)])) == 0
+        thresholds.append(load_model(str(out)).threshold)
+    assert thresholds[0] == thresholds[1]
+    with pytest.raises(ValueError, match="needs a sample rate and a format"):
+        calibrate_cli.main(parser.parse_args([str(tmp_path / "clean.cf32"), "--model", tiny_model,
+                                              "--out", str(tmp_path / "x.safetensors")]))
+
+
 def test_calibrate_cli_integrate_sets_the_threshold_of_running_means(tmp_path, tiny_model):
     rng = np.random.default_rng(4)
     iq = ((rng.normal(size=256 * 400) + 1j * rng.normal(size=256 * 400)) * 1e-3).astype(np.complex64)

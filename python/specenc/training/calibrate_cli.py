@@ -1,4 +1,5 @@
-"""`specenc calibrate INPUT.sigmf-meta`: set a model's alert threshold from a clean recording of your site.
+"""`specenc calibrate INPUT`: set a model's alert threshold from a clean recording of your site (SigMF, or raw IQ
+with --rate and --format, as a GNU Radio File Sink or rtl_sdr writes it).
 
 Every site has its own noise floor and emitters; the threshold that gives the target false-alarm
 rate on synthetic clean scenes is only a starting point. This scores every spectrum of a recording
@@ -18,13 +19,18 @@ import numpy as np
 
 from tqdm import tqdm
 
+from .. import sigmf_io
 from . import calibrate, datasets, evaluate, modelio
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser):
-    parser.add_argument("input", metavar="INPUT.sigmf-meta", help="a clean (anomaly-free) SigMF recording of the site")
+    parser.add_argument("input", metavar="INPUT",
+                        help="a clean (anomaly-free) recording of the site: SigMF, or raw IQ with --rate and --format")
+    parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input)")
+    parser.add_argument("--freq", type=float, default=None, help="centre frequency in Hz (raw input; sets the band)")
+    parser.add_argument("--format", choices=("cu8", "ci8", "ci16", "cf32"), help="sample format (raw input)")
     parser.add_argument("--model", default=None, help="model .safetensors (default: the shipped model)")
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
                         help="target false alarms per spectrum, held with 95 %% confidence (default 1e-3; "
@@ -39,19 +45,21 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output model path (.safetensors; the .json is written beside)")
 
 
-def recalibrate(model, meta_path, far, average=1, max_spectra=200000, integrate=1):
-    """(threshold, summary) for `model` on the clean recording at `meta_path`; the threshold is for the mean
-    of `integrate` consecutive scores (the running mean over the recording, one per spectrum)."""
+def recalibrate(model, recording, far, average=1, max_spectra=200000, integrate=1):
+    """(threshold, summary) for `model` on a clean recording (SigMF meta path or sigmf_io.Recording); the
+    threshold is for the mean of `integrate` consecutive scores (the running mean over the recording, one per
+    spectrum)."""
     calibrate.check_far(far)
     if integrate < 1:
         raise ValueError(f"integrate={integrate} must be >= 1")
-    rec, spectra, _ = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
+    rec, spectra, _ = datasets.recording_spectra(recording, model.nfft, average=average, max_spectra=max_spectra)
     freq = np.full(len(spectra), rec.center_freq)  # the band (dynamic RoPE) the recording's spectra belong to
     with tqdm(total=len(spectra), desc="scoring", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
     if integrate > 1:
         if len(scores) < integrate:
-            raise ValueError(f"{meta_path}: its {len(scores)} spectra are fewer than integrate={integrate}")
+            raise ValueError(f"{rec.meta_path or rec.data_path}: its {len(scores)} spectra are fewer than "
+                             f"integrate={integrate}")
         scores = calibrate.score_means(scores, integrate)
     tau = calibrate.threshold_for_far(scores, far)
     return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate)}
@@ -62,8 +70,9 @@ def main(args):
 
     if not os.path.exists(args.input):
         raise FileNotFoundError(f"no such recording: {args.input}")
+    rec = sigmf_io.open_recording(args.input, args.rate, args.freq, args.format)
     model = model_lib.load_model(args.model)
-    tau, summary = recalibrate(model, args.input, args.far, args.average, args.max_spectra, args.integrate)
+    tau, summary = recalibrate(model, rec, args.far, args.average, args.max_spectra, args.integrate)
     summary["calibrated_on"] = os.path.basename(args.input)
     out = modelio.save_with_threshold(model, args.out, tau, summary)
     print(f"threshold {summary['threshold']:.6g} (was {model.threshold:.6g}); false alarms on "

@@ -91,14 +91,16 @@ def _annotation_truth(annotations, starts, span):
     return {"family": family, "anomaly": anomaly}
 
 
-def recording_spectra(meta_path, nfft, average=1, max_spectra=20000, overlap=0.5):
-    """(Recording, spectra (S, nfft) dB, truth dict or None) for a SigMF recording, `average` frames per spectrum."""
+def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5):
+    """(Recording, spectra (S, nfft) dB, truth dict or None) for a SigMF meta path or an opened sigmf_io.Recording
+    (a raw file: sigmf_io.open_recording), `average` frames per spectrum."""
     dsp.check_params(nfft, overlap, average)  # before the sample count is divided by `average`
-    rec = sigmf_io.read_meta(meta_path)
+    rec = recording if isinstance(recording, sigmf_io.Recording) else sigmf_io.read_meta(recording)
     hop = dsp.hop_size(nfft, overlap)
     count = min(dsp.num_spectra(rec.num_samples, nfft, overlap, average), max_spectra)
     if count < 1:
-        raise ValueError(f"{meta_path}: {rec.num_samples} samples give no spectrum of nfft={nfft}, average={average}")
+        raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum of "
+                         f"nfft={nfft}, average={average}")
     need = (count * average - 1) * hop + nfft
     spectra = dsp.power_spectrum(sigmf_io.read_samples(rec, 0, need), nfft, overlap, average=average)
     starts = np.arange(len(spectra)) * hop * average
