@@ -109,8 +109,9 @@ class anomaly_detector(queue_block):
                 self._take(tag, first + start)
             if (self.integrate or 1) > 1 and seq is None:  # integrate is set by the context, on spectrum 0
                 where = self._kinds_and_bins(window, first, n)  # all of them: an alert takes its window's strongest
-                seq = self._with_history(raw, where, first)
-                out[:] = self._means(seq, raw)
+                rows = np.flatnonzero(np.isfinite(raw))
+                seq = self._with_history(raw, rows, where, first)
+                out[:] = self._means(seq, rows, n)
             if where is None and self._threshold is not None and (out[start:stop] > self._threshold).any():
                 where = self._kinds_and_bins(window, first, n)
             if len(output_items) > 1:
@@ -118,10 +119,9 @@ class anomaly_detector(queue_block):
             self._alert_run(out, where, seq, first, start, stop)
         return n
 
-    def _with_history(self, raw, where, first):
-        """(stream index, score, kind, bins) of the finite spectra of the history and of this call; keeps the last
-        integrate - 1 of them as the next call's history."""
-        rows = np.flatnonzero(np.isfinite(raw))
+    def _with_history(self, raw, rows, where, first):
+        """(stream index, score, kind, bins) of the finite spectra (`rows` of this call) of the history and of this
+        call; keeps the last integrate - 1 of them as the next call's history."""
         kinds, bins = where
         idx, score, kind, located = self._history
         seq = (np.concatenate([idx, first + rows]), np.concatenate([score, raw[rows]]),
@@ -130,13 +130,12 @@ class anomaly_detector(queue_block):
         self._history = tuple(x[keep:] for x in seq)
         return seq
 
-    def _means(self, seq, raw):
-        """The mean of each finite score of this call and the integrate - 1 finite ones before it (NaN for the
-        others, and until that many have arrived)."""
+    def _means(self, seq, rows, n):
+        """The mean of each finite score of this call (`rows` of n) and the integrate - 1 finite ones before it (NaN
+        for the others, and until that many have arrived)."""
         means = score_means(seq[1], self.integrate)  # each ends at a finite score
-        rows = np.flatnonzero(np.isfinite(raw))
         have = min(len(rows), len(means))
-        out = np.full(len(raw), np.nan)
+        out = np.full(n, np.nan)
         out[rows[len(rows) - have:]] = means[len(means) - have:]
         return out
 
