@@ -34,13 +34,9 @@ class Emission:
     sample_end: int  # IQ sample after the latest detection's spectrum
     confidence_sum: float
     nfft: int
-    contrast_sum: float = 0.0  # of its detections' finite contrast_db (model.detections.drop_faint)
-    contrast_count: int = 0  # how many of its detections had one
-
-    @property
-    def contrast_db(self):
-        """Mean level of its detections over their local floor (dB), or None when the model measured none."""
-        return self.contrast_sum / self.contrast_count if self.contrast_count else None
+    # Mean level of its detections over their local floor (dB, their finite contrast_db from
+    # model.detections.drop_faint), or None when the model measured none.
+    contrast_db: float = None
 
     @property
     def freq_edges(self):
@@ -151,5 +147,6 @@ class EmissionTracker:
                 out.append(Emission(self._names[em.family], em.first, em.last, em.bin_start, em.bin_stop,
                                     em.reach_start, em.reach_stop, em.count, place,
                                     em.last * self._clock.step + self._clock.span,
-                                    em.confidence_sum, self.nfft, em.level_sum, em.level_count))
+                                    em.confidence_sum, self.nfft,
+                                    em.level_sum / em.level_count if em.level_count else None))
         return out
