@@ -16,7 +16,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import bands, labels, sigmf_io
+from .. import bands, labels
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -232,17 +232,16 @@ def capture_family_block(family, pred, spectra):
             "family_accuracy": metrics.accuracy(np.full(int(rows.sum()), labels.FAMILY_INDEX[family]), pred[rows])}
 
 
-def site_twin(meta_path, folder):
-    """A ghost-free recording of the same generated site as `meta_path` (its scenario and seed without anomalies,
-    TWIN_LENGTH times as long, so the 1e-3 calibration has the spectra it needs), written into `folder` once ->
-    its meta path; None for a recording that does not say how it was generated."""
+def site_twin(rec, folder):
+    """A ghost-free recording of the same generated site as the Recording `rec` (its scenario and seed without
+    anomalies, TWIN_LENGTH times as long, so the 1e-3 calibration has the spectra it needs), written into `folder`
+    once -> its meta path; None for a recording that does not say how it was generated."""
     from ..synth import write_scenario
 
-    rec = sigmf_io.read_meta(meta_path)
     made_by = rec.global_
     if "specenc:scenario" not in made_by or "specenc:seed" not in made_by:
         return None
-    path = os.path.join(folder, recording_name(meta_path) + "_site.sigmf-meta")
+    path = os.path.join(folder, recording_name(rec.meta_path) + "_site.sigmf-meta")
     if not os.path.isfile(path):
         os.makedirs(folder, exist_ok=True)
         write_scenario(path, scenario=made_by["specenc:scenario"], seed=made_by["specenc:seed"], anomalies=(),
@@ -284,7 +283,7 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_f
         out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
         if truth["anomaly"].any():
             out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], p["anomaly_score"], model.threshold)["f1"]
-            twin = site_twin(meta_path, twin_dir) if twin_dir else None
+            twin = site_twin(rec, twin_dir) if twin_dir else None
             if twin:
                 out["site_calibrated"] = site_calibrated_block(model, twin, truth["anomaly"], p["anomaly_score"],
                                                                average)
