@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: the onnxruntime runtime is untested")
 
-from gnuradio.specenc.model import ModelConfig, SpectrumModel  # noqa: E402
+from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model  # noqa: E402
 from gnuradio.specenc.model.export import export_onnx  # noqa: E402
 from gnuradio.specenc.model.runtime_onnx import load_onnx_model  # noqa: E402
 from gnuradio.specenc.training import datasets  # noqa: E402
@@ -107,7 +107,6 @@ def test_cuda_absent_and_onnxruntime_missing(models, monkeypatch):
 
 
 def test_load_model_dispatches_to_onnxruntime(models):
-    from gnuradio.specenc.model import load_model
     from gnuradio.specenc.model.runtime_onnx import OnnxSpectrumModel
 
     _, weights, onnx_path = models
@@ -148,3 +147,37 @@ def test_specenc_run_gives_identical_alerts_with_either_runtime(models, tmp_path
     assert no_score[0] == no_score[1]
     np.testing.assert_allclose([a["score"] for a in alerts["torch"]], [a["score"] for a in alerts["onnxruntime"]],
                                atol=1e-5)
+
+
+def test_calibrate_cli_writes_an_exported_model_with_the_sites_threshold(models, tmp_path):
+    """The deployed .onnx (an int8 one scores a little differently from its fp32 source) is calibrated itself:
+    same threshold as its checkpoint's for the same scores, the same graph, the calibration in its metadata."""
+    import argparse
+
+    from gnuradio.specenc import sigmf_io
+    from gnuradio.specenc.training import calibrate_cli
+
+    _, weights, onnx_path = models
+    rng = np.random.default_rng(4)
+    iq = ((rng.normal(size=512 * 400) + 1j * rng.normal(size=512 * 400)) * 1e-3).astype(np.complex64)
+    meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    site = {}
+    for name, src in (("safetensors", weights), ("onnx", onnx_path)):
+        out = tmp_path / f"site.{name}"
+        assert calibrate_cli.main(parser.parse_args([meta, "--model", src, "--far", "0.01", "--integrate", "4",
+                                                     "--out", str(out)])) == 0
+        site[name] = load_model(str(out)) if name == "safetensors" else load_onnx_model(str(out))
+    assert site["onnx"].threshold == pytest.approx(site["safetensors"].threshold, abs=1e-5)
+    assert site["onnx"].threshold != pytest.approx(0.42)
+    cal = site["onnx"].metadata["calibration"]
+    assert cal["integrate"] == 4 and cal["calibrated_on"] == "clean.sigmf-meta"
+    assert site["onnx"].metadata["note"] == "test" and site["onnx"].config == load_onnx_model(onnx_path).config
+    spectra = datasets.TestSets(7, 1024).scenes(8)["spectra"]
+    np.testing.assert_array_equal(site["onnx"].predict(spectra).anomaly_score,
+                                  load_onnx_model(onnx_path).predict(spectra).anomaly_score)
+    with pytest.raises(ValueError, match=r"site.safetensors: an ONNX model \(.*m.onnx\) is written as a .onnx file"):
+        calibrate_cli.main(parser.parse_args([meta, "--model", onnx_path, "--out", str(tmp_path / "site.safetensors")]))
+    with pytest.raises(ValueError, match="x.onnx: a checkpoint is written as .safetensors"):
+        calibrate_cli.main(parser.parse_args([meta, "--model", weights, "--out", str(tmp_path / "x.onnx")]))

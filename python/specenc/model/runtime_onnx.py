@@ -76,6 +76,21 @@ def set_meta(proto, meta):
     entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)
 
 
+def save_with_threshold(model, out_path, threshold, metadata):
+    """Copy of an exported model's .onnx file (fp32, int8 or fp16: the graph and weights as they are) with a new
+    threshold and metadata in its checkpoint JSON -> out_path."""
+    import onnx
+
+    if not str(out_path).endswith(".onnx"):
+        raise ValueError(f"{out_path}: an ONNX model ({model.path}) is written as a .onnx file")
+    if model.path is None or not str(model.path).endswith(".onnx"):
+        raise ValueError("this onnxruntime model was exported in memory: calibrate its .safetensors checkpoint")
+    proto = onnx.load(model.path)
+    set_meta(proto, {**checkpoint_meta(model), "threshold": float(threshold), "metadata": metadata})
+    onnx.save(proto, str(out_path))
+    return str(out_path)
+
+
 def provider_options(providers, nfft, cache_dir=None):
     """Options per provider: TensorRT caches its engine and is built for batches 1..TRT_MAX_BATCH."""
     cache = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "specenc", "tensorrt")

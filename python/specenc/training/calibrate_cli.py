@@ -3,7 +3,8 @@ with --rate and --format, as a GNU Radio File Sink or rtl_sdr writes it).
 
 Every site has its own noise floor and emitters; the threshold that gives the target false-alarm
 rate on synthetic clean scenes is only a starting point. This scores every spectrum of a recording
-the user knows to be anomaly-free and writes a copy of the model with the new threshold.
+the user knows to be anomaly-free and writes a copy of the model with the new threshold (a checkpoint as
+.safetensors, an exported model as .onnx with its graph unchanged).
 
 With --integrate N the threshold is for the mean of N consecutive scores, as anomaly_detector(integrate=N)
 thresholds them: one site's scores are steady, so a persistent weak anomaly (a frequency hopper) that
@@ -31,7 +32,9 @@ def add_arguments(parser):
     parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input)")
     parser.add_argument("--freq", type=float, default=None, help="centre frequency in Hz (raw input; sets the band)")
     parser.add_argument("--format", choices=("cu8", "ci8", "ci16", "cf32"), help="sample format (raw input)")
-    parser.add_argument("--model", default=None, help="model .safetensors (default: the shipped model)")
+    parser.add_argument("--model", default=None,
+                        help="model .safetensors, or the exported .onnx you deploy (an int8 one scores a little "
+                             "differently from its fp32 source) (default: the shipped model)")
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
                         help="target false alarms per spectrum, held with 95 %% confidence (default 1e-3; "
                              "at 1e-3 that takes >= 2996 clean spectra; fewer give their maximum score)")
@@ -42,7 +45,8 @@ def add_arguments(parser):
     parser.add_argument("--integrate", type=int, default=1,
                         help="calibrate the mean of this many consecutive scores (default 1: each spectrum's own); "
                              "the detector then integrates as many")
-    parser.add_argument("--out", required=True, help="output model path (.safetensors; the .json is written beside)")
+    parser.add_argument("--out", required=True,
+                        help="output model path: .safetensors (the .json is written beside), .onnx for an .onnx model")
 
 
 def recalibrate(model, recording, far, average=1, max_spectra=200000, integrate=1):
@@ -75,8 +79,9 @@ def main(args):
     tau, summary = recalibrate(model, rec, args.far, args.average, args.max_spectra, args.integrate)
     summary["calibrated_on"] = os.path.basename(args.input)
     out = modelio.save_with_threshold(model, args.out, tau, summary)
+    trials = "spectra" if args.integrate == 1 else f"means of {args.integrate} scores"
     print(f"threshold {summary['threshold']:.6g} (was {model.threshold:.6g}); false alarms on "
-          f"{summary['clean_spectra']} spectra: {summary['measured_far']:.2e}/spectrum, at most "
+          f"{summary['clean_spectra']} {trials}: {summary['measured_far']:.2e}/spectrum, at most "
           f"{summary['far_upper_bound']:.2e} with {100 * summary['confidence']:.0f} % confidence (target {args.far:g}) -> {out}")
     if args.integrate > 1:
         print(f"the threshold is for the mean of {args.integrate} scores: anomaly_detector and specenc run integrate "

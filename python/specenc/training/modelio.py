@@ -8,6 +8,7 @@ import torch
 
 from .. import synth
 from ..model import ModelConfig, SpectrumEncoder, batch_to_tensors, spectrum_loss
+from ..model import runtime_onnx
 from ..model.checkpoint import json_path_for, save_checkpoint
 from ..model.spectrum_model import DEFAULT_WEIGHTS
 
@@ -48,8 +49,14 @@ def save_model(net, cfg, path, threshold, metadata):
 
 
 def save_with_threshold(model, out_path, threshold, summary):
-    """Copy of a loaded SpectrumModel with a new threshold; the calibration goes into its metadata."""
+    """Copy of a loaded SpectrumModel with a new threshold; the calibration goes into its metadata. An exported
+    ONNX model is copied as .onnx (its int8 or fp16 scores are the ones its threshold is for), a checkpoint as
+    .safetensors."""
     meta = {**model.metadata, "calibration": summary}
+    if isinstance(model, runtime_onnx.OnnxSpectrumModel):
+        return runtime_onnx.save_with_threshold(model, out_path, threshold, meta)
+    if str(out_path).endswith(".onnx"):
+        raise ValueError(f"{out_path}: a checkpoint is written as .safetensors; `specenc export --model` it afterwards")
     path, _ = save_checkpoint(model.net, out_path, threshold=threshold, trained=model.trained, metadata=meta)
     return path
 
