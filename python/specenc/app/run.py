@@ -15,8 +15,9 @@ from . import summary
 FORMATS = ("cu8", "ci8", "ci16", "cf32")
 
 
-def add_model_arguments(parser):
-    """Model and inference flags shared by run, demo and bench flowgraph."""
+def add_model_arguments(parser, alerts=True):
+    """Model and inference flags shared by run, demo and bench flowgraph (alerts=False: without the alert
+    flags, which a benchmark of throughput would ignore)."""
     parser.add_argument("--model", default="", help="model file (default: the shipped model)")
     parser.add_argument("--backend", default="", help="attention backend (default: the model's)")
     parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"), help="inference runtime")
@@ -25,6 +26,8 @@ def add_model_arguments(parser):
     parser.add_argument("--batch", type=int, default=64, help="most spectra per model call (default 64)")
     parser.add_argument("--average", type=int, default=1,
                         help="average K FFT frames per spectrum (default 1; the model was trained on 1, 2 and 4)")
+    if not alerts:
+        return
     parser.add_argument("--threshold", type=float, default=-1.0,
                         help="alert threshold on the anomaly score (default: the model's calibrated one)")
     parser.add_argument("--integrate", type=int, default=0,

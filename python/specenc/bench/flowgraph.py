@@ -33,7 +33,7 @@ def add_arguments(parser):
                              "the model-alone loop does not; 2 s runs read the overhead higher)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept (default 3)")
     parser.add_argument("--input", default="", help="SigMF recording to use instead of a generated scene")
-    add_model_arguments(parser)
+    add_model_arguments(parser, alerts=False)
     parser.set_defaults(average=4)
     parser._option_string_actions["--average"].help = "average K FFT frames per spectrum (default 4)"
 
