@@ -121,7 +121,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
 @pytest.mark.parametrize("problem, message", [
     ("truncated", "truncated data"),
     ("no_rate", "missing core:sample_rate"),
-    ("raw_without_rate", "needs --rate and --format"),
+    ("raw_without_rate", "needs a sample rate and a format"),
     ("missing_model", "not found"),
     ("unknown_backend", "backend"),
     ("cuda", "no CUDA device"),

@@ -41,6 +41,7 @@ ALIASES = {
     "ci16": "ci16_le", "ci16_le": "ci16_le", "cs16": "ci16_le",
     "cf32": "cf32_le", "cf32_le": "cf32_le", "fc32": "cf32_le",
 }
+RAW_FORMATS = ("cu8", "ci8", "ci16", "cf32")  # the --format choices of the command line for raw files
 
 
 @dataclass

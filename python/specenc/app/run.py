@@ -12,8 +12,6 @@ from ..alert_sink import to_annotation
 from ..cli import UsageError
 from . import summary
 
-FORMATS = ("cu8", "ci8", "ci16", "cf32")
-
 
 def add_model_arguments(parser, alerts=True):
     """Model and inference flags shared by run, demo and bench flowgraph (alerts=False: without the alert
@@ -37,29 +35,16 @@ def add_model_arguments(parser, alerts=True):
 
 def add_arguments(parser):
     parser.add_argument("input", help="SigMF recording (.sigmf-meta/.sigmf-data) or raw IQ file")
-    parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input)")
-    parser.add_argument("--freq", type=float, default=0.0, help="centre frequency in Hz (raw input)")
-    parser.add_argument("--format", choices=FORMATS, help="sample format (raw input)")
+    parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input; SigMF: overrides the metadata)")
+    parser.add_argument("--freq", type=float, default=None,
+                        help="centre frequency in Hz (raw input: default 0, baseband; SigMF: overrides the metadata)")
+    parser.add_argument("--format", choices=sigmf_io.RAW_FORMATS, help="sample format (raw input)")
     add_model_arguments(parser)
     parser.add_argument("--per-spectrum", action="store_true", help="also annotate every spectrum with its class")
     parser.add_argument("--out", required=True, help="output SigMF meta with detections and alerts")
     parser.add_argument("--alerts", default="", help="alerts as JSON lines")
     parser.add_argument("--waterfall", default="", help="waterfall PNG with detections and alerts")
     parser.add_argument("--print-alerts", action="store_true", help="print each alert as it happens")
-
-
-def open_input(path, rate=None, freq=0.0, fmt=None):
-    """sigmf_io.Recording for a SigMF path, or for a raw file described by rate/freq/fmt."""
-    if path.endswith((sigmf_io.META_EXT, sigmf_io.DATA_EXT)):
-        if rate or fmt:
-            raise UsageError("--rate/--format describe raw files; a SigMF recording carries its own")
-        return sigmf_io.read_meta(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"input not found: {path}")
-    if rate is None or fmt is None:
-        raise UsageError(f"{path} is not SigMF (.sigmf-meta); a raw file needs --rate and --format "
-                         f"({'|'.join(FORMATS)})")
-    return sigmf_io.open_raw(path, rate, freq, fmt)
 
 
 def load(args):
@@ -128,7 +113,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 
 
 def main(args):
-    rec = open_input(args.input, args.rate, args.freq, args.format)
+    rec = sigmf_io.open_recording(args.input, args.rate, args.freq, args.format)
     model, average = load(args)
     print(model_note(model, args.model))
     result, rows = execute(rec, model, average, args, args.out, args.alerts, args.waterfall, args.per_spectrum)

@@ -31,7 +31,7 @@ def add_arguments(parser):
                         help="a clean (anomaly-free) recording of the site: SigMF, or raw IQ with --rate and --format")
     parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input)")
     parser.add_argument("--freq", type=float, default=None, help="centre frequency in Hz (raw input; sets the band)")
-    parser.add_argument("--format", choices=("cu8", "ci8", "ci16", "cf32"), help="sample format (raw input)")
+    parser.add_argument("--format", choices=sigmf_io.RAW_FORMATS, help="sample format (raw input)")
     parser.add_argument("--model", default=None,
                         help="model .safetensors, or the exported .onnx you deploy (an int8 one scores a little "
                              "differently from its fp32 source) (default: the shipped model)")
