@@ -7,8 +7,7 @@ import shutil
 import torch
 
 from .. import synth
-from ..model import ModelConfig, SpectrumEncoder, batch_to_tensors, spectrum_loss
-from ..model import runtime_onnx
+from ..model import ModelConfig, SpectrumEncoder, batch_to_tensors, runtime_onnx, spectrum_loss
 from ..model.checkpoint import json_path_for, save_checkpoint
 from ..model.spectrum_model import DEFAULT_WEIGHTS
 
