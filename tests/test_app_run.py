@@ -221,3 +221,30 @@ def test_waterfall_max_hold_matches_per_group_max_for_any_split():
             i += step
         want = [np.fmax.reduce(x[j:j + decimation], axis=0) for j in range(0, len(x), decimation)]
         np.testing.assert_array_equal(hold.rows(), want)
+
+
+def test_run_places_what_follows_a_retune_at_the_new_frequency(inputs, tmp_path, capsys):
+    """A SigMF recording whose second capture retunes: emissions after it lie in the new band, those before it in
+    the old one; the waterfall is drawn as offsets from the tuned centre. --freq overrides both captures."""
+    _, weights, meta = inputs
+    src = sigmf_io.read_meta(meta)
+    half = src.num_samples // 2
+    doc = json.load(open(meta))
+    doc["captures"].append({"core:sample_start": half, "core:frequency": 2.44e9})
+    doc["global"]["core:dataset"] = src.data_path
+    retuned = tmp_path / "retuned.sigmf-meta"
+    retuned.write_text(json.dumps(doc))
+    for freq, centres in ((None, (src.center_freq, 2.44e9)), (100e6, (100e6, 100e6))):
+        out, alerts, png = tmp_path / "o.sigmf-meta", tmp_path / "a.jsonl", tmp_path / "w.png"
+        argv = ["run", str(retuned), "--model", weights, "--out", str(out), "--alerts", str(alerts),
+                "--waterfall", str(png)] + (["--freq", str(freq)] if freq else [])
+        assert run_cli(argv, capsys)[0] == 0 and png.read_bytes()[:4] == b"\x89PNG"
+        emissions = [a for a in sigmf_io.read_meta(out).annotations if "specenc:spectra" in a]
+        before = [a for a in emissions if a["core:sample_start"] + a["core:sample_count"] <= half - 1024]
+        after = [a for a in emissions if a["core:sample_start"] >= half]
+        assert before and after
+        for group, centre in ((before, centres[0]), (after, centres[1])):
+            assert all(centre - 5e5 <= a["core:freq_lower_edge"] < a["core:freq_upper_edge"] <= centre + 5e5
+                       for a in group)
+        lines = [json.loads(x) for x in alerts.read_text().splitlines()]  # threshold 0: one alert, the first spectrum
+        assert lines and all(a["center_freq"] == centres[a["sample_start"] >= half] for a in lines)

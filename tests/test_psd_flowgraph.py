@@ -1,5 +1,7 @@
 """sigmf_source -> specenc.psd -> vector sink on files: real captures and generated SigMF/raw files."""
 
+import json
+
 import numpy as np
 import pmt
 import pytest
@@ -81,3 +83,53 @@ def test_raw_file_needs_rate_and_format(specenc_cpp, tmp_path):
         specenc.sigmf_source(str(tmp_path / "absent.cu8"), rate=1e6, fmt="cu8")
     with pytest.raises(ValueError, match="unsupported datatype 'cs4'"):
         specenc.sigmf_source(str(raw), rate=1e6, fmt="cs4")
+
+
+def retuned_recording(path, n=60_000, rate=1e6):
+    """Noise at 915 MHz, retuned to 2.44 GHz at sample 20 000; a third capture at 40 000 restarts the clock."""
+    iq = (np.random.default_rng(2).normal(size=(n, 2)) * 0.01).astype(np.float32).view(np.complex64).ravel()
+    meta = sigmf_io.write_recording(path, iq, rate, 915e6, datetime="2026-11-23T10:00:00Z")
+    doc = json.load(open(meta))
+    doc["captures"] += [{"core:sample_start": 20_000, "core:frequency": 2.44e9},
+                        {"core:sample_start": 40_000, "core:frequency": 2.44e9, "core:datetime": "2026-11-23T10:00:05Z"}]
+    with open(meta, "w") as f:
+        json.dump(doc, f)
+    return meta
+
+
+def test_a_capture_that_retunes_is_tagged_where_it_starts(specenc_cpp, tmp_path):
+    """Each later capture's frequency (and datetime) reaches the stream at its first sample, so the spectrum that holds
+    it and those after are placed at the new tuning; spectrum_freqs gives the same frequencies offline."""
+    from gnuradio import specenc
+
+    meta = retuned_recording(tmp_path / "retuned")
+    nfft, average = 256, 2  # a spectrum every 256 samples
+
+    def tags_of(source, limit=None):
+        tb = gr.top_block()
+        psd, sink = specenc.psd(nfft=nfft, overlap=0.5, average=average, sample_rate=1e6), blocks.vector_sink_f(nfft)
+        tb.connect(*([source, blocks.head(gr.sizeof_gr_complex, limit)] if limit else [source]), psd, sink)
+        tb.run()
+        return len(sink.data()) // nfft, [(t.offset, pmt.symbol_to_string(t.key), pmt.to_python(t.value))
+                                           for t in sorted(sink.tags(), key=lambda t: t.offset)]
+
+    count, tags = tags_of(specenc.sigmf_source(meta))
+    assert [(o, v) for o, k, v in tags if k == "rx_freq"] == [(0, 915e6), (20_000 // 256, 2.44e9)]
+    times = [(o, v) for o, k, v in tags if k == "rx_time"]
+    assert [o for o, _ in times] == [0, 40_000 // 256]
+    # the psd block dates each spectrum from its first sample: 40 000 - 156 * 256 = 64 samples before 10:00:05
+    assert times[1][1][0] + times[1][1][1] == pytest.approx(1795428005 - 64e-6, abs=1e-9)
+    tagged = np.zeros(count)
+    for o, _, v in (t for t in tags if t[1] == "rx_freq"):
+        tagged[o:] = v
+    np.testing.assert_array_equal(sigmf_io.spectrum_freqs(sigmf_io.read_meta(meta), count, 256), tagged)
+    # --freq overrides every capture: one frequency, no retune
+    _, tags = tags_of(specenc.sigmf_source(meta, freq=100e6))
+    assert [(o, v) for o, k, v in tags if k == "rx_freq"] == [(0, 100e6)]
+    assert set(sigmf_io.spectrum_freqs(sigmf_io.open_recording(meta, freq=100e6), count, 256)) == {100e6}
+    # repeat: each pass goes back to the first capture's frequency and retunes again; the clock is set once
+    _, tags = tags_of(specenc.sigmf_source(meta, repeat=True), limit=150_000)
+    assert [(o, v) for o, k, v in tags if k == "rx_freq"] == [
+        (0, 915e6), (20_000 // 256, 2.44e9), (60_000 // 256, 915e6), (80_000 // 256, 2.44e9), (120_000 // 256, 915e6),
+        (140_000 // 256, 2.44e9)]
+    assert len([t for t in tags if t[1] == "rx_time"]) == 2

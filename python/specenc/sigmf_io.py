@@ -177,8 +177,9 @@ def open_recording(path, rate=None, freq=None, fmt=None):
             if not float(rate) > 0:
                 raise ValueError(f"rate={rate} must be > 0 Hz")
             rec.sample_rate = float(rate)
-        if freq is not None:
+        if freq is not None:  # for the whole recording, also where a later capture retuned
             rec.center_freq = float(freq)
+            rec.captures = [{**c, "core:frequency": rec.center_freq} for c in rec.captures]
         return rec
     if not os.path.isfile(path):
         raise FileNotFoundError(f"input file not found: {path}")
@@ -186,6 +187,27 @@ def open_recording(path, rate=None, freq=None, fmt=None):
         raise ValueError(f"raw file {path} needs a sample rate and a format (cu8, ci8, ci16, cf32), "
                          f"or a .sigmf-meta beside it")
     return open_raw(path, rate, freq, fmt)
+
+
+def capture_changes(rec):
+    """[(sample, centre Hz or None, core:datetime or None)] of each capture after the first that retunes (another
+    core:frequency) or restarts the clock (a core:datetime of its own), in sample order."""
+    out, freq = [], rec.center_freq
+    for c in rec.captures[1:]:
+        f, when = c.get("core:frequency"), c.get("core:datetime")
+        retune = f is not None and float(f) != freq
+        freq = float(f) if f is not None else freq
+        if retune or when:
+            out.append((int(c.get("core:sample_start", 0)), freq if retune else None, when))
+    return out
+
+
+def spectrum_freqs(rec, count, step):
+    """(count,) centre frequency (Hz) of each of `count` spectra `step` samples apart: a capture that retunes at
+    sample n does so from spectrum n // step on, where the psd block puts the source's rx_freq tag."""
+    retunes = [(0, rec.center_freq)] + [(n, f) for n, f, _ in capture_changes(rec) if f is not None]
+    starts, freqs = zip(*retunes)
+    return np.asarray(freqs)[np.searchsorted(np.asarray(starts) // step, np.arange(count), side="right") - 1]
 
 
 def raw_view(rec):

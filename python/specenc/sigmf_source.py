@@ -15,32 +15,40 @@ class sigmf_source(gr.sync_block):
     """Complex samples from a file, read through a memory map one output buffer at a time.
 
     Args:
-        path: `.sigmf-meta`/`.sigmf-data` (or their base name) or a raw IQ file.
-        repeat: start again at the end (tags are emitted once, at the first sample).
+        path: `.sigmf-meta`/`.sigmf-data` (or their base name), a raw IQ file, or an opened sigmf_io.Recording
+            (then rate, freq and fmt are its own).
+        repeat: start again at the end (rx_rate and rx_time are tagged on the first pass only).
         rate: sample rate in Hz; required for raw files, overrides the SigMF meta when given.
-        freq: centre frequency in Hz; overrides the SigMF capture frequency; raw default 0.
+        freq: centre frequency in Hz; overrides the SigMF capture frequencies (all of them); raw default 0.
         fmt: raw sample format cu8, ci8, ci16 or cf32 (None for SigMF: core:datatype is used).
 
     Output sample 0 carries rx_freq (Hz, double), rx_rate (Hz, double) and rx_time
     (uint64 seconds, double fraction since the Unix epoch, from core:datetime, else (0, 0.0)).
+    A later SigMF capture at another core:frequency (a receiver that retuned) gets rx_freq on its first
+    sample, and one with a core:datetime of its own gets rx_time, so alerts after it are placed right.
     Integer formats are scaled to full scale 1.0 (see gnuradio.specenc.sigmf_io).
     """
 
     def __init__(self, path, repeat=False, rate=None, freq=None, fmt=None):
         gr.sync_block.__init__(self, name="specenc_sigmf_source", in_sig=None, out_sig=[np.complex64])
-        self.recording = sigmf_io.open_recording(path, rate=rate, freq=freq, fmt=fmt)
-        if self.recording.num_samples == 0:
+        if isinstance(path, sigmf_io.Recording):
+            self.recording = path
+        else:
+            self.recording = sigmf_io.open_recording(path, rate=rate, freq=freq, fmt=fmt)
+        rec = self.recording
+        if rec.num_samples == 0:
             raise ValueError(f"{path}: recording holds no samples")
         self._repeat = bool(repeat)
-        self._raw = sigmf_io.raw_view(self.recording)  # mapped once, not per work() call
+        self._raw = sigmf_io.raw_view(rec)  # mapped once, not per work() call
         self._pos = 0
-        secs, frac = (sigmf_io.datetime_to_rx_time(self.recording.datetime)
-                      if self.recording.datetime else (0, 0.0))
-        self._tags = (
-            (RX_FREQ, pmt.from_double(self.recording.center_freq)),
-            (RX_RATE, pmt.from_double(self.recording.sample_rate)),
-            (RX_TIME, pmt.make_tuple(pmt.from_uint64(secs), pmt.from_double(frac))),
-        )
+        self._passes = 0
+        changes = sigmf_io.capture_changes(rec)
+        retunes = [(n, RX_FREQ, pmt.from_double(f)) for n, f, _ in changes if f is not None]
+        times = [(n, RX_TIME, rx_time(when)) for n, _, when in changes if when]
+        self._first_pass = [(0, RX_FREQ, pmt.from_double(rec.center_freq)), (0, RX_RATE, pmt.from_double(rec.sample_rate)),
+                            (0, RX_TIME, rx_time(rec.datetime)), *sorted(retunes + times, key=lambda t: t[0])]
+        # A repeat goes back to the first capture's frequency; its times would run backwards, so none.
+        self._next_passes = [(0, RX_FREQ, pmt.from_double(rec.center_freq))] + retunes if retunes else []
 
     def work(self, input_items, output_items):
         out = output_items[0]
@@ -49,10 +57,18 @@ class sigmf_source(gr.sync_block):
             if not self._repeat:
                 return -1  # WORK_DONE
             self._pos = 0
-        if self.nitems_written(0) == 0:
-            for key, value in self._tags:
-                self.add_item_tag(0, 0, key, value)
+            self._passes += 1
         n = min(len(out), rec.num_samples - self._pos)
+        written = self.nitems_written(0)
+        for sample, key, value in self._first_pass if self._passes == 0 else self._next_passes:
+            if self._pos <= sample < self._pos + n:
+                self.add_item_tag(0, written + sample - self._pos, key, value)
         sigmf_io.to_complex(self._raw[self._pos:self._pos + n], rec.datatype, out[:n])
         self._pos += n
         return n
+
+
+def rx_time(when):
+    """rx_time PMT for a core:datetime (None: (0, 0.0), the time unknown)."""
+    secs, frac = sigmf_io.datetime_to_rx_time(when) if when else (0, 0.0)
+    return pmt.make_tuple(pmt.from_uint64(secs), pmt.from_double(frac))

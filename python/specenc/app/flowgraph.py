@@ -61,15 +61,6 @@ class run_collector(queue_block):
         return self._waterfall.rows()
 
 
-def recording_source(rec):
-    """GNU Radio source for a sigmf_io.Recording with rx_time/rx_freq/rx_rate tags at sample 0."""
-    from ..sigmf_source import sigmf_source
-
-    if rec.meta_path:
-        return sigmf_source(rec.meta_path)
-    return sigmf_source(rec.data_path, rate=rec.sample_rate, freq=rec.center_freq, fmt=rec.datatype)
-
-
 @dataclass
 class RunResult:
     input_name: str
@@ -113,9 +104,10 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     """Run the chain over a recording; returns a RunResult.
 
     model: a loaded SpectrumModel (loaded once by the caller). progress: a tqdm-like object or None.
-    source: a ready GNU Radio source (default: recording_source(rec)).
+    source: a ready GNU Radio source (default: a sigmf_source of rec, with the overrides it was opened with).
     """
     from .. import psd
+    from ..sigmf_source import sigmf_source
 
     # GNU Radio logs every buffer resize at info level; the command line shows warnings and errors only.
     gr.logging().set_default_level(gr.log_levels.warn)
@@ -125,7 +117,7 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
         raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum "
                          f"(need at least {nfft} for nfft={nfft})")
     tb = gr.top_block("specenc_run")
-    src = source if source is not None else recording_source(rec)
+    src = source if source is not None else sigmf_source(rec)
     spectra = psd(nfft=nfft, overlap=overlap, window="hann", average=average, db=True, sample_rate=rec.sample_rate)
     encoder = spectrum_encoder(model_path=model, nfft=nfft, batch=batch, threads=threads, overlap=overlap,
                                average=average, sample_rate=rec.sample_rate, center_freq=rec.center_freq)

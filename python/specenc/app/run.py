@@ -108,7 +108,8 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     if waterfall_path:
         waterfall.render(waterfall_path, result.rows, result.decimation * result.step / result.sample_rate,
                          result.center_freq, result.sample_rate, result.detections, result.alerts, truth or (),
-                         title=title or os.path.basename(result.input_name))
+                         title=title or os.path.basename(result.input_name),
+                         retunes=[(n, f) for n, f, _ in sigmf_io.capture_changes(rec) if f is not None])
     return result, summary.summary_rows(result, truth, emitters)
 
 

@@ -38,13 +38,16 @@ class MaxHold:
         return np.array(self._rows + ([self._hold] if self._held else []), np.float32)
 
 
-def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), alerts=(), truth=(), title=""):
+def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), alerts=(), truth=(), title="",
+           retunes=()):
     """Write the PNG.
 
     rows: (R, nfft) dB spectra, row r starting at r * seconds_per_row after the first IQ sample.
-    emissions: detection dicts (sample_start/count, freq edges, family, spectra);
-    alerts: alert dicts (sample_start, freq edges, kind, score);
+    emissions: detection dicts (sample_start/count, freq edges, center_freq, family, spectra);
+    alerts: alert dicts (sample_start, freq edges, center_freq, kind, score);
     truth: truth-anomaly annotations (core:sample_start/count, core:freq_*_edge, kind).
+    retunes: [(sample, Hz)] where the receiver retuned after sample 0 (sigmf_io.capture_changes); the frequency
+    axis is then the offset from the tuned centre, each box drawn at its own tuning, a dashed line at each retune.
     """
     import matplotlib
 
@@ -54,8 +57,16 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
 
     rows = np.asarray(rows, np.float32)
     to_mhz = 1e-6
-    f0 = (center_freq - sample_rate / 2) * to_mhz
-    f1 = (center_freq + sample_rate / 2) * to_mhz
+    tunings = [(0, center_freq), *retunes]
+
+    def tuned_at(sample):
+        return [f for n, f in tunings if n <= sample][-1]
+
+    def zero(item):  # the axis' zero for a box: 0 Hz, or with retunes the centre it was tuned to
+        return item.get("center_freq", tuned_at(item["sample_start"])) if retunes else 0.0
+
+    f0 = (-sample_rate / 2 if retunes else center_freq - sample_rate / 2) * to_mhz
+    f1 = f0 + sample_rate * to_mhz
     t_end = len(rows) * seconds_per_row
     finite = rows[np.isfinite(rows)]
     vmin, vmax = (np.percentile(finite, [5, 99.9]) if finite.size else (-120, 0))
@@ -69,31 +80,37 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
 
     for em in sorted(emissions, key=lambda e: -e.get("spectra", 1))[:MAX_BOXES]:
         t0, t1 = seconds(em["sample_start"]), seconds(em["sample_start"] + em["sample_count"])
-        lo, hi = em["freq_lower_edge"] * to_mhz, em["freq_upper_edge"] * to_mhz
+        lo, hi = (em["freq_lower_edge"] - zero(em)) * to_mhz, (em["freq_upper_edge"] - zero(em)) * to_mhz
         ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="white", linewidth=0.6, alpha=0.6))
         if t1 - t0 >= 0.03 * t_end:  # name the longer emissions only; short fragments would bury the picture
             ax.text(lo, t0, em["family"], color="white", fontsize=6, va="bottom")
     for ann in truth:
         t0 = seconds(ann["core:sample_start"])
         t1 = seconds(ann["core:sample_start"] + ann.get("core:sample_count", 0))
-        lo = ann.get("core:freq_lower_edge", center_freq - sample_rate / 2) * to_mhz
-        hi = ann.get("core:freq_upper_edge", center_freq + sample_rate / 2) * to_mhz
+        tuned = tuned_at(ann["core:sample_start"])
+        lo = (ann.get("core:freq_lower_edge", tuned - sample_rate / 2) - (tuned if retunes else 0.0)) * to_mhz
+        hi = (ann.get("core:freq_upper_edge", tuned + sample_rate / 2) - (tuned if retunes else 0.0)) * to_mhz
         ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="orange", linestyle="--",
                                linewidth=1.2))
         ax.text(hi, t0, f"truth: {ann.get('kind', '?')}", color="orange", fontsize=7, va="top", ha="right")
     last_label = -1.0
     for al in alerts:
         t = seconds(al["sample_start"])
-        lo, hi = al["freq_lower_edge"] * to_mhz, al["freq_upper_edge"] * to_mhz
+        lo, hi = (al["freq_lower_edge"] - zero(al)) * to_mhz, (al["freq_upper_edge"] - zero(al)) * to_mhz
         ax.plot([lo, hi], [t, t], color="red", linewidth=1.2)
         ax.plot([(lo + hi) / 2], [t], marker="v", color="red", markersize=7)
         if last_label < 0 or t - last_label > 0.03 * t_end:  # alerts close in time share one label
             ax.text(f0 + 0.01 * (f1 - f0), t, f"{al['kind']} {al['score']:.2f}", color="white", fontsize=7,
                     va="bottom", bbox={"facecolor": "red", "alpha": 0.7, "pad": 1, "linewidth": 0})
             last_label = t
+    for sample, freq in retunes:
+        ax.axhline(seconds(sample), color="white", linestyle="--", linewidth=0.8)
+        ax.text(f1, seconds(sample), f"retuned to {freq * to_mhz:.6g} MHz", color="white", fontsize=7, va="bottom",
+                ha="right")
     ax.set_xlim(f0, f1)
     ax.set_ylim(t_end, 0)
-    ax.set_xlabel("frequency (MHz)")
+    ax.set_xlabel(f"offset from the tuned centre (MHz; {center_freq * to_mhz:.6g} MHz at the start)" if retunes
+                  else "frequency (MHz)")
     ax.set_ylabel("time (s)")
     handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor=c, linestyle=s) for c, s in
                (("white", "-"), ("orange", "--"), ("red", "-"))]

@@ -16,11 +16,10 @@ means share N - 1 scores, so the confidence bound (which counts them as independ
 import logging
 import os
 
-import numpy as np
 
 from tqdm import tqdm
 
-from .. import sigmf_io
+from .. import dsp, sigmf_io
 from . import calibrate, datasets, evaluate, modelio
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,8 @@ def recalibrate(model, recording, far, average=1, max_spectra=200000, integrate=
     if integrate < 1:
         raise ValueError(f"integrate={integrate} must be >= 1")
     rec, spectra, _ = datasets.recording_spectra(recording, model.nfft, average=average, max_spectra=max_spectra)
-    freq = np.full(len(spectra), rec.center_freq)  # the band (dynamic RoPE) the recording's spectra belong to
+    # the band (dynamic RoPE) each spectrum belongs to, also after a capture that retunes
+    freq = sigmf_io.spectrum_freqs(rec, len(spectra), dsp.hop_size(model.nfft, 0.5) * average)
     with tqdm(total=len(spectra), desc="scoring", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
     if integrate > 1:

@@ -16,7 +16,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import bands, labels
+from .. import bands, dsp, labels, sigmf_io
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,8 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_f
     or family accuracy on its bursts when `capture_family` (the transmitter's family) is given. With twin_dir, a
     generated recording with ghosts is also scored at a threshold calibrated on a ghost-free twin of its site."""
     rec, spectra, truth = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
-    p = predict_all(model, spectra, np.full(len(spectra), rec.center_freq), np.full(len(spectra), rec.sample_rate))
+    freq = sigmf_io.spectrum_freqs(rec, len(spectra), dsp.hop_size(model.nfft, 0.5) * average)
+    p = predict_all(model, spectra, freq, np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
     order = np.argsort(-counts)
     out = {
