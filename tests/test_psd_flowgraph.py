@@ -91,7 +91,8 @@ def retuned_recording(path, n=60_000, rate=1e6):
     meta = sigmf_io.write_recording(path, iq, rate, 915e6, datetime="2026-11-23T10:00:00Z")
     doc = json.load(open(meta))
     doc["captures"] += [{"core:sample_start": 20_000, "core:frequency": 2.44e9},
-                        {"core:sample_start": 40_000, "core:frequency": 2.44e9, "core:datetime": "2026-11-23T10:00:05Z"}]
+                        {"core:sample_start": 40_000, "core:frequency": 2.44e9,
+                         "core:datetime": "2026-11-23T10:00:05Z"}]
     with open(meta, "w") as f:
         json.dump(doc, f)
     return meta

@@ -41,14 +41,15 @@ class sigmf_source(gr.sync_block):
         self._repeat = bool(repeat)
         self._raw = sigmf_io.raw_view(rec)  # mapped once, not per work() call
         self._pos = 0
-        self._passes = 0
         changes = sigmf_io.capture_changes(rec)
         retunes = [(n, RX_FREQ, pmt.from_double(f)) for n, f, _ in changes if f is not None]
         times = [(n, RX_TIME, rx_time(when)) for n, _, when in changes if when]
-        self._first_pass = [(0, RX_FREQ, pmt.from_double(rec.center_freq)), (0, RX_RATE, pmt.from_double(rec.sample_rate)),
-                            (0, RX_TIME, rx_time(rec.datetime)), *sorted(retunes + times, key=lambda t: t[0])]
-        # A repeat goes back to the first capture's frequency; its times would run backwards, so none.
-        self._next_passes = [(0, RX_FREQ, pmt.from_double(rec.center_freq))] + retunes if retunes else []
+        tuning = (0, RX_FREQ, pmt.from_double(rec.center_freq))
+        # (sample, key, value) tags of this pass; a repeat goes back to the first capture's frequency and retunes
+        # again, but tags no time (it would run backwards)
+        self._tags = [tuning, (0, RX_RATE, pmt.from_double(rec.sample_rate)), (0, RX_TIME, rx_time(rec.datetime)),
+                      *sorted(retunes + times, key=lambda t: t[0])]
+        self._repeat_tags = [tuning, *retunes] if retunes else []
 
     def work(self, input_items, output_items):
         out = output_items[0]
@@ -57,10 +58,10 @@ class sigmf_source(gr.sync_block):
             if not self._repeat:
                 return -1  # WORK_DONE
             self._pos = 0
-            self._passes += 1
+            self._tags = self._repeat_tags
         n = min(len(out), rec.num_samples - self._pos)
         written = self.nitems_written(0)
-        for sample, key, value in self._first_pass if self._passes == 0 else self._next_passes:
+        for sample, key, value in self._tags:
             if self._pos <= sample < self._pos + n:
                 self.add_item_tag(0, written + sample - self._pos, key, value)
         sigmf_io.to_complex(self._raw[self._pos:self._pos + n], rec.datatype, out[:n])

@@ -88,8 +88,9 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
         t0 = seconds(ann["core:sample_start"])
         t1 = seconds(ann["core:sample_start"] + ann.get("core:sample_count", 0))
         tuned = tuned_at(ann["core:sample_start"])
-        lo = (ann.get("core:freq_lower_edge", tuned - sample_rate / 2) - (tuned if retunes else 0.0)) * to_mhz
-        hi = (ann.get("core:freq_upper_edge", tuned + sample_rate / 2) - (tuned if retunes else 0.0)) * to_mhz
+        shift = tuned if retunes else 0.0
+        lo = (ann.get("core:freq_lower_edge", tuned - sample_rate / 2) - shift) * to_mhz
+        hi = (ann.get("core:freq_upper_edge", tuned + sample_rate / 2) - shift) * to_mhz
         ax.add_patch(Rectangle((lo, t0), hi - lo, t1 - t0, fill=False, edgecolor="orange", linestyle="--",
                                linewidth=1.2))
         ax.text(hi, t0, f"truth: {ann.get('kind', '?')}", color="orange", fontsize=7, va="top", ha="right")
