@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from gnuradio.specenc import bands, dsp, labels, sigmf_io
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
-from gnuradio.specenc.training import calibrate_cli, eval_cli, evaluate, train
+from gnuradio.specenc.training import calibrate, calibrate_cli, eval_cli, evaluate, train
 from gnuradio.specenc.training.config import TrainConfig
 
 TINY_MODEL = {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 2, "anomaly_hidden": 8, "pool_stride": 8}
@@ -244,3 +244,27 @@ def test_unknown_band_rows_get_band_other_and_keep_their_labels():
     assert np.all(hidden["band"] == other) and np.any(plain["band"] != other)
     for k in ("spectra", "family", "bin_family", "anomaly"):
         np.testing.assert_array_equal(plain[k], hidden[k], err_msg=k)
+
+
+def test_calibrate_cli_takes_several_recordings_of_the_site(tmp_path, tiny_model):
+    """The threshold of two recordings is set on all their scores; with integration, no mean spans the end of one
+    recording and the start of the next."""
+    rng = np.random.default_rng(4)
+    metas, iqs = [], []
+    for i, n in enumerate((256 * 300, 256 * 200)):
+        iqs.append(((rng.normal(size=n) + 1j * rng.normal(size=n)) * 1e-3 * (1 + 9 * i)).astype(np.complex64))
+        metas.append(sigmf_io.write_recording(str(tmp_path / f"clean{i}.sigmf-meta"), iqs[-1], 1e6, 433.92e6))
+    parser = argparse.ArgumentParser()
+    calibrate_cli.add_arguments(parser)
+    out = tmp_path / "site.safetensors"
+    assert calibrate_cli.main(parser.parse_args([*metas, "--model", tiny_model, "--far", "0.01", "--integrate", "8",
+                                                 "--out", str(out)])) == 0
+    model = load_model(str(out))
+    means = np.concatenate([np.convolve(model.predict(dsp.power_spectrum(iq, 256), rx_freq=433.92e6).anomaly_score
+                                        .astype(np.float64), np.ones(8) / 8, "valid") for iq in iqs])
+    assert len(means) == 599 - 7 + 399 - 7
+    cal = model.metadata["calibration"]
+    assert cal["clean_spectra"] == len(means) and cal["calibrated_on"] == "clean0.sigmf-meta, clean1.sigmf-meta"
+    assert model.threshold == pytest.approx(calibrate.threshold_for_far(means, 0.01), abs=1e-6)
+    with pytest.raises(FileNotFoundError, match="no such recording: .*absent.sigmf-meta"):
+        calibrate_cli.main(parser.parse_args([metas[0], str(tmp_path / "absent.sigmf-meta"), "--out", str(out)]))

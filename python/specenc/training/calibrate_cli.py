@@ -1,9 +1,9 @@
-"""`specenc calibrate INPUT`: set a model's alert threshold from a clean recording of your site (SigMF, or raw IQ
-with --rate and --format, as a GNU Radio File Sink or rtl_sdr writes it).
+"""`specenc calibrate INPUT [INPUT ...]`: set a model's alert threshold from clean recordings of your site (SigMF, or
+raw IQ with --rate and --format, as a GNU Radio File Sink or rtl_sdr writes it).
 
 Every site has its own noise floor and emitters; the threshold that gives the target false-alarm
-rate on synthetic clean scenes is only a starting point. This scores every spectrum of a recording
-the user knows to be anomaly-free and writes a copy of the model with the new threshold (a checkpoint as
+rate on synthetic clean scenes is only a starting point. This scores every spectrum of recordings
+the user knows to be anomaly-free (several of them can cover the site's traffic at different times) and writes a copy of the model with the new threshold (a checkpoint as
 .safetensors, an exported model as .onnx with its graph unchanged).
 
 With --integrate N the threshold is for the mean of N consecutive scores, as anomaly_detector(integrate=N)
@@ -16,7 +16,7 @@ means share N - 1 scores, so the confidence bound (which counts them as independ
 import logging
 import os
 
-
+import numpy as np
 from tqdm import tqdm
 
 from .. import dsp, sigmf_io
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser):
-    parser.add_argument("input", metavar="INPUT",
-                        help="a clean (anomaly-free) recording of the site: SigMF, or raw IQ with --rate and --format")
+    parser.add_argument("input", metavar="INPUT", nargs="+",
+                        help="clean (anomaly-free) recordings of the site, one or more (its traffic at different "
+                             "times): SigMF, or raw IQ with --rate and --format (the same for all)")
     parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input)")
     parser.add_argument("--freq", type=float, default=None, help="centre frequency in Hz (raw input; sets the band)")
     parser.add_argument("--format", choices=sigmf_io.RAW_FORMATS, help="sample format (raw input)")
@@ -40,7 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--average", type=int, default=1,
                         help="frames averaged per spectrum (default 1): the psd block's average in the flowgraph "
                              "the threshold is for, since averaging changes the scores")
-    parser.add_argument("--max-spectra", type=int, default=200000, help="spectra to score at most")
+    parser.add_argument("--max-spectra", type=int, default=200000, help="spectra to score at most per recording")
     parser.add_argument("--integrate", type=int, default=1,
                         help="calibrate the mean of this many consecutive scores (default 1: each spectrum's own); "
                              "the detector then integrates as many")
@@ -48,36 +49,47 @@ def add_arguments(parser):
                         help="output model path: .safetensors (the .json is written beside), .onnx for an .onnx model")
 
 
-def recalibrate(model, recording, far, average=1, max_spectra=200000, integrate=1):
-    """(threshold, summary) for `model` on a clean recording (SigMF meta path or sigmf_io.Recording); the
-    threshold is for the mean of `integrate` consecutive scores (the running mean over the recording, one per
-    spectrum)."""
+def recalibrate(model, recordings, far, average=1, max_spectra=200000, integrate=1):
+    """(threshold, summary) for `model` on clean recordings of one site (a SigMF meta path or sigmf_io.Recording,
+    or a list of them); the threshold is for the mean of `integrate` consecutive scores of one recording (the running
+    mean over each, one per spectrum from its integrate-th on)."""
     calibrate.check_far(far)
     if integrate < 1:
         raise ValueError(f"integrate={integrate} must be >= 1")
+    if isinstance(recordings, (str, os.PathLike, sigmf_io.Recording)):
+        recordings = [recordings]
+    scores = np.concatenate([recording_scores(model, r, average, max_spectra, integrate) for r in recordings])
+    tau = calibrate.threshold_for_far(scores, far)
+    return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate)}
+
+
+def recording_scores(model, recording, average, max_spectra, integrate):
+    """Anomaly scores of a recording's spectra, or with integrate > 1 their running means (none across recordings:
+    their ends are not consecutive)."""
     rec, spectra, _ = datasets.recording_spectra(recording, model.nfft, average=average, max_spectra=max_spectra)
     # the band (dynamic RoPE) each spectrum belongs to, also after a capture that retunes
     freq = sigmf_io.spectrum_freqs(rec, len(spectra), dsp.hop_size(model.nfft, 0.5) * average)
-    with tqdm(total=len(spectra), desc="scoring", unit="spec") as bar:
+    name = os.path.basename(rec.meta_path or rec.data_path)
+    with tqdm(total=len(spectra), desc=f"scoring {name}", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
-    if integrate > 1:
-        if len(scores) < integrate:
-            raise ValueError(f"{rec.meta_path or rec.data_path}: its {len(scores)} spectra are fewer than "
-                             f"integrate={integrate}")
-        scores = calibrate.score_means(scores, integrate)
-    tau = calibrate.threshold_for_far(scores, far)
-    return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate)}
+    if integrate == 1:
+        return scores
+    if len(scores) < integrate:
+        raise ValueError(f"{rec.meta_path or rec.data_path}: its {len(scores)} spectra are fewer than "
+                         f"integrate={integrate}")
+    return calibrate.score_means(scores, integrate)
 
 
 def main(args):
     from .. import model as model_lib
 
-    if not os.path.exists(args.input):
-        raise FileNotFoundError(f"no such recording: {args.input}")
-    rec = sigmf_io.open_recording(args.input, args.rate, args.freq, args.format)
+    for path in args.input:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such recording: {path}")
+    recs = [sigmf_io.open_recording(path, args.rate, args.freq, args.format) for path in args.input]
     model = model_lib.load_model(args.model)
-    tau, summary = recalibrate(model, rec, args.far, args.average, args.max_spectra, args.integrate)
-    summary["calibrated_on"] = os.path.basename(args.input)
+    tau, summary = recalibrate(model, recs, args.far, args.average, args.max_spectra, args.integrate)
+    summary["calibrated_on"] = ", ".join(os.path.basename(path) for path in args.input)
     out = modelio.save_with_threshold(model, args.out, tau, summary)
     trials = "spectra" if args.integrate == 1 else f"means of {args.integrate} scores"
     print(f"threshold {summary['threshold']:.6g} (was {model.threshold:.6g}); false alarms on "
