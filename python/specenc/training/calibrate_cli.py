@@ -3,8 +3,9 @@ raw IQ with --rate and --format, as a GNU Radio File Sink or rtl_sdr writes it).
 
 Every site has its own noise floor and emitters; the threshold that gives the target false-alarm
 rate on synthetic clean scenes is only a starting point. This scores every spectrum of recordings
-the user knows to be anomaly-free (several of them can cover the site's traffic at different times) and writes a copy of the model with the new threshold (a checkpoint as
-.safetensors, an exported model as .onnx with its graph unchanged).
+the user knows to be anomaly-free (several of them can cover the site's traffic at different times) and
+writes a copy of the model with the new threshold (a checkpoint as .safetensors, an exported model as .onnx
+with its graph unchanged).
 
 With --integrate N the threshold is for the mean of N consecutive scores, as anomaly_detector(integrate=N)
 thresholds them: one site's scores are steady, so a persistent weak anomaly (a frequency hopper) that
@@ -29,8 +30,9 @@ def add_arguments(parser):
     parser.add_argument("input", metavar="INPUT", nargs="+",
                         help="clean (anomaly-free) recordings of the site, one or more (its traffic at different "
                              "times): SigMF, or raw IQ with --rate and --format (the same for all)")
-    parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input)")
-    parser.add_argument("--freq", type=float, default=None, help="centre frequency in Hz (raw input; sets the band)")
+    parser.add_argument("--rate", type=float, help="sample rate in Hz (raw input; SigMF: overrides the metadata)")
+    parser.add_argument("--freq", type=float, default=None,
+                        help="centre frequency in Hz, which sets the band (raw input; SigMF: overrides the metadata)")
     parser.add_argument("--format", choices=sigmf_io.RAW_FORMATS, help="sample format (raw input)")
     parser.add_argument("--model", default=None,
                         help="model .safetensors, or the exported .onnx you deploy (an int8 one scores a little "
