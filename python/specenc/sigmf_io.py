@@ -202,11 +202,15 @@ def capture_changes(rec):
     return out
 
 
+def retunes(rec):
+    """[(sample, centre Hz)] of each capture after the first that retunes."""
+    return [(n, f) for n, f, _ in capture_changes(rec) if f is not None]
+
+
 def spectrum_freqs(rec, count, step):
     """(count,) centre frequency (Hz) of each of `count` spectra `step` samples apart: a capture that retunes at
     sample n does so from spectrum n // step on, where the psd block puts the source's rx_freq tag."""
-    retunes = [(0, rec.center_freq)] + [(n, f) for n, f, _ in capture_changes(rec) if f is not None]
-    starts, freqs = zip(*retunes)
+    starts, freqs = zip((0, rec.center_freq), *retunes(rec))
     return np.asarray(freqs)[np.searchsorted(np.asarray(starts) // step, np.arange(count), side="right") - 1]
 
 

@@ -41,9 +41,8 @@ class sigmf_source(gr.sync_block):
         self._repeat = bool(repeat)
         self._raw = sigmf_io.raw_view(rec)  # mapped once, not per work() call
         self._pos = 0
-        changes = sigmf_io.capture_changes(rec)
-        retunes = [(n, RX_FREQ, pmt.from_double(f)) for n, f, _ in changes if f is not None]
-        times = [(n, RX_TIME, rx_time(when)) for n, _, when in changes if when]
+        retunes = [(n, RX_FREQ, pmt.from_double(f)) for n, f in sigmf_io.retunes(rec)]
+        times = [(n, RX_TIME, rx_time(when)) for n, _, when in sigmf_io.capture_changes(rec) if when]
         tuning = (0, RX_FREQ, pmt.from_double(rec.center_freq))
         # (sample, key, value) tags of this pass; a repeat goes back to the first capture's frequency and retunes
         # again, but tags no time (it would run backwards)

@@ -109,7 +109,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         waterfall.render(waterfall_path, result.rows, result.decimation * result.step / result.sample_rate,
                          result.center_freq, result.sample_rate, result.detections, result.alerts, truth or (),
                          title=title or os.path.basename(result.input_name),
-                         retunes=[(n, f) for n, f, _ in sigmf_io.capture_changes(rec) if f is not None])
+                         retunes=sigmf_io.retunes(rec))
     return result, summary.summary_rows(result, truth, emitters)
 
 

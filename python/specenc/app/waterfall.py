@@ -63,7 +63,7 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
         return [f for n, f in tunings if n <= sample][-1]
 
     def zero(item):  # the axis' zero for a box: 0 Hz, or with retunes the centre it was tuned to
-        return item.get("center_freq", tuned_at(item["sample_start"])) if retunes else 0.0
+        return item["center_freq"] if retunes else 0.0
 
     f0 = (-sample_rate / 2 if retunes else center_freq - sample_rate / 2) * to_mhz
     f1 = f0 + sample_rate * to_mhz

@@ -20,7 +20,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import dsp, sigmf_io
+from .. import sigmf_io
 from . import calibrate, datasets, evaluate, modelio
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,8 @@ def recalibrate(model, recordings, far, average=1, max_spectra=200000, integrate
 def recording_scores(model, recording, average, max_spectra, integrate):
     """Anomaly scores of a recording's spectra, or with integrate > 1 their running means (none across recordings:
     their ends are not consecutive)."""
-    rec, spectra, _ = datasets.recording_spectra(recording, model.nfft, average=average, max_spectra=max_spectra)
-    # the band (dynamic RoPE) each spectrum belongs to, also after a capture that retunes
-    freq = sigmf_io.spectrum_freqs(rec, len(spectra), dsp.hop_size(model.nfft, 0.5) * average)
+    rec, spectra, freq, _ = datasets.recording_spectra(recording, model.nfft, average=average,
+                                                       max_spectra=max_spectra)
     name = os.path.basename(rec.meta_path or rec.data_path)
     with tqdm(total=len(spectra), desc=f"scoring {name}", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]

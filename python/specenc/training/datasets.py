@@ -92,8 +92,9 @@ def _annotation_truth(annotations, starts, span):
 
 
 def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5):
-    """(Recording, spectra (S, nfft) dB, truth dict or None) for a SigMF meta path or an opened sigmf_io.Recording
-    (a raw file: sigmf_io.open_recording), `average` frames per spectrum."""
+    """(Recording, spectra (S, nfft) dB, centre frequency of each (S,) Hz, truth dict or None) for a SigMF meta path
+    or an opened sigmf_io.Recording (a raw file: sigmf_io.open_recording), `average` frames per spectrum. The
+    frequencies follow captures that retune (the band, which dynamic RoPE reads, may change with them)."""
     dsp.check_params(nfft, overlap, average)  # before the sample count is divided by `average`
     rec = recording if isinstance(recording, sigmf_io.Recording) else sigmf_io.read_meta(recording)
     hop = dsp.hop_size(nfft, overlap)
@@ -109,4 +110,4 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
     # such as the real captures' whole-file descriptions say nothing per spectrum.
     if any(_is_truth(a) for a in rec.annotations):
         truth = _annotation_truth(rec.annotations, starts, (average - 1) * hop + nfft)
-    return rec, spectra, truth
+    return rec, spectra, sigmf_io.spectrum_freqs(rec, len(spectra), hop * average), truth

@@ -16,7 +16,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import bands, dsp, labels, sigmf_io
+from .. import bands, labels
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -267,8 +267,8 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_f
     """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations,
     or family accuracy on its bursts when `capture_family` (the transmitter's family) is given. With twin_dir, a
     generated recording with ghosts is also scored at a threshold calibrated on a ghost-free twin of its site."""
-    rec, spectra, truth = datasets.recording_spectra(meta_path, model.nfft, average=average, max_spectra=max_spectra)
-    freq = sigmf_io.spectrum_freqs(rec, len(spectra), dsp.hop_size(model.nfft, 0.5) * average)
+    rec, spectra, freq, truth = datasets.recording_spectra(meta_path, model.nfft, average=average,
+                                                           max_spectra=max_spectra)
     p = predict_all(model, spectra, freq, np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
     order = np.argsort(-counts)
