@@ -17,7 +17,7 @@ COMMANDS = {
     "synth": (".synth.cli", "generate synthetic RF scenes as SigMF recordings with truth annotations"),
     "train": (".training.train_cli", "train a SpectrumEncoder on generated scenes"),
     "eval": (".training.eval_cli", "evaluate a model and the baselines; write JSON, markdown and plots"),
-    "calibrate": (".training.calibrate_cli", "set the alert threshold from a clean recording of your site"),
+    "calibrate": (".training.calibrate_cli", "set the alert threshold from clean recordings of your site"),
     "bench": (".bench.cli", "benchmarks: psd, model, flowgraph, paper"),
     "export": (".model.export_cli", "export the model to ONNX or torch.export, optionally int8/fp16"),
 }
