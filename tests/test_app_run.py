@@ -1,6 +1,7 @@
 """`specenc run` / `specenc demo`: outputs on disk, summary, truth matching and one-line errors."""
 
 import json
+import os
 import shutil
 from types import SimpleNamespace
 
@@ -66,6 +67,29 @@ def test_raw_input_gives_the_same_spectra_as_sigmf(inputs, tmp_path, capsys):
         outs.append([(a["core:label"], a["specenc:score"]) for a in sigmf_io.read_meta(out).annotations
                      if "specenc:score" in a and a["core:label"] != "anomaly"])
     assert outs[0] == outs[1]
+
+
+def test_run_counts_nan_spectra_as_invalid_and_goes_on(inputs, tmp_path, capsys, caplog):
+    _, weights, meta = inputs
+    src = sigmf_io.read_meta(meta)
+    iq = sigmf_io.read_samples(src).copy()
+    iq[5000:5100] = np.nan  # spectra 8 and 9 hold these samples
+    iq[20000] = complex(np.inf, 0)  # spectra 38 and 39
+    raw = tmp_path / "bad.cf32"
+    iq.astype(np.complex64).tofile(raw)
+    out = tmp_path / "elsewhere" / "o.sigmf-meta"  # the output meta away from the samples
+    code, stdout, _ = run_cli(["run", str(raw), "--rate", str(src.sample_rate), "--format", "cf32", "--model", weights,
+                               "--out", str(out), "--per-spectrum"], capsys)
+    assert code == 0
+    n_spectra = (src.num_samples - 1024) // 512 + 1
+    assert f"{n_spectra} (4 invalid, skipped)" in stdout
+    seen = stdout.split("families seen", 1)[1].splitlines()[0].split(",")
+    assert sum(int(item.split()[-1]) for item in seen) == n_spectra - 4  # only the classified spectra, each named
+    assert all(len(item.split()) == 2 and item.split()[0] in FAMILIES for item in seen)
+    starts = {a["core:sample_start"] // 512 for a in sigmf_io.read_meta(out).annotations if "specenc:score" in a}
+    assert starts == set(range(n_spectra)) - {8, 9, 38, 39}
+    assert "SigMF readers" not in caplog.text  # core:dataset leads from the output's folder to the samples
+    assert os.path.samefile(sigmf_io.read_meta(out).data_path, raw)
 
 
 def test_demo_reports_caught_ghost_anomalies(inputs, tmp_path, capsys):

@@ -400,9 +400,6 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
                      "core:version": glob.get("core:version", SIGMF_VERSION)})
         default_data = meta_path[: -len(META_EXT)] + DATA_EXT
         if os.path.abspath(recording.data_path) != os.path.abspath(default_data):
-            if os.path.dirname(os.path.abspath(recording.data_path)) != os.path.dirname(os.path.abspath(meta_path)):
-                log.warning("core:dataset %s is not beside %s; SigMF readers may not find it",
-                            recording.data_path, meta_path)
             glob["core:dataset"] = os.path.basename(recording.data_path)
         capture = {"core:sample_start": 0, "core:frequency": recording.center_freq}
         if recording.datetime:
@@ -411,6 +408,10 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
     else:
         raise FileNotFoundError(f"SigMF meta file not found: {meta_path} (pass recording= to create one)")
     meta["global"].update(extra_global or {})
+    dataset = meta["global"].get("core:dataset")
+    # SigMF readers look for core:dataset relative to the meta's folder (a caller may give a relative path).
+    if dataset and not os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(meta_path)), dataset)):
+        log.warning("core:dataset %s is not found from %s; SigMF readers will not find the samples", dataset, meta_path)
     os.makedirs(os.path.dirname(os.path.abspath(meta_path)), exist_ok=True)
     _write_meta(meta_path, meta)
     return meta_path

@@ -118,7 +118,7 @@ def main(args):
     model, average = load(args)
     print(model_note(model, args.model))
     result, rows = execute(rec, model, average, args, args.out, args.alerts, args.waterfall, args.per_spectrum)
-    outputs = [("annotations", args.out)] + [(k, v) for k, v in (("alerts", args.alerts),
+    outputs = [("annotations", sigmf_io.meta_path_for(args.out))] + [(k, v) for k, v in (("alerts", args.alerts),
                                                                  ("waterfall", args.waterfall)) if v]
     print(summary.table(rows + outputs, title="specenc run"))
     return 0

@@ -55,7 +55,7 @@ def table(rows, title=""):
 def summary_rows(result, truth=None, emitters=None):
     """Rows for the run summary; `result` is a flowgraph.RunResult; truth: truth_anomalies; emitters:
     truth_emitters (both of a generated recording)."""
-    fams = Counter(result.labels)
+    fams = Counter(label for label in result.labels if label)  # invalid spectra have no class (counted above)
     rows = [
         ("input", result.input_name),
         ("spectra processed", f"{result.num_spectra} ({result.num_invalid} invalid, skipped)"),
