@@ -49,3 +49,11 @@ def test_message_port_ids_are_the_module_constants():
     detections, alerts = pmt.symbol_to_string(T.DETECTIONS_PORT), pmt.symbol_to_string(T.ALERTS_PORT)
     assert ids == {"spectrum_encoder": [detections], "anomaly_detector": [alerts], "alert_sink": [alerts],
                    "iq_to_alerts": [alerts, detections]}
+
+
+@pytest.mark.parametrize("name", ["spectrum_encoder", "anomaly_detector"])
+def test_a_python_blocks_stream_outputs_are_not_optional(name):
+    # A Python block's io signature is fixed: an unconnected output fails the flowgraph at start, so GRC must
+    # flag it before. iq_to_alerts (a hier block) feeds its detector to a null sink too, so its outputs may be.
+    optional = [p.get("label") for p in load(name)["outputs"] if p["domain"] == "stream" and p.get("optional")]
+    assert optional == []

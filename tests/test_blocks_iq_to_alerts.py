@@ -58,6 +58,22 @@ def test_tone_burst_raises_one_alert_at_its_time_and_frequency(specenc_cpp):
     assert detections.num_messages() >= 1
 
 
+def test_alerts_alone_need_no_stream_output_connected(specenc_cpp):
+    """The one-drag use: IQ in, only the alerts message taken (GRC marks both stream outputs optional)."""
+    from gnuradio.specenc import iq_to_alerts
+
+    tb = gr.top_block()
+    src = blocks.vector_source_c(burst_iq().tolist(), False, 1, [tag(0, "rx_freq", pmt.from_double(FREQ)),
+                                                                 tag(0, "rx_rate", pmt.from_double(RATE))])
+    chain = iq_to_alerts(model_path=ToneModel(NFFT), nfft=NFFT)
+    alerts = blocks.message_debug()
+    tb.connect(src, chain)
+    tb.msg_connect(chain, "alerts", alerts, "store")
+    tb.run()
+    (alert,) = [pmt.to_python(alerts.get_message(i)) for i in range(alerts.num_messages())]
+    assert alert["spectrum"] in (99, 100) and alert["kind"] == "jamming"
+
+
 def test_callbacks_and_average(specenc_cpp):
     chain, spectra, _, alerts, _ = run(burst_iq(), average=4, threshold=0.99)
     assert len(spectra) == ((len(burst_iq()) - NFFT) // 32 + 1) // 4

@@ -1,7 +1,7 @@
 """specenc.iq_to_alerts: IQ in, tagged spectra, anomaly scores and alerts out, in one block."""
 
 import pmt
-from gnuradio import gr
+from gnuradio import blocks, gr
 
 from . import spectrum_tags as tags
 from .anomaly_detector import anomaly_detector
@@ -47,6 +47,8 @@ class iq_to_alerts(gr.hier_block2):
         self.message_port_register_hier_out(alerts)
         self.message_port_register_hier_out(detections)
         self.connect(self, self.psd, self.encoder, self.detector, (self, 1))
+        # A Python block fails at start with an output unconnected; this keeps the score output optional (alerts only).
+        self.connect(self.detector, blocks.null_sink(gr.sizeof_float))
         self.connect(self.encoder, (self, 0))
         self.msg_connect(self.detector, alerts, self, alerts)
         self.msg_connect(self.encoder, detections, self, detections)
