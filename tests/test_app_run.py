@@ -52,6 +52,7 @@ def test_run_writes_annotations_alerts_and_waterfall(inputs, tmp_path, capsys):
     sigmf = pytest.importorskip("sigmf")
     sigmf.SigMFFile(metadata=json.loads(out.read_text())).validate()
     assert f"{n_spectra} (0 invalid" in stdout and "real-time factor" in stdout and "UNTRAINED" in stdout
+    assert "torch on cpu" in stdout.splitlines()[0]  # where the model runs (what device=auto chose)
 
 
 def test_raw_input_gives_the_same_spectra_as_sigmf(inputs, tmp_path, capsys):

@@ -134,6 +134,7 @@ def test_specenc_run_gives_identical_alerts_with_either_runtime(models, tmp_path
         # event (a threshold among those scores would sit within the runtimes' 1e-5 difference of some)
         assert cli.main(["run", scene, "--runtime", runtime, "--model", model, "--threads", "1", "--threshold",
                          "0.3", "--per-spectrum", "--out", str(out), "--alerts", str(jsonl)]) == 0
+        assert {"torch": "torch on cpu", "onnxruntime": "onnxruntime on cpu (CPU)"}[runtime] in capsys.readouterr().out
         annotations = sigmf_io.read_meta(str(out)).annotations
         spectra[runtime] = [(a["core:sample_start"], a["core:label"], a["specenc:score"]) for a in annotations
                             if "specenc:score" in a and a["core:label"] != "anomaly"]

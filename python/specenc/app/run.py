@@ -60,9 +60,12 @@ def load(args):
 
 
 def model_note(model, path=""):
-    """One line saying which model ran, and loudly when it is untrained."""
+    """One line saying which model ran where (device=auto's choice), and loudly when it is untrained."""
     trained = getattr(model, "trained", None)
-    name = path or "shipped default"
+    providers = getattr(model, "providers", None)  # an onnxruntime model's execution providers, in order
+    where = (f"onnxruntime on {model.device} ({', '.join(p.replace('ExecutionProvider', '') for p in providers)})"
+             if providers else f"torch on {getattr(model, 'device', 'cpu')}")
+    name = f"{path or 'shipped default'}, {where}"
     if trained is False:
         return f"model: {name} (UNTRAINED placeholder: labels and scores are meaningless)"
     return f"model: {name}"
