@@ -150,7 +150,7 @@ def test_specenc_run_gives_identical_alerts_with_either_runtime(models, tmp_path
                                atol=1e-5)
 
 
-def test_calibrate_cli_writes_an_exported_model_with_the_sites_threshold(models, tmp_path):
+def test_calibrate_cli_writes_an_exported_model_with_the_sites_threshold(models, tmp_path, monkeypatch):
     """The deployed .onnx (an int8 one scores a little differently from its fp32 source) is calibrated itself:
     same threshold as its checkpoint's for the same scores, the same graph, the calibration in its metadata."""
     import argparse
@@ -178,7 +178,10 @@ def test_calibrate_cli_writes_an_exported_model_with_the_sites_threshold(models,
     spectra = datasets.TestSets(7, 1024).scenes(8)["spectra"]
     np.testing.assert_array_equal(site["onnx"].predict(spectra).anomaly_score,
                                   load_onnx_model(onnx_path).predict(spectra).anomaly_score)
+    # A wrong output name is refused before any recording is scored (minutes, on a long one).
+    monkeypatch.setattr(calibrate_cli, "recording_scores", lambda *a: pytest.fail("scored before checking --out"))
     with pytest.raises(ValueError, match=r"site.safetensors: an ONNX model \(.*m.onnx\) is written as a .onnx file"):
         calibrate_cli.main(parser.parse_args([meta, "--model", onnx_path, "--out", str(tmp_path / "site.safetensors")]))
-    with pytest.raises(ValueError, match="x.onnx: a checkpoint is written as .safetensors"):
-        calibrate_cli.main(parser.parse_args([meta, "--model", weights, "--out", str(tmp_path / "x.onnx")]))
+    for out in ("x.onnx", "M2"):
+        with pytest.raises(ValueError, match=f"{out}: a checkpoint is written as .safetensors"):
+            calibrate_cli.main(parser.parse_args([meta, "--model", weights, "--out", str(tmp_path / out)]))

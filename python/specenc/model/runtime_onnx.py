@@ -76,15 +76,20 @@ def set_meta(proto, meta):
     entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)
 
 
+def check_save_path(model, out_path):
+    """ValueError naming the problem when save_with_threshold cannot write `model` to `out_path`."""
+    if not str(out_path).endswith(".onnx"):
+        raise ValueError(f"{out_path}: an ONNX model ({model.path}) is written as a .onnx file")
+    if model.path is None or not str(model.path).endswith(".onnx"):
+        raise ValueError("this onnxruntime model was exported in memory: calibrate its .safetensors checkpoint")
+
+
 def save_with_threshold(model, out_path, threshold, metadata):
     """Copy of an exported model's .onnx file (fp32, int8 or fp16: the graph and weights as they are) with a new
     threshold and metadata in its checkpoint JSON -> out_path."""
     import onnx
 
-    if not str(out_path).endswith(".onnx"):
-        raise ValueError(f"{out_path}: an ONNX model ({model.path}) is written as a .onnx file")
-    if model.path is None or not str(model.path).endswith(".onnx"):
-        raise ValueError("this onnxruntime model was exported in memory: calibrate its .safetensors checkpoint")
+    check_save_path(model, out_path)
     proto = onnx.load(model.path)
     set_meta(proto, {**checkpoint_meta(model), "threshold": float(threshold), "metadata": metadata})
     onnx.save(proto, str(out_path))

@@ -89,6 +89,7 @@ def main(args):
             raise FileNotFoundError(f"no such recording: {path}")
     recs = [sigmf_io.open_recording(path, args.rate, args.freq, args.format) for path in args.input]
     model = model_lib.load_model(args.model)
+    modelio.check_out_path(model, args.out)
     tau, summary = recalibrate(model, recs, args.far, args.average, args.max_spectra, args.integrate)
     summary["calibrated_on"] = ", ".join(os.path.basename(path) for path in args.input)
     out = modelio.save_with_threshold(model, args.out, tau, summary)

@@ -47,15 +47,24 @@ def save_model(net, cfg, path, threshold, metadata):
     return save_checkpoint(net, path, threshold=threshold, trained=True, metadata=metadata)
 
 
+def check_out_path(model, out_path):
+    """ValueError naming the problem when save_with_threshold cannot write `model` to `out_path` (callers check
+    before scoring recordings for minutes)."""
+    if isinstance(model, runtime_onnx.OnnxSpectrumModel):
+        runtime_onnx.check_save_path(model, out_path)
+    elif not str(out_path).endswith(".safetensors"):
+        raise ValueError(f"{out_path}: a checkpoint is written as .safetensors (the JSON goes beside it); "
+                         "`specenc export --model` it afterwards for .onnx")
+
+
 def save_with_threshold(model, out_path, threshold, summary):
     """Copy of a loaded SpectrumModel with a new threshold; the calibration goes into its metadata. An exported
     ONNX model is copied as .onnx (its int8 or fp16 scores are the ones its threshold is for), a checkpoint as
     .safetensors."""
+    check_out_path(model, out_path)
     meta = {**model.metadata, "calibration": summary}
     if isinstance(model, runtime_onnx.OnnxSpectrumModel):
         return runtime_onnx.save_with_threshold(model, out_path, threshold, meta)
-    if str(out_path).endswith(".onnx"):
-        raise ValueError(f"{out_path}: a checkpoint is written as .safetensors; `specenc export --model` it afterwards")
     path, _ = save_checkpoint(model.net, out_path, threshold=threshold, trained=model.trained, metadata=meta)
     return path
 
