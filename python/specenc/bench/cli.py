@@ -19,8 +19,10 @@ def _load(name):
 def add_arguments(parser):
     import sys
 
-    parser.add_argument("--quick", action="store_true",
-                        help="without a SUITE: the CI smoke test, `bench paper --quick` (every experiment, tiny sizes)")
+    # Its own dest: a suite's parser sets its own --quick default over the namespace, which would drop this flag.
+    parser.add_argument("--quick", dest="smoke", action="store_true",
+                        help="without a SUITE: the CI smoke test, `bench paper --quick` (every experiment, tiny sizes); "
+                             "before a SUITE: that suite's --quick")
     sub = parser.add_subparsers(dest="suite", metavar="SUITE")
     chosen = next((a for a in sys.argv[1:] if a in SUITES), None)
     for name, (_, help_text) in SUITES.items():
@@ -30,8 +32,9 @@ def add_arguments(parser):
 
 
 def main(args):
+    smoke = getattr(args, "smoke", False)
     if args.suite is None:
-        if not getattr(args, "quick", False):
+        if not smoke:
             raise ValueError(f"choose a benchmark SUITE ({', '.join(SUITES)}) or --quick")
         args.suite = "paper"
     try:
@@ -44,4 +47,8 @@ def main(args):
     for key, value in vars(defaults.parse_args([])).items():
         if not hasattr(args, key):
             setattr(args, key, value)
+    if smoke:
+        if not hasattr(args, "quick"):
+            raise ValueError(f"--quick: `specenc bench {args.suite}` has no quick mode")
+        args.quick = True
     return module.main(args)
