@@ -151,6 +151,9 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("unknown_backend", "backend"),
     ("cuda", "no CUDA device"),
     ("out_is_input", "input's own meta"),
+    ("batch", "--batch=0 must be in 1..4096"),
+    ("threshold", "--threshold=2.0 must be <= 1"),
+    ("integrate", "--integrate=-1 must be in 0..100000"),
 ])
 def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message):
     _, weights, meta = inputs
@@ -179,6 +182,8 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         argv += ["--device", "cuda"]
     elif problem == "out_is_input":
         argv[-1] = meta
+    elif problem in ("batch", "threshold", "integrate"):
+        argv += [f"--{problem}", {"batch": "0", "threshold": "2", "integrate": "-1"}[problem]]
     code, stdout, stderr = run_cli(argv, capsys)
     assert code == 2
     assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1

@@ -62,7 +62,7 @@ def main(args):
     _, rows = run.execute(rec, model, average, args, out, alerts, png, truth=truth,
                           title=f"specenc demo: {len(truth)} ghost anomalies (orange), alerts (red)",
                           emitters=summary.truth_emitters(rec.annotations))
-    print(summary.table(rows + [("annotations", out), ("alerts", alerts), ("waterfall", png)],
+    print(summary.table(rows + [("annotations", out), ("alerts file", alerts), ("waterfall", png)],
                         title="specenc demo"))
     print()
     print(summary.table(site_calibrated(args, model, average, rec, truth), title="specenc demo, site calibrated"))
@@ -92,4 +92,4 @@ def site_calibrated(args, model, average, rec, truth):
     result, _ = run.execute(rec, site, average, site_args, out, alerts)
     return ([("calibrated on", f"{clean} ({calibration['clean_spectra']} means of {SITE_INTEGRATE} scores, "
                                f"target {DEFAULT_FAR:g} false alarms per spectrum)")]
-            + summary.alert_rows(result, truth) + [("annotations", out), ("alerts", alerts)])
+            + summary.alert_rows(result, truth) + [("annotations", out), ("alerts file", alerts)])

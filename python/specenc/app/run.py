@@ -49,14 +49,21 @@ def add_arguments(parser):
 
 def load(args):
     """Load the model once (clear errors before any flowgraph exists); returns (model, average)."""
-    from ..spectrum_encoder import open_model
+    from ..anomaly_detector import MAX_INTEGRATE
+    from ..spectrum_encoder import MAX_BATCH, open_model
 
+    # In the flags' own names, before the model loads (the blocks would say it in their parameters' names).
     if args.threads < 0:
         raise UsageError(f"--threads={args.threads} must be >= 0")
-    model = open_model(args.model, args.backend, args.runtime, args.device, args.threads)
     if args.average < 1:
         raise UsageError(f"--average={args.average} must be >= 1")
-    return model, args.average
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise UsageError(f"--batch={args.batch} must be in 1..{MAX_BATCH}")
+    if getattr(args, "threshold", -1.0) > 1.0:
+        raise UsageError(f"--threshold={args.threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
+    if not 0 <= getattr(args, "integrate", 0) <= MAX_INTEGRATE:
+        raise UsageError(f"--integrate={args.integrate} must be in 0..{MAX_INTEGRATE} (0 = the model's calibration)")
+    return open_model(args.model, args.backend, args.runtime, args.device, args.threads), args.average
 
 
 def model_note(model, path=""):
@@ -121,7 +128,7 @@ def main(args):
     model, average = load(args)
     print(model_note(model, args.model))
     result, rows = execute(rec, model, average, args, args.out, args.alerts, args.waterfall, args.per_spectrum)
-    outputs = [("annotations", sigmf_io.meta_path_for(args.out))] + [(k, v) for k, v in (("alerts", args.alerts),
+    outputs = [("annotations", sigmf_io.meta_path_for(args.out))] + [(k, v) for k, v in (("alerts file", args.alerts),
                                                                  ("waterfall", args.waterfall)) if v]
     print(summary.table(rows + outputs, title="specenc run"))
     return 0
