@@ -89,6 +89,8 @@ def test_onnx_file_errors(models, tmp_path):
     m = load_onnx_model(onnx_path)
     with pytest.raises(ValueError, match="fixed in an exported ONNX graph"):
         m.set_backend("sdpa")
+    with pytest.raises(ValueError, match="token count is fixed in an exported ONNX graph"):
+        m.set_tokens_kept(0.5)  # as the encoder block's Tokens Kept would ask, before the flowgraph starts
     with pytest.raises(AttributeError, match="holds no torch network"):
         m.net
 

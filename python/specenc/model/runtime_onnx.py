@@ -159,6 +159,10 @@ class OnnxSpectrumModel(SpectrumModel):
         raise ValueError(f"backend {name!r}: the attention backend is fixed in an exported ONNX graph; "
                          "use runtime 'torch' to switch backends")
 
+    def set_tokens_kept(self, fraction):
+        raise ValueError(f"tokens kept {fraction}: the token count is fixed in an exported ONNX graph; "
+                         "use runtime 'torch' to change it (or leave it at 0)")
+
     def row_workers(self):
         return 1  # the session spreads each pass over its own intra-op threads
 
