@@ -95,6 +95,13 @@ std::string num(double v)
     return s.str();
 }
 
+void checked_rate(double sample_rate)
+{
+    if (!(sample_rate >= 0.0 && std::isfinite(sample_rate)))
+        throw std::invalid_argument("sample_rate=" + num(sample_rate) +
+                                    " must be >= 0 Hz (0 = unknown)");
+}
+
 int checked_hop(int nfft, double overlap, int average, double sample_rate)
 {
     if (nfft < 64 || nfft > 65536 || (nfft & (nfft - 1)))
@@ -106,9 +113,7 @@ int checked_hop(int nfft, double overlap, int average, double sample_rate)
     if (average < 1)
         throw std::invalid_argument("average=" + std::to_string(average) +
                                     " must be >= 1");
-    if (!(sample_rate >= 0.0 && std::isfinite(sample_rate)))
-        throw std::invalid_argument("sample_rate=" + num(sample_rate) +
-                                    " must be >= 0 Hz (0 = unknown)");
+    checked_rate(sample_rate);
     // nearbyint rounds half to even, as Python's round() in dsp.hop_size
     return nfft - static_cast<int>(std::nearbyint(overlap * nfft));
 }
@@ -215,10 +220,18 @@ void psd_impl::compute_spectrum(const gr_complex* in, float* out)
     }
 }
 
+void psd_impl::set_sample_rate(double sample_rate)
+{
+    checked_rate(sample_rate);
+    gr::thread::scoped_lock guard(d_setlock); // move_tags reads d_rate under it, on the block's thread
+    d_rate = sample_rate;
+}
+
 void psd_impl::move_tags(int nspectra)
 {
     const uint64_t dec = static_cast<uint64_t>(decimation());
     const uint64_t start = nitems_read(0);
+    gr::thread::scoped_lock guard(d_setlock);
     std::vector<gr::tag_t> tags;
     get_tags_in_range(tags, 0, start, start + nspectra * dec);
     // By offset; at equal offsets rx_rate first so an rx_time there is advanced with that rate.

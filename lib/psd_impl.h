@@ -46,6 +46,7 @@ public:
 
     int hop() const override { return d_hop; }
     int decimation() const override { return d_hop * d_average; }
+    void set_sample_rate(double sample_rate) override;
 
     void forecast(int noutput_items, gr_vector_int& ninput_items_required) override;
 

@@ -87,3 +87,20 @@ def test_rx_time_uses_constructor_rate_then_rx_rate_tags(specenc_cpp):
 def test_rx_time_unchanged_when_no_rate_is_known(specenc_cpp):
     _, out = run(np.zeros(4096, np.complex64), [tag(700, "rx_time", time_pmt(5, 0.5))], nfft=256, overlap=0.5)
     assert [(t.offset, pmt.to_double(pmt.tuple_ref(t.value, 1))) for t in out] == [(5, 0.5)]
+
+
+def test_set_sample_rate_replaces_the_constructors_rate(specenc_cpp):
+    """GRC's callback when the flowgraph's rate changes, for sources that send no rx_rate tag."""
+    from gnuradio import specenc
+
+    tb = gr.top_block()
+    src = blocks.vector_source_c(np.zeros(4096, np.complex64), False, 1, [tag(1000, "rx_time", time_pmt(10, 0.5))])
+    psd = specenc.psd(nfft=256, overlap=0.5, sample_rate=100.0)
+    psd.set_sample_rate(400.0)
+    sink = blocks.vector_sink_f(256)
+    tb.connect(src, psd, sink)
+    tb.run()
+    (t,) = sink.tags()
+    assert t.offset == 7 and pmt.to_double(pmt.tuple_ref(t.value, 1)) == pytest.approx(0.5 - 104 / 400.0)
+    with pytest.raises(ValueError, match="sample_rate=-1 must be >= 0 Hz"):
+        psd.set_sample_rate(-1.0)

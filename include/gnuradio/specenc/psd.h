@@ -72,6 +72,11 @@ public:
     virtual int hop() const = 0;
     //! Input samples consumed per output spectrum: hop * average.
     virtual int decimation() const = 0;
+    /*!
+     * \brief Input rate in Hz for advancing rx_time (0 = unknown), until the next rx_rate tag.
+     * \throws std::invalid_argument when negative or not finite.
+     */
+    virtual void set_sample_rate(double sample_rate) = 0;
 };
 
 } // namespace specenc

@@ -8,14 +8,16 @@
 /***********************************************************************************/
 /* Written by hand in the gr_modtool bindtool layout (castxml cannot parse GCC 12's */
 /* headers here). After editing include/gnuradio/specenc/psd.h, update the hash     */
-/* below with `make bind-hash` (CMake refuses to configure when it is stale).       */
+/* below with `make bind-hash` (CMake refuses to configure when it is stale). A new */
+/* method also needs its entry in docstrings/psd_pydoc_template.h, which the build  */
+/* copies once: rm build/python/specenc/bindings/docstring_status to copy it again. */
 /***********************************************************************************/
 
 /***********************************************************************************/
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(psd.h)                                                     */
-/* BINDTOOL_HEADER_FILE_HASH(8ca109ecf47922840952b05e8dc3bdaa)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(36ac88d44e04e0fdd3a61210faff0b4c)                                     */
 /***********************************************************************************/
 
 #include <pybind11/complex.h>
@@ -45,5 +47,7 @@ void bind_psd(py::module& m)
 
         .def("hop", &psd::hop, D(psd, hop))
 
-        .def("decimation", &psd::decimation, D(psd, decimation));
+        .def("decimation", &psd::decimation, D(psd, decimation))
+
+        .def("set_sample_rate", &psd::set_sample_rate, py::arg("sample_rate"), D(psd, set_sample_rate));
 }

@@ -29,3 +29,6 @@ static const char* __doc_gr_specenc_psd_hop = R"doc()doc";
 
 
 static const char* __doc_gr_specenc_psd_decimation = R"doc()doc";
+
+
+static const char* __doc_gr_specenc_psd_set_sample_rate = R"doc()doc";
