@@ -128,7 +128,7 @@ def main(args):
     model, average = load(args)
     print(model_note(model, args.model))
     result, rows = execute(rec, model, average, args, args.out, args.alerts, args.waterfall, args.per_spectrum)
-    outputs = [("annotations", sigmf_io.meta_path_for(args.out))] + [(k, v) for k, v in (("alerts file", args.alerts),
-                                                                 ("waterfall", args.waterfall)) if v]
+    outputs = [("annotations", sigmf_io.meta_path_for(args.out))]
+    outputs += [(k, v) for k, v in (("alerts file", args.alerts), ("waterfall", args.waterfall)) if v]
     print(summary.table(rows + outputs, title="specenc run"))
     return 0

@@ -21,8 +21,8 @@ def add_arguments(parser):
 
     # Its own dest: a suite's parser sets its own --quick default over the namespace, which would drop this flag.
     parser.add_argument("--quick", dest="smoke", action="store_true",
-                        help="without a SUITE: the CI smoke test, `bench paper --quick` (every experiment, tiny sizes); "
-                             "before a SUITE: that suite's --quick")
+                        help="without a SUITE: the CI smoke test, `bench paper --quick` (every experiment, tiny "
+                             "sizes); before a SUITE: that suite's --quick")
     sub = parser.add_subparsers(dest="suite", metavar="SUITE")
     chosen = next((a for a in sys.argv[1:] if a in SUITES), None)
     for name, (_, help_text) in SUITES.items():

@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", default=None, help="model .safetensors or exported .onnx (default: the shipped model)")
+    parser.add_argument("--model", default=None,
+                        help="model .safetensors or exported .onnx (default: the shipped model)")
     parser.add_argument("--data", action="append", default=None, metavar="D",
                         help="'synthetic' (held-out generated scenes), a .sigmf-meta file or a directory of them "
                              "(repeatable; default: synthetic)")
