@@ -42,9 +42,10 @@ def test_jsonl_sigmf_and_stdout(tmp_path, capsys):
     jsonl, meta = tmp_path / "a.jsonl", tmp_path / "a.sigmf-meta"
     sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=True)
     second = dict(ALERT, kind="stealth", score=float("nan"), sample_start=100)
-    deliver(sink, [ALERT, second, DETECTION])
+    unplaced = {k: v for k, v in ALERT.items() if k != "sample_start"}  # a hand-made message: no SigMF place
+    deliver(sink, [ALERT, second, DETECTION, unplaced])
     lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
-    assert lines[0] == ALERT and lines[1]["score"] is None and lines[2]["family"] == "fsk"
+    assert lines[0] == ALERT and lines[1]["score"] is None and lines[2]["family"] == "fsk" and lines[3] == unplaced
     doc = json.loads(meta.read_text())
     assert doc["global"]["core:sample_rate"] == 1e6 and doc["captures"][0]["core:frequency"] == 433.92e6
     anns = doc["annotations"]
@@ -58,7 +59,7 @@ def test_jsonl_sigmf_and_stdout(tmp_path, capsys):
     sigmf.SigMFFile(metadata=doc).validate()  # the reference implementation accepts it
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("ALERT t=12.500000s jamming score=0.93 433.0000-434.0000 MHz")
-    assert len(out) == 3 and sink.count == 3
+    assert len(out) == 4 and sink.count == 4
 
 
 def test_written_before_the_flowgraph_ends(tmp_path):

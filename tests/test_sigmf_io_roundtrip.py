@@ -106,6 +106,27 @@ def test_clear_errors(tmp_path, iq):
         sigmf_io.open_raw(meta[:-4] + "data", 1e6, 0, "cs12")
 
 
+def test_optional_fields_and_archives(tmp_path, iq):
+    meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 1e8)
+    with open(meta[:-4] + "data", "ab") as f:
+        f.write(np.array([1000, -1000], np.float32).tobytes())  # an 8-byte footer that is not IQ
+    doc = json.load(open(meta))
+    doc["global"]["core:trailing_bytes"] = 8
+    del doc["global"]["core:sample_rate"]  # optional in SigMF: the caller gives it
+    json.dump(doc, open(meta, "w"))
+    rec = sigmf_io.open_recording(meta, rate=2e6)
+    assert rec.num_samples == len(iq) and rec.sample_rate == 2e6
+    np.testing.assert_array_equal(sigmf_io.read_samples(rec), iq)
+    doc["global"]["core:metadata_only"] = True
+    json.dump(doc, open(meta, "w"))
+    with pytest.raises(ValueError, match="core:metadata_only: it describes a recording without its samples"):
+        sigmf_io.read_meta(meta, rate=1e6)
+    archive = tmp_path / "r.sigmf"
+    archive.write_bytes(b"a tar of meta and data")
+    with pytest.raises(ValueError, match="r.sigmf is a SigMF archive; extract it"):
+        sigmf_io.open_recording(archive, rate=1e6, fmt="cf32")  # not read as raw IQ, even with a rate and format
+
+
 def test_rx_time_conversion_keeps_nanoseconds():
     secs, frac = sigmf_io.datetime_to_rx_time("2026-11-23T12:00:01.123456789Z")
     assert secs == 1795435201 and frac == pytest.approx(0.123456789, abs=1e-12)

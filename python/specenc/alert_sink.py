@@ -142,7 +142,9 @@ class alert_sink(gr.basic_block):
             sys.stdout.flush()
         if self._socket is not None:
             self._socket.send_string(line)
-        if self.sigmf_path:
+        if self.sigmf_path and "sample_start" not in alert:  # a SigMF annotation must say where it starts
+            self.logger.warn(f"a message without sample_start is left out of {self.sigmf_path}: {line[:100]}")
+        elif self.sigmf_path:
             self._annotations.append(to_annotation(alert))
             if not self._tuning[0]:
                 self._tuning = (alert.get("sample_rate") or 0.0, alert.get("center_freq") or 0.0)

@@ -26,7 +26,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SIGMF_VERSION = "1.0.0"
-META_EXT, DATA_EXT = ".sigmf-meta", ".sigmf-data"
+META_EXT, DATA_EXT, ARCHIVE_EXT = ".sigmf-meta", ".sigmf-data", ".sigmf"
 
 # canonical datatype -> (numpy dtype of one real component, scale, offset); value = (raw - offset) * scale
 DATATYPES = {
@@ -73,10 +73,14 @@ def _item_bytes(datatype):
     return 2 * DATATYPES[datatype][0].itemsize
 
 
-def _count_samples(data_path, datatype):
+def _count_samples(data_path, datatype, trailing_bytes=0):
+    """Samples in the data file, less its trailing_bytes (core:trailing_bytes: a footer that is not IQ)."""
     if not os.path.isfile(data_path):
         raise FileNotFoundError(f"data file not found: {data_path}")
-    size = os.path.getsize(data_path)
+    size = os.path.getsize(data_path) - trailing_bytes
+    if size < 0:
+        raise ValueError(f"{data_path}: core:trailing_bytes={trailing_bytes} is more than the file's "
+                         f"{size + trailing_bytes} bytes")
     item = _item_bytes(datatype)
     if size % item:
         raise ValueError(
@@ -94,8 +98,9 @@ def meta_path_for(path):
     return path + META_EXT
 
 
-def read_meta(path):
-    """Parse a SigMF recording (meta, data or base path) into a Recording; the samples stay on disk."""
+def read_meta(path, rate=None):
+    """Parse a SigMF recording (meta, data or base path) into a Recording; the samples stay on disk. rate (Hz), when
+    given, is used instead of core:sample_rate (which SigMF leaves optional)."""
     meta_path = meta_path_for(path)
     if not os.path.isfile(meta_path):
         raise FileNotFoundError(f"SigMF meta file not found: {meta_path}")
@@ -110,9 +115,11 @@ def read_meta(path):
     if "core:datatype" not in glob:
         raise ValueError(f"{meta_path}: missing core:datatype in global")
     datatype = canonical_datatype(glob["core:datatype"])
-    rate = glob.get("core:sample_rate")
+    if glob.get("core:metadata_only"):
+        raise ValueError(f"{meta_path}: core:metadata_only: it describes a recording without its samples")
+    rate = rate or glob.get("core:sample_rate")
     if rate is None:
-        raise ValueError(f"{meta_path}: missing core:sample_rate in global")
+        raise ValueError(f"{meta_path}: missing core:sample_rate in global (give the sample rate to use)")
     if not float(rate) > 0:
         raise ValueError(f"{meta_path}: core:sample_rate={rate} must be > 0")
     if int(glob.get("core:num_channels", 1)) != 1:
@@ -131,7 +138,7 @@ def read_meta(path):
         datatype=datatype,
         sample_rate=float(rate),
         center_freq=float(first.get("core:frequency", 0.0)),
-        num_samples=_count_samples(data_path, datatype),
+        num_samples=_count_samples(data_path, datatype, int(glob.get("core:trailing_bytes", 0))),
         datetime=first.get("core:datetime"),
         annotations=annotations,
         global_=glob,
@@ -169,14 +176,14 @@ def open_recording(path, rate=None, freq=None, fmt=None):
     Raw: rate (Hz) and fmt (cu8, ci8, ci16, cf32) are required; freq defaults to 0 (baseband).
     """
     path = os.fspath(path)
+    if path.endswith(ARCHIVE_EXT):  # a tar: read as raw IQ it would be its headers and JSON
+        raise ValueError(f"{path} is a SigMF archive; extract it (tar xf) and give its .sigmf-meta")
     if is_sigmf(path):
         if fmt:
             raise ValueError(f"format {fmt!r} given for SigMF recording {path}; its core:datatype sets the format")
-        rec = read_meta(path)
-        if rate:
-            if not float(rate) > 0:
-                raise ValueError(f"rate={rate} must be > 0 Hz")
-            rec.sample_rate = float(rate)
+        if rate and not float(rate) > 0:  # 0 or None: not given
+            raise ValueError(f"rate={rate} must be > 0 Hz")
+        rec = read_meta(path, rate or None)
         if freq is not None:  # for the whole recording, also where a later capture retuned
             rec.center_freq = float(freq)
             rec.captures = [{**c, "core:frequency": rec.center_freq} for c in rec.captures]
