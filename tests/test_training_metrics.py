@@ -25,7 +25,9 @@ def test_accuracy_by_snr_bins_and_noise_rows():
     out = metrics.accuracy_by_snr(true, pred, snr)
     assert out["-5..0 dB"] == {"accuracy": 1.0, "count": 1}
     assert out["0..10 dB"] == {"accuracy": 0.0, "count": 1}
-    assert out["20..40 dB"]["count"] == 1  # upper edge of the last bin is inclusive
+    assert out["20..40 dB"]["count"] == 0 and out[">= 40 dB"]["count"] == 1  # 40 dB is above the bins
+    assert out["< -5 dB"]["count"] == 0
+    assert sum(v["count"] for v in out.values()) == 4  # every spectrum with an emitter; the noise-only one in none
 
 
 def test_accuracy_by_width_bins_and_noise_rows():

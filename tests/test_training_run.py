@@ -66,7 +66,9 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
     assert eval_cli.main(args) == 0
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["family"]["count"] == 32 and len(res["family"]["confusion"]) == 9
-    assert set(res["family"]["by_snr"]) == {"-5..0 dB", "0..10 dB", "10..20 dB", "20..40 dB"}
+    assert list(res["family"]["by_snr"]) == ["< -5 dB", "-5..0 dB", "0..10 dB", "10..20 dB", "20..40 dB", ">= 40 dB"]
+    with_emitter = sum(v["count"] for v in res["family"]["by_snr"].values())
+    assert with_emitter <= 32 and (with_emitter == 32 or "hold no emitter at all" in (tmp_path / "report.md").read_text())
     assert set(res["family"]["by_width"]) == {"1..4 bins", "4..16 bins", "16..64 bins", ">= 64 bins"}
     assert sum(v["count"] for v in res["family"]["by_width"].values()) <= 32
     assert sum(v["count"] for v in res["family"]["by_band"].values()) == 32

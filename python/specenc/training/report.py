@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # headless: the report is written by CLI runs and tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import calibrate, evaluate  # noqa: E402
+from . import calibrate, datasets, evaluate  # noqa: E402
 
 
 def _fmt(v, digits=3):
@@ -137,6 +137,10 @@ def _synthetic_sections(results, plots_dir_rel):
               f"- At SNR ≥ 10 dB: **{_pct(fam['accuracy_snr_ge_10'])}** ({fam['count_snr_ge_10']} spectra)", "",
               "| SNR bin | accuracy | spectra |", "|---|---|---|"]
     lines += [f"| {k} | {_pct(v['accuracy'])} | {v['count']} |" for k, v in fam["by_snr"].items()]
+    binned = sum(v["count"] for v in fam["by_snr"].values())
+    if binned < fam["count"]:
+        lines += ["", f"The other {fam['count'] - binned} spectra hold no emitter at all (labelled noise, as are those "
+                  f"whose strongest emitter is under the visibility limit of {datasets.VISIBLE_SNR_DB:g} dB)."]
     if "by_width" in fam:
         lines += ["", "By the bandwidth of the emitter that sets the label, in analysis bins (a power spectrum "
                   "shows a family only through its shape; a few bins leave little of it):", "",
