@@ -60,6 +60,9 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
         previous = det.index;
     }
     result out;
+    if (first > d_next_index && first - 1 >= d_next_sweep) {
+        sweep(first - 1, out.ended); // spectra skipped since the last call held no detections
+    }
     auto det = detections.begin();
     for (int64_t index = first; index < first + n; ++index) {
         for (; det != detections.end() && det->index == index; ++det) {

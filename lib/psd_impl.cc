@@ -251,8 +251,21 @@ void psd_impl::move_tags(int nspectra)
             uint64_t secs = pmt::to_uint64(pmt::tuple_ref(tag.value, 0));
             double frac = pmt::to_double(pmt::tuple_ref(tag.value, 1)) - back;
             const double borrow = std::floor(frac);
-            secs -= static_cast<uint64_t>(-borrow);
-            frac -= borrow;
+            if (static_cast<double>(secs) < -borrow) {
+                // The spectrum starts before the clock's zero (a device clock just started): uint64 seconds
+                // cannot say so, and wrapping round gave ~1.8e19 s. Time zero is the nearest that can.
+                d_logger->warn("rx_time {:.9f} s on sample {} is less than the {:.9f} s its spectrum starts "
+                               "before it; tagged 0 s",
+                               pmt::to_uint64(pmt::tuple_ref(tag.value, 0)) +
+                                   pmt::to_double(pmt::tuple_ref(tag.value, 1)),
+                               tag.offset,
+                               back);
+                secs = 0;
+                frac = 0.0;
+            } else {
+                secs -= static_cast<uint64_t>(-borrow);
+                frac -= borrow;
+            }
             tag.value = pmt::make_tuple(pmt::from_uint64(secs), pmt::from_double(frac));
         }
         tag.offset = m;

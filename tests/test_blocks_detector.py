@@ -206,6 +206,12 @@ def test_constructor_and_grc_callbacks():
         det.set_threshold(2)
     with pytest.raises(ValueError, match="holdoff=-1"):
         anomaly_detector(nfft=NFFT, holdoff=-1)
+    for bad in (lambda: det.set_threshold(float("nan")), lambda: anomaly_detector(nfft=NFFT, threshold=float("nan"))):
+        with pytest.raises(ValueError, match="threshold=nan must be <= 1"):  # not taken as "calibrated"
+            bad()
+    assert det.threshold == 0.7
+    with pytest.raises(ValueError, match="nfft=0 must be >= 1"):
+        anomaly_detector(nfft=0)
 
 
 def test_message_dicts_convert_to_the_same_pmt_as_pmt_to_pmt():

@@ -273,13 +273,82 @@ def test_wrong_vlen_between_blocks_is_refused_at_connect():
 def test_grc_callbacks_exist_and_apply():
     enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT, batch=32)
     enc.set_batch(8)
-    enc.set_center_freq(868e6)
-    enc.set_sample_rate(5e5)
-    assert enc.batch == 8 and enc._clock.freq == 868e6 and enc._clock.rate == 5e5
+    assert enc.batch == 8
     enc.set_batch(64)  # the buffers were sized for 2 x 32 when the block was made
     assert enc.batch == 32
     with pytest.raises(ValueError, match="batch=0"):
         enc.set_batch(0)
+    with pytest.raises(ValueError, match="sample_rate=-1.0 must be >= 0 Hz"):
+        enc.set_sample_rate(-1.0)
+    with pytest.raises(ValueError, match="center_freq=nan"):
+        enc.set_center_freq(float("nan"))
+
+
+def test_tuning_set_while_running_reaches_the_next_spectrum_and_the_alerts():
+    """set_center_freq/set_sample_rate (GRC callbacks, for sources without rx_* tags) apply from the next spectrum
+    the encoder takes in, which leaves tagged rx_freq/rx_rate: the detector's alerts follow and times stay
+    continuous. Here the encoder takes its first window after the calls."""
+    spectra = np.full((40, NFFT), -100.0, np.float32)
+    spectra[20:30, 20] = -20.0  # an alert at spectrum 20
+    tb = gr.top_block()
+    src = blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT)
+    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT, sample_rate=RATE, center_freq=100e6)
+    det = anomaly_detector(nfft=NFFT)
+    sink, alerts, dets = blocks.vector_sink_f(), blocks.message_debug(), blocks.message_debug()
+    tb.connect(src, enc, det, sink)
+    tb.msg_connect(det, "alerts", alerts, "store")
+    tb.msg_connect(enc, "detections", dets, "store")
+    enc.set_center_freq(FREQ)
+    enc.set_sample_rate(2 * RATE)
+    tb.run()
+    (alert,) = [pmt.to_python(alerts.get_message(i)) for i in range(alerts.num_messages())]
+    (emission,) = [pmt.to_python(dets.get_message(i)) for i in range(dets.num_messages())] + enc.flush_detections()
+    for msg in (alert, emission):
+        assert msg["center_freq"] == FREQ and msg["sample_rate"] == 2 * RATE
+        assert msg["time"] == pytest.approx(20 * 32 / (2 * RATE))
+        assert_covers(msg, bin_centre(20, rate=2 * RATE), rate=2 * RATE)
+
+
+def test_emissions_end_across_a_stretch_of_nan_spectra():
+    """Spectra the model does not score still count as spectra without detections: a tone, 20 NaN spectra, the
+    tone again are two emissions (the gap is longer than 8 spectra), the first published before the second."""
+    spectra = np.full((80, NFFT), -100.0, np.float32)
+    spectra[:, 20] = -50.0
+    spectra[30:50] = np.nan
+    for batch in (1, 7, 64):
+        _, dets, _ = run_encoder(spectra, ToneModel(NFFT), batch=batch)
+        assert [(d["spectrum"], d["spectra"]) for d in dets] == [(0, 30)], batch  # the second is still open
+
+
+def test_a_model_that_raises_is_reported_and_the_stream_goes_on(capfd):
+    class Failing(ToneModel):
+        def predict(self, spectra, rx_freq=None, sample_rate=None):
+            if len(self.calls) in (2, 3):  # the warm-up, one window, then two windows fail
+                self.calls.append((len(spectra), rx_freq))
+                raise RuntimeError("out of memory")
+            return super().predict(spectra, rx_freq, sample_rate)
+
+    spectra = scene(64)
+    done = threading.Event()
+    result = {}
+
+    def run():
+        result["out"], _, _ = run_encoder(spectra, model, batch=16)
+        done.set()
+
+    model = Failing(NFFT)
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(60), "the flowgraph hung after the model raised"
+    out = result["out"]
+    np.testing.assert_array_equal(np.array(out.data()).reshape(-1, NFFT), spectra)  # every spectrum, in order
+    ends = np.cumsum([n for n, _ in model.calls[1:]])  # the windows' ends, in stream order
+    failed = list(range(ends[0], ends[2]))  # the second and third windows
+    assert failed and sorted(tags_by_key(out, "specenc_invalid")) == failed
+    assert sorted(tags_by_key(out, "specenc_anomaly_score")) == sorted(set(range(64)) - set(failed))
+    captured = capfd.readouterr()
+    logged = captured.out + captured.err  # GNU Radio's logger (console sink)
+    assert logged.count("the model failed on spectra") == 1  # once for the two failures in a row
+    assert f"the model failed on spectra {ends[0]}..{ends[1] - 1} (RuntimeError: out of memory)" in logged
 
 
 def test_tag_keys_are_the_documented_names():

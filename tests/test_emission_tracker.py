@@ -208,3 +208,20 @@ def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
         core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0], [0.0])
     with pytest.raises(ValueError, match="max_gap=-1"):
         specenc_cpp.emission_tracker(max_gap=-1)
+
+
+def test_spectra_skipped_between_calls_count_as_without_detections(specenc_cpp):
+    """A caller that skips spectra (none to report) must not have a detection after a long gap join an emission
+    that should have ended in it."""
+    core = specenc_cpp.emission_tracker(max_gap=8)
+    args = dict(family=[0], bin_start=[10], bin_stop=[14], confidence=[0.5], evidence=[0.0], level=[0.0])
+
+    def one(index):
+        return core.update(index, 1, [index], *args.values())
+
+    opened, ended = one(0)
+    assert len(opened) == 1 and not ended
+    opened, ended = one(30)  # 29 spectra skipped: the first emission ended in them
+    assert [e.first for e in ended] == [0] and [e.first for e in opened] == [30]
+    opened, ended = one(35)  # 4 skipped: within max_gap, the same emission
+    assert not opened and not ended

@@ -104,3 +104,13 @@ def test_set_sample_rate_replaces_the_constructors_rate(specenc_cpp):
     assert t.offset == 7 and pmt.to_double(pmt.tuple_ref(t.value, 1)) == pytest.approx(0.5 - 104 / 400.0)
     with pytest.raises(ValueError, match="sample_rate=-1 must be >= 0 Hz"):
         psd.set_sample_rate(-1.0)
+
+
+def test_rx_time_near_the_clocks_zero_is_not_wrapped_round(specenc_cpp):
+    """A device clock that starts at 0: a spectrum that begins before t = 0 is tagged 0 s (uint64 seconds cannot
+    go below), not ~1.8e19 s."""
+    nfft = 64  # hop 32: the tag on sample 1001 goes to spectrum 31, which starts at sample 992, 9 us earlier
+    _, out = run(np.zeros(2048, np.complex64), [tag(0, "rx_rate", pmt.from_double(1e6)),
+                                                tag(1001, "rx_time", time_pmt(0, 1e-6))], nfft=nfft, overlap=0.5)
+    (t,) = [t for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert (t.offset, pmt.to_uint64(pmt.tuple_ref(t.value, 0)), pmt.to_double(pmt.tuple_ref(t.value, 1))) == (31, 0, 0.0)

@@ -17,6 +17,11 @@ MAX_HOLDOFF = 100000
 MAX_INTEGRATE = 100000
 
 
+def _check_threshold(threshold):
+    if not threshold <= 1.0:  # NaN too: it would silently mean "the calibrated threshold"
+        raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
+
+
 class anomaly_detector(queue_block):
     """Anomaly score per spectrum, `specenc_anomaly` tags and `alerts` messages above the threshold.
 
@@ -48,8 +53,9 @@ class anomaly_detector(queue_block):
     """
 
     def __init__(self, nfft=1024, threshold=-1.0, holdoff=16, threshold_output=False, integrate=0):
-        if threshold > 1.0:
-            raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
+        _check_threshold(threshold)
+        if nfft < 1:
+            raise ValueError(f"nfft={nfft} must be >= 1 (the encoder's spectrum length)")
         if not 0 <= holdoff <= MAX_HOLDOFF:
             raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
         if not 0 <= integrate <= MAX_INTEGRATE:
@@ -74,8 +80,7 @@ class anomaly_detector(queue_block):
 
     # GRC callbacks
     def set_threshold(self, threshold):
-        if threshold > 1.0:
-            raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
+        _check_threshold(threshold)
         self._threshold_override = threshold if threshold >= 0 else None
         self._threshold = self._threshold_override if threshold >= 0 else self._calibrated
 

@@ -56,6 +56,13 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
         raise ValueError(f"runtime={runtime!r} is not available: {exc}") from exc
 
 
+def _check_tuning(sample_rate, center_freq):
+    if not (np.isfinite(sample_rate) and sample_rate >= 0):
+        raise ValueError(f"sample_rate={sample_rate} must be >= 0 Hz (0 = unknown)")
+    if not np.isfinite(center_freq):
+        raise ValueError(f"center_freq={center_freq} must be a finite frequency in Hz")
+
+
 def _extents(bins, n):
     """(n, nfft) bool anomaly bins (or None) -> located (n,) bool, and for the located rows: first bin, one
     past the last bin."""
@@ -67,6 +74,16 @@ def _extents(bins, n):
     return located, some.argmax(axis=1), bins.shape[1] - some[:, ::-1].argmax(axis=1)
 
 
+def _as_tags(pairs, offset):
+    """(key, value) pairs -> gr.tag_t at `offset`, as a source would have tagged them."""
+    out = []
+    for key, value in pairs:
+        tag = gr.tag_t()
+        tag.offset, tag.key, tag.value = offset, key, value
+        out.append(tag)
+    return out
+
+
 @dataclass
 class _Window:
     first: int  # stream offset of its first spectrum
@@ -76,6 +93,7 @@ class _Window:
     runs: list  # (start, stop, clock) runs of one tuning
     pred: list  # ModelCalls handle of the Prediction for `rows`; None when no row is valid
     context: object  # the specenc_context tag value, on the stream's first window only
+    retunes: list  # (key, value) rx_* tags from set_center_freq/set_sample_rate, for its first spectrum
 
 
 class spectrum_encoder(gr.basic_block):
@@ -121,6 +139,8 @@ class spectrum_encoder(gr.basic_block):
             raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
         if not 0.0 <= tokens_kept <= 1.0:
             raise ValueError(f"tokens_kept={tokens_kept} must be in 0..1 (0 = the model's setting)")
+        dsp.check_params(nfft, overlap, average)  # the psd block's settings, which place the spectra
+        _check_tuning(sample_rate, center_freq)
         self.model = open_model(model_path, backend, runtime, device, threads)
         if self.model.nfft != nfft:
             raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
@@ -142,6 +162,7 @@ class spectrum_encoder(gr.basic_block):
             raise ValueError(f"{type(self.model).__name__}.predict gives detections as "
                              f"{type(warm.detections).__name__}; spectrum_encoder needs model.detections.Detections "
                              "(columns) to join them into emissions")
+        self._no_detections = warm.detections[0:0]  # for windows the model gave nothing for
         d_model = warm.embedding.shape[1]
         if embeddings not in (0, d_model):
             raise ValueError(f"embeddings={embeddings} but the model's embeddings have {d_model} values; "
@@ -161,6 +182,8 @@ class spectrum_encoder(gr.basic_block):
         self._codes = {}  # label or kind -> index into self._symbols
         self._symbols = []  # interned PMT symbols
         self._in_invalid_burst = False
+        self._model_failing = False  # the last window's model call raised: report the next failure only after a success
+        self._retunes = []  # (key, PMT value) from set_center_freq/set_sample_rate, for the next window's 1st spectrum
         self._held = None  # the window whose model call runs while the next call reads its input
         self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
@@ -179,11 +202,15 @@ class spectrum_encoder(gr.basic_block):
         self.batch = min(batch, made_with)
 
     def set_center_freq(self, center_freq):
-        """Fallback centre frequency (Hz) for sources that send no rx_freq tag."""
-        self._clock.freq = float(center_freq)
+        """Centre frequency (Hz) from the next spectrum the block takes in, for sources that send no rx_freq tag.
+        That spectrum leaves tagged rx_freq, so the blocks downstream (the anomaly detector's alerts) follow."""
+        _check_tuning(0.0, center_freq)
+        self._retunes.append((tags.RX_FREQ, pmt.from_double(float(center_freq))))
 
     def set_sample_rate(self, sample_rate):
-        self._clock.rate = float(sample_rate)
+        """Sample rate (Hz) from the next spectrum on, as set_center_freq (tagged rx_rate; times stay continuous)."""
+        _check_tuning(sample_rate, 0.0)
+        self._retunes.append((tags.RX_RATE, pmt.from_double(float(sample_rate))))
 
     @property
     def threshold(self):
@@ -228,10 +255,13 @@ class spectrum_encoder(gr.basic_block):
         spectra = spectra.copy()  # the input buffer is reused once consumed
         # The context goes on the first spectrum, before any rx_* tag.
         context = self._clock.context_pmt(self.threshold, self.calibrated_integrate) if first == 0 else None
-        # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra.
+        # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra. Retunes set
+        # through the callbacks come first on the window's first spectrum, so a source's own tags there win.
+        retunes, self._retunes = self._retunes, []
         freqs = np.empty(n)
         runs = []  # (start, stop, clock)
-        for start, stop, run_tags in tags.split_by_tags(self.get_tags_in_window(0, 0, n), first, n):
+        stream_tags = _as_tags(retunes, first) + list(self.get_tags_in_window(0, 0, n))
+        for start, stop, run_tags in tags.split_by_tags(stream_tags, first, n):
             for tag in run_tags:
                 self._clock.apply(tag, first + start)
             freqs[start:stop] = self._clock.freq
@@ -244,7 +274,7 @@ class spectrum_encoder(gr.basic_block):
             finite = slice(None) if rows.size == n else rows  # all finite: a view of the copy, not a second copy
             pred = self._calls.submit(spectra[finite], freqs[finite] if known else None,
                                       self._clock.rate if self._clock.rate > 0 else None)
-        return _Window(first, spectra, valid, rows, runs, pred, context)
+        return _Window(first, spectra, valid, rows, runs, pred, context, retunes)
 
     def _finish(self, win, output_items):
         """Write a window out: spectra, tags, embeddings, emissions -> how many items."""
@@ -252,12 +282,15 @@ class spectrum_encoder(gr.basic_block):
         output_items[0][:n] = win.spectra
         if win.context is not None:
             self.add_item_tag(0, 0, tags.CONTEXT, win.context)
+        for key, value in win.retunes:
+            self.add_item_tag(0, first, key, value)
         self._report_invalid(win.valid, first)
         if len(output_items) > 1:
             output_items[1][:n] = 0.0
-        if win.pred is None:
+        pred = self._result(win)
+        if pred is None:  # every spectrum NaN/inf, or the model failed: none scored, emissions still end on time
+            self._track(first, rows[:0], self._no_detections, win.runs)
             return n
-        pred = ModelCalls.result(win.pred)
         if len(output_items) > 1:
             output_items[1][rows] = pred.embedding
         offsets = (first + rows).astype(np.uint64)
@@ -270,14 +303,35 @@ class spectrum_encoder(gr.basic_block):
                              self._symbols, tags.ANOMALY_KIND)
         located, bin_lo, bin_hi = _extents(getattr(pred, "anomaly_bins", None), len(rows))
         tags.add_pair_tags(self, 0, offsets[located], bin_lo, bin_hi, tags.ANOMALY_BINS)
-        if self._has_subscribers():
-            self._track(first, rows, pred.detections, win.runs)
+        self._track(first, rows, pred.detections, win.runs)
         return n
+
+    def _result(self, win):
+        """The window's Prediction, or None when no row was valid or the model raised. A model that fails must not
+        stop the stream (nor hang it: the scheduler would wait for this block forever): its spectra pass through
+        unscored, tagged specenc_invalid, and the failure is logged once until the model succeeds again."""
+        if win.pred is None:
+            return None
+        try:
+            pred = ModelCalls.result(win.pred)
+        except Exception as exc:  # noqa: BLE001 - any model error: report it and go on
+            for i in win.rows:
+                self.add_item_tag(0, win.first + int(i), tags.INVALID, pmt.PMT_T)
+            if not self._model_failing:
+                self.logger.error(f"the model failed on spectra {win.first}..{win.first + len(win.spectra) - 1} "
+                                  f"({type(exc).__name__}: {exc}); they pass through unscored, tagged "
+                                  f"specenc_invalid, until it succeeds again")
+            self._model_failing = True
+            return None
+        self._model_failing = False
+        return pred
 
     def _track(self, first, rows, detections, runs):
         """Join this window's detections (row j: spectrum rows[j]) into emissions, run by run of one clock;
-        publish those that ended. Every spectrum of the window is visited, NaN/inf ones without detections, so
+        publish those that ended. Every spectrum of the window is visited, unscored ones without detections, so
         emissions end on time."""
+        if not self._has_subscribers():
+            return
         for start, stop, clock in runs:
             a, b = np.searchsorted(rows, [start, stop])
             for emission in self._tracker.update(first + start, stop - start, detections[a:b], first + rows[a:b],
@@ -293,10 +347,13 @@ class spectrum_encoder(gr.basic_block):
         return not pmt.is_null(self.message_subscribers(tags.DETECTIONS_PORT))
 
     def _report_invalid(self, valid, first):
-        for i in np.flatnonzero(~valid):
+        """Tag NaN/inf spectra; log the first of each burst of them (also of several bursts in one window)."""
+        bad = np.flatnonzero(~valid)
+        for i in bad:
             self.add_item_tag(0, first + int(i), tags.INVALID, pmt.PMT_T)
-        if not valid.all() and not self._in_invalid_burst:
-            bad = int(np.flatnonzero(~valid)[0])
-            self.logger.warn(f"spectrum {first + bad} holds NaN/inf; skipping such spectra until a finite one arrives")
+        before = np.concatenate(([not self._in_invalid_burst], valid))[bad]  # was the spectrum before each finite?
+        for i in bad[before]:
+            self.logger.warn(f"spectrum {first + int(i)} holds NaN/inf; skipping such spectra until a finite one "
+                             "arrives")
         if valid.size:
             self._in_invalid_burst = not valid[-1]

@@ -76,6 +76,8 @@ public:
     /*!
      * \brief Visit spectra \p first .. \p first + \p n - 1 with their detections.
      *
+     * Spectra skipped since the previous call count as visited without detections.
+     *
      * \param detections sorted by index, each in [first, first + n).
      * \throws std::invalid_argument when spectra go backwards, a detection lies outside the
      *         spectra or out of order, has bin_stop <= bin_start, or a negative family.

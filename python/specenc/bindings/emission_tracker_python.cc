@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(d12c22a50391c5d30db720cd0f4d684a)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(0c740688ec16556df8cc7b350d889ad5)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
