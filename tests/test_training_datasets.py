@@ -16,10 +16,17 @@ def test_annotation_truth_takes_the_dominant_family_and_flags_anomalous_spectra(
         {"core:sample_start": 3000, "core:sample_count": 500, "core:label": "anomaly", "specenc:kind": "jamming"},
     ]
     starts = np.array([0, 1024, 2048, 3072, 5000])
-    truth = datasets._annotation_truth(ann, starts, 1024)
+    truth = datasets._annotation_truth(ann, starts, 1024, 1e6)
     f = labels.FAMILY_INDEX
     assert truth["family"].tolist() == [f["ofdm"], f["ofdm"], f["fm"], f["fm"], 0]
     assert truth["anomaly"].tolist() == [False, False, True, True, False]
+    # A hopper: its box spans 200 kHz of hops, its SNR is one 2 kHz hop's (params.hop_bw, fraction of the rate).
+    hopper = {"core:sample_start": 0, "core:sample_count": 4000, "core:label": "fsk", "specenc:snr_db": 20.0,
+              "core:freq_lower_edge": 0.0, "core:freq_upper_edge": 2e5, "specenc:params": {"hop_bw": 0.002}}
+    truth = datasets._annotation_truth(ann[:1] + [hopper], starts, 1024, 1e6)
+    assert truth["family"][0] == f["fsk"]  # 20 dB over 2 kHz beats 10 dB over 1 kHz
+    strong_fm = dict(ann[0], **{"specenc:snr_db": 25.0})  # 25 dB over 1 kHz beats it; its 200 kHz box would not
+    assert datasets._annotation_truth([strong_fm, hopper], starts, 1024, 1e6)["family"][0] == f["fm"]
     assert not datasets._is_truth({"core:label": "Sensible Living RadioHead ASK (OOK) transmission"})
 
 

@@ -65,7 +65,7 @@ def _is_truth(annotation):
     return label in labels.FAMILY_INDEX or label == "anomaly" or bool(annotation.get("specenc:kind"))
 
 
-def _annotation_truth(annotations, starts, span):
+def _annotation_truth(annotations, starts, span, sample_rate):
     """Per spectrum (samples [start, start+span)): dominant family index and anomaly flag from annotations."""
     family = np.zeros(len(starts), dtype=np.int64)
     strength = np.full(len(starts), -np.inf)
@@ -79,8 +79,13 @@ def _annotation_truth(annotations, starts, span):
             anomaly |= hit
         elif label in labels.FAMILY_INDEX:
             # The dominant emission as the generator defines it: highest total power, SNR x bandwidth
-            # (the widest when no SNR is annotated). Emissions below -3 dB SNR are not visible.
-            width = max(float(a.get("core:freq_upper_edge", 0.0)) - float(a.get("core:freq_lower_edge", 0.0)), 1.0)
+            # (the widest when no SNR is annotated). Emissions below -3 dB SNR are not visible. A frequency
+            # hopper's box spans all its hops but its SNR is that of one hop (specenc synth: params.hop_bw, a
+            # fraction of the sample rate): its span instead outweighed stronger emitters by ~29 dB.
+            hop_bw = (a.get("specenc:params") or {}).get("hop_bw")
+            width = (hop_bw * sample_rate if hop_bw else
+                     float(a.get("core:freq_upper_edge", 0.0)) - float(a.get("core:freq_lower_edge", 0.0)))
+            width = max(width, 1.0)
             snr = float(a.get("specenc:snr_db", 0.0))
             if snr < VISIBLE_SNR_DB:
                 continue
@@ -109,5 +114,5 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
     # Truth only from annotations in our vocabulary (as `specenc synth` writes them); free-text labels
     # such as the real captures' whole-file descriptions say nothing per spectrum.
     if any(_is_truth(a) for a in rec.annotations):
-        truth = _annotation_truth(rec.annotations, starts, (average - 1) * hop + nfft)
+        truth = _annotation_truth(rec.annotations, starts, (average - 1) * hop + nfft, rec.sample_rate)
     return rec, spectra, sigmf_io.spectrum_freqs(rec, len(spectra), hop * average), truth
