@@ -79,6 +79,9 @@ def test_callbacks_and_average(specenc_cpp):
     assert len(spectra) == ((len(burst_iq()) - NFFT) // 32 + 1) // 4
     assert alerts and alerts[0]["sample_count"] == 3 * 32 + NFFT
     chain.set_threshold(0.3)
+    chain.set_holdoff(3)
+    chain.set_batch(8)
+    assert chain.detector.holdoff == 3 and chain.encoder.batch == 8
     chain.set_center_freq(433.92e6)
     chain.set_sample_rate(2e6)
     assert chain.detector.threshold == 0.3

@@ -57,6 +57,12 @@ class iq_to_alerts(gr.hier_block2):
     def set_threshold(self, threshold):
         self.detector.set_threshold(threshold)
 
+    def set_holdoff(self, holdoff):
+        self.detector.set_holdoff(holdoff)
+
+    def set_batch(self, batch):
+        self.encoder.set_batch(batch)
+
     def set_center_freq(self, center_freq):
         self.encoder.set_center_freq(center_freq)
 
