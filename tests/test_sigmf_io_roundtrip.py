@@ -106,7 +106,7 @@ def test_clear_errors(tmp_path, iq):
         sigmf_io.open_raw(meta[:-4] + "data", 1e6, 0, "cs12")
 
 
-def test_optional_fields_and_archives(tmp_path, iq):
+def test_optional_fields_and_archives(tmp_path, iq, caplog):
     meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 1e8)
     with open(meta[:-4] + "data", "ab") as f:
         f.write(np.array([1000, -1000], np.float32).tobytes())  # an 8-byte footer that is not IQ
@@ -114,8 +114,12 @@ def test_optional_fields_and_archives(tmp_path, iq):
     doc["global"]["core:trailing_bytes"] = 8
     del doc["global"]["core:sample_rate"]  # optional in SigMF: the caller gives it
     json.dump(doc, open(meta, "w"))
-    rec = sigmf_io.open_recording(meta, rate=2e6)
-    assert rec.num_samples == len(iq) and rec.sample_rate == 2e6
+    doc["captures"][0].pop("core:frequency")
+    json.dump(doc, open(meta, "w"))
+    with caplog.at_level("WARNING"):
+        rec = sigmf_io.open_recording(meta, rate=2e6)
+    assert rec.num_samples == len(iq) and rec.sample_rate == 2e6 and rec.center_freq == 0.0
+    assert "no core:frequency in its first capture" in caplog.text
     np.testing.assert_array_equal(sigmf_io.read_samples(rec), iq)
     doc["global"]["core:metadata_only"] = True
     json.dump(doc, open(meta, "w"))

@@ -184,6 +184,9 @@ def open_recording(path, rate=None, freq=None, fmt=None):
         if rate and not float(rate) > 0:  # 0 or None: not given
             raise ValueError(f"rate={rate} must be > 0 Hz")
         rec = read_meta(path, rate or None)
+        if freq is None and "core:frequency" not in (rec.captures[0] if rec.captures else {}):
+            log.warning("%s: no core:frequency in its first capture; taken as 0 Hz (baseband), which tells the "
+                        "model no band: give the centre frequency", rec.meta_path)
         if freq is not None:  # for the whole recording, also where a later capture retuned
             rec.center_freq = float(freq)
             rec.captures = [{**c, "core:frequency": rec.center_freq} for c in rec.captures]
