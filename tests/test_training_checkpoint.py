@@ -1,6 +1,7 @@
 """Checkpoint round trip (safetensors + JSON, no pickle), config validation and schedules."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -62,6 +63,22 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         config.TrainConfig.from_dict({"band_weights": {"ism2": 3}})
     with pytest.raises(ValueError, match="training config: band_weights=.* must be >= 0"):
         config.TrainConfig.from_dict({"band_weights": {"ism": -1}})
+    # JSON types and ranges, before any training (they failed after it, or silently meant something else)
+    for key, value, message in [("batch_size", "64", "batch_size='64' must be an integer"),
+                                ("batch_size", 64.5, "must be an integer"), ("batch_size", True, "must be an integer"),
+                                ("lr", "2e-3", "lr='2e-3' must be a number"), ("model", [1], "must be an object"),
+                                ("bands", "ism", "bands='ism' must be a list"), ("seed", -1, "seed=-1 must be >= 0"),
+                                ("calib_spectra", 0, "calib_spectra=0 must be >= 1"), ("val_spectra", 0, ">= 1"),
+                                ("patience", 0, "patience=0 must be >= 1"), ("max_minutes", -5, "max_minutes=-5"),
+                                ("min_lr_ratio", 2, "min_lr_ratio=2 must be in 0..1"), ("grad_clip", float("nan"),
+                                                                                      "grad_clip=nan")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            config.TrainConfig.from_dict({key: value})
+    with pytest.raises(ValueError, match="set nfft at the top level"):
+        config.TrainConfig.from_dict({"model": {"nfft": 512}})
+    with pytest.raises(ValueError, match="a JSON object of settings, not list"):
+        config.TrainConfig.from_dict([1, 2])
+    assert config.TrainConfig.from_dict({"lr": 1, "max_minutes": 40}).lr == 1  # integers where numbers go
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"seed": 5, "lr": 1e-3}))
     cfg = config.TrainConfig.load(path)

@@ -51,6 +51,30 @@ def test_resume_continues_exactly_where_an_interrupted_run_stopped(tmp_path):
     assert [r["val_loss"] for r in hist_a] == [r["val_loss"] for r in hist_b]
 
 
+def test_a_checkpoint_is_resumed_with_its_own_config_or_not_overwritten(tmp_path):
+    cfg = tiny_config(steps_per_epoch=2, max_epochs=3)
+    train.train(cfg, tmp_path, show_progress=False, calibrate_model=False, stop_after=1)
+    with pytest.raises(ValueError, match="holds the checkpoint of an earlier run \\(epoch 1\\): --resume it"):
+        train.train(cfg, tmp_path, show_progress=False, calibrate_model=False)  # a fresh run would overwrite it
+    with pytest.raises(ValueError, match="differs from the one .* trained with in lr, seed; only max_minutes"):
+        train.train(tiny_config(steps_per_epoch=2, max_epochs=3, seed=7, lr=1e-3), tmp_path, resume=True,
+                    show_progress=False, calibrate_model=False)
+    longer = tiny_config(steps_per_epoch=2, max_epochs=4, patience=9)  # how long it runs may change
+    assert train.train(longer, tmp_path, resume=True, show_progress=False, calibrate_model=False)["steps"] == 8
+
+
+def test_ship_refuses_a_model_of_another_spectrum_length_before_training(tmp_path):
+    from gnuradio.specenc.training import train_cli
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(tiny_config().to_dict()))
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    with pytest.raises(ValueError, match="--ship: the blocks and the command line default to 1024-bin spectra"):
+        train_cli.main(parser.parse_args(["--config", str(path), "--out", str(tmp_path / "out"), "--ship"]))
+    assert not (tmp_path / "out").exists()  # refused before any training
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"

@@ -48,11 +48,12 @@ def main(argv=None):
     args = build_parser(argv).parse_args(argv)
     try:
         return _load(args.command).main(args) or 0
-    except (UsageError, ValueError, FileNotFoundError) as exc:
+    except (UsageError, ValueError, OSError) as exc:  # OSError: a missing file, a folder given for a file, ...
         print(f"specenc {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"specenc {args.command}: interrupted", file=sys.stderr)
+        hint = " (the last epoch's checkpoint is kept: run it again with --resume)" if args.command == "train" else ""
+        print(f"specenc {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

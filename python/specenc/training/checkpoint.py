@@ -39,18 +39,30 @@ def save(out_dir, net, opt, state):
     """Write the checkpoint atomically enough for a killed run: tensors first, the JSON last."""
     os.makedirs(out_dir, exist_ok=True)
     weights = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    save_file(weights, os.path.join(out_dir, WEIGHTS))
+    save_tensors(weights, os.path.join(out_dir, WEIGHTS))
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     opt_tensors["torch_rng"] = torch.get_rng_state()
-    save_file(opt_tensors, os.path.join(out_dir, OPTIMIZER))
+    save_tensors(opt_tensors, os.path.join(out_dir, OPTIMIZER))
     tmp = os.path.join(out_dir, STATE + ".tmp")
     with open(tmp, "w") as f:
         json.dump({**state, "optimizer": opt_meta, "weights_version": WEIGHTS_VERSION}, f, indent=1)
     os.replace(tmp, os.path.join(out_dir, STATE))
 
 
+def save_tensors(tensors, path):
+    """safetensors file written whole or not at all (a kill mid-write would leave a truncated one to resume from)."""
+    save_file(tensors, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
 def exists(out_dir):
     return os.path.exists(os.path.join(out_dir, STATE))
+
+
+def saved_state(out_dir):
+    """The JSON state of the checkpoint in out_dir (epoch, config, ...), without loading any tensor."""
+    with open(os.path.join(out_dir, STATE)) as f:
+        return json.load(f)
 
 
 def load(out_dir, net, opt):

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from ..synth.batch import check_bands
 
 
+# JSON types of the config's field types (a float field takes an integer too), and how errors name them.
+_JSON_TYPES = {int: (int, "an integer"), float: ((int, float), "a number"), dict: (dict, "an object"),
+               list: (list, "a list")}
+
+
 @dataclass
 class TrainConfig:
     # Overrides of the model library's default config ({} = the model engineer's default size).
@@ -40,15 +45,33 @@ class TrainConfig:
     unknown_band: float = 0.0  # share of training rows given band "other" (tuning unknown, as predict() then sees)
 
     def validate(self):
+        for f in dataclasses.fields(self):  # JSON gives strings and floats where ints belong without complaint
+            value, (kind, name) = getattr(self, f.name), _JSON_TYPES[f.type]
+            if value is None and f.default is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError(f"training config: {f.name}={value!r} must be {name}")
+        if "nfft" in self.model:
+            raise ValueError("training config: set nfft at the top level, not in model (data and model share it)")
         checks = [
+            ("seed", self.seed >= 0, ">= 0"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("lr", self.lr > 0, "> 0"),
             ("alpha", self.alpha >= 0, ">= 0"),
             ("tau_start", self.tau_start > 0, "> 0"),
             ("tau_end", 0 < self.tau_end <= self.tau_start, "in (0, tau_start]"),
             ("anomaly_fraction", 0 <= self.anomaly_fraction <= 1, "in 0..1"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "in 0..1"),
+            ("grad_clip", self.grad_clip >= 0, ">= 0 (0 = no clipping)"),
             ("steps_per_epoch", self.steps_per_epoch >= 1, ">= 1"),
             ("max_epochs", self.max_epochs >= 1, ">= 1"),
+            ("patience", self.patience >= 1, ">= 1"),
+            ("max_minutes", self.max_minutes >= 0, ">= 0 (0 = no time budget)"),
+            ("pool_batches", self.pool_batches >= 0, ">= 0"),
+            ("val_spectra", self.val_spectra >= 1, ">= 1"),
+            ("calib_spectra", self.calib_spectra >= 1, ">= 1"),
             ("far", 0 < self.far < 1, "in (0, 1)"),
             ("threads", self.threads >= 1, ">= 1"),
             ("workers", self.workers >= 0, ">= 0"),
@@ -74,6 +97,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise ValueError(f"training config: a JSON object of settings, not {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known - {"comment"})
         if unknown:

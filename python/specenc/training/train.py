@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from .. import bands
@@ -115,8 +115,8 @@ class BatchSource:
 
     def save_pool(self, path):
         if self.pool:
-            save_file({f"{i}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for i, b in enumerate(self.pool)
-                       for k, v in b.items()}, path)
+            checkpoint.save_tensors({f"{i}.{k}": torch.from_numpy(np.ascontiguousarray(v))
+                                     for i, b in enumerate(self.pool) for k, v in b.items()}, path)
 
     def restore(self, state, pool_path):
         self.rng.bit_generator.state = state["rng"]
@@ -163,6 +163,25 @@ def _write_metrics(out_dir, history):
         w.writerows(history)
 
 
+# What a resumed run may change: how long it goes on. Anything else would mix two recipes in one model (and a new seed
+# a new validation set, against which the saved best loss means nothing).
+RESUMABLE_CHANGES = ("max_minutes", "max_epochs", "patience")
+
+
+def _check_resumable(out_dir, cfg, resume):
+    """ValueError unless the checkpoint in out_dir is resumed (resume=True) with the config it was made with."""
+    saved = checkpoint.saved_state(out_dir)
+    if not resume:
+        raise ValueError(f"{out_dir} holds the checkpoint of an earlier run (epoch {saved.get('epoch')}): "
+                         "--resume it, or give another --out")
+    now = cfg.to_dict()
+    changed = sorted(k for k in set(now) | set(saved.get("config", {}))
+                     if k not in RESUMABLE_CHANGES and now.get(k) != saved.get("config", {}).get(k))
+    if changed:
+        raise ValueError(f"--resume: the config differs from the one {out_dir} was trained with in "
+                         f"{', '.join(changed)}; only {', '.join(RESUMABLE_CHANGES)} may change")
+
+
 def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrate_model=True, stop_after=None):
     """Train per `cfg` into `out_dir`; returns a summary dict (and writes model.safetensors/.json).
 
@@ -170,6 +189,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     of the full config, so that a later `resume=True` call continues exactly."""
     cfg.validate()
     device = resolve_device(device)
+    if checkpoint.exists(out_dir):
+        _check_resumable(out_dir, cfg, resume)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     os.makedirs(out_dir, exist_ok=True)
@@ -186,6 +207,9 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
         state = checkpoint.load(out_dir, net, opt)
         source.restore(state.pop("data_rng"), pool_path)
         log.info("resumed at epoch %d step %d", state["epoch"], state["step"])
+        if state["stopped"]:
+            log.warning("%s: that run had finished (%s); nothing more to train, only calibration is redone (a longer "
+                        "run needs another --out)", out_dir, state["stopped"])
     elif resume:
         log.warning("--resume: no checkpoint in %s, starting fresh", out_dir)
 
@@ -237,7 +261,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
                            f"lr {lr:.2e} tau {tau:.2f} ({row['elapsed_s']:.0f} s)")
             if row["val_loss"] < state["best_val"]:
                 state.update(best_val=row["val_loss"], best_epoch=state["epoch"], bad_epochs=0)
-                save_file({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, best_path)
+                checkpoint.save_tensors({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()},
+                                        best_path)
             else:
                 state["bad_epochs"] += 1
                 if state["bad_epochs"] >= cfg.patience:

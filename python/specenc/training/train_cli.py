@@ -8,6 +8,7 @@ from . import train as train_lib
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
+SHIPPED_NFFT = 1024  # the spectrum length every block and command defaults to
 
 
 def add_arguments(parser):
@@ -31,6 +32,9 @@ def main(args):
         cfg.seed = args.seed
     if args.max_minutes is not None:
         cfg.max_minutes = args.max_minutes
+    if args.ship and cfg.nfft != SHIPPED_NFFT:  # checked before training, not after
+        raise ValueError(f"--ship: the blocks and the command line default to {SHIPPED_NFFT}-bin spectra; a model of "
+                         f"nfft={cfg.nfft} can be used by path (--model) but not shipped as the default")
     out = args.out or os.path.join("out", "train", os.path.splitext(os.path.basename(args.config))[0])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     summary = train_lib.train(cfg, out, device=args.device, resume=args.resume)
