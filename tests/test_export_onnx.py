@@ -43,8 +43,11 @@ def held_out():
 def test_export_writes_every_file_and_prints_parity_within_1e_4(exported, capsys):
     _, out = exported
     report = json.loads((out / "export.json").read_text())
-    assert set(report["files"]) == {"fp32", "int8", "fp16"}
-    diffs = report["files"]["fp32"]["parity_max_abs_diff"]
+    files = report["files"]
+    assert {k: v["kind"] for k, v in files.items()} == {"small.onnx": "fp32", "small.int8.onnx": "int8",
+                                                         "small.fp16.onnx": "fp16"}
+    assert all(v["model"].endswith("small.safetensors") and v["trained"] is False for v in files.values())
+    diffs = files["small.onnx"]["parity_max_abs_diff"]
     assert set(diffs) == set(OUTPUTS) and max(diffs.values()) <= export_cli.PARITY_TOL
     proto = onnx.load(str(out / "small.onnx"))
     assert proto.opset_import[0].version >= 17
@@ -127,9 +130,18 @@ def test_torch_export(tmp_path, capsys):
                      "--check-rows", "16"])
     assert code == 0
     assert (tmp_path / "o" / "m.pt2").is_file()
-    diffs = json.loads((tmp_path / "o" / "export.json").read_text())["files"]["torch-export"]["parity_max_abs_diff"]
-    assert max(diffs.values()) <= export_cli.PARITY_TOL
-    assert "parity vs PyTorch eager" in capsys.readouterr().out
+    (tmp_path / "o" / "export.json").write_text(json.dumps({"files": {"x.onnx": {"kind": "fp32", "model": "x"}}}))
+    other, _ = small_model(seed=3).save(str(tmp_path / "n.safetensors"))
+    assert cli.main(["export", "--format", "torch-export", "--model", other, "--out", str(tmp_path / "o"),
+                     "--check-rows", "16"]) == 0
+    files = json.loads((tmp_path / "o" / "export.json").read_text())["files"]
+    assert set(files) == {"x.onnx", "n.pt2"}  # an earlier export's entry keeps its own model
+    assert files["n.pt2"]["kind"] == "torch-export" and files["n.pt2"]["model"] == other
+    assert max(files["n.pt2"]["parity_max_abs_diff"].values()) <= export_cli.PARITY_TOL
+    (tmp_path / "o" / "export.json").write_text("{not json")
+    assert cli.main(["export", "--format", "torch-export", "--model", other, "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert "parity vs PyTorch eager" in captured.out and "export.json: not an export report" in captured.err
 
 
 def test_help_lists_the_options(capsys):
@@ -142,7 +154,8 @@ def test_help_lists_the_options(capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--opset", "13"], "--opset=13 must be >= 17"),
+    (["--opset", "13"], "--opset=13 must be in 17.."),
+    (["--opset", "99"], "--opset=99 must be in 17.."),
     (["--format", "torch-export", "--int8"], "--int8/--fp16 apply to --format onnx"),
     (["--model", "/nonexistent/m.safetensors"], "not found"),
     (["--model", "x.onnx"], "starts from a .safetensors checkpoint"),

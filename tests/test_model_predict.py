@@ -45,6 +45,8 @@ def test_nan_row_is_named_and_bad_shapes_rejected():
         m.predict(x)
     with pytest.raises(ValueError, match="expected"):
         m.predict(np.zeros((2, 100), np.float32))
+    with pytest.raises(ValueError, match="no spectra to predict"):  # an IndexError from deep inside before
+        m.predict(np.zeros((0, m.nfft), np.float32))
     with pytest.raises(ValueError, match="rx_freq"):
         m.predict(_spectra(), rx_freq=[1e9, 2e9])
 

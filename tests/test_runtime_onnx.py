@@ -103,9 +103,38 @@ def test_cuda_absent_and_onnxruntime_missing(models, monkeypatch):
     with pytest.raises(ValueError, match="device 'cuda' asked for but onnxruntime has no CUDA/TensorRT"):
         load_onnx_model(onnx_path, device="cuda")
     assert load_onnx_model(onnx_path, device="auto").device == "cpu"
+    # An .onnx file runs on onnxruntime whatever --runtime says, so auto asks onnxruntime, not torch, for a GPU.
+    from gnuradio.specenc.model import runtime_select
+    from gnuradio.specenc.spectrum_encoder import open_model
+
+    monkeypatch.setattr(runtime_select, "detect_torch_cuda", lambda: True)
+    assert open_model(onnx_path, runtime="torch", device="auto").device == "cpu"
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(ImportError, match="pip install onnxruntime"):
         load_onnx_model(onnx_path)
+
+
+def test_a_broken_onnx_file_is_one_clear_error(models, tmp_path):
+    _, _, onnx_path = models
+    import onnx
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x12\xff not protobuf" * 10)
+    with pytest.raises(ValueError, match="bad.onnx: not a readable ONNX model"):
+        load_onnx_model(str(bad))
+    proto = onnx.load(onnx_path)
+    (entry,) = [e for e in proto.metadata_props if e.key == "specenc"]
+    meta = json.loads(entry.value)
+    for text, message in (("{not json", "metadata is not valid JSON"), ('{"config": {"nfft": 1024}}',
+                                                                         "metadata lacks threshold, trained")):
+        entry.value = text
+        onnx.save(proto, str(bad))
+        with pytest.raises(ValueError, match=f"bad.onnx: its 'specenc' {message}"):
+            load_onnx_model(str(bad))
+    entry.value = json.dumps({**meta, "config": {**meta["config"], "nfft": 512}})
+    onnx.save(proto, str(bad))
+    with pytest.raises(ValueError, match="its graph takes 1024-bin spectra but its metadata says nfft=512"):
+        load_onnx_model(str(bad))
 
 
 def test_load_model_dispatches_to_onnxruntime(models):
@@ -168,7 +197,7 @@ def test_calibrate_cli_writes_an_exported_model_with_the_sites_threshold(models,
     calibrate_cli.add_arguments(parser)
     site = {}
     for name, src in (("safetensors", weights), ("onnx", onnx_path)):
-        out = tmp_path / f"site.{name}"
+        out = tmp_path / "site" / f"site.{name}"  # a folder that does not exist yet, as for a checkpoint
         assert calibrate_cli.main(parser.parse_args([meta, "--model", src, "--far", "0.01", "--integrate", "4",
                                                      "--out", str(out)])) == 0
         site[name] = load_model(str(out)) if name == "safetensors" else load_onnx_model(str(out))

@@ -46,6 +46,8 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
     from .model import load_model
     from .model.runtime_select import select
 
+    if model_path.endswith(".onnx"):
+        runtime = "onnxruntime"  # an exported graph runs nowhere else: choose its device for onnxruntime
     try:
         # One place decides the device from what is installed (device='auto' may find onnxruntime's GPU
         # providers even when torch has no CUDA); it logs its choice and names what is missing.

@@ -50,8 +50,11 @@ def add_arguments(parser):
 
 
 def check_args(args):
-    if args.opset < 17:
-        raise UsageError(f"--opset={args.opset} must be >= 17 (the graph uses opset-17 ops)")
+    import onnx
+
+    if not 17 <= args.opset <= onnx.defs.onnx_opset_version():
+        raise UsageError(f"--opset={args.opset} must be in 17..{onnx.defs.onnx_opset_version()} (the graph uses "
+                         "opset-17 ops; the installed onnx knows no later opset)")
     if args.format == "torch-export" and (args.int8 or args.fp16):
         raise UsageError("--int8/--fp16 apply to --format onnx (onnxruntime quantisation / CUDA fp16)")
     for name in ("check_rows", "eval_scenes"):
@@ -203,12 +206,13 @@ def main(args):
     model = load_model(args.model or None, backend=args.backend or None)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _earlier_files(out)
     name = pathlib.Path(args.model).stem if args.model else "default"
     data = held_out(model.nfft, args.check_rows)
     report = {"model": args.model or "shipped default", "trained": model.trained, "files": {}}
 
     if args.format == "torch-export":
-        return _torch_export(model, out / f"{name}.pt2", data, report, out)
+        return _torch_export(model, out / f"{name}.pt2", data, report, out, earlier)
 
     fp32 = out / f"{name}.onnx"
     export_onnx(model, str(fp32), opset=args.opset)
@@ -232,7 +236,7 @@ def main(args):
         print(f"wrote {dst} (fp16 for CUDA/TensorRT: {n16} nodes fp16, {n32} kept fp32 — tokenizer, token "
               "selection, RoPE, norms; its speed-up needs a GPU execution provider)")
         report["files"]["fp16"] = {"path": str(dst), "fp16_nodes": n16, "fp32_nodes": n32}
-    _write_report(out, report)
+    _write_report(out, report, earlier)
     return 0
 
 
@@ -280,7 +284,7 @@ def _int8(args, model, onnx32, fp32, dst, data):
     return entry
 
 
-def _torch_export(model, path, data, report, out):
+def _torch_export(model, path, data, report, out, earlier):
     import torch
 
     from .spectrum_model import bands_for
@@ -300,18 +304,33 @@ def _torch_export(model, path, data, report, out):
     print(f"parity vs PyTorch eager on {len(x)} held-out spectra (max abs diff): "
           + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
     report["files"]["torch-export"] = {"path": str(path), "parity_max_abs_diff": diffs}
-    _write_report(out, report)
+    _write_report(out, report, earlier)
     if max(diffs.values()) > PARITY_TOL:
         raise ValueError(f"torch.export program differs from eager PyTorch by {max(diffs.values()):.3g}")
     return 0
 
 
-def _write_report(out, report):
-    """export.json: what was written and measured; files from earlier exports to `out` are kept."""
+def _earlier_files(out):
+    """The file entries of out/export.json from earlier exports ({} without one), read before exporting: a
+    file that is not a report stops the export before anything is written."""
     path = out / "export.json"
-    if path.exists():
+    if not path.exists():
+        return {}
+    try:
         with open(path) as f:
-            report["files"] = {**json.load(f).get("files", {}), **report["files"]}
+            files = json.load(f).get("files", {})
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not an export report ({exc}); move it away to export to {out}") from None
+    return {k: v for k, v in files.items() if isinstance(v, dict) and "kind" in v}  # an older layout went by kind
+
+
+def _write_report(out, report, earlier):
+    """export.json: what was written and measured. Entries go by file name, each with its kind and model, so the
+    files of earlier exports to `out` (of this model or another) keep what is theirs."""
+    path = out / "export.json"
+    report["files"] = {**earlier, **{os.path.basename(e["path"]): {"kind": kind, "model": report["model"],
+                                                                   "trained": report["trained"], **e}
+                                     for kind, e in report["files"].items()}}
     with open(path, "w") as f:
         json.dump(report, f, indent=1)
     print(f"wrote {path}")

@@ -90,6 +90,7 @@ def save_with_threshold(model, out_path, threshold, metadata):
     import onnx
 
     check_save_path(model, out_path)
+    os.makedirs(os.path.dirname(os.path.abspath(str(out_path))), exist_ok=True)
     proto = onnx.load(model.path)
     set_meta(proto, {**checkpoint_meta(model), "threshold": float(threshold), "metadata": metadata})
     onnx.save(proto, str(out_path))
@@ -173,6 +174,19 @@ class OnnxSpectrumModel(SpectrumModel):
         return {k: v.numpy() for k, v in decode_outputs(out).items()}
 
 
+def _checked_meta(text, path):
+    """The `specenc` metadata JSON of an ONNX file, with the keys the runtime needs; ValueError naming the file."""
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: its {META_KEY!r} metadata is not valid JSON ({exc})") from None
+    missing = [k for k in ("config", "threshold", "trained") if k not in meta]
+    if missing or not isinstance(meta.get("config"), dict) or "nfft" not in meta["config"]:
+        raise ValueError(f"{path}: its {META_KEY!r} metadata lacks {', '.join(missing) or 'config.nfft'} "
+                         "(not written by `specenc export`?)")
+    return meta
+
+
 def load_onnx_model(path=None, backend=None, device="cpu", threads=None):
     """An exported `.onnx`, or a safetensors checkpoint (None = shipped default) exported in memory
     -> OnnxSpectrumModel on the execution providers runtime_select picks for `device`."""
@@ -187,7 +201,10 @@ def load_onnx_model(path=None, backend=None, device="cpu", threads=None):
         if not os.path.exists(str(path)):
             raise FileNotFoundError(f"ONNX model not found: {path}")
         source = str(path)
-        proto = onnx.load(source)
+        try:
+            proto = onnx.load(source)
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends: not an ONNX file
+            raise ValueError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     else:
         from .spectrum_model import load_model
 
@@ -196,10 +213,17 @@ def load_onnx_model(path=None, backend=None, device="cpu", threads=None):
     meta = {e.key: e.value for e in proto.metadata_props}
     if META_KEY not in meta:
         raise ValueError(f"{path} has no {META_KEY!r} metadata (not written by `specenc export`)")
-    meta = json.loads(meta[META_KEY])
+    meta = _checked_meta(meta[META_KEY], path)
     if not meta["trained"] and str(path).endswith(".onnx"):
         log.warning("model %s is NOT trained (random weights, placeholder): its predictions are meaningless", path)
-    session = make_session(source, selection.providers, threads, meta["config"]["nfft"])
+    try:
+        session = make_session(source, selection.providers, threads, meta["config"]["nfft"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's InvalidGraph, NotImplemented (a newer opset), ...
+        raise ValueError(f"{path}: onnxruntime cannot run this graph ({type(exc).__name__}: {exc})") from None
+    width = {i.name: i.shape[-1] for i in session.get_inputs()}.get("spectra")
+    if isinstance(width, int) and width != meta["config"]["nfft"]:
+        raise ValueError(f"{path}: its graph takes {width}-bin spectra but its metadata says nfft="
+                         f"{meta['config']['nfft']}")
     model = OnnxSpectrumModel(session, meta, device=selection.device, path=str(path) if path else None)
     log.info("onnxruntime session for %s on %s in %.0f ms", path or "the shipped default", ", ".join(model.providers),
              1e3 * (time.perf_counter() - t0))

@@ -263,6 +263,8 @@ class SpectrumModel:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != self.nfft:
             raise ValueError(f"spectra have shape {np.shape(spectra)}; expected ({self.nfft},) or (B, {self.nfft})")
+        if not len(x):
+            raise ValueError("no spectra to predict (an empty batch)")
         finite = np.isfinite(x).all(axis=1)
         if not finite.all():
             bad = np.flatnonzero(~finite)
