@@ -122,6 +122,9 @@ def test_bad_input_is_rejected_clearly():
         make_recording("demo", -1, 0)
     with pytest.raises(ValueError, match="unknown anomaly kind 'ghost'"):
         make_recording("ism", 0.1, 0, anomalies=["ghost"])
+    with pytest.raises(ValueError, match="'stealth' is not one the 'ism' scenario's band admits; it admits "
+                                         "band_erasure, hopping, jamming"):
+        make_recording("ism", 0.1, 0, anomalies=["stealth"])  # it would fit, but a free band has no gap to hide in
     with pytest.raises(ValueError, match="datatype='cu8'"):
         write_scenario("/tmp/never.sigmf-meta", "demo", 0.1, 0, datatype="cu8")
 

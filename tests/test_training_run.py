@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from gnuradio.specenc import bands, dsp, labels, sigmf_io
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
-from gnuradio.specenc.training import calibrate, calibrate_cli, eval_cli, evaluate, train
+from gnuradio.specenc.training import calibrate, calibrate_cli, datasets, eval_cli, evaluate, train
 from gnuradio.specenc.training.config import TrainConfig
 
 TINY_MODEL = {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 2, "anomaly_hidden": 8, "pool_stride": 8}
@@ -136,6 +136,43 @@ def test_eval_scores_a_generated_recording_at_a_threshold_calibrated_on_its_site
     tau, _ = calibrate_cli.recalibrate(model, str(twins / "cell_site.sigmf-meta"), 1e-3, integrate=16)
     assert site["threshold"] == pytest.approx(tau)
     assert "site-calibrated F1" in (tmp_path / "eval" / "report.md").read_text()
+    # The same name, another site: the twin left from before is not reused.
+    write_scenario(ghosts, scenario="cellular", seconds=0.01, seed=7, sample_rate=2.56e6, anomalies=("spoofing",))
+    assert eval_cli.main(args) == 0
+    assert sigmf_io.read_meta(str(twins / "cell_site.sigmf-meta")).global_["specenc:seed"] == 7
+
+
+def test_a_recordings_alerts_follow_the_models_calibrated_integration(tmp_path, tiny_model):
+    """A model calibrated for means of n scores raises alerts on those means in the flowgraph; eval counts the
+    same (on single scores, a site threshold that low alerted on most spectra)."""
+    from gnuradio.specenc.synth import write_scenario
+
+    rec = write_scenario(str(tmp_path / "clean.sigmf-meta"), scenario="cellular", seconds=0.01, seed=6,
+                         sample_rate=2.56e6, anomalies=())
+    model = load_model(tiny_model)
+    opened, spectra, freq, _ = datasets.recording_spectra(rec, model.nfft)
+    scores = evaluate.predict_all(model, spectra, freq, np.full(len(spectra), opened.sample_rate))["anomaly_score"]
+    model.threshold = float(np.median(scores))
+    model.metadata = {**model.metadata, "calibration": {"integrate": 8}}
+    out = evaluate.evaluate_recording(model, rec)
+    means = calibrate.integrated_scores(scores, 8)
+    assert out["integrate"] == 8 and out["alert_rate"] == pytest.approx(np.mean(means > model.threshold))
+    assert out["alert_rate"] != pytest.approx(np.mean(scores > model.threshold))
+
+
+def test_recording_truth_is_the_generators_not_a_models_output(tmp_path):
+    """Only truth annotations count: a recording whose only truth is an anomaly says nothing of families, and
+    `specenc run`'s output (detections with a confidence, per-spectrum scores) is no truth at all."""
+    starts = np.array([0, 1024, 2048])
+    anomaly_only = [{"core:sample_start": 0, "core:sample_count": 1500, "core:label": "anomaly",
+                     "specenc:kind": "jamming"},
+                    {"core:sample_start": 0, "core:sample_count": 4000, "core:label": "Tone"}]  # free text
+    truth = datasets._annotation_truth(anomaly_only, starts, 1024, 1e6)
+    assert truth["family"] is None and truth["anomaly"].tolist() == [True, True, False]
+    run_output = [{"core:sample_start": 0, "core:sample_count": 4000, "core:label": "am", "specenc:confidence": 0.9},
+                  {"core:sample_start": 0, "core:sample_count": 1024, "core:label": "anomaly", "specenc:kind": "jamming",
+                   "specenc:score": 0.99}]
+    assert not any(datasets._is_truth(a) for a in run_output)
 
 
 def test_holds_burst_sees_an_emission_but_not_a_dc_spike():
@@ -193,7 +230,26 @@ def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_mod
     # 0.01 * 799 = 7.99 expected; 3 exceedances have a 95 % upper bound of 7.75 (4: 9.15), so the 4th largest
     assert model.threshold == pytest.approx(float(np.sort(scores)[::-1][3]), abs=1e-6)
     assert np.sum(scores > model.threshold) <= 3
-    assert json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]["target_far"] == 0.01
+    calibration = json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]
+    assert calibration["target_far"] == 0.01 and calibration["average"] == 1
+
+
+def test_run_warns_when_its_averaging_is_not_the_one_the_threshold_was_calibrated_for(tmp_path, tiny_model, caplog,
+                                                                                      specenc_cpp):
+    from gnuradio.specenc import cli
+
+    rng = np.random.default_rng(4)
+    iq = ((rng.normal(size=256 * 800) + 1j * rng.normal(size=256 * 800)) * 1e-3).astype(np.complex64)
+    meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)
+    site = str(tmp_path / "site.safetensors")
+    assert cli.main(["calibrate", meta, "--model", tiny_model, "--far", "0.01", "--average", "2", "--out", site]) == 0
+    with caplog.at_level("WARNING"):
+        cli.main(["run", meta, "--model", site, "--out", str(tmp_path / "o.sigmf-meta")])
+    assert "calibrated on spectra averaging 2 frames; --average 1 gives other scores" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        cli.main(["run", meta, "--model", site, "--average", "2", "--out", str(tmp_path / "o.sigmf-meta")])
+    assert "calibrated on spectra averaging" not in caplog.text
 
 
 def test_calibrate_cli_takes_a_raw_recording_as_a_sigmf_one(tmp_path, tiny_model):

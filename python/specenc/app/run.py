@@ -5,12 +5,15 @@ Writes a SigMF meta whose annotations hold the emission tracks (core:label = fam
 and prints a summary table.
 """
 
+import logging
 import os
 
 from .. import sigmf_io
 from ..alert_sink import to_annotation
 from ..cli import UsageError
 from . import summary
+
+log = logging.getLogger(__name__)
 
 
 def add_model_arguments(parser, alerts=True):
@@ -63,7 +66,12 @@ def load(args):
         raise UsageError(f"--threshold={args.threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
     if not 0 <= getattr(args, "integrate", 0) <= MAX_INTEGRATE:
         raise UsageError(f"--integrate={args.integrate} must be in 0..{MAX_INTEGRATE} (0 = the model's calibration)")
-    return open_model(args.model, args.backend, args.runtime, args.device, args.threads), args.average
+    model = open_model(args.model, args.backend, args.runtime, args.device, args.threads)
+    calibrated = getattr(model, "metadata", {}).get("calibration", {}).get("average", args.average)
+    if calibrated != args.average:  # averaging changes the scores: the threshold holds for its own average
+        log.warning("the model's threshold was calibrated on spectra averaging %d frames; --average %d gives other "
+                    "scores (pass --average %d)", calibrated, args.average, calibrated)
+    return model, args.average
 
 
 def model_note(model, path=""):

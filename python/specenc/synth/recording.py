@@ -29,7 +29,7 @@ SCENARIOS = {
     "other": ("other", 2e6, 50e6),
     "demo": ("aero", 1e6, 127e6),
 }
-# The demo's ghost anomalies, in order, each in its own tenth of the recording.
+# The demo's ghost anomalies, in order, each in its own seventh of the recording.
 DEMO_KINDS = ("frequency_shift", "jamming", "hopping", "stealth", "spoofing", "band_erasure")
 NFFT = 1024  # analysis FFT the tone SNR and the hop interval refer to
 CHUNK = 1 << 22  # samples rendered at a time (emitters restart at chunk borders; the demo fits in one)
@@ -143,6 +143,9 @@ def build_scene(scenario, n, rate, rng, anomalies=None):
     for k in anomalies:
         if k not in labels.ANOMALY_INDEX:
             raise ValueError(f"unknown anomaly kind {k!r}; choose from {', '.join(labels.ANOMALY_KINDS)}")
+        if k not in KINDS_BY_BAND[band]:  # some would still fit (stealth in a free band), but mean nothing there
+            raise ValueError(f"anomaly kind {k!r} is not one the {scenario!r} scenario's band admits; "
+                             f"it admits {', '.join(KINDS_BY_BAND[band])}")
     slot = n // (len(anomalies) + 1)
     for _ in range(30):
         sc = _normal_scene(scenario, band, n, rate, rng)
@@ -190,7 +193,9 @@ def annotations_for(sc, truth, n, rate, center):
     for an in truth:
         out.append({
             "core:sample_start": int(an.start), "core:sample_count": int(an.stop - an.start),
-            "core:freq_lower_edge": _hz(an.f_lo, rate, center), "core:freq_upper_edge": _hz(an.f_hi, rate, center),
+            # A wide sweep's extent may reach past the band edges: the capture holds only what lies inside.
+            "core:freq_lower_edge": _hz(max(an.f_lo, -0.5), rate, center),
+            "core:freq_upper_edge": _hz(min(an.f_hi, 0.5), rate, center),
             "core:label": "anomaly", "specenc:kind": an.kind,
             "specenc:strength_db": round(float(an.strength_db), 2), "specenc:params": an.params,
         })
@@ -203,10 +208,12 @@ def _defaults(scenario, sample_rate, center_freq, seconds):
     band, rate0, freq0 = SCENARIOS[scenario]
     rate = float(rate0 if sample_rate is None else sample_rate)
     center = float(freq0 if center_freq is None else center_freq)
-    if not rate > 0:
+    if not 0 < rate < np.inf:
         raise ValueError(f"sample_rate={sample_rate} must be > 0 Hz")
-    if not seconds > 0:
+    if not 0 < seconds < np.inf:
         raise ValueError(f"seconds={seconds} must be > 0")
+    if not np.isfinite(center):
+        raise ValueError(f"center_freq={center_freq} must be a frequency in Hz")
     if bands_mod.band_for_frequency(center) != band:
         raise ValueError(f"center_freq={center:g} Hz is in band {bands_mod.band_for_frequency(center)!r} "
                          f"but scenario {scenario!r} needs band {band!r}")

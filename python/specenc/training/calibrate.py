@@ -31,6 +31,18 @@ def score_means(scores, n):
     return np.convolve(scores, np.ones(n) / n, "valid") if len(scores) >= n else np.zeros(0)
 
 
+def integrated_scores(scores, n):
+    """Per spectrum, the mean of the n scores up to it, as anomaly_detector(integrate=n) thresholds them (0, no
+    alert, before the n-th); the scores themselves for n = 1."""
+    scores = np.asarray(scores, np.float64)
+    return np.concatenate([np.zeros(min(n - 1, len(scores))), score_means(scores, n)]) if n > 1 else scores
+
+
+def model_integrate(model):
+    """How many consecutive scores the model's threshold is for (its calibration's --integrate; 1 when not said)."""
+    return int(getattr(model, "metadata", {}).get("calibration", {}).get("integrate", 1))
+
+
 def check_far(far):
     if not (0.0 < far < 1.0):
         raise ValueError(f"far={far} must be a false-alarm rate per spectrum in (0, 1), e.g. 1e-3")

@@ -56,6 +56,8 @@ def recalibrate(model, recordings, far, average=1, max_spectra=200000, integrate
     or a list of them); the threshold is for the mean of `integrate` consecutive scores of one recording (the running
     mean over each, one per spectrum from its integrate-th on)."""
     calibrate.check_far(far)
+    if max_spectra < 1:
+        raise ValueError(f"max_spectra={max_spectra} must be >= 1")
     if integrate < 1:
         raise ValueError(f"integrate={integrate} must be >= 1")
     if isinstance(recordings, (str, os.PathLike, sigmf_io.Recording)):
@@ -92,6 +94,7 @@ def main(args):
     modelio.check_out_path(model, args.out)
     tau, summary = recalibrate(model, recs, args.far, args.average, args.max_spectra, args.integrate)
     summary["calibrated_on"] = ", ".join(os.path.basename(path) for path in args.input)
+    summary["average"] = args.average  # the flowgraph's psd averaging the threshold holds for
     out = modelio.save_with_threshold(model, args.out, tau, summary)
     trials = "spectra" if args.integrate == 1 else f"means of {args.integrate} scores"
     print(f"threshold {summary['threshold']:.6g} (was {model.threshold:.6g}); false alarms on "

@@ -61,16 +61,20 @@ class TestSets:
 
 
 def _is_truth(annotation):
+    if "specenc:score" in annotation or "specenc:confidence" in annotation:  # a model's output (specenc run)
+        return False
     label = str(annotation.get("core:label", ""))
     return label in labels.FAMILY_INDEX or label == "anomaly" or bool(annotation.get("specenc:kind"))
 
 
 def _annotation_truth(annotations, starts, span, sample_rate):
-    """Per spectrum (samples [start, start+span)): dominant family index and anomaly flag from annotations."""
+    """Per spectrum (samples [start, start+span)): dominant family index (None without any family annotation: the
+    recording then says nothing of its families) and anomaly flag from annotations."""
     family = np.zeros(len(starts), dtype=np.int64)
     strength = np.full(len(starts), -np.inf)
     anomaly = np.zeros(len(starts), dtype=bool)
-    for a in annotations:
+    has_families = False
+    for a in filter(_is_truth, annotations):
         s0 = int(a.get("core:sample_start", 0))
         s1 = s0 + int(a.get("core:sample_count", 1 << 62))
         hit = (starts < s1) & (starts + span > s0)
@@ -78,6 +82,7 @@ def _annotation_truth(annotations, starts, span, sample_rate):
         if label == "anomaly" or label in labels.ANOMALY_INDEX or a.get("specenc:kind"):
             anomaly |= hit
         elif label in labels.FAMILY_INDEX:
+            has_families = True
             # The dominant emission as the generator defines it: highest total power, SNR x bandwidth
             # (the widest when no SNR is annotated). Emissions below -3 dB SNR are not visible. A frequency
             # hopper's box spans all its hops but its SNR is that of one hop (specenc synth: params.hop_bw, a
@@ -93,7 +98,7 @@ def _annotation_truth(annotations, starts, span, sample_rate):
             better = hit & (level > strength)
             family[better] = labels.FAMILY_INDEX[label]
             strength[better] = level
-    return {"family": family, "anomaly": anomaly}
+    return {"family": family if has_families else None, "anomaly": anomaly}
 
 
 def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5):

@@ -16,7 +16,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import bands, labels
+from .. import bands, dsp, labels, sigmf_io
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -232,21 +232,28 @@ def capture_family_block(family, pred, spectra):
             "family_accuracy": metrics.accuracy(np.full(int(rows.sum()), labels.FAMILY_INDEX[family]), pred[rows])}
 
 
-def site_twin(rec, folder):
+def site_twin(rec, folder, num_samples):
     """A ghost-free recording of the same generated site as the Recording `rec` (its scenario and seed without
-    anomalies, TWIN_LENGTH times as long, so the 1e-3 calibration has the spectra it needs), written into `folder`
-    once -> its meta path; None for a recording that does not say how it was generated."""
+    anomalies, TWIN_LENGTH times the `num_samples` scored, so the 1e-3 calibration has the spectra it needs),
+    written into `folder` -> its meta path; None for a recording that does not say how it was generated. A twin
+    already there is reused only if it is of this site (a recording replaced under the same name gets a new one)."""
     from ..synth import write_scenario
 
     made_by = rec.global_
     if "specenc:scenario" not in made_by or "specenc:seed" not in made_by:
         return None
     path = os.path.join(folder, recording_name(rec.meta_path) + "_site.sigmf-meta")
-    if not os.path.isfile(path):
-        os.makedirs(folder, exist_ok=True)
-        write_scenario(path, scenario=made_by["specenc:scenario"], seed=made_by["specenc:seed"], anomalies=(),
-                       seconds=TWIN_LENGTH * rec.num_samples / rec.sample_rate, sample_rate=rec.sample_rate,
-                       center_freq=rec.center_freq)
+    site = {"specenc:scenario": made_by["specenc:scenario"], "specenc:seed": made_by["specenc:seed"]}
+    samples = TWIN_LENGTH * num_samples
+    if os.path.isfile(path):
+        twin = sigmf_io.read_meta(path)
+        if ({k: twin.global_.get(k) for k in site} == site and twin.num_samples == samples
+                and (twin.sample_rate, twin.center_freq) == (rec.sample_rate, rec.center_freq)):
+            return path
+        log.info("%s is not the twin of %s (another site or length): made again", path, rec.meta_path)
+    os.makedirs(folder, exist_ok=True)
+    write_scenario(path, scenario=site["specenc:scenario"], seed=site["specenc:seed"], anomalies=(),
+                   seconds=samples / rec.sample_rate, sample_rate=rec.sample_rate, center_freq=rec.center_freq)
     return path
 
 
@@ -258,9 +265,8 @@ def site_calibrated_block(model, twin, anomaly, scores, average):
 
     tau, summary = recalibrate(model, twin, calibrate.DEFAULT_FAR, average, integrate=calibrate.SITE_INTEGRATE)
     n = calibrate.SITE_INTEGRATE
-    means = np.concatenate([np.zeros(min(n - 1, len(scores))), calibrate.score_means(scores, n)])
     return {"integrate": n, "threshold": tau, "twin_spectra": summary["clean_spectra"] + n - 1,
-            **metrics.f1_at(anomaly, means, tau)}
+            **metrics.f1_at(anomaly, calibrate.integrated_scores(scores, n), tau)}
 
 
 def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_family=None, twin_dir=None):
@@ -272,19 +278,26 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_f
     p = predict_all(model, spectra, freq, np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
     order = np.argsort(-counts)
+    # Alerts as the flowgraph raises them with this model: a threshold calibrated for means of n scores is for those.
+    n = calibrate.model_integrate(model)
+    decided = calibrate.integrated_scores(p["anomaly_score"], n)
     out = {
         "spectra": int(len(spectra)),
         "sample_rate": rec.sample_rate,
         "center_freq": rec.center_freq,
-        "alert_rate": float(np.mean(p["anomaly_score"] > model.threshold)),
+        "integrate": n,
+        "alert_rate": float(np.mean(decided > model.threshold)),
         "max_score": float(p["anomaly_score"].max()) if len(spectra) else float("nan"),
         "predicted_families": {labels.FAMILIES[fam[i]]: int(counts[i]) for i in order},
     }
     if truth is not None:
-        out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
+        if truth["family"] is not None:
+            out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
         if truth["anomaly"].any():
-            out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], p["anomaly_score"], model.threshold)["f1"]
-            twin = site_twin(rec, twin_dir) if twin_dir else None
+            out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], decided, model.threshold)["f1"]
+            scored = (rec.num_samples if len(spectra) == dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
+                      else (len(spectra) * average - 1) * dsp.hop_size(model.nfft, 0.5) + model.nfft)  # max_spectra
+            twin = site_twin(rec, twin_dir, scored) if twin_dir else None
             if twin:
                 out["site_calibrated"] = site_calibrated_block(model, twin, truth["anomaly"], p["anomaly_score"],
                                                                average)
