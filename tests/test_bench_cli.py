@@ -1,6 +1,10 @@
 """`specenc bench --quick` (the CI smoke test) runs the paper suite's quick mode; no suite and no --quick is
 a one-line usage error."""
 
+import sys
+
+import pytest
+
 from gnuradio.specenc import cli
 from gnuradio.specenc.bench import paper
 
@@ -31,3 +35,22 @@ def test_quick_before_a_suite_reaches_it(monkeypatch, capsys):
     assert seen["suite"] == "model" and seen["quick"] is True
     assert cli.main(["bench", "--quick", "psd"]) == 2
     assert "--quick: `specenc bench psd` has no quick mode" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["psd", "--repeats", "0"], "--repeats=0 must be >= 1"),
+    (["psd", "--samples", "inf"], "must be finite"),
+    (["model", "--threads", "0"], "--threads=0 must be >= 1"),
+    (["model", "--tokens", ","], "must each list counts >= 1"),
+    (["model", "--backends", "flash"], "--backends flash needs CUDA"),
+    (["paper", "--quick", "--budget-ms", "-5"], "--budget-ms=-5.0 must be > 0"),
+])
+def test_bad_suite_arguments_are_one_line_before_any_work(argv, message, capsys, monkeypatch):
+    import torch
+
+    if "flash" in argv and torch.cuda.is_available():
+        pytest.skip("SKIPPED: CUDA is here, so flash is a valid backend")
+    monkeypatch.setattr(sys, "argv", ["specenc", "bench"] + argv)  # the suite's options are added from sys.argv
+    assert cli.main(["bench"] + argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -23,14 +23,18 @@ import numpy as np
 
 from .. import dsp, sigmf_io
 
+DEFAULT_RATE = 2.4e6  # the generated scene's: the 2.4 MS/s stream
+
 
 def add_arguments(parser):
     from ..app.run import add_model_arguments
 
-    parser.add_argument("--rate", type=float, default=2.4e6, help="stream sample rate in Hz (default 2.4e6)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="stream sample rate in Hz (default 2.4e6 for the generated scene; with --input it "
+                             "overrides the recording's)")
     parser.add_argument("--seconds", type=float, default=6.0,
-                        help="IQ length in seconds (default 6: a flowgraph run also pays its start and drain, which "
-                             "the model-alone loop does not; 2 s runs read the overhead higher)")
+                        help="IQ length of the generated scene in seconds (default 6: a flowgraph run also pays its "
+                             "start and drain, which the model-alone loop does not; 2 s runs read the overhead higher)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept (default 3)")
     parser.add_argument("--input", default="", help="SigMF recording to use instead of a generated scene")
     add_model_arguments(parser, alerts=False)
@@ -130,17 +134,19 @@ def row(label, wall, cpu, n_spectra, step, duration):
 
 
 def main(args):
-    from ..app.run import load
+    from ..app.run import load, model_note
 
     if args.repeat < 1:
         raise ValueError(f"--repeat={args.repeat} must be >= 1")
     model, average = load(args)
     nfft = model.nfft
     with tempfile.TemporaryDirectory() as folder:
-        meta = args.input or scene(args.rate, args.seconds, folder)
-        rec = sigmf_io.read_meta(meta)
+        meta = args.input or scene(args.rate or DEFAULT_RATE, args.seconds, folder)
+        rec = sigmf_io.open_recording(meta, rate=args.rate if args.input else None)
         iq = sigmf_io.read_samples(rec)
         spectra = dsp.power_spectrum(iq, nfft=nfft, overlap=0.5, average=average)
+        if not len(spectra):
+            raise ValueError(f"{meta}: {rec.num_samples} samples give no spectrum of nfft={nfft}, average={average}")
         step = dsp.hop_size(nfft, 0.5) * average
         duration = rec.num_samples / rec.sample_rate
         needed = rec.sample_rate / step
@@ -167,8 +173,8 @@ def main(args):
                            f"{replayed.num_spectra}, dsp.power_spectrum {len(spectra)}")
     print(f"specenc bench flowgraph: {os.path.basename(meta)}, {rec.sample_rate / 1e6:g} MS/s, {duration:.2f} s, "
           f"nfft {nfft}, overlap 0.5, K={average} -> {needed:.0f} spectra/s for real time")
-    print(f"model: {args.model or 'shipped default'}, trained={getattr(model, 'trained', '?')}, "
-          f"torch threads {args.threads or 'default'}, batch {args.batch}, best of {args.repeat}, "
+    print(f"{model_note(model, args.model)}, threads {args.threads or 'default'}, batch {args.batch}, "
+          f"best of {args.repeat}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"{'':<26} {'spectra/s':>10} {'IQ MS/s':>9} {'RT factor':>9} {'spectra/CPU-s':>12} {'cores':>7}")
     print(row("model.predict alone", t_model, c_model, len(spectra), step, duration))

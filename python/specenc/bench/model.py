@@ -5,7 +5,7 @@ machine's measured fp32 GEMM rate.
 Latency: whole `predict` (tokenize -> heads -> NumPy results) at batch 1, p50/p95 over --iters after
 --warmup calls (fewer for slow variants, capped by --budget-s; the count used is printed).
 Throughput: spectra/s of `predict` at the best of --batches.
-The seed-size reference costs ~100x the default per spectrum, so it runs with its own (smaller) warm-up,
+The seed-size reference costs ~130x the default per spectrum, so it runs with its own (smaller) warm-up,
 iteration count and batches (--ref-*); the counts used are printed and saved.
 """
 
@@ -25,7 +25,7 @@ PAIRED_ROUNDS = 9  # GEMM probe / backbone turns behind each variant's share
 
 
 def add_arguments(parser):
-    parser.add_argument("--quick", action="store_true", help="10 warm-up + 50 iterations, fewer variants' batches")
+    parser.add_argument("--quick", action="store_true", help="at most 10 warm-up + 50 iterations and 0.5 s per variant")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up predict calls per variant (100)")
     parser.add_argument("--iters", type=int, default=1000, help="timed predict calls per variant (1000)")
     parser.add_argument("--budget-s", type=float, default=3.0, help="max seconds of timed calls per variant (3)")
@@ -174,11 +174,19 @@ def main(args):
     from .paper import default_config, tokens_config
     if args.quick:
         args.warmup, args.iters, args.budget_s = min(args.warmup, 10), min(args.iters, 50), min(args.budget_s, 0.5)
-    torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        raise ValueError(f"--threads={args.threads} must be >= 1")
     tokens = [int(t) for t in args.tokens.split(",") if t]
     batches = [int(b) for b in args.batches.split(",") if b]
-    backends = [b for b in (args.backends.split(",") if args.backends else available_backends())
-                if b != "flash" or torch.cuda.is_available()]
+    if not tokens or not batches or min(tokens + batches) < 1:
+        raise ValueError(f"--tokens {args.tokens!r} and --batches {args.batches!r} must each list counts >= 1")
+    asked = args.backends.split(",") if args.backends else available_backends()
+    if "flash" in asked and not torch.cuda.is_available():
+        if args.backends:
+            raise ValueError("--backends flash needs CUDA (flash-attn runs on a GPU only); leave it out here")
+        asked = [b for b in asked if b != "flash"]
+    backends = asked
+    torch.set_num_threads(args.threads)
     base = default_config()
     for t in tokens:
         tokens_config(base, base.backend, t)  # ValueError for a count the model cannot take
@@ -191,7 +199,7 @@ def main(args):
         models.append(("reference", base.replace(**REFERENCE), min(args.warmup, args.ref_warmup),
                        min(args.iters, args.ref_iters), ref_batches))
         print(f"reference model: warm-up {models[-1][2]}, iters up to {models[-1][3]}, batches {ref_batches} "
-              "(~100x the default's FLOPs per spectrum)")
+              "(~130x the default's FLOPs per spectrum)")
     rows = []
     print(f"{'model':9} {'backend':7} {'tokens':>6} {'p50 ms':>8} {'p95 ms':>8} {'iters':>5} "
           f"{'spectra/s':>9} {'batch':>5} {'net/s':>7} {'backbone GF/s':>13} {'GEMM GF/s':>9} {'% GEMM':>6}")

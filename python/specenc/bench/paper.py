@@ -85,6 +85,8 @@ def _settings(args):
         raise ValueError(f"--threads={args.threads} must be in 1..64")
     if not args.mem_cap_gib > 0:
         raise ValueError(f"--mem-cap-gib={args.mem_cap_gib} must be > 0")
+    if not args.budget_ms > 0:  # used by the last section: checked before the others train
+        raise ValueError(f"--budget-ms={args.budget_ms} must be > 0")
     if args.sections == "all":
         s["sections"] = SECTIONS
     else:

@@ -102,6 +102,10 @@ def _stock_chain(nfft, overlap):
 
 def main(args):
     dsp.check_params(args.nfft, args.overlap, 1)
+    if args.repeats < 1:
+        raise ValueError(f"--repeats={args.repeats} must be >= 1")
+    if not (np.isfinite(args.samples) and np.isfinite(args.numpy_samples)):
+        raise ValueError("--samples and --numpy-samples must be finite")
     n, n_np = int(args.samples), int(args.numpy_samples)
     if n < 10 * args.nfft or n_np < 10 * args.nfft:
         raise ValueError(f"--samples and --numpy-samples must be >= 10 * nfft ({10 * args.nfft})")
