@@ -214,6 +214,17 @@ def test_eval_refuses_a_capture_family_outside_the_vocabulary(tmp_path):
         eval_cli.load_capture_families(str(tmp_path / "families.json"), {"remote"})
 
 
+def test_eval_refuses_a_recording_too_short_before_the_synthetic_part(tmp_path, tiny_model, monkeypatch):
+    sigmf_io.write_recording(str(tmp_path / "rec" / "short.sigmf-meta"), np.zeros(100, np.complex64), 1e6, 1e8)
+    monkeypatch.setattr(evaluate, "evaluate_synthetic", lambda *a: pytest.fail("ran the synthetic part first"))
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path / "e"), "--data", "synthetic",
+                              "--data", str(tmp_path / "rec")])
+    with pytest.raises(ValueError, match="short.sigmf-meta: too short for one spectrum of nfft=256"):
+        eval_cli.main(args)
+
+
 def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_model):
     rng = np.random.default_rng(4)
     n = 256 * 400

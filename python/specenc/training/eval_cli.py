@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 
-from .. import labels
+from .. import dsp, labels, sigmf_io
 from . import calibrate, evaluate, report
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,9 @@ def main(args):
     paths = [p for d in data if d != "synthetic" for p in _recording_paths(d)]
     families = load_capture_families(args.capture_families, {evaluate.recording_name(p) for p in paths})
     model = model_lib.load_model(args.model)
+    for p in paths:  # a recording too short to score stops the run here, not after the synthetic part
+        if dsp.num_spectra(sigmf_io.read_meta(p).num_samples, model.nfft, 0.5, args.average) < 1:
+            raise ValueError(f"{p}: too short for one spectrum of nfft={model.nfft}, average={args.average}")
     results = {}
     if "synthetic" in data:
         results = evaluate.evaluate_synthetic(model, args.n_test, args.n_clean, args.seed, args.far, args.ae_steps)
