@@ -1,6 +1,7 @@
 """SpectrumModel: predict contract, checkpoints (bit-exact, clear errors), loss, default weights."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -198,6 +199,27 @@ def test_wrong_shapes_and_bad_config_give_clear_errors(tmp_path):
         load_model(str(path))
     with pytest.raises(FileNotFoundError, match="nope"):
         load_model(str(tmp_path / "nope.safetensors"))
+
+
+def test_a_json_that_is_not_its_weights_own_is_refused(tmp_path):
+    """Another model's JSON whose config fits the tensors' shapes (more heads of the same width, another RoPE
+    base, nfft) would load and compute something else: the weights carry their config and are compared."""
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    SpectrumModel.from_config(SMALL, seed=1).save(str(a))
+    SpectrumModel.from_config(SMALL.replace(n_heads=4, n_kv_heads=4, rope_theta=500.0), seed=2).save(str(b))
+    (tmp_path / "a.json").write_text((tmp_path / "b.json").read_text())
+    with pytest.raises(ValueError, match="saved with another config than .*a.json describes \\(differs in n_heads, "
+                                         "n_kv_heads, rope_theta\\)"):
+        load_model(str(a))
+    load_model(str(b), backend="sdpa")  # the kernel is a load-time choice, not part of the pair
+    info = json.loads((tmp_path / "b.json").read_text())
+    for key, value, message in [("threshold", None, "threshold=None must be a score in 0..1"),
+                                ("threshold", float("nan"), "threshold=nan"), ("threshold", 5.0, "threshold=5.0"),
+                                ("threshold", "abc", "threshold='abc'"), ("trained", "false", "trained='false'"),
+                                ("metadata", [1], "metadata must be a JSON object")]:
+        (tmp_path / "b.json").write_text(json.dumps({**info, key: value}))
+        with pytest.raises(ValueError, match=f"model config .*b.json: {re.escape(message)}"):
+            load_model(str(b))
 
 
 def test_backend_and_device_choices_are_checked(tmp_path):

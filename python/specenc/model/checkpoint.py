@@ -15,6 +15,7 @@ import logging
 import os
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig
@@ -38,7 +39,9 @@ def save_checkpoint(net, path, threshold=0.5, trained=False, metadata=None):
         raise ValueError(f"model path {path!r} must end in .safetensors (the JSON goes beside it)")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
-    save_file(tensors, path, metadata={"format": FORMAT})
+    # The config travels in the weights' header too: a JSON swapped for another model's that fits the tensors'
+    # shapes (other heads, rope_theta, nfft) would otherwise load and give other outputs without a word.
+    save_file(tensors, path, metadata={"format": FORMAT, "config": json.dumps(net.config.to_dict(), sort_keys=True)})
     info = {"format": FORMAT, "version": VERSION, "config": net.config.to_dict(), "threshold": float(threshold),
             "trained": bool(trained), "metadata": metadata or {}}
     with open(json_path_for(path), "w") as f:
@@ -71,7 +74,18 @@ def read_info(path):
     info.setdefault("threshold", 0.5)
     info.setdefault("trained", False)
     info.setdefault("metadata", {})
+    threshold = info["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"model config {jpath}: threshold={threshold!r} must be a score in 0..1")
+    if not isinstance(info["trained"], bool):
+        raise ValueError(f"model config {jpath}: trained={info['trained']!r} must be true or false")
+    if not isinstance(info["metadata"], dict):
+        raise ValueError(f"model config {jpath}: metadata must be a JSON object")
     return info
+
+
+# Config fields that choose how the same weights are computed (load_model(backend=...) overrides them).
+KERNEL_FIELDS = ("backend",)
 
 
 def _pairs_from_halves(hd):
@@ -101,8 +115,16 @@ def load_weights(net, path, version=VERSION):
     with the expected shape."""
     try:
         tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            header = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise ValueError(f"model weights {path} could not be read as safetensors: {exc}") from exc
+    saved = json.loads(header.get("config", "{}"))  # files written before it was recorded have none
+    now = net.config.to_dict()
+    differ = sorted(k for k, v in saved.items() if k not in KERNEL_FIELDS and now.get(k) != v)
+    if differ:
+        raise ValueError(f"model weights {path} were saved with another config than {json_path_for(path)} "
+                         f"describes (differs in {', '.join(differ)}): the pair does not belong together")
     expected = net.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

@@ -47,7 +47,9 @@ class ModelConfig:
 
     @property
     def n_kept(self):
-        """K, tokens after dropout: round((1 - r) * T), at least 1 (round half up)."""
+        """K, tokens after dropout: round((1 - r) * T), at least 1 (round half up); all T without dropout."""
+        if self.dropout_mode == "none":
+            return self.n_tokens
         return max(1, int((1.0 - self.drop_ratio) * self.n_tokens + 0.5))
 
     @property

@@ -184,6 +184,11 @@ def _checked_meta(text, path):
     if missing or not isinstance(meta.get("config"), dict) or "nfft" not in meta["config"]:
         raise ValueError(f"{path}: its {META_KEY!r} metadata lacks {', '.join(missing) or 'config.nfft'} "
                          "(not written by `specenc export`?)")
+    threshold = meta["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"{path}: threshold={threshold!r} in its {META_KEY!r} metadata must be a score in 0..1")
+    if not isinstance(meta["trained"], bool):
+        raise ValueError(f"{path}: trained={meta['trained']!r} in its {META_KEY!r} metadata must be true or false")
     return meta
 
 
