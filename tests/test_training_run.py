@@ -63,6 +63,14 @@ def test_a_checkpoint_is_resumed_with_its_own_config_or_not_overwritten(tmp_path
     assert train.train(longer, tmp_path, resume=True, show_progress=False, calibrate_model=False)["steps"] == 8
 
 
+def test_a_finished_run_leaves_no_batch_pool_behind(tmp_path):
+    # lr ~0: the validation loss cannot improve, so patience 1 stops the run after its second epoch
+    cfg = tiny_config(steps_per_epoch=2, max_epochs=4, patience=1, lr=1e-12, pool_batches=3, pool_refresh=0.5)
+    summary = train.train(cfg, tmp_path, show_progress=False, calibrate_model=False)
+    assert summary["stopped"].startswith("early stop") and summary["epochs"] == 2
+    assert not (tmp_path / "pool.safetensors").exists() and (tmp_path / "model.safetensors").exists()
+
+
 def test_ship_refuses_a_model_of_another_spectrum_length_before_training(tmp_path):
     from gnuradio.specenc.training import train_cli
 

@@ -253,8 +253,9 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
             row.update({f"train_{k}": v / done for k, v in sums.items()})
             row.update(validate(net, val, cfg, tau, device))
             state["history"].append(row)
-            log.info("epoch %d: %s", state["epoch"], ", ".join(f"{k} {v:.4g}" for k, v in row.items()
-                                                              if isinstance(v, float)))
+            # Every figure (also in metrics.csv); with the progress bar, its short line below is what one reads.
+            (log.debug if show_progress else log.info)("epoch %d: %s", state["epoch"], ", ".join(
+                f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)))
             if show_progress:
                 tqdm.write(f"epoch {state['epoch']}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
                            f"val_acc {row['val_family_acc']:.3f} val_auroc {row['val_anomaly_auroc']:.3f} "
@@ -289,6 +290,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
                        {"training": summary})
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
+    if state["stopped"] and os.path.exists(pool_path):  # a finished run resumes to nothing: its 70 MB pool can go
+        os.remove(pool_path)
     return summary
 
 
