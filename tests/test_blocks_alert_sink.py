@@ -92,6 +92,31 @@ def test_bad_inputs():
         alert_sink(stdout=False, zmq_address="nonsense://x")
     sink = alert_sink(stdout=False)
     with pytest.raises(ValueError, match="expects PMT dict"):
-        sink.handle(pmt.from_long(3))
+        sink._write(pmt.from_long(3))
     with pytest.raises(ValueError, match="needs zmq_address"):
         sink.wait_for_subscriber(1)
+    with pytest.raises(ValueError, match="its folder .*nowhere does not exist or cannot be written"):
+        alert_sink(stdout=False, sigmf_path="/nowhere/a.sigmf-meta")
+
+
+def test_a_message_that_cannot_be_written_is_skipped_and_the_rest_written(tmp_path, capfd):
+    """An exception in the handler would end the sink's thread: every later alert would be lost."""
+    jsonl, meta = tmp_path / "a.jsonl", tmp_path / "a.sigmf-meta"
+    sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=False)
+    tb = gr.top_block()
+    source = silent_source()
+    tb.msg_connect(source, "out", sink, "alerts")
+    tb.start()
+    port = pmt.intern("alerts")
+    for msg in (pmt.to_pmt(ALERT), pmt.from_long(3), pmt.to_pmt(dict(ALERT, score="high")),
+                pmt.to_pmt(dict(ALERT, sample_start=500))):
+        sink.to_basic_block()._post(port, msg)
+    done = pmt.cons(pmt.intern("done"), pmt.from_long(1))
+    source.to_basic_block()._post(pmt.intern("system"), done)
+    sink.to_basic_block()._post(pmt.intern("system"), done)
+    tb.wait()
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    assert [x["sample_start"] for x in lines] == [224, 224, 500]  # the non-dict one skipped, the rest in order
+    assert "message not written" in capfd.readouterr().out
+    with pytest.raises(ValueError, match="are the same file"):
+        alert_sink(jsonl_path=str(meta), sigmf_path=str(tmp_path / "x" / ".." / "a.sigmf-meta"), stdout=False)

@@ -104,6 +104,12 @@ class alert_sink(gr.basic_block):
         self.message_port_register_in(tags.ALERTS_PORT)
         self.set_msg_handler(tags.ALERTS_PORT, self.handle)
         self.jsonl_path, self.sigmf_path, self.stdout = jsonl_path, sigmf_path, bool(stdout)
+        if sigmf_path:  # checked now: a folder that cannot be written would fail at the first alert
+            if jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
+                raise ValueError(f"jsonl_path and sigmf_path are the same file ({sigmf_path}); give two")
+            folder = os.path.dirname(os.path.abspath(sigmf_path))
+            if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+                raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be written")
         self._jsonl = open(jsonl_path, "w", buffering=1) if jsonl_path else None
         self._annotations = []
         self._tuning = (0.0, 0.0)
@@ -131,6 +137,14 @@ class alert_sink(gr.basic_block):
         return True
 
     def handle(self, msg):
+        """One message to every output. A message that cannot be written (not a dict, values JSON cannot hold) is
+        logged and skipped: an exception here would end the block's thread and lose every later alert."""
+        try:
+            self._write(msg)
+        except Exception as exc:  # noqa: BLE001 - report and go on (DESIGN.md)
+            self.logger.error(f"message not written ({type(exc).__name__}: {exc}): {pmt.write_string(msg)[:200]}")
+
+    def _write(self, msg):
         alert = message_to_dict(msg)
         line = json.dumps(alert, sort_keys=True, allow_nan=False)
         self.count += 1
