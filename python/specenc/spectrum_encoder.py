@@ -222,7 +222,9 @@ class spectrum_encoder(gr.basic_block):
     def calibrated_integrate(self):
         """How many consecutive scores the model's threshold was calibrated to average (specenc calibrate
         --integrate; 1 unless its file says otherwise)."""
-        return int(getattr(self.model, "metadata", {}).get("calibration", {}).get("integrate", 1))
+        from .training.calibrate import model_integrate
+
+        return model_integrate(self.model)
 
     def _predict(self, spectra, rx_freq, sample_rate):
         with self._runtime_context():

@@ -180,12 +180,11 @@ def main(args):
     batches = [int(b) for b in args.batches.split(",") if b]
     if not tokens or not batches or min(tokens + batches) < 1:
         raise ValueError(f"--tokens {args.tokens!r} and --batches {args.batches!r} must each list counts >= 1")
-    asked = args.backends.split(",") if args.backends else available_backends()
-    if "flash" in asked and not torch.cuda.is_available():
+    backends = args.backends.split(",") if args.backends else available_backends()
+    if "flash" in backends and not torch.cuda.is_available():
         if args.backends:
             raise ValueError("--backends flash needs CUDA (flash-attn runs on a GPU only); leave it out here")
-        asked = [b for b in asked if b != "flash"]
-    backends = asked
+        backends = [b for b in backends if b != "flash"]
     torch.set_num_threads(args.threads)
     base = default_config()
     for t in tokens:

@@ -16,7 +16,7 @@ import os
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .config import ModelConfig
 
@@ -74,14 +74,20 @@ def read_info(path):
     info.setdefault("threshold", 0.5)
     info.setdefault("trained", False)
     info.setdefault("metadata", {})
+    check_fields(info, f"model config {jpath}")
+    return info
+
+
+def check_fields(info, where):
+    """ValueError (prefixed `where`) unless a model file's threshold, trained and metadata (the JSON beside the
+    weights, or an exported ONNX model's metadata) are a score in 0..1, a bool and an object."""
     threshold = info["threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"model config {jpath}: threshold={threshold!r} must be a score in 0..1")
+        raise ValueError(f"{where}: threshold={threshold!r} must be a score in 0..1")
     if not isinstance(info["trained"], bool):
-        raise ValueError(f"model config {jpath}: trained={info['trained']!r} must be true or false")
-    if not isinstance(info["metadata"], dict):
-        raise ValueError(f"model config {jpath}: metadata must be a JSON object")
-    return info
+        raise ValueError(f"{where}: trained={info['trained']!r} must be true or false")
+    if not isinstance(info.get("metadata", {}), dict):
+        raise ValueError(f"{where}: metadata must be a JSON object")
 
 
 # Config fields that choose how the same weights are computed (load_model(backend=...) overrides them).
@@ -114,9 +120,9 @@ def load_weights(net, path, version=VERSION):
     """Load safetensors `path` (written as checkpoint `version`) into `net`, strictly: every tensor present
     with the expected shape."""
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "pt") as f:  # tensors and header in one read
             header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise ValueError(f"model weights {path} could not be read as safetensors: {exc}") from exc
     saved = json.loads(header.get("config", "{}"))  # files written before it was recorded have none

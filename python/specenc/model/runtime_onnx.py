@@ -20,6 +20,7 @@ import torch
 
 from .. import labels
 from . import runtime_select
+from .checkpoint import check_fields
 from .config import ModelConfig
 from .encoder import InferenceGraph, outputs_for
 from .spectrum_model import SpectrumModel, _names, decode_outputs
@@ -184,11 +185,7 @@ def _checked_meta(text, path):
     if missing or not isinstance(meta.get("config"), dict) or "nfft" not in meta["config"]:
         raise ValueError(f"{path}: its {META_KEY!r} metadata lacks {', '.join(missing) or 'config.nfft'} "
                          "(not written by `specenc export`?)")
-    threshold = meta["threshold"]
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"{path}: threshold={threshold!r} in its {META_KEY!r} metadata must be a score in 0..1")
-    if not isinstance(meta["trained"], bool):
-        raise ValueError(f"{path}: trained={meta['trained']!r} in its {META_KEY!r} metadata must be true or false")
+    check_fields(meta, f"{path}: its {META_KEY!r} metadata")
     return meta
 
 
