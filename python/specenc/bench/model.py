@@ -185,6 +185,7 @@ def main(args):
         if args.backends:
             raise ValueError("--backends flash needs CUDA (flash-attn runs on a GPU only); leave it out here")
         backends = [b for b in backends if b != "flash"]
+        print("flash left out: flash-attn runs on CUDA only")
     torch.set_num_threads(args.threads)
     base = default_config()
     for t in tokens:
