@@ -75,7 +75,11 @@ def test_occupied_band_and_centre_match_parameters(family, force, bw):
     measured = hi - lo
     nominal = em.bandwidth
     tol_bins = 4 / NFFT  # Hann main lobe and bin quantisation
-    assert abs(centroid - em.fc) < max(0.06 * nominal, 1.5 / NFFT), (em.variant, centroid, em.fc)
+    if em.variant == "ssb":  # fc is the sideband's centre; its power crowds toward the suppressed carrier
+        carrier = em.fc - em.params["sideband"] * nominal / 2
+        assert 0 < (centroid - em.fc) / (carrier - em.fc) < 0.9, (em.params, centroid, em.fc)
+    else:
+        assert abs(centroid - em.fc) < max(0.06 * nominal, 1.5 / NFFT), (em.variant, centroid, em.fc)
     if family == "tone":
         assert measured <= tol_bins + 1 / NFFT, measured
         return
@@ -84,6 +88,20 @@ def test_occupied_band_and_centre_match_parameters(family, force, bw):
     f = (np.arange(NFFT) - NFFT / 2) / NFFT
     inside = (f >= em.band[0] - 2 / NFFT) & (f <= em.band[1] + 2 / NFFT)
     assert p[inside].sum() / p.sum() > fraction - 0.03
+
+
+@pytest.mark.parametrize("mode", ["dsb_sc", "ssb"])
+def test_am_messages_fall_away_from_the_carrier_like_speech(mode):
+    """A white message made AM a flat band, the same in one spectrum as a noise jammer or OFDM."""
+    em, rng = forced_emitter("am", ("mode", mode), 0.06, 0.0, seed=5)
+    p = mean_psd(generate(em, N, rng))
+    f = (np.arange(NFFT) - NFFT / 2) / NFFT
+    carrier = em.fc - em.params.get("sideband", 0) * em.bandwidth / 2
+    offset = np.abs(f - carrier) / (em.params["fm"])  # audio frequency over the message bandwidth
+    near, far = p[(offset > 0.05) & (offset < 0.25)].mean(), p[(offset > 0.75) & (offset < 0.95)].mean()
+    corner = em.params["corner"]
+    expected = 10 * np.log10((1 + (0.85 / corner) ** 2) / (1 + (0.15 / corner) ** 2))
+    assert 10 * np.log10(near / far) == pytest.approx(expected, abs=1.5), em.params
 
 
 def test_every_family_is_covered():

@@ -155,12 +155,29 @@ def _tone(p, n, rng):
     return np.exp(1j * (rng.uniform(0, 2 * np.pi) + 2 * np.pi * p.get("drift", 0.0) * np.arange(n) ** 2 / 2))
 
 
+def audio_noise(rng, n, fm, corner, sideband=0):
+    """Unit-power message noise of audio bandwidth fm (cycles/sample) shaped as speech or music: flat to `corner`,
+    then falling 6 dB/octave (power ~ 1/(1 + (a/corner)^2) at audio frequency a), so an AM channel peaks at its
+    carrier and is not the flat band of a noise jammer. sideband 0: a real message on |f| < fm (DSB); +1/-1: the
+    upper/lower sideband alone, centred at 0 (suppressed carrier at -/+ fm/2)."""
+    f = np.fft.fftfreq(n)
+    a = np.abs(f) if sideband == 0 else fm / 2 + sideband * f
+    inside = np.flatnonzero((a >= 0) & (a < max(fm, 1.0 / n)))
+    spec = np.zeros(n, np.complex128)
+    spec[inside] = (rng.standard_normal(len(inside)) + 1j * rng.standard_normal(len(inside))) / np.sqrt(
+        1 + (a[inside] / corner) ** 2)
+    x = np.fft.ifft(spec)
+    if sideband == 0:
+        x = x.real
+    return x / np.sqrt(np.mean(np.abs(x) ** 2) + 1e-30)
+
+
 def _am(p, n, rng):
-    fm = p["fm"]
+    fm, corner = p["fm"], p["corner"] * p["fm"]
     if p["mode"] == "ssb":
         # One sideband of width fm; fc is the centre of that sideband, not the suppressed carrier.
-        return lowpass_noise(rng, n, fm)
-    m = lowpass_noise(rng, n, 2 * fm, real=True)
+        return audio_noise(rng, n, fm, corner, p["sideband"]).astype(np.complex128)
+    m = audio_noise(rng, n, fm, corner)
     if p["mode"] == "dsb_sc":
         return m.astype(np.complex128)
     return (1 + p["depth"] * m / 3).astype(np.complex128)  # DSB with carrier; depth/3 keeps 1+m > 0
@@ -307,9 +324,10 @@ def random_params(family, bw, rng, n_hint=4096):
         return "cw", {"drift": rng.normal(0, 1e-10)}
     if family == "am":
         mode = pick(rng, ["dsb", "dsb_sc", "ssb"], p=[0.5, 0.25, 0.25])
+        corner = log_uniform(rng, 0.1, 0.5)  # of the audio bandwidth: the edge is 5..20 dB under the peak
         if mode == "ssb":
-            return "ssb", {"mode": "ssb", "fm": bw}
-        return str(mode), {"mode": str(mode), "fm": bw / 2, "depth": rng.uniform(0.3, 1.0)}
+            return "ssb", {"mode": "ssb", "fm": bw, "corner": corner, "sideband": int(pick(rng, [1, -1]))}
+        return str(mode), {"mode": str(mode), "fm": bw / 2, "corner": corner, "depth": rng.uniform(0.3, 1.0)}
     if family == "fm":
         beta = np.exp(rng.uniform(np.log(0.5), np.log(6)))  # narrowband .. broadcast
         fm = bw / (2 * (FM_K_DEV * beta + FM_K_FM))
