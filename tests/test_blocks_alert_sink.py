@@ -1,12 +1,16 @@
 """alert_sink: each message written and flushed to JSONL, SigMF, stdout and ZMQ (posted messages, no sleeps)."""
 
+import importlib
 import json
+import time
 
 import pmt
 import pytest
 from gnuradio import gr
 
 from gnuradio.specenc.alert_sink import alert_sink
+
+alert_sink_module = importlib.import_module("gnuradio.specenc.alert_sink")  # the package's name is the block
 
 ALERT = {"kind": "jamming", "score": 0.93, "threshold": 0.5, "time": 12.5, "freq_lower_edge": 433.0e6,
          "freq_upper_edge": 434.0e6, "center_freq": 433.92e6, "sample_rate": 1e6, "band": "ism", "spectrum": 7,
@@ -120,3 +124,31 @@ def test_a_message_that_cannot_be_written_is_skipped_and_the_rest_written(tmp_pa
     assert "message not written" in capfd.readouterr().out
     with pytest.raises(ValueError, match="are the same file"):
         alert_sink(jsonl_path=str(meta), sigmf_path=str(tmp_path / "x" / ".." / "a.sigmf-meta"), stdout=False)
+
+
+def test_a_burst_of_alerts_does_not_rewrite_the_sigmf_file_each_time(tmp_path, monkeypatch):
+    """Each rewrite costs in proportion to the annotations held (56 ms at 6000): one per alert made long runs
+    quadratic. Rewrites are spaced so they take at most 5 % of the time, a timer writes what is pending, and
+    stop() writes the rest."""
+    meta = tmp_path / "a.sigmf-meta"
+    sizes, write = [], alert_sink_module.write_json_atomic
+
+    def slow_write(path, document):  # as slow as a file of ~2000 annotations
+        time.sleep(0.02)
+        sizes.append(len(document["annotations"]))
+        write(path, document)
+
+    monkeypatch.setattr(alert_sink_module, "write_json_atomic", slow_write)
+    sink = alert_sink(sigmf_path=str(meta), stdout=False)
+    sink.handle(pmt.to_pmt(ALERT))
+    assert sizes == [1]  # a lone alert is in the file at once
+    for i in range(100):
+        sink.handle(pmt.to_pmt(dict(ALERT, sample_start=1000 + i)))
+    assert len(sizes) < 10  # not 101
+    deadline = time.monotonic() + 10
+    while sizes[-1] < 101 and time.monotonic() < deadline:  # the timer writes the burst without a new alert
+        time.sleep(0.05)
+    assert sizes[-1] == 101 and len(json.loads(meta.read_text())["annotations"]) == 101
+    sink.handle(pmt.to_pmt(dict(ALERT, sample_start=5000)))
+    sink.stop()
+    assert len(json.loads(meta.read_text())["annotations"]) == 102

@@ -1,14 +1,18 @@
 """specenc.alert_sink: write alert (or detection) messages to JSONL, SigMF annotations, stdout and ZMQ.
 
 Every message is written and flushed as it arrives, so nothing is lost on Ctrl-C or when a later
-block crashes. The SigMF file is rewritten atomically (temp file + rename) on each message, so it
-is a valid SigMF meta at every moment.
+block crashes. The SigMF file is rewritten atomically (temp file + rename), so it is a valid SigMF
+meta at every moment: at once on a message, unless its last rewrite took over REWRITE_DUTY of the time
+since (a rewrite costs in proportion to the annotations held, 56 ms at 6000: rewriting on every message
+made a long run quadratic); then a timer rewrites it when that time has passed, and stop() does.
 """
 
 import json
 import math
 import os
 import sys
+import threading
+import time
 
 import pmt
 from gnuradio import gr
@@ -16,6 +20,7 @@ from gnuradio import gr
 from . import spectrum_tags as tags
 
 SIGMF_VERSION = "1.0.0"
+REWRITE_DUTY = 0.05  # most of the sink's time that SigMF rewrites may take
 
 
 def message_to_dict(msg):
@@ -113,6 +118,10 @@ class alert_sink(gr.basic_block):
         self._jsonl = open(jsonl_path, "w", buffering=1) if jsonl_path else None
         self._annotations = []
         self._tuning = (0.0, 0.0)
+        self._lock = threading.Lock()  # the handler and the rewrite timer share the annotations
+        self._pending = False  # annotations not in the file yet
+        self._timer = None
+        self._rewritten_at, self._rewrite_cost = -math.inf, 0.0
         self._socket = None
         if zmq_address:
             import zmq
@@ -159,10 +168,42 @@ class alert_sink(gr.basic_block):
         if self.sigmf_path and "sample_start" not in alert:  # a SigMF annotation must say where it starts
             self.logger.warn(f"a message without sample_start is left out of {self.sigmf_path}: {line[:100]}")
         elif self.sigmf_path:
+            self._annotate(alert)
+
+    def _annotate(self, alert):
+        with self._lock:
             self._annotations.append(to_annotation(alert))
             if not self._tuning[0]:
                 self._tuning = (alert.get("sample_rate") or 0.0, alert.get("center_freq") or 0.0)
-            write_json_atomic(self.sigmf_path, annotations_meta(self._annotations, *self._tuning))
+            self._pending = True
+            wait = self._rewritten_at + self._rewrite_cost / REWRITE_DUTY - time.monotonic()
+            if wait <= 0:
+                self._rewrite()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._rewrite_pending)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _rewrite(self):
+        """Write the SigMF file now (the caller holds the lock)."""
+        start = time.monotonic()
+        write_json_atomic(self.sigmf_path, annotations_meta(self._annotations, *self._tuning))
+        self._pending = False
+        self._rewritten_at = time.monotonic()
+        self._rewrite_cost = self._rewritten_at - start
+
+    def _rewrite_pending(self):
+        """Write what the file lacks (the timer's thread, and stop/close)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._pending:
+                return
+            try:
+                self._rewrite()
+            except OSError as exc:  # the next message or stop() tries again
+                self.logger.error(f"{self.sigmf_path} not rewritten ({exc}); {len(self._annotations)} annotations held")
 
     @staticmethod
     def format_line(alert):
@@ -179,10 +220,12 @@ class alert_sink(gr.basic_block):
     def stop(self):
         if self._jsonl is not None:
             self._jsonl.flush()
+        self._rewrite_pending()
         return True
 
     def close(self):
-        """Release the file and socket (also done at garbage collection)."""
+        """Write what the SigMF file lacks; release the file and socket (garbage collection releases them too)."""
+        self._rewrite_pending()
         if self._jsonl is not None:
             self._jsonl.close()
             self._jsonl = None
