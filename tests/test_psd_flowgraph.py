@@ -1,6 +1,7 @@
 """sigmf_source -> specenc.psd -> vector sink on files: real captures and generated SigMF/raw files."""
 
 import json
+import os
 
 import numpy as np
 import pmt
@@ -134,3 +135,25 @@ def test_a_capture_that_retunes_is_tagged_where_it_starts(specenc_cpp, tmp_path)
         (0, 915e6), (20_000 // 256, 2.44e9), (60_000 // 256, 915e6), (80_000 // 256, 2.44e9), (120_000 // 256, 915e6),
         (140_000 // 256, 2.44e9)]
     assert len([t for t in tags if t[1] == "rx_time"]) == 2
+
+
+@pytest.mark.parametrize("datatype", ["cf32_le", "ci16_le"])
+def test_a_file_cut_short_while_it_plays_ends_the_stream_with_an_error(tmp_path, capfd, datatype):
+    """Read through a memory map, a file cut short under the source (a recorder still writing, a full disk) killed
+    the whole process with SIGBUS. Now what the file holds plays, then the stream ends with an error."""
+    from gnuradio import specenc
+
+    iq = np.exp(2j * np.pi * 0.01 * np.arange(20_000)).astype(np.complex64) * 0.5
+    meta = sigmf_io.write_recording(tmp_path / "cut", iq, 1e6, 100e6, datatype=datatype)
+    source = specenc.sigmf_source(meta)
+    rec = source.recording
+    item = 8 if datatype == "cf32_le" else 4
+    os.truncate(rec.data_path, 12_000 * item + 3)  # and a partial sample
+    sink = blocks.vector_sink_c()
+    tb = gr.top_block()
+    tb.connect(source, sink)
+    tb.run()
+    np.testing.assert_allclose(np.array(sink.data()), iq[:12_000], atol=1e-4)
+    assert "the data ends at sample 12000, not 20000" in capfd.readouterr().out
+    with pytest.raises(ValueError, match="the data ends at sample 12000, not 20000"):
+        sigmf_io.read_samples(rec)

@@ -1,7 +1,8 @@
 """Read and write SigMF recordings and raw IQ files without loading them whole.
 
-Samples are memory-mapped and converted to complex64 only for the slice asked for, so a
-multi-gigabyte capture costs nothing until it is read. Integer formats are scaled to full scale 1.0:
+Samples are read and converted to complex64 only for the slice asked for, so a
+multi-gigabyte capture costs nothing until it is read (read, not memory-mapped: a file cut short while
+mapped kills the process with SIGBUS; read, it is a clear error). Integer formats are scaled to full scale 1.0:
 
     cu8      (x - 127.5) / 127.5     (RTL-SDR)
     ci8      x / 128
@@ -224,17 +225,6 @@ def spectrum_freqs(rec, count, step):
     return np.asarray(freqs)[np.searchsorted(np.asarray(starts) // step, np.arange(count), side="right") - 1]
 
 
-def raw_view(rec):
-    """(N, 2) read-only memory map of the data file (I, Q in the file's type); map once for repeated reads.
-
-    Returned as a plain ndarray view of the map: slicing a np.memmap runs its Python hooks on every
-    slice, which a source block calling this per work() would pay each time."""
-    dtype = DATATYPES[rec.datatype][0]
-    if rec.num_samples == 0:
-        return np.zeros((0, 2), dtype)
-    return np.asarray(np.memmap(rec.data_path, dtype=dtype, mode="r", shape=(rec.num_samples, 2)))
-
-
 def to_complex(raw, datatype, out=None):
     """(n, 2) raw I/Q of `datatype` -> complex64 scaled to full scale 1.0, written into `out` when given."""
     _, scale, offset = DATATYPES[datatype]
@@ -249,6 +239,20 @@ def to_complex(raw, datatype, out=None):
     return out
 
 
+def read_complex(f, datatype, start, out):
+    """Fill complex64 `out` from sample `start` of the open data file `f`, scaled to full scale 1.0; returns the
+    samples read, fewer than len(out) only where the file ends early (cut short after it was opened). Read, not
+    memory-mapped: reading a map past the end of a file cut short kills the whole process (SIGBUS)."""
+    dtype, item = DATATYPES[datatype][0], _item_bytes(datatype)
+    f.seek(start * item)
+    if dtype == np.float32:  # complex64 is interleaved float32: straight into the output
+        return f.readinto(out.view(np.uint8)) // item
+    raw = np.empty((len(out), 2), dtype)
+    got = f.readinto(raw.view(np.uint8)) // item
+    to_complex(raw[:got], datatype, out[:got])
+    return got
+
+
 def read_samples(rec, start=0, count=None):
     """Samples [start, start+count) as complex64, scaled to full scale 1.0 (count None = to the end)."""
     if not 0 <= start <= rec.num_samples:
@@ -256,7 +260,13 @@ def read_samples(rec, start=0, count=None):
     stop = rec.num_samples if count is None else min(rec.num_samples, start + int(count))
     if count is not None and count < 0:
         raise ValueError(f"count={count} must be >= 0")
-    return to_complex(raw_view(rec)[start:stop], rec.datatype)  # (N, 2) on disk until converted
+    out = np.empty(stop - start, np.complex64)
+    with open(rec.data_path, "rb") as f:
+        got = read_complex(f, rec.datatype, start, out)
+    if got < len(out):
+        raise ValueError(f"{rec.data_path}: the data ends at sample {start + got}, not {stop} as when it was opened "
+                         "(cut short since?)")
+    return out
 
 
 # --- time ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ RX_TIME = pmt.intern("rx_time")
 
 
 class sigmf_source(gr.sync_block):
-    """Complex samples from a file, read through a memory map one output buffer at a time.
+    """Complex samples from a file, read one output buffer at a time.
 
     Args:
         path: `.sigmf-meta`/`.sigmf-data` (or their base name), a raw IQ file, or an opened sigmf_io.Recording
@@ -26,7 +26,8 @@ class sigmf_source(gr.sync_block):
     (uint64 seconds, double fraction since the Unix epoch, from core:datetime, else (0, 0.0)).
     A later SigMF capture at another core:frequency (a receiver that retuned) gets rx_freq on its first
     sample, and one with a core:datetime of its own gets rx_time, so alerts after it are placed right.
-    Integer formats are scaled to full scale 1.0 (see gnuradio.specenc.sigmf_io).
+    Integer formats are scaled to full scale 1.0 (see gnuradio.specenc.sigmf_io). A file cut short while it plays
+    is logged as an error and the stream ends where its data does.
     """
 
     def __init__(self, path, repeat=False, rate=None, freq=None, fmt=None):
@@ -39,7 +40,7 @@ class sigmf_source(gr.sync_block):
         if rec.num_samples == 0:
             raise ValueError(f"{path}: recording holds no samples")
         self._repeat = bool(repeat)
-        self._raw = sigmf_io.raw_view(rec)  # mapped once, not per work() call
+        self._file = open(rec.data_path, "rb")  # noqa: SIM115 - read on every work() call for the block's life
         self._pos = 0
         retunes = [(n, RX_FREQ, pmt.from_double(f)) for n, f in sigmf_io.retunes(rec)]
         times = [(n, RX_TIME, rx_time(when)) for n, _, when in sigmf_io.capture_changes(rec) if when]
@@ -59,13 +60,17 @@ class sigmf_source(gr.sync_block):
             self._pos = 0
             self._tags = self._repeat_tags
         n = min(len(out), rec.num_samples - self._pos)
+        got = sigmf_io.read_complex(self._file, rec.datatype, self._pos, out[:n])
         written = self.nitems_written(0)
         for sample, key, value in self._tags:
-            if self._pos <= sample < self._pos + n:
+            if self._pos <= sample < self._pos + got:
                 self.add_item_tag(0, written + sample - self._pos, key, value)
-        sigmf_io.to_complex(self._raw[self._pos:self._pos + n], rec.datatype, out[:n])
-        self._pos += n
-        return n
+        self._pos += got
+        if got < n:
+            self.logger.error(f"{rec.data_path}: the data ends at sample {self._pos}, not {rec.num_samples} as "
+                              "when it was opened (cut short since?); the stream ends there")
+            self._repeat, self._pos = False, rec.num_samples  # the next call ends the stream
+        return got or -1
 
 
 def rx_time(when):
