@@ -157,3 +157,23 @@ def test_a_file_cut_short_while_it_plays_ends_the_stream_with_an_error(tmp_path,
     assert "the data ends at sample 12000, not 20000" in capfd.readouterr().out
     with pytest.raises(ValueError, match="the data ends at sample 12000, not 20000"):
         sigmf_io.read_samples(rec)
+
+
+def test_a_short_file_repeats_as_often_as_the_buffer_holds_with_its_retunes(tmp_path):
+    """Each work() call fills its buffer with as many passes of a short file as fit (one pass per call was slow):
+    the samples stay in order and every pass's tags land at their place."""
+    from gnuradio import specenc
+
+    iq = (np.arange(37) * (1 + 1j)).astype(np.complex64)
+    meta = sigmf_io.write_recording(tmp_path / "short", iq, 1e6, 100e6)
+    doc = json.load(open(meta))
+    doc["captures"].append({"core:sample_start": 10, "core:frequency": 101e6})
+    with open(meta, "w") as f:
+        json.dump(doc, f)
+    source, sink = specenc.sigmf_source(meta, repeat=True), blocks.vector_sink_c()
+    tb = gr.top_block()
+    tb.connect(source, blocks.head(gr.sizeof_gr_complex, 37 * 50), sink)
+    tb.run()
+    np.testing.assert_array_equal(np.array(sink.data()), np.tile(iq, 50))
+    freq_tags = sorted((t.offset, pmt.to_double(t.value)) for t in sink.tags() if pmt.symbol_to_string(t.key) == "rx_freq")
+    assert freq_tags == sorted([(37 * k, 100e6) for k in range(50)] + [(37 * k + 10, 101e6) for k in range(50)])

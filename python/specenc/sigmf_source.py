@@ -52,16 +52,23 @@ class sigmf_source(gr.sync_block):
         self._repeat_tags = [tuning, *retunes] if retunes else []
 
     def work(self, input_items, output_items):
-        out = output_items[0]
+        out, done = output_items[0], 0
+        while done < len(out):  # a repeated file shorter than the buffer plays as often as it fits
+            if self._pos >= self.recording.num_samples:
+                if not self._repeat:
+                    break
+                self._pos, self._tags = 0, self._repeat_tags
+            got = self._play(out[done:], self.nitems_written(0) + done)
+            if got == 0:
+                break
+            done += got
+        return done or -1  # -1: WORK_DONE
+
+    def _play(self, out, written):
+        """Samples from the current position into `out`, tagged; returns how many."""
         rec = self.recording
-        if self._pos >= rec.num_samples:
-            if not self._repeat:
-                return -1  # WORK_DONE
-            self._pos = 0
-            self._tags = self._repeat_tags
         n = min(len(out), rec.num_samples - self._pos)
         got = sigmf_io.read_complex(self._file, rec.datatype, self._pos, out[:n])
-        written = self.nitems_written(0)
         for sample, key, value in self._tags:
             if self._pos <= sample < self._pos + got:
                 self.add_item_tag(0, written + sample - self._pos, key, value)
@@ -70,8 +77,7 @@ class sigmf_source(gr.sync_block):
             self.logger.error(f"{rec.data_path}: the data ends at sample {self._pos}, not {rec.num_samples} as "
                               "when it was opened (cut short since?); the stream ends there")
             self._repeat, self._pos = False, rec.num_samples  # the next call ends the stream
-        return got or -1
-
+        return got
 
 def rx_time(when):
     """rx_time PMT for a core:datetime (None: (0, 0.0), the time unknown)."""
