@@ -10,12 +10,13 @@
 #include <gnuradio/io_signature.h>
 #include <volk/volk.h>
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
-#include <sstream>
 #include <string>
 
 namespace gr {
@@ -27,12 +28,18 @@ const pmt::pmt_t RX_TIME = pmt::intern("rx_time");
 const pmt::pmt_t RX_RATE = pmt::intern("rx_rate");
 // Floor for dB conversion so an all-zero frame gives -200 dB instead of -inf (as dsp.POWER_FLOOR).
 constexpr double POWER_FLOOR = 1e-20;
+// Most input samples one spectrum may read (as dsp.MAX_SPAN): 2^24, 128 MiB of complex buffer.
+constexpr int64_t MAX_SPAN = int64_t(1) << 24;
 
 // 10 log10(max(v, POWER_FLOOR)) for n values, branch-free so the compiler vectorises it
 // (std::log10 per bin cost half the block's time). v = 2^e m with m in [sqrt(1/2), sqrt(2)),
 // ln m = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.172: the series to s^9 is exact to 1e-9.
-// NaN and +inf pass through unchanged, as NumPy gives. Cloned for AVX2 (picked at load time).
-__attribute__((target_clones("avx2", "default"))) void power_to_db(const double* p, float* out, int n, double scale)
+// NaN and +inf pass through unchanged, as NumPy gives. Cloned for AVX2 on x86 (picked at load time);
+// target("avx2") does not exist on aarch64 (Jetson, Raspberry Pi), where the compiler's own SIMD is used.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void power_to_db(const double* p, float* out, int n, double scale)
 {
     constexpr double DB_PER_LN = 4.3429448190325182; // 10 / ln 10
     constexpr double LN2 = 0.69314718055994531;
@@ -88,11 +95,39 @@ std::vector<double> make_window(const std::string& name, int nfft)
     return w;
 }
 
+// Shortest text that reads back as v: "overlap=0.9000001", not the "0.9" of six digits.
 std::string num(double v)
 {
-    std::ostringstream s;
-    s << v;
-    return s.str();
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text, v).ptr;
+    return std::string(text, end);
+}
+
+// A PMT number as a double: pmt::to_double takes real and long, and throws on uint64 (a common
+// rx_rate spelling) and anything else; false when it is not a real number.
+bool number_of(const pmt::pmt_t& v, double& out)
+{
+    if (pmt::is_uint64(v))
+        out = static_cast<double>(pmt::to_uint64(v));
+    else if (pmt::is_integer(v) || pmt::is_real(v))
+        out = pmt::to_double(v);
+    else
+        return false;
+    return std::isfinite(out);
+}
+
+// An rx_time value as (whole seconds, fraction); false unless it is a pair of numbers with seconds >= 0.
+// Real seconds (a double pair) give their fraction to `frac`; uint64 seconds keep all 64 bits.
+bool time_of(const pmt::pmt_t& v, uint64_t& secs, double& frac)
+{
+    double s;
+    if (!pmt::is_tuple(v) || pmt::length(v) != 2 || !number_of(pmt::tuple_ref(v, 0), s) ||
+        !number_of(pmt::tuple_ref(v, 1), frac) || s < 0.0)
+        return false;
+    const pmt::pmt_t whole = pmt::tuple_ref(v, 0);
+    secs = pmt::is_uint64(whole) ? pmt::to_uint64(whole) : static_cast<uint64_t>(std::floor(s));
+    frac += s - std::floor(s);
+    return true;
 }
 
 void checked_rate(double sample_rate)
@@ -115,7 +150,17 @@ int checked_hop(int nfft, double overlap, int average, double sample_rate)
                                     " must be >= 1");
     checked_rate(sample_rate);
     // nearbyint rounds half to even, as Python's round() in dsp.hop_size
-    return nfft - static_cast<int>(std::nearbyint(overlap * nfft));
+    const int hop = nfft - static_cast<int>(std::nearbyint(overlap * nfft));
+    // Bounded so sample counts stay far inside int (average 32768 at nfft 65536 wrapped and crashed)
+    // and the upstream buffer that must hold one spectrum's samples stays a sane size.
+    const int64_t span = static_cast<int64_t>(average - 1) * hop + nfft;
+    if (span > MAX_SPAN)
+        throw std::invalid_argument("average=" + std::to_string(average) + " with nfft=" +
+                                    std::to_string(nfft) + " and overlap=" + num(overlap) +
+                                    " reads " + std::to_string(span) +
+                                    " samples per spectrum; at most " +
+                                    std::to_string(MAX_SPAN) + " ((average-1) hop + nfft)");
+    return hop;
 }
 
 } // namespace
@@ -184,8 +229,10 @@ psd_impl::~psd_impl()
 
 void psd_impl::forecast(int noutput_items, gr_vector_int& ninput_items_required)
 {
-    ninput_items_required[0] = (history() - 1) + (noutput_items - 1) * decimation() +
-                               (d_average - 1) * d_hop + d_nfft;
+    // in int64: many outputs of a long average exceed int; the scheduler then asks for fewer
+    const int64_t need = int64_t(history() - 1) + int64_t(noutput_items - 1) * decimation() +
+                         int64_t(d_average - 1) * d_hop + d_nfft;
+    ninput_items_required[0] = static_cast<int>(std::min<int64_t>(need, INT_MAX));
 }
 
 void psd_impl::compute_spectrum(const gr_complex* in, float* out)
@@ -227,6 +274,32 @@ void psd_impl::set_sample_rate(double sample_rate)
     d_rate = sample_rate;
 }
 
+pmt::pmt_t psd_impl::spectrum_time(const gr::tag_t& tag, uint64_t secs, double frac, double back)
+{
+    // time of spectrum m's first sample = tag time - (n - m D) / rate, carried into whole seconds both ways
+    // (a fraction >= 1 from an unnormalised tag moves seconds up)
+    frac -= back;
+    double carry = std::floor(frac);
+    frac -= carry;
+    if (frac >= 1.0) { // frac - floor(frac) rounds to 1.0 when frac is a hair below a whole second
+        frac -= 1.0;
+        carry += 1.0;
+    }
+    if (carry >= 0.0)
+        return pmt::make_tuple(pmt::from_uint64(secs + static_cast<uint64_t>(carry)), pmt::from_double(frac));
+    if (static_cast<double>(secs) < -carry) {
+        // The spectrum starts before the clock's zero (a device clock just started): uint64 seconds
+        // cannot say so, and wrapping round gave ~1.8e19 s. Time zero is the nearest that can.
+        d_logger->warn("rx_time {} on sample {} is less than the {:.9f} s its spectrum starts before it; "
+                       "tagged 0 s",
+                       pmt::write_string(tag.value),
+                       tag.offset,
+                       back);
+        return pmt::make_tuple(pmt::from_uint64(0), pmt::from_double(0.0));
+    }
+    return pmt::make_tuple(pmt::from_uint64(secs - static_cast<uint64_t>(-carry)), pmt::from_double(frac));
+}
+
 void psd_impl::move_tags(int nspectra)
 {
     const uint64_t dec = static_cast<uint64_t>(decimation());
@@ -242,31 +315,25 @@ void psd_impl::move_tags(int nspectra)
     });
     for (gr::tag_t tag : tags) {
         const uint64_t m = tag.offset / dec;
-        if (pmt::eqv(tag.key, RX_RATE) && pmt::is_number(tag.value)) {
-            d_rate = pmt::to_double(tag.value);
-        } else if (pmt::eqv(tag.key, RX_TIME) && pmt::is_tuple(tag.value) &&
-                   pmt::length(tag.value) == 2 && d_rate > 0) {
-            // time of spectrum m's first sample = tag time - (n - m D) / rate
-            const double back = static_cast<double>(tag.offset - m * dec) / d_rate;
-            uint64_t secs = pmt::to_uint64(pmt::tuple_ref(tag.value, 0));
-            double frac = pmt::to_double(pmt::tuple_ref(tag.value, 1)) - back;
-            const double borrow = std::floor(frac);
-            if (static_cast<double>(secs) < -borrow) {
-                // The spectrum starts before the clock's zero (a device clock just started): uint64 seconds
-                // cannot say so, and wrapping round gave ~1.8e19 s. Time zero is the nearest that can.
-                d_logger->warn("rx_time {:.9f} s on sample {} is less than the {:.9f} s its spectrum starts "
-                               "before it; tagged 0 s",
-                               pmt::to_uint64(pmt::tuple_ref(tag.value, 0)) +
-                                   pmt::to_double(pmt::tuple_ref(tag.value, 1)),
+        if (pmt::eqv(tag.key, RX_RATE)) {
+            double rate;
+            if (number_of(tag.value, rate) && rate > 0.0)
+                d_rate = rate;
+            else
+                d_logger->warn("rx_rate {} on sample {} is not a rate in Hz > 0; the rate stays {} Hz",
+                               pmt::write_string(tag.value),
                                tag.offset,
-                               back);
-                secs = 0;
-                frac = 0.0;
-            } else {
-                secs -= static_cast<uint64_t>(-borrow);
-                frac -= borrow;
-            }
-            tag.value = pmt::make_tuple(pmt::from_uint64(secs), pmt::from_double(frac));
+                               d_rate);
+        } else if (pmt::eqv(tag.key, RX_TIME) && d_rate > 0) {
+            uint64_t secs;
+            double frac;
+            if (time_of(tag.value, secs, frac))
+                tag.value = spectrum_time(tag, secs, frac, static_cast<double>(tag.offset - m * dec) / d_rate);
+            else
+                d_logger->warn("rx_time {} on sample {} is not (uint64 seconds, double fraction); passed on "
+                               "unchanged",
+                               pmt::write_string(tag.value),
+                               tag.offset);
         }
         tag.offset = m;
         add_item_tag(0, tag);

@@ -34,6 +34,7 @@ private:
 
     void compute_spectrum(const gr_complex* in, float* out);
     void move_tags(int nspectra);
+    pmt::pmt_t spectrum_time(const gr::tag_t& tag, uint64_t secs, double frac, double back);
 
 public:
     psd_impl(int nfft,

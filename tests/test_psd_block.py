@@ -132,6 +132,11 @@ def test_nan_and_inf_do_not_crash_and_stay_local(specenc_cpp, noise, bad):
     (dict(average=0), "average=0 must be >= 1"),
     (dict(window="kaiser"), "unknown window 'kaiser'; choose one of hann, rectangular, hamming, blackmanharris"),
     (dict(sample_rate=-1.0), "sample_rate=-1(\\.0)? must be >= 0"),
+    (dict(overlap=0.9000001), "overlap=0.9000001 must be in 0..0.9"),  # six digits read "0.9 must be in 0..0.9"
+    # (average-1) hop in int wrapped at this size and crashed the flowgraph
+    (dict(nfft=65536, overlap=0.0, average=32768), "average=32768 with nfft=65536 and overlap=0(\\.0)? reads "
+                                                   "2147483648 samples per spectrum; at most 16777216"),
+    (dict(nfft=1024, overlap=0.5, average=32768), "reads 16777728 samples per spectrum"),
 ])
 def test_bad_parameters_raise_clear_value_errors(specenc_cpp, kwargs, message):
     from gnuradio import specenc

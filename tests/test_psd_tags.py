@@ -114,3 +114,41 @@ def test_rx_time_near_the_clocks_zero_is_not_wrapped_round(specenc_cpp):
                                                 tag(1001, "rx_time", time_pmt(0, 1e-6))], nfft=nfft, overlap=0.5)
     (t,) = [t for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
     assert (t.offset, pmt.to_uint64(pmt.tuple_ref(t.value, 0)), pmt.to_double(pmt.tuple_ref(t.value, 1))) == (31, 0, 0.0)
+
+
+def seconds(value):
+    return pmt.to_uint64(pmt.tuple_ref(value, 0)), pmt.to_double(pmt.tuple_ref(value, 1))
+
+
+def test_rx_time_fraction_stays_below_one_and_carries_into_seconds(specenc_cpp):
+    """A fraction a hair below the 3 us the spectrum starts earlier came out as (99, 1.0), not (100, 0.0); an
+    unnormalised fraction 2.5 moves the seconds up (a negative double cast to uint64 lost them on ARM)."""
+    hair = np.nextafter(3e-6, 0)  # the tag on sample 643 goes to spectrum 5, which starts 3 samples earlier
+    _, out = run(np.zeros(4096, np.complex64), [tag(0, "rx_rate", pmt.from_double(1e6)),
+                                                tag(643, "rx_time", time_pmt(100, hair)),
+                                                tag(1283, "rx_time", time_pmt(10, 2.5))], nfft=256, overlap=0.5)
+    (first, second) = [seconds(t.value) for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert first[0] == 100 and 0.0 <= first[1] < 1e-15
+    assert second[0] == 12 and second[1] == pytest.approx(0.5 - 3e-6, abs=1e-12)
+
+
+def test_rx_time_and_rx_rate_of_other_number_types_are_read_and_others_passed_on(specenc_cpp, capfd):
+    """pmt.to_double threw on a uint64 rate or a (double, double) time: the block's thread died and the flowgraph
+    hung with no spectra. Numbers of any real type are read; a value that is no number is logged and passed on."""
+    x = np.zeros(8192, np.complex64)
+    as_pair = pmt.make_tuple(pmt.from_double(100.0), pmt.from_double(0.5))
+    negative = pmt.make_tuple(pmt.from_long(-1), pmt.from_double(0.5))
+    count, out = run(x, [tag(0, "rx_rate", pmt.from_uint64(1_000_000)), tag(643, "rx_time", as_pair),
+                         tag(1283, "rx_rate", pmt.from_complex(2e6 + 0j)), tag(1411, "rx_time", negative),
+                         tag(2563, "rx_time", pmt.make_tuple(pmt.from_long(7), pmt.from_long(0)))],
+                     nfft=256, overlap=0.5)
+    assert count == dsp.num_spectra(len(x), 256, 0.5)
+    times = [(t.offset, t.value) for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert [o for o, _ in times] == [5, 11, 20]
+    assert seconds(times[0][1]) == (100, pytest.approx(0.5 - 3e-6))
+    assert pmt.equal(times[1][1], negative)  # passed on unchanged
+    # the complex rate was refused, so the time advances at 1 MHz: sample 2563 is 3 samples into spectrum 20
+    assert seconds(times[2][1]) == (6, pytest.approx(1 - 3e-6))
+    logged = capfd.readouterr().out
+    assert "rx_rate 2e+06+0i on sample 1283 is not a rate in Hz > 0; the rate stays 1000000 Hz" in logged
+    assert "rx_time {-1 0.5} on sample 1411 is not (uint64 seconds, double fraction); passed on unchanged" in logged

@@ -17,6 +17,7 @@ import numpy as np
 
 WINDOWS = ("hann", "rectangular", "hamming", "blackmanharris")
 MIN_NFFT, MAX_NFFT = 64, 65536
+MAX_SPAN = 1 << 24  # most samples one spectrum may read, (average-1) hop + nfft (as the C++ block)
 # Floor for dB conversion so an all-zero frame gives a finite value (-200 dB) instead of -inf.
 POWER_FLOOR = 1e-20
 
@@ -45,6 +46,10 @@ def check_params(nfft, overlap, average):
         raise ValueError(f"overlap={overlap} must be in 0..0.9")
     if average < 1:
         raise ValueError(f"average={average} must be >= 1")
+    span = (average - 1) * hop_size(nfft, overlap) + nfft
+    if span > MAX_SPAN:
+        raise ValueError(f"average={average} with nfft={nfft} and overlap={overlap} reads {span} samples per spectrum; "
+                         f"at most {MAX_SPAN} ((average-1) hop + nfft)")
 
 
 def hop_size(nfft, overlap):
@@ -88,6 +93,10 @@ def noise_scatter_db(average=1):
     2.31 dB for four."""
     if average < 1:
         raise ValueError(f"average={average} must be >= 1")
+    span = (average - 1) * hop_size(nfft, overlap) + nfft
+    if span > MAX_SPAN:
+        raise ValueError(f"average={average} with nfft={nfft} and overlap={overlap} reads {span} samples per spectrum; "
+                         f"at most {MAX_SPAN} ((average-1) hop + nfft)")
     trigamma = np.pi**2 / 6 - sum(1.0 / j**2 for j in range(1, int(average)))
     return float(10 / np.log(10) * np.sqrt(trigamma))
 

@@ -36,13 +36,16 @@ namespace specenc {
  *
  * Tags: every input tag at absolute sample n moves to spectrum floor(n / D) (the spectrum whose
  * D consumed samples include n; it starts at or before n and contains n). An rx_time tag
- * (uint64 seconds, double fraction) is rewritten to the time of that spectrum's first sample,
- * t - (n - m D) / rate, with the rate from the latest rx_rate tag (or \p sample_rate until one
- * arrives; with no rate known the time is passed unchanged). rx_freq, rx_rate and other tags keep
- * their values. Tags on samples that no spectrum consumes (the tail at end of stream) are dropped.
+ * (uint64 seconds, double fraction; long or double numbers are read too) is rewritten to the time
+ * of that spectrum's first sample, t - (n - m D) / rate, fraction in [0, 1), with the rate from the
+ * latest rx_rate tag (any number > 0, or \p sample_rate until one arrives; with no rate known the
+ * time is passed unchanged). An rx_time or rx_rate value that is not such a number is logged and
+ * passed on unchanged. rx_freq, rx_rate and other tags keep their values. Tags on samples that no
+ * spectrum consumes (the tail at end of stream) are dropped.
  *
  * NaN or inf samples do not stop the block: every spectrum whose frames include one is
- * non-finite (NaN) in its bins, as in NumPy; spectra not touching them are unaffected.
+ * non-finite in its bins (NaN, or +inf in some bins where NumPy gives NaN); spectra not touching
+ * them are unaffected.
  */
 class SPECENC_API psd : virtual public gr::block
 {
@@ -55,7 +58,8 @@ public:
      * \param nfft FFT size, a power of two in 64..65536.
      * \param overlap fraction of a frame shared with the next, 0..0.9.
      * \param window "hann", "rectangular", "hamming" or "blackmanharris" (periodic).
-     * \param average number of frames averaged into one spectrum, >= 1.
+     * \param average number of frames averaged into one spectrum, >= 1; one spectrum reads
+     *        (average-1) hop + nfft samples, at most 2^24.
      * \param db output 10 log10(power) if true, linear power if false.
      * \param sample_rate input rate in Hz used to advance rx_time until an rx_rate tag arrives
      *        (0 = unknown).

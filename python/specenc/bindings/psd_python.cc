@@ -17,7 +17,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(psd.h)                                                     */
-/* BINDTOOL_HEADER_FILE_HASH(36ac88d44e04e0fdd3a61210faff0b4c)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(099b543abcf5bce0be66374c266ebe87)                                     */
 /***********************************************************************************/
 
 #include <pybind11/complex.h>

@@ -7,13 +7,39 @@
 #include "pydoc_macros.h"
 #define D(...) DOC(gr, specenc, __VA_ARGS__)
 /*
-  This file contains placeholders for docstrings for the Python bindings.
-  Do not edit! These were automatically extracted during the binding process
-  and will be overwritten during the build process
+  Docstrings of the Python bindings, from include/gnuradio/specenc/psd.h (kept by hand: the build
+  copies this file once; rm build/python/specenc/bindings/docstring_status to copy it again).
  */
 
 
-static const char* __doc_gr_specenc_psd = R"doc()doc";
+static const char* __doc_gr_specenc_psd = R"doc(Averaged, windowed power spectra of a complex stream (Welch), fftshifted.
+
+Input: complex samples. Output: one float vector of length nfft per spectrum, bin 0 the
+lowest frequency (centre frequency at bin nfft/2), bin width sample_rate/nfft.
+
+Frames of nfft samples start every hop = nfft - round(overlap * nfft) samples. Each frame is
+multiplied by the periodic window w and transformed (FFTW). Power per bin is
+|FFT(x w)|^2 / (sum w)^2, so a complex tone of amplitude 1 centred on a bin reads 1 (0 dBFS) in
+that bin whatever the window ("dBFS/bin"). Spectrum m is the mean of frames mK .. mK+K-1
+(K = average; non-overlapping groups). With db, the output is
+10 log10(max(power, 1e-20)); add -10 log10(sample_rate * ENBW / nfft) for dB/Hz, where
+ENBW = nfft sum(w^2) / (sum w)^2 bins. This is exactly gnuradio.specenc.dsp.power_spectrum.
+
+Spectrum m covers input samples [m D, m D + (K-1) hop + nfft), D = hop K, and consumes D
+samples, so N input samples give floor((floor((N - nfft) / hop) + 1) / K) spectra.
+
+Tags: every input tag at absolute sample n moves to spectrum floor(n / D) (the spectrum whose
+D consumed samples include n; it starts at or before n and contains n). An rx_time tag
+(uint64 seconds, double fraction; long or double numbers are read too) is rewritten to the time
+of that spectrum's first sample, t - (n - m D) / rate, fraction in [0, 1), with the rate from the
+latest rx_rate tag (any number > 0, or sample_rate until one arrives; with no rate known the
+time is passed unchanged). An rx_time or rx_rate value that is not such a number is logged and
+passed on unchanged. rx_freq, rx_rate and other tags keep their values. Tags on samples that no
+spectrum consumes (the tail at end of stream) are dropped.
+
+NaN or inf samples do not stop the block: every spectrum whose frames include one is
+non-finite in its bins (NaN, or +inf in some bins where NumPy gives NaN); spectra not touching
+them are unaffected.)doc";
 
 
 static const char* __doc_gr_specenc_psd_psd_0 = R"doc()doc";
@@ -22,13 +48,24 @@ static const char* __doc_gr_specenc_psd_psd_0 = R"doc()doc";
 static const char* __doc_gr_specenc_psd_psd_1 = R"doc()doc";
 
 
-static const char* __doc_gr_specenc_psd_make = R"doc()doc";
+static const char* __doc_gr_specenc_psd_make = R"doc(Make a PSD block.
+
+nfft FFT size, a power of two in 64..65536.
+overlap fraction of a frame shared with the next, 0..0.9.
+window "hann", "rectangular", "hamming" or "blackmanharris" (periodic).
+average number of frames averaged into one spectrum, >= 1; one spectrum reads
+       (average-1) hop + nfft samples, at most 2^24.
+db output 10 log10(power) if true, linear power if false.
+sample_rate input rate in Hz used to advance rx_time until an rx_rate tag arrives
+       (0 = unknown).
+Raises std::invalid_argument naming the bad value and the allowed range.)doc";
 
 
-static const char* __doc_gr_specenc_psd_hop = R"doc()doc";
+static const char* __doc_gr_specenc_psd_hop = R"doc(Frame advance in samples: nfft - round(overlap * nfft).)doc";
 
 
-static const char* __doc_gr_specenc_psd_decimation = R"doc()doc";
+static const char* __doc_gr_specenc_psd_decimation = R"doc(Input samples consumed per output spectrum: hop * average.)doc";
 
 
-static const char* __doc_gr_specenc_psd_set_sample_rate = R"doc()doc";
+static const char* __doc_gr_specenc_psd_set_sample_rate = R"doc(Input rate in Hz for advancing rx_time (0 = unknown), until the next rx_rate tag.
+Raises std::invalid_argument when negative or not finite.)doc";
