@@ -93,10 +93,6 @@ def noise_scatter_db(average=1):
     2.31 dB for four."""
     if average < 1:
         raise ValueError(f"average={average} must be >= 1")
-    span = (average - 1) * hop_size(nfft, overlap) + nfft
-    if span > MAX_SPAN:
-        raise ValueError(f"average={average} with nfft={nfft} and overlap={overlap} reads {span} samples per spectrum; "
-                         f"at most {MAX_SPAN} ((average-1) hop + nfft)")
     trigamma = np.pi**2 / 6 - sum(1.0 / j**2 for j in range(1, int(average)))
     return float(10 / np.log(10) * np.sqrt(trigamma))
 
