@@ -79,11 +79,8 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
 
 void emission_tracker::join(int64_t index, const detection& det, std::vector<emission>& opened)
 {
-    if (det.family >= static_cast<int>(d_open.size())) {
-        d_open.resize(det.family + 1);
-    }
     bool nested = false;
-    for (auto& t : d_open[det.family]) {
+    for (auto& t : d_open) {
         emission& em = t.em;
         if (det.bin_start >= em.reach_stop || em.reach_start >= det.bin_stop) {
             continue;
@@ -94,7 +91,7 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
             em.reach_start = std::min(em.reach_start, det.bin_start);
             em.reach_stop = std::max(em.reach_stop, det.bin_stop);
             em.count += 1;
-            em.confidence_sum += det.confidence;
+            add_confidence(t, det);
             em.evidence_sum += det.evidence;
             if (std::isfinite(det.level)) {
                 em.level_sum += det.level;
@@ -115,8 +112,10 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
                      level ? 1 : 0, nested };
     t.starts.push_back(det.bin_start);
     t.stops.push_back(det.bin_stop);
+    t.family_confidence.assign(det.family + 1, 0.0);
+    t.family_confidence[det.family] = det.confidence;
     opened.push_back(t.em);
-    d_open[det.family].push_back(std::move(t));
+    d_open.push_back(std::move(t));
     d_next_sweep = std::min({ d_next_sweep,
                               index + d_max_gap + 1,
                               index + static_cast<int64_t>(d_max_spectra) - 1 });
@@ -126,24 +125,22 @@ void emission_tracker::sweep(int64_t index, std::vector<emission>& ended)
 {
     const int64_t oldest_open = index - d_max_gap;
     int64_t next_sweep = std::numeric_limits<int64_t>::max();
-    for (auto& tracks : d_open) {
-        size_t kept = 0; // tracks[0, kept) stay open, in their order
-        for (auto& t : tracks) {
-            const emission& em = t.em;
-            if (em.last >= oldest_open && em.last - em.first + 1 < d_max_spectra) {
-                next_sweep = std::min({ next_sweep,
-                                        em.last + d_max_gap + 1,
-                                        em.first + static_cast<int64_t>(d_max_spectra) - 1 });
-                if (&t != &tracks[kept]) {
-                    tracks[kept] = std::move(t);
-                }
-                ++kept;
-            } else {
-                ended.push_back(report(t));
+    size_t kept = 0; // d_open[0, kept) stay open, in their order
+    for (auto& t : d_open) {
+        const emission& em = t.em;
+        if (em.last >= oldest_open && em.last - em.first + 1 < d_max_spectra) {
+            next_sweep = std::min({ next_sweep,
+                                    em.last + d_max_gap + 1,
+                                    em.first + static_cast<int64_t>(d_max_spectra) - 1 });
+            if (&t != &d_open[kept]) {
+                d_open[kept] = std::move(t);
             }
+            ++kept;
+        } else {
+            ended.push_back(report(t));
         }
-        tracks.resize(kept);
     }
+    d_open.resize(kept);
     d_next_sweep = next_sweep;
 }
 
@@ -157,7 +154,20 @@ emission emission_tracker::report(track& t) const
     std::nth_element(t.stops.begin(), hi, t.stops.end());
     em.bin_start = *lo;
     em.bin_stop = *hi;
+    // The family with the most confidence summed over its detections (the first on a tie); its sum, over
+    // all the detections, is the emission's confidence, so a mixed emission reads less sure.
+    const auto best = std::max_element(t.family_confidence.begin(), t.family_confidence.end());
+    em.family = static_cast<int>(best - t.family_confidence.begin());
+    em.confidence_sum = *best;
     return em;
+}
+
+void emission_tracker::add_confidence(track& t, const detection& det)
+{
+    if (det.family >= static_cast<int>(t.family_confidence.size())) {
+        t.family_confidence.resize(det.family + 1, 0.0);
+    }
+    t.family_confidence[det.family] += det.confidence;
 }
 
 void emission_tracker::by_start(std::vector<emission>& ems)
@@ -170,10 +180,8 @@ void emission_tracker::by_start(std::vector<emission>& ems)
 std::vector<emission> emission_tracker::flush()
 {
     std::vector<emission> rest;
-    for (auto& tracks : d_open) {
-        for (auto& t : tracks) {
-            rest.push_back(report(t));
-        }
+    for (auto& t : d_open) {
+        rest.push_back(report(t));
     }
     d_open.clear();
     d_next_sweep = 0;

@@ -68,6 +68,22 @@ def test_a_detection_that_flickers_wider_joins_but_does_not_widen_the_emission(t
     assert (em.as_dict()["bin_start"], em.as_dict()["bin_stop"]) == (10, 15)  # median edges of the five
 
 
+def test_an_emitter_whose_family_flickers_is_one_emission_of_its_likeliest_family(tracker):
+    """Tracks were kept per family: a carrier the model called ask every 10th spectrum became 11 emissions
+    overlapping in time and frequency. Now one, named by the family with the most confidence summed over its
+    detections, whose confidence that sum over all of them is (a mixed emission reads less sure)."""
+    spectra = [[det(30, 34, "ask" if i % 10 == 5 else "fsk", 0.8)] for i in range(100)]
+    tr = tracker(NFFT, max_gap=8)
+    (em,) = feed(tr, 0, spectra, clock_at()) + tr.flush()
+    assert (em.family, em.first, em.last, em.count) == ("fsk", 0, 99, 100)
+    assert em.as_dict()["confidence"] == pytest.approx(0.8 * 90 / 100)
+    # the family with more confidence wins even when it has fewer detections
+    tr = tracker(NFFT, max_gap=8)
+    (em,) = feed(tr, 0, [[det(30, 34, "ask", 0.9)], [det(30, 34, "fsk", 0.3)], [det(30, 34, "fsk", 0.3)]],
+                 clock_at()) + tr.flush()
+    assert em.family == "ask" and em.as_dict()["confidence"] == pytest.approx(0.3)
+
+
 def test_a_retune_ends_open_emissions_at_the_old_tuning(tracker):
     tr = tracker(NFFT, max_gap=8)
     feed(tr, 0, [[det(10, 14)]], clock_at(100e6))

@@ -29,7 +29,7 @@ struct SPECENC_API detection {
 //! An emission as emission_tracker reports it.
 struct SPECENC_API emission {
     int64_t id; //!< unique per tracker, in the order emissions open
-    int family;
+    int family; //!< at report: the family with the most confidence summed over its detections
     int64_t first; //!< spectrum index of the first detection
     int64_t last;  //!< spectrum index of the latest detection
     int bin_start; //!< lower median of the detections' first bins
@@ -37,11 +37,11 @@ struct SPECENC_API emission {
     int reach_start; //!< lowest bin any detection reached
     int reach_stop;  //!< highest end bin any detection reached (exclusive)
     int count;       //!< detections joined
-    double confidence_sum;
+    double confidence_sum; //!< at report: the summed confidence of its detections of that family
     double evidence_sum;
     double level_sum; //!< sum of the finite levels of its detections
     int level_count;  //!< how many of its detections had a finite level
-    //! opened by a detection inside the reach of an emission of its family that this spectrum had
+    //! opened by a detection inside the reach of an emission that this spectrum had
     //! already joined: a piece of one cut in two, or a neighbour under a wide one
     bool nested;
 };
@@ -51,8 +51,10 @@ struct SPECENC_API emission {
  * \ingroup specenc
  *
  * \details
- * An emission is a run of detections of one family whose bins overlap, in spectra at most
- * \p max_gap apart. A detection joins the oldest open emission of its family not yet joined in
+ * An emission is a run of detections whose bins overlap, in spectra at most \p max_gap apart,
+ * whatever family each was named (the model's label flickers on one emitter: tracks per family made
+ * one carrier many overlapping emissions); it is reported as the family with the most confidence
+ * summed over its detections. A detection joins the oldest open emission not yet joined in
  * this spectrum whose reach (every bin an earlier detection covered) it overlaps; otherwise it
  * opens one (marked nested when it overlaps one that this spectrum already joined). An emission
  * ends once \p max_gap spectra pass without it, or when it has lasted \p max_spectra spectra (a
@@ -92,16 +94,18 @@ private:
         emission em;
         std::vector<int> starts; // each detection's first bin
         std::vector<int> stops;  // each detection's end bin
+        std::vector<double> family_confidence; // confidence summed per family code
     };
 
     void join(int64_t index, const detection& det, std::vector<emission>& opened);
     void sweep(int64_t index, std::vector<emission>& ended);
     emission report(track& t) const;
+    static void add_confidence(track& t, const detection& det);
     static void by_start(std::vector<emission>& ems);
 
     int d_max_gap;
     int d_max_spectra;
-    std::vector<std::vector<track>> d_open; // by family code, oldest first
+    std::vector<track> d_open; // oldest first
     int64_t d_next_id = 0;
     int64_t d_next_index = 0;
     // No open emission can end before this index (extending one only delays its end), so most
