@@ -57,6 +57,9 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
         if (det.family < 0) {
             refuse("family code " + std::to_string(det.family) + " must be >= 0");
         }
+        if (!(det.confidence >= 0.0)) { // the emission's family is the one with the most of it
+            refuse("detection confidence " + std::to_string(det.confidence) + " must be >= 0");
+        }
         previous = det.index;
     }
     result out;
@@ -79,31 +82,34 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
 
 void emission_tracker::join(int64_t index, const detection& det, std::vector<emission>& opened)
 {
+    // The oldest open emission of the detection's family whose reach it overlaps; failing that, the oldest of
+    // another family whose latest detection it mostly covers (IoU >= 0.5: the label flickered on one emitter).
+    // Across families the reach would let a wide burst over a carrier, or a neighbour a wide detection once
+    // touched, take over an emission of another emitter.
     bool nested = false;
+    track* other = nullptr;
     for (auto& t : d_open) {
-        emission& em = t.em;
+        const emission& em = t.em;
         if (det.bin_start >= em.reach_stop || em.reach_start >= det.bin_stop) {
+            continue;
+        }
+        if (family_of(t) != det.family) {
+            const int shared = std::min(det.bin_stop, t.stops.back()) - std::max(det.bin_start, t.starts.back());
+            const int spread = std::max(det.bin_stop, t.stops.back()) - std::min(det.bin_start, t.starts.back());
+            if (!other && em.last < index && 2 * shared >= spread) {
+                other = &t;
+            }
             continue;
         }
         nested = nested || em.last == index; // overlaps one this spectrum already joined
         if (em.last < index) {
-            em.last = index;
-            em.reach_start = std::min(em.reach_start, det.bin_start);
-            em.reach_stop = std::max(em.reach_stop, det.bin_stop);
-            em.count += 1;
-            add_confidence(t, det);
-            em.evidence_sum += det.evidence;
-            if (std::isfinite(det.level)) {
-                em.level_sum += det.level;
-                em.level_count += 1;
-            }
-            t.starts.push_back(det.bin_start);
-            t.stops.push_back(det.bin_stop);
-            if (index - em.first + 1 >= d_max_spectra) {
-                d_next_sweep = std::min(d_next_sweep, index); // long enough: report it now
-            }
+            extend(t, index, det);
             return;
         }
+    }
+    if (other) {
+        extend(*other, index, det);
+        return;
     }
     const bool level = std::isfinite(det.level);
     track t;
@@ -119,6 +125,41 @@ void emission_tracker::join(int64_t index, const detection& det, std::vector<emi
     d_next_sweep = std::min({ d_next_sweep,
                               index + d_max_gap + 1,
                               index + static_cast<int64_t>(d_max_spectra) - 1 });
+}
+
+void emission_tracker::extend(track& t, int64_t index, const detection& det)
+{
+    emission& em = t.em;
+    em.last = index;
+    em.reach_start = std::min(em.reach_start, det.bin_start);
+    em.reach_stop = std::max(em.reach_stop, det.bin_stop);
+    em.count += 1;
+    if (det.family >= static_cast<int>(t.family_confidence.size())) {
+        t.family_confidence.resize(det.family + 1, 0.0);
+    }
+    t.family_confidence[det.family] += det.confidence;
+    em.evidence_sum += det.evidence;
+    if (std::isfinite(det.level)) {
+        em.level_sum += det.level;
+        em.level_count += 1;
+    }
+    t.starts.push_back(det.bin_start);
+    t.stops.push_back(det.bin_stop);
+    if (index - em.first + 1 >= d_max_spectra) {
+        d_next_sweep = std::min(d_next_sweep, index); // long enough: report it now
+    }
+}
+
+int emission_tracker::family_of(const track& t)
+{
+    // The family with the most confidence summed over its detections; on a tie the one it opened with.
+    int best = t.em.family;
+    for (int f = 0; f < static_cast<int>(t.family_confidence.size()); ++f) {
+        if (t.family_confidence[f] > t.family_confidence[best]) {
+            best = f;
+        }
+    }
+    return best;
 }
 
 void emission_tracker::sweep(int64_t index, std::vector<emission>& ended)
@@ -154,20 +195,10 @@ emission emission_tracker::report(track& t) const
     std::nth_element(t.stops.begin(), hi, t.stops.end());
     em.bin_start = *lo;
     em.bin_stop = *hi;
-    // The family with the most confidence summed over its detections (the first on a tie); its sum, over
-    // all the detections, is the emission's confidence, so a mixed emission reads less sure.
-    const auto best = std::max_element(t.family_confidence.begin(), t.family_confidence.end());
-    em.family = static_cast<int>(best - t.family_confidence.begin());
-    em.confidence_sum = *best;
+    // its family's summed confidence, over all the detections, is the emission's: a mixed one reads less sure
+    em.family = family_of(t);
+    em.confidence_sum = t.family_confidence[em.family];
     return em;
-}
-
-void emission_tracker::add_confidence(track& t, const detection& det)
-{
-    if (det.family >= static_cast<int>(t.family_confidence.size())) {
-        t.family_confidence.resize(det.family + 1, 0.0);
-    }
-    t.family_confidence[det.family] += det.confidence;
 }
 
 void emission_tracker::by_start(std::vector<emission>& ems)

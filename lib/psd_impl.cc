@@ -116,16 +116,23 @@ bool number_of(const pmt::pmt_t& v, double& out)
     return std::isfinite(out);
 }
 
-// An rx_time value as (whole seconds, fraction); false unless it is a pair of numbers with seconds >= 0.
-// Real seconds (a double pair) give their fraction to `frac`; uint64 seconds keep all 64 bits.
+// An rx_time value as (whole seconds, fraction); false unless it is a pair of numbers with seconds in
+// [0, 2^63) and a fraction under 2^52 in size.
+// Real seconds (a double pair) give their fraction to `frac`; integer seconds stay exact.
 bool time_of(const pmt::pmt_t& v, uint64_t& secs, double& frac)
 {
+    // Seconds under 2^63 and a fraction under 2^52 in size keep every later sum and cast in range.
     double s;
     if (!pmt::is_tuple(v) || pmt::length(v) != 2 || !number_of(pmt::tuple_ref(v, 0), s) ||
-        !number_of(pmt::tuple_ref(v, 1), frac) || s < 0.0)
+        !number_of(pmt::tuple_ref(v, 1), frac) || s < 0.0 || s >= 0x1p63 || std::fabs(frac) >= 0x1p52)
         return false;
     const pmt::pmt_t whole = pmt::tuple_ref(v, 0);
-    secs = pmt::is_uint64(whole) ? pmt::to_uint64(whole) : static_cast<uint64_t>(std::floor(s));
+    if (pmt::is_uint64(whole))
+        secs = pmt::to_uint64(whole);
+    else if (pmt::is_integer(whole))
+        secs = static_cast<uint64_t>(pmt::to_long(whole));
+    else
+        secs = static_cast<uint64_t>(std::floor(s));
     frac += s - std::floor(s);
     return true;
 }

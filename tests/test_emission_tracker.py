@@ -84,6 +84,21 @@ def test_an_emitter_whose_family_flickers_is_one_emission_of_its_likeliest_famil
     assert em.family == "ask" and em.as_dict()["confidence"] == pytest.approx(0.3)
 
 
+def test_another_familys_emission_is_joined_only_where_the_detection_matches_its_latest_bins(tracker):
+    """Joined across families by reach, a wide burst over a carrier took the carrier's emission (the burst was
+    never published), and a neighbour a wide detection had once touched took its emission (identities swapped)."""
+    burst = [[det(30, 34, "fsk", 0.9)] + ([det(0, 64, "ofdm", 0.9)] if 40 <= i <= 60 else []) for i in range(100)]
+    tr = tracker(NFFT, max_gap=8)
+    ems = sorted(feed(tr, 0, [sorted(s) for s in burst], clock_at()) + tr.flush(), key=lambda e: e.family)
+    assert [(e.family, e.first, e.last, e.bin_start, e.bin_stop) for e in ems] == [
+        ("fsk", 0, 99, 30, 34), ("ofdm", 40, 60, 0, 64)]
+    neighbour = [[det(16 if i == 3 else 20, 24, "ask", 0.9)] + ([det(14, 18, "fsk", 0.9)] if i >= 5 else [])
+                 for i in range(100)]
+    tr = tracker(NFFT, max_gap=8)
+    ems = sorted(feed(tr, 0, [sorted(s) for s in neighbour], clock_at()) + tr.flush(), key=lambda e: e.family)
+    assert [(e.family, e.first, e.bin_start, e.bin_stop) for e in ems] == [("ask", 0, 20, 24), ("fsk", 5, 14, 18)]
+
+
 def test_a_retune_ends_open_emissions_at_the_old_tuning(tracker):
     tr = tracker(NFFT, max_gap=8)
     feed(tr, 0, [[det(10, 14)]], clock_at(100e6))
@@ -222,6 +237,9 @@ def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
         core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0], [0.0, 0.0])
     with pytest.raises(ValueError, match="1-D and of one length"):
         core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0], [0.0])
+    for confidence in (-0.1, float("nan")):  # the emission's family is the one with the most confidence
+        with pytest.raises(ValueError, match="confidence .* must be >= 0"):
+            core.update(2, 1, [2], [3], [1], [2], [confidence], [0.0], [0.0])
     with pytest.raises(ValueError, match="max_gap=-1"):
         specenc_cpp.emission_tracker(max_gap=-1)
 

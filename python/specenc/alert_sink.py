@@ -1,10 +1,11 @@
 """specenc.alert_sink: write alert (or detection) messages to JSONL, SigMF annotations, stdout and ZMQ.
 
-Every message is written and flushed as it arrives, so nothing is lost on Ctrl-C or when a later
-block crashes. The SigMF file is rewritten atomically (temp file + rename), so it is a valid SigMF
-meta at every moment: at once on a message, unless its last rewrite took over REWRITE_DUTY of the time
+JSONL, stdout and ZMQ are written and flushed as each message arrives, so nothing is lost on Ctrl-C or
+when a later block crashes. The SigMF file is rewritten atomically (temp file + rename), so it is a valid
+SigMF meta at every moment: at once on a message, unless its last rewrite took over REWRITE_DUTY of the time
 since (a rewrite costs in proportion to the annotations held, 56 ms at 6000: rewriting on every message
-made a long run quadratic); then a timer rewrites it when that time has passed, and stop() does.
+made a long run quadratic); then a timer rewrites it when that time has passed, and stop() does. A process
+killed in between leaves the SigMF file that far behind the JSONL.
 """
 
 import json

@@ -1,9 +1,10 @@
 """Per-spectrum detections -> emissions: one record per emission instead of one per spectrum.
 
 An emission is a run of detections whose bins overlap in spectra at most `max_gap` apart, at one
-tuning (a retune ends every open emission), whatever family each detection was named; it is published as the
-family with the most confidence summed over its detections, with that sum over all of them as its confidence. A detection joins an emission when it overlaps
-the bins any earlier one reached; the emission's published edges are its median detection's. spectrum_encoder publishes each emission
+tuning (a retune ends every open emission). A detection joins an emission of its family when it overlaps the
+bins any earlier one reached, or else one of another family whose latest detection it mostly covers (the
+model's label flickered); it is published as the family with the most confidence summed over its detections,
+that sum over all of them its confidence, and with its median detection's edges. spectrum_encoder publishes each emission
 once, when it ends (or every `max_spectra` spectra for a long one), which keeps the message rate
 independent of the spectrum rate.
 

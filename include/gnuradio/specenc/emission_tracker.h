@@ -41,7 +41,7 @@ struct SPECENC_API emission {
     double evidence_sum;
     double level_sum; //!< sum of the finite levels of its detections
     int level_count;  //!< how many of its detections had a finite level
-    //! opened by a detection inside the reach of an emission that this spectrum had
+    //! opened by a detection inside the reach of an emission of its family that this spectrum had
     //! already joined: a piece of one cut in two, or a neighbour under a wide one
     bool nested;
 };
@@ -51,12 +51,13 @@ struct SPECENC_API emission {
  * \ingroup specenc
  *
  * \details
- * An emission is a run of detections whose bins overlap, in spectra at most \p max_gap apart,
- * whatever family each was named (the model's label flickers on one emitter: tracks per family made
- * one carrier many overlapping emissions); it is reported as the family with the most confidence
- * summed over its detections. A detection joins the oldest open emission not yet joined in
- * this spectrum whose reach (every bin an earlier detection covered) it overlaps; otherwise it
- * opens one (marked nested when it overlaps one that this spectrum already joined). An emission
+ * An emission is a run of detections whose bins overlap, in spectra at most \p max_gap apart; its
+ * family is the one with the most confidence summed over its detections (on a tie, the first's). A
+ * detection joins the oldest open emission of its family not yet joined in this spectrum whose reach
+ * (every bin an earlier detection covered) it overlaps; failing that, the oldest of another family
+ * whose latest detection it mostly covers (IoU >= 0.5: the model's label flickered on one emitter);
+ * otherwise it opens one (marked nested when it overlaps one of its family that this spectrum
+ * already joined). An emission
  * ends once \p max_gap spectra pass without it, or when it has lasted \p max_spectra spectra (a
  * long one is then reported in pieces). Its reported edges are the median detection's, so a few
  * wider detections (skirts, a neighbour) do not widen it.
@@ -82,7 +83,8 @@ public:
      *
      * \param detections sorted by index, each in [first, first + n).
      * \throws std::invalid_argument when spectra go backwards, a detection lies outside the
-     *         spectra or out of order, has bin_stop <= bin_start, or a negative family.
+     *         spectra or out of order, has bin_stop <= bin_start, a negative family or a
+     *         confidence that is negative or NaN.
      */
     result update(int64_t first, int64_t n, const std::vector<detection>& detections);
 
@@ -100,7 +102,8 @@ private:
     void join(int64_t index, const detection& det, std::vector<emission>& opened);
     void sweep(int64_t index, std::vector<emission>& ended);
     emission report(track& t) const;
-    static void add_confidence(track& t, const detection& det);
+    void extend(track& t, int64_t index, const detection& det);
+    static int family_of(const track& t);
     static void by_start(std::vector<emission>& ems);
 
     int d_max_gap;

@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(b274457157a5af8dbf87cc3c1a57c46e)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(aff721212c627798d1445b264e444f58)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
