@@ -252,13 +252,23 @@ def test_a_model_giving_detections_as_plain_lists_is_refused_by_name():
         spectrum_encoder(model_path=ListModel(NFFT), nfft=NFFT)
 
 
-def test_cuda_requested_without_gpu_fails_before_start():
+def test_cuda_requested_without_gpu_fails_before_start(capfd):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("SKIPPED: a CUDA device is present, so the cuda-absent error cannot be shown")
     with pytest.raises(ValueError, match="torch sees no CUDA device"):
         spectrum_encoder(model_path="", device="cuda")
     assert open_model("", device="auto").device == "cpu"
+    # the block says where the model runs and why on GNU Radio's logger (Python logging is silent by default);
+    # at GNU Radio's default level, which specenc run (test_app_run) lowers to warn for the whole process
+    level = gr.logging().default_level()
+    gr.logging().set_default_level(gr.log_levels.info)
+    try:
+        spectrum_encoder(model_path="", device="auto")
+    finally:
+        gr.logging().set_default_level(level)
+    assert "spectrum_encoder :info: model runs on runtime torch on cpu: device auto: torch sees no CUDA device" in (
+        capfd.readouterr().out)
 
 
 def test_wrong_vlen_between_blocks_is_refused_at_connect():

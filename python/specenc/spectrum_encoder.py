@@ -33,8 +33,9 @@ RUNTIMES = ("torch", "onnxruntime")
 MAX_BATCH = 4096
 
 
-def open_model(model_path="", backend="", runtime="torch", device="cpu", threads=0):
-    """Load the model once: '' = the shipped default; a loaded model object is used as is."""
+def open_model(model_path="", backend="", runtime="torch", device="cpu", threads=0, logger=None):
+    """Load the model once: '' = the shipped default; a loaded model object is used as is. `logger` (a block's):
+    where the choice of runtime and device is logged, with why."""
     if not isinstance(model_path, str):
         return model_path
     if runtime not in RUNTIMES:
@@ -51,7 +52,10 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
     try:
         # One place decides the device from what is installed (device='auto' may find onnxruntime's GPU
         # providers even when torch has no CUDA); it logs its choice and names what is missing.
-        device = select(runtime, device).device
+        selection = select(runtime, device)
+        if logger is not None:  # Python logging, where select() logs, is silent unless a script sets it up
+            logger.info(f"model runs on {selection.describe()}")
+        device = selection.device
         return load_model(model_path or None, backend=backend or None, device=device, runtime=runtime,
                           threads=threads or None)
     except (NotImplementedError, ImportError) as exc:
@@ -143,7 +147,8 @@ class spectrum_encoder(gr.basic_block):
             raise ValueError(f"tokens_kept={tokens_kept} must be in 0..1 (0 = the model's setting)")
         dsp.check_params(nfft, overlap, average)  # the psd block's settings, which place the spectra
         _check_tuning(sample_rate, center_freq)
-        self.model = open_model(model_path, backend, runtime, device, threads)
+        # the block's own logger exists only once gr.basic_block is initialised, after the model sets its outputs
+        self.model = open_model(model_path, backend, runtime, device, threads, gr.logger("spectrum_encoder"))
         if self.model.nfft != nfft:
             raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
                              f"set the psd block's FFT size to {self.model.nfft}")

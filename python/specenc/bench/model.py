@@ -22,18 +22,22 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 TARGETS = {"p50_ms": 2.0, "throughput": 2000.0, "gemm_share": 0.5}  # issue 4, default model, 2 threads
 PAIRED_ROUNDS = 9  # GEMM probe / backbone turns behind each variant's share
+TOKENS, BATCHES = "64,128,192,256", "16,32,64,128,256"  # the full sweep
 
 
 def add_arguments(parser):
-    parser.add_argument("--quick", action="store_true", help="at most 10 warm-up + 50 iterations and 0.5 s per variant")
+    parser.add_argument("--quick", action="store_true",
+                        help="a check of about a minute, not the full sweep (~10 min on 2 cores): the shipped model's "
+                             "128 tokens and batch 64 (unless --tokens/--batches say otherwise), no reference model, at "
+                             "most 10 warm-up + 50 iterations and 0.5 s per variant")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up predict calls per variant (100)")
     parser.add_argument("--iters", type=int, default=1000, help="timed predict calls per variant (1000)")
     parser.add_argument("--budget-s", type=float, default=3.0, help="max seconds of timed calls per variant (3)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
-    parser.add_argument("--tokens", default="64,128,192,256",
+    parser.add_argument("--tokens", default=TOKENS,
                         help="token counts into the backbone to sweep (wider tokens below the shipped model's, dropout above)")
     parser.add_argument("--backends", default="", help="comma list (default: every backend usable here)")
-    parser.add_argument("--batches", default="16,32,64,128,256", help="batch sizes tried for throughput")
+    parser.add_argument("--batches", default=BATCHES, help="batch sizes tried for throughput")
     parser.add_argument("--no-reference", action="store_true", help="skip the seed-size reference model")
     parser.add_argument("--ref-warmup", type=int, default=10, help="reference model: warm-up predict calls (10)")
     parser.add_argument("--ref-iters", type=int, default=50, help="reference model: timed predict calls (50)")
@@ -172,8 +176,11 @@ def main(args):
     import torch
     from ..model import REFERENCE, available_backends
     from .paper import default_config, tokens_config
-    if args.quick:
+    if args.quick:  # each variant still runs its GEMM-share rounds: the sweep's 32 variants took 9 min
         args.warmup, args.iters, args.budget_s = min(args.warmup, 10), min(args.iters, 50), min(args.budget_s, 0.5)
+        args.tokens = "128" if args.tokens == TOKENS else args.tokens
+        args.batches = "64" if args.batches == BATCHES else args.batches
+        args.no_reference = True
     if args.threads < 1:
         raise ValueError(f"--threads={args.threads} must be >= 1")
     tokens = [int(t) for t in args.tokens.split(",") if t]

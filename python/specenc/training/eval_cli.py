@@ -19,13 +19,13 @@ def add_arguments(parser):
     parser.add_argument("--data", action="append", default=None, metavar="D",
                         help="'synthetic' (held-out generated scenes), a .sigmf-meta file or a directory of them "
                              "(repeatable; default: synthetic)")
-    parser.add_argument("--out", default="out/eval", help="directory for results.json, report.md and plots")
-    parser.add_argument("--seed", type=int, default=2026, help="test-set seed (a stream disjoint from training)")
-    parser.add_argument("--n-test", type=int, default=2048, help="mixed held-out scenes (half with anomalies)")
-    parser.add_argument("--n-clean", type=int, default=4096, help="clean scenes per clean set (calibration, false alarms)")
+    parser.add_argument("--out", default="out/eval", help="directory for results.json, report.md and plots (out/eval)")
+    parser.add_argument("--seed", type=int, default=2026, help="test-set seed, a stream disjoint from training (2026)")
+    parser.add_argument("--n-test", type=int, default=2048, help="mixed held-out scenes, half with anomalies (2048)")
+    parser.add_argument("--n-clean", type=int, default=4096, help="clean scenes per clean set: calibration, false alarms (4096)")
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
-                        help="false-alarm rate the baselines are calibrated to (the model keeps its own threshold)")
-    parser.add_argument("--ae-steps", type=int, default=300, help="training steps of the autoencoder baseline")
+                        help="false-alarm rate the baselines are calibrated to; the model keeps its own threshold (%(default)g)")
+    parser.add_argument("--ae-steps", type=int, default=300, help="training steps of the autoencoder baseline (300)")
     parser.add_argument("--average", type=int, default=1,
                         help="frames averaged per spectrum for recordings (default 1; training saw 1, 2 and 4)")
     parser.add_argument("--capture-families", default=None, metavar="FILE.json",
