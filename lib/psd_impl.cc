@@ -117,12 +117,11 @@ bool number_of(const pmt::pmt_t& v, double& out)
 }
 
 // An rx_time value as (whole seconds, fraction); false unless it is a pair of numbers with seconds in
-// [0, 2^63) and a fraction under 2^52 in size.
-// Real seconds (a double pair) give their fraction to `frac`; integer seconds stay exact.
+// [0, 2^63) and a fraction under 2^52 in size. Real seconds (a double pair) give their fraction to
+// `frac`; integer seconds stay exact.
 bool time_of(const pmt::pmt_t& v, uint64_t& secs, double& frac)
 {
-    // Seconds under 2^63 and a fraction under 2^52 in size keep every later sum and cast in range.
-    double s;
+    double s; // bounded so every later sum and cast stays in range
     if (!pmt::is_tuple(v) || pmt::length(v) != 2 || !number_of(pmt::tuple_ref(v, 0), s) ||
         !number_of(pmt::tuple_ref(v, 1), frac) || s < 0.0 || s >= 0x1p63 || std::fabs(frac) >= 0x1p52)
         return false;
