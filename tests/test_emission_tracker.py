@@ -66,6 +66,9 @@ def test_a_detection_that_flickers_wider_joins_but_does_not_widen_the_emission(t
     (em,) = tr.flush()
     assert em.count == 5 and (em.reach_start, em.reach_stop) == (4, 31)
     assert (em.as_dict()["bin_start"], em.as_dict()["bin_stop"]) == (10, 15)  # median edges of the five
+    # the message also gives the whole range its detections covered (a drifting emission's), in Hz
+    reach = em.as_dict()["reach_lower_edge"], em.as_dict()["reach_upper_edge"]
+    assert reach == pytest.approx(dsp.bin_edges_hz(4, 31, NFFT, 1e6, 100e6))
 
 
 def test_an_emitter_whose_family_flickers_is_one_emission_of_its_likeliest_family(tracker):

@@ -40,18 +40,23 @@ class Emission:
     # model.detections.drop_faint), or None when the model measured none.
     contrast_db: float = None
 
+    def _hz(self, start, stop):
+        """(lower, upper) Hz of bins [start, stop) at the emission's tuning."""
+        rate = self.place["sample_rate"] if self.place["sample_rate"] > 0 else 1.0
+        return dsp.bin_edges_hz(start, stop, self.nfft, rate, self.place["center_freq"])
+
     @property
     def freq_edges(self):
-        """(lower, upper) Hz of the bins at the emission's tuning."""
-        rate = self.place["sample_rate"] if self.place["sample_rate"] > 0 else 1.0
-        return dsp.bin_edges_hz(self.bin_start, self.bin_stop, self.nfft, rate, self.place["center_freq"])
+        """(lower, upper) Hz of the median detection's bins."""
+        return self._hz(self.bin_start, self.bin_stop)
 
     def as_dict(self):
         """The `detections` message / JSON form."""
         out = dict(self.place)
         f_lo, f_hi = self.freq_edges
+        r_lo, r_hi = self._hz(self.reach_start, self.reach_stop)  # a drifting emission's whole range
         out.update(family=self.family, confidence=self.confidence_sum / self.count,
-                   freq_lower_edge=f_lo, freq_upper_edge=f_hi,
+                   freq_lower_edge=f_lo, freq_upper_edge=f_hi, reach_lower_edge=r_lo, reach_upper_edge=r_hi,
                    bin_start=self.bin_start, bin_stop=self.bin_stop, spectra=self.count,
                    sample_count=self.sample_end - self.place["sample_start"])
         if self.contrast_db is not None:
