@@ -54,6 +54,7 @@ def load(args):
     """Load the model once (clear errors before any flowgraph exists); returns (model, average)."""
     from ..anomaly_detector import MAX_INTEGRATE
     from ..spectrum_encoder import MAX_BATCH, open_model
+    from ..training.calibrate import model_calibration
 
     # In the flags' own names, before the model loads (the blocks would say it in their parameters' names).
     if args.threads < 0:
@@ -67,7 +68,7 @@ def load(args):
     if not 0 <= getattr(args, "integrate", 0) <= MAX_INTEGRATE:
         raise UsageError(f"--integrate={args.integrate} must be in 0..{MAX_INTEGRATE} (0 = the model's calibration)")
     model = open_model(args.model, args.backend, args.runtime, args.device, args.threads)
-    calibrated = getattr(model, "metadata", {}).get("calibration", {}).get("average", args.average)
+    calibrated = model_calibration(model).get("average", args.average)
     if calibrated != args.average:  # averaging changes the scores: the threshold holds for its own average
         log.warning("the model's threshold was calibrated on spectra averaging %d frames; --average %d gives other "
                     "scores (pass --average %d)", calibrated, args.average, calibrated)

@@ -38,9 +38,14 @@ def integrated_scores(scores, n):
     return np.concatenate([np.zeros(min(n - 1, len(scores))), score_means(scores, n)]) if n > 1 else scores
 
 
+def model_calibration(model):
+    """The record of how the model's threshold was calibrated ({} when its file has none)."""
+    return getattr(model, "metadata", {}).get("calibration", {})
+
+
 def model_integrate(model):
     """How many consecutive scores the model's threshold is for (its calibration's --integrate; 1 when not said)."""
-    return int(getattr(model, "metadata", {}).get("calibration", {}).get("integrate", 1))
+    return int(model_calibration(model).get("integrate", 1))
 
 
 def check_far(far):
