@@ -86,25 +86,32 @@ def test_raw_file_needs_rate_and_format(specenc_cpp, tmp_path):
         specenc.sigmf_source(str(raw), rate=1e6, fmt="cs4")
 
 
-def retuned_recording(path, n=60_000, rate=1e6):
-    """Noise at 915 MHz, retuned to 2.44 GHz at sample 20 000; a third capture at 40 000 restarts the clock."""
+def retuned_recording(path, n=60_000, rate=1e6, offset=0):
+    """Noise at 915 MHz, retuned to 2.44 GHz at sample 20 000; a third capture at 40 000 restarts the clock. With an
+    offset, the file is part of a longer recording that numbers its first sample `offset` (core:offset)."""
     iq = (np.random.default_rng(2).normal(size=(n, 2)) * 0.01).astype(np.float32).view(np.complex64).ravel()
     meta = sigmf_io.write_recording(path, iq, rate, 915e6, datetime="2026-11-23T10:00:00Z")
     doc = json.load(open(meta))
     doc["captures"] += [{"core:sample_start": 20_000, "core:frequency": 2.44e9},
                         {"core:sample_start": 40_000, "core:frequency": 2.44e9,
                          "core:datetime": "2026-11-23T10:00:05Z"}]
+    if offset:
+        doc["global"]["core:offset"] = offset
+        for capture in doc["captures"]:
+            capture["core:sample_start"] += offset
     with open(meta, "w") as f:
         json.dump(doc, f)
     return meta
 
 
-def test_a_capture_that_retunes_is_tagged_where_it_starts(specenc_cpp, tmp_path):
+@pytest.mark.parametrize("offset", [0, 7000])
+def test_a_capture_that_retunes_is_tagged_where_it_starts(specenc_cpp, tmp_path, offset):
     """Each later capture's frequency (and datetime) reaches the stream at its first sample, so the spectrum that holds
-    it and those after are placed at the new tuning; spectrum_freqs gives the same frequencies offline."""
+    it and those after are placed at the new tuning; spectrum_freqs gives the same frequencies offline. A file that
+    starts at core:offset of its recording is tagged at the same samples of the file."""
     from gnuradio import specenc
 
-    meta = retuned_recording(tmp_path / "retuned")
+    meta = retuned_recording(tmp_path / "retuned", offset=offset)
     nfft, average = 256, 2  # a spectrum every 256 samples
 
     def tags_of(source, limit=None):

@@ -82,6 +82,38 @@ def test_write_annotations_creates_meta_describing_another_recording(tmp_path, i
         sigmf_io.write_annotations(tmp_path / "none.sigmf-meta", [])
 
 
+def test_core_offset_counts_sample_indices_from_the_whole_recording(tmp_path, iq):
+    """A recording split over files numbers each file's first sample core:offset; SigMF's captures and annotations
+    give absolute indices. Read, they count from the file's first sample; written, the offset is added back."""
+    meta = sigmf_io.write_recording(tmp_path / "part2", iq, 1e6, 915e6, annotations=[{"core:sample_start": 0}])
+    doc = json.load(open(meta))
+    doc["global"]["core:offset"] = 5000
+    doc["captures"][0]["core:sample_start"] = 5000
+    doc["captures"].append({"core:sample_start": 5600, "core:frequency": 2.44e9})
+    doc["annotations"] = [{"core:sample_start": 5300, "core:sample_count": 10, "core:label": "fsk"}]
+    json.dump(doc, open(meta, "w"))
+    rec = sigmf_io.read_meta(meta)
+    assert rec.offset == 5000
+    assert [c["core:sample_start"] for c in rec.captures] == [0, 600]
+    assert [a["core:sample_start"] for a in rec.annotations] == [300]
+    assert sigmf_io.retunes(rec) == [(600, 2.44e9)]
+    out = sigmf_io.write_annotations(tmp_path / "out.sigmf-meta", [{"core:sample_start": 3}], recording=rec)
+    written = json.load(open(out))
+    assert written["global"]["core:offset"] == 5000
+    assert [c["core:sample_start"] for c in written["captures"]] == [5000, 5600]
+    assert [a["core:sample_start"] for a in written["annotations"]] == [5003]
+    sigmf_io.write_annotations(out, [{"core:sample_start": 7}])  # added to the meta it wrote
+    assert [a["core:sample_start"] for a in sigmf_io.read_meta(out).annotations] == [3, 7]
+    doc["annotations"] = [{"core:sample_start": 4999}]
+    json.dump(doc, open(meta, "w"))
+    with pytest.raises(ValueError, match="annotation 0 starts at sample 4999, before core:offset=5000"):
+        sigmf_io.read_meta(meta)
+    doc["global"]["core:offset"] = 2.5
+    json.dump(doc, open(meta, "w"))
+    with pytest.raises(ValueError, match="core:offset=2.5 must be a whole number"):
+        sigmf_io.read_meta(meta)
+
+
 def test_clear_errors(tmp_path, iq):
     meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 1e8, datatype="ci16_le")
     with open(meta[:-4] + "data", "ab") as f:
@@ -91,7 +123,7 @@ def test_clear_errors(tmp_path, iq):
     doc = json.load(open(meta))
     doc["global"]["core:datatype"] = "ri16_le"
     json.dump(doc, open(meta, "w"))
-    with pytest.raises(ValueError, match="unsupported datatype 'ri16_le'"):
+    with pytest.raises(ValueError, match=r"r.sigmf-meta: unsupported datatype 'ri16_le'"):
         sigmf_io.read_meta(meta)
     del doc["global"]["core:sample_rate"]
     doc["global"]["core:datatype"] = "cf32_le"

@@ -59,15 +59,33 @@ class Recording:
     annotations: list = field(default_factory=list)
     global_: dict = field(default_factory=dict)
     captures: list = field(default_factory=list)
+    # The captures' and annotations' core:sample_start count from the data file's first sample, which is sample
+    # `offset` (core:offset) of the whole recording: SigMF's sample indices are absolute.
+    offset: int = 0
 
 
-def canonical_datatype(name):
-    """Canonical datatype name for a SigMF/raw format spelling; ValueError when unsupported."""
+def canonical_datatype(name, where=""):
+    """Canonical datatype name for a SigMF/raw format spelling; ValueError (naming `where`) when unsupported."""
     key = str(name).strip().lower()
     if key not in ALIASES:
-        raise ValueError(
-            f"unsupported datatype {name!r}; supported: cu8, ci8, ci16_le (ci16), cf32_le (cf32)")
+        raise ValueError(f"{where + ': ' if where else ''}unsupported datatype {name!r}; "
+                         f"supported: cu8, ci8, ci16_le (ci16), cf32_le (cf32)")
     return ALIASES[key]
+
+
+def _shifted(items, by):
+    """Copies of captures/annotations with `by` added to each core:sample_start."""
+    return [{**item, "core:sample_start": int(item.get("core:sample_start", 0)) + by} for item in items]
+
+
+def _from_offset(meta_path, what, items, offset):
+    """`items` counted from the data file's first sample. SigMF's sample indices are absolute: a recording split
+    over files numbers each file's first sample core:offset."""
+    for i, item in enumerate(items):
+        if int(item.get("core:sample_start", 0)) < offset:
+            raise ValueError(f"{meta_path}: {what} {i} starts at sample {item.get('core:sample_start', 0)}, before "
+                             f"core:offset={offset} (the data file's first sample)")
+    return _shifted(items, -offset)
 
 
 def _item_bytes(datatype):
@@ -115,7 +133,7 @@ def read_meta(path, rate=None):
         raise ValueError(f"{meta_path}: missing 'global' object")
     if "core:datatype" not in glob:
         raise ValueError(f"{meta_path}: missing core:datatype in global")
-    datatype = canonical_datatype(glob["core:datatype"])
+    datatype = canonical_datatype(glob["core:datatype"], meta_path)
     if glob.get("core:metadata_only"):
         raise ValueError(f"{meta_path}: core:metadata_only: it describes a recording without its samples")
     rate = rate or glob.get("core:sample_rate")
@@ -125,7 +143,11 @@ def read_meta(path, rate=None):
         raise ValueError(f"{meta_path}: core:sample_rate={rate} must be > 0")
     if int(glob.get("core:num_channels", 1)) != 1:
         raise ValueError(f"{meta_path}: core:num_channels={glob['core:num_channels']}; only 1 channel is supported")
+    offset = glob.get("core:offset", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValueError(f"{meta_path}: core:offset={offset!r} must be a whole number >= 0")
     captures = sorted(meta.get("captures") or [], key=lambda c: c.get("core:sample_start", 0))
+    captures = _from_offset(meta_path, "capture", captures, offset)
     if any(c.get("core:header_bytes") for c in captures):
         raise ValueError(f"{meta_path}: core:header_bytes (non-conforming dataset) is not supported")
     first = captures[0] if captures else {}
@@ -133,6 +155,7 @@ def read_meta(path, rate=None):
     data_name = glob.get("core:dataset")
     data_path = os.path.join(base_dir, data_name) if data_name else meta_path[: -len(META_EXT)] + DATA_EXT
     annotations = sorted(meta.get("annotations") or [], key=lambda a: a.get("core:sample_start", 0))
+    annotations = _from_offset(meta_path, "annotation", annotations, offset)
     return Recording(
         meta_path=meta_path,
         data_path=data_path,
@@ -144,6 +167,7 @@ def read_meta(path, rate=None):
         annotations=annotations,
         global_=glob,
         captures=captures,
+        offset=offset,
     )
 
 
@@ -404,7 +428,8 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
 
     When the meta does not exist yet and `recording` is given, a new meta is created that describes
     that recording's samples (core:dataset names its data file when it is not the default beside the
-    meta). replace=True drops the annotations already there.
+    meta). replace=True drops the annotations already there. The new annotations' core:sample_start count
+    from the data file's first sample; the meta's core:offset is added (SigMF's indices are absolute).
     """
     meta_path = meta_path_for(meta_path)
     new = _check_annotations(annotations)
@@ -413,7 +438,8 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
             meta = json.load(f)
         meta.setdefault("captures", [])
         old = [] if replace else meta.get("annotations") or []
-        meta["annotations"] = _check_annotations(list(old) + new)
+        offset = int(meta["global"].get("core:offset", 0))
+        meta["annotations"] = _check_annotations(list(old) + _shifted(new, offset))
     elif recording is not None:
         glob = {k: v for k, v in recording.global_.items() if k not in ("core:dataset", "core:sha512")}
         glob.update({"core:datatype": recording.datatype, "core:sample_rate": recording.sample_rate,
@@ -424,7 +450,8 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
         capture = {"core:sample_start": 0, "core:frequency": recording.center_freq}
         if recording.datetime:
             capture["core:datetime"] = recording.datetime
-        meta = {"global": glob, "captures": recording.captures or [capture], "annotations": new}
+        meta = {"global": glob, "captures": _shifted(recording.captures or [capture], recording.offset),
+                "annotations": _shifted(new, recording.offset)}
     else:
         raise FileNotFoundError(f"SigMF meta file not found: {meta_path} (pass recording= to create one)")
     meta["global"].update(extra_global or {})
