@@ -5,7 +5,7 @@ import pmt
 import pytest
 from blocks_fake_model import ToneModel
 from gnuradio import blocks, gr
-from test_blocks_encoder import FREQ, NFFT, RATE, assert_covers, bin_centre, rx_tags, tags_by_key
+from test_blocks_encoder import FREQ, NFFT, RATE, assert_covers, bin_centre, rx_tags, tag, tags_by_key
 
 from gnuradio.specenc.anomaly_detector import anomaly_detector
 from gnuradio.specenc.spectrum_encoder import spectrum_encoder
@@ -68,6 +68,18 @@ def test_holdoff_zero_alerts_every_spectrum_and_threshold_override():
     assert sorted(tags_by_key(sink, "specenc_anomaly")) == [a["spectrum"] for a in alerts]
     _, _, alerts = run_chain(bursts(), threshold=0.95, holdoff=0)
     assert [a["spectrum"] for a in alerts] == [60, 61]  # only the 70 dB burst clears 0.95
+
+
+def test_a_retune_starts_a_new_event():
+    spectra = np.full((60, NFFT), -100.0, np.float32)
+    spectra[20:40, 10] = -30.0  # one burst, above threshold throughout
+    _, _, alerts = run_chain(spectra, holdoff=16, stream_tags=rx_tags())
+    assert [a["spectrum"] for a in alerts] == [20]
+    retune = [*rx_tags(), tag(30, "rx_freq", pmt.from_double(FREQ + 1e6))]
+    _, _, alerts = run_chain(spectra, holdoff=16, stream_tags=retune)
+    assert [a["spectrum"] for a in alerts] == [20, 30]  # the new band's alert is not held off by the old one's
+    assert [a["center_freq"] for a in alerts] == [FREQ, FREQ + 1e6]
+    assert_covers(alerts[1], bin_centre(10, freq=FREQ + 1e6))
 
 
 def test_negative_threshold_restores_the_calibrated_one():

@@ -45,7 +45,8 @@ class anomaly_detector(queue_block):
         holdoff: spectra above the threshold within this many spectra of the last one belong to the same event
             and raise no new alert (0 = alert on every spectrum), whatever kind the model names: at a site's
             threshold the kind flickers between spectra, and the demo's site-calibrated run raised 79 alerts with
-            events per kind, each named from its own spectrum, against 4 now.
+            events per kind, each named from its own spectrum, against 4 now. A retune (rx_freq or rx_rate
+            changed) starts a new event.
         threshold_output: add output 1, the threshold per spectrum.
         integrate: threshold the mean of this many consecutive scores (a persistent weak anomaly, such as a
             frequency hopper, lifts a site's steady scores a little for hundreds of spectra); 0 = what the
@@ -172,7 +173,10 @@ class anomaly_detector(queue_block):
                 self.logger.warn(f"the model's threshold was calibrated for integrate={calibrated_for}, this block "
                                  f"integrates {self.integrate} scores: its false-alarm rate does not hold")
         else:  # rx_time, rx_freq, rx_rate
+            tuning = (self._clock.freq, self._clock.rate)
             self._clock.apply(tag, index)  # from this spectrum on
+            if (self._clock.freq, self._clock.rate) != tuning:
+                self._last_above = None  # a retune shows another band: its anomalies are new, not held off
             self.add_item_tag(0, tag.offset, key, tag.value)
 
     def _alert_run(self, out, where, seq, first, start, stop):
