@@ -66,6 +66,21 @@ def test_jsonl_sigmf_and_stdout(tmp_path, capsys):
     assert len(out) == 4 and sink.count == 4
 
 
+def test_sigmf_captures_follow_the_tuning_of_the_alerts(tmp_path):
+    """A retune mid-stream: the SigMF file gets a capture at the first message of the new tuning, so a reader finds
+    each annotation's centre frequency; a late message of the old tuning (another port) changes nothing."""
+    meta = tmp_path / "a.sigmf-meta"
+    sink = alert_sink(sigmf_path=str(meta), stdout=False)
+    retuned = dict(ALERT, center_freq=868.3e6, freq_lower_edge=868.4e6, freq_upper_edge=868.5e6, sample_start=5000)
+    late = dict(DETECTION, center_freq=433.92e6, sample_start=3000)
+    deliver(sink, [ALERT, retuned, dict(retuned, sample_start=9000), late])
+    doc = json.loads(meta.read_text())
+    assert doc["captures"] == [{"core:sample_start": 0, "core:frequency": 433.92e6},
+                               {"core:sample_start": 5000, "core:frequency": 868.3e6}]
+    sigmf = pytest.importorskip("sigmf")
+    assert sigmf.SigMFFile(metadata=doc).get_capture_info(5000)["core:frequency"] == 868.3e6
+
+
 def test_written_before_the_flowgraph_ends(tmp_path):
     """Flushed per message: the file holds the alert while the block is still alive, before stop()."""
     jsonl = tmp_path / "a.jsonl"

@@ -59,8 +59,9 @@ def to_annotation(alert):
     return ann
 
 
-def annotations_meta(annotations, sample_rate, center_freq, description="", dataset=None):
-    """A metadata-only SigMF document holding `annotations` (sorted by sample_start)."""
+def annotations_meta(annotations, sample_rate, tunings=None, description="", dataset=None):
+    """A metadata-only SigMF document holding `annotations` (sorted by sample_start). `tunings`, {sample_start:
+    centre Hz} of the messages, become its captures: one where the centre changes (the first at sample 0)."""
     glob = {
         "core:datatype": "cf32_le",
         "core:version": SIGMF_VERSION,
@@ -74,11 +75,12 @@ def annotations_meta(annotations, sample_rate, center_freq, description="", data
         glob["core:dataset"] = dataset
     else:
         glob["core:metadata_only"] = True
-    capture = {"core:sample_start": 0}
-    if center_freq:
-        capture["core:frequency"] = float(center_freq)
+    captures = []
+    for start, freq in sorted((tunings or {}).items()):
+        if not captures or freq != captures[-1]["core:frequency"]:
+            captures.append({"core:sample_start": int(start) if captures else 0, "core:frequency": float(freq)})
     anns = sorted(annotations, key=lambda a: a.get("core:sample_start", 0))
-    return {"global": glob, "captures": [capture], "annotations": anns}
+    return {"global": glob, "captures": captures or [{"core:sample_start": 0}], "annotations": anns}
 
 
 def write_json_atomic(path, document):
@@ -118,7 +120,7 @@ class alert_sink(gr.basic_block):
                 raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be written")
         self._jsonl = open(jsonl_path, "w", buffering=1) if jsonl_path else None
         self._annotations = []
-        self._tuning = (0.0, 0.0)
+        self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} of the messages, for the captures
         self._lock = threading.Lock()  # the handler and the rewrite timer share the annotations
         self._pending = False  # annotations not in the file yet
         self._timer = None
@@ -174,8 +176,9 @@ class alert_sink(gr.basic_block):
     def _annotate(self, alert):
         with self._lock:
             self._annotations.append(to_annotation(alert))
-            if not self._tuning[0]:
-                self._tuning = (alert.get("sample_rate") or 0.0, alert.get("center_freq") or 0.0)
+            self._sample_rate = self._sample_rate or alert.get("sample_rate") or 0.0
+            if alert.get("center_freq"):  # messages of two ports may arrive out of stream order: kept by sample
+                self._tunings[alert["sample_start"]] = alert["center_freq"]
             self._pending = True
             wait = self._rewritten_at + self._rewrite_cost / REWRITE_DUTY - time.monotonic()
             if wait <= 0:
@@ -188,7 +191,7 @@ class alert_sink(gr.basic_block):
     def _rewrite(self):
         """Write the SigMF file now (the caller holds the lock)."""
         start = time.monotonic()
-        write_json_atomic(self.sigmf_path, annotations_meta(self._annotations, *self._tuning))
+        write_json_atomic(self.sigmf_path, annotations_meta(self._annotations, self._sample_rate, self._tunings))
         self._pending = False
         self._rewritten_at = time.monotonic()
         self._rewrite_cost = self._rewritten_at - start
