@@ -93,6 +93,45 @@ def test_run_counts_nan_spectra_as_invalid_and_goes_on(inputs, tmp_path, capsys,
     assert os.path.samefile(sigmf_io.read_meta(out).data_path, raw)
 
 
+def test_per_spectrum_scores_with_integration_are_the_means_and_valid_json(inputs, tmp_path, capsys):
+    """With --integrate N the scores the alerts are decided on are means of N, undefined for the first N - 1
+    spectra: those annotations carry no score (NaN, which JSON does not have, made the file unreadable)."""
+    _, weights, meta = inputs
+    runs = {}
+    for n in (1, 4):
+        out = tmp_path / f"o{n}.sigmf-meta"
+        argv = ["run", meta, "--model", weights, "--out", str(out), "--per-spectrum", "--integrate", str(n)]
+        assert run_cli(argv, capsys)[0] == 0
+        doc = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+        runs[n] = [a for a in doc["annotations"] if "specenc:confidence" in a and "specenc:spectra" not in a]
+    single, means = ([a.get("specenc:score") for a in runs[n]] for n in (1, 4))
+    assert means[:3] == [None] * 3 and None not in means[3:] and len(means) == len(single)
+    np.testing.assert_allclose(means[3:], np.convolve(single, np.ones(4) / 4, "valid"), atol=2e-4)  # rounded to 4
+
+
+def test_a_file_cut_short_while_it_plays_exits_1_with_what_was_read(inputs, tmp_path, capsys, monkeypatch):
+    _, weights, meta = inputs
+    src = sigmf_io.read_meta(meta)
+    data = tmp_path / "cut.sigmf-data"
+    shutil.copy(src.data_path, data)
+    (tmp_path / "cut.sigmf-meta").write_text(open(meta).read())
+    opened = sigmf_io.open_recording
+
+    def open_then_cut(*args):  # the recorder's disk fills after the run has opened the file
+        rec = opened(*args)
+        os.truncate(data, 10_240 * 8)
+        return rec
+
+    monkeypatch.setattr(sigmf_io, "open_recording", open_then_cut)
+    out = tmp_path / "o.sigmf-meta"
+    code, stdout, _ = run_cli(["run", str(tmp_path / "cut.sigmf-meta"), "--model", weights, "--out", str(out)], capsys)
+    assert code == 1
+    n_spectra = (src.num_samples - 1024) // 512 + 1
+    assert f"spectra processed   19 of {n_spectra} (the input ended early)" in stdout
+    assert "IQ duration         0.010 s" in stdout  # what was read, not the recording's length
+    assert out.exists()
+
+
 def test_demo_reports_caught_ghost_anomalies(inputs, tmp_path, capsys):
     _, weights, _ = inputs
     code, stdout, _ = run_cli(["demo", "--out-dir", str(tmp_path), "--seconds", "0.3", "--model", weights], capsys)
@@ -135,7 +174,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     assert [e["core:label"] for e in emitters] == ["fm"]
     emission = {"sample_start": 100, "sample_count": 200, "freq_lower_edge": 150.0, "freq_upper_edge": 160.0}
     result = SimpleNamespace(labels=[], alerts=[], input_name="x", num_spectra=0, num_invalid=0, duration_s=1.0,
-                             sample_rate=1e6, wall_s=1.0, threshold=0.5, integrate=1, detections=[
+                             ended_early=False, sample_rate=1e6, wall_s=1.0, threshold=0.5, integrate=1, detections=[
                                  emission, dict(emission, freq_lower_edge=300.0, freq_upper_edge=310.0),
                                  dict(emission, sample_start=9000)])  # on the fm; beside it; after it
     rows = dict(summary.summary_rows(result, emitters=emitters))
@@ -150,7 +189,10 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("missing_model", "not found"),
     ("unknown_backend", "backend"),
     ("cuda", "no CUDA device"),
-    ("out_is_input", "input's own meta"),
+    ("out_is_input", "is the input recording itself"),
+    ("alerts_is_input", "--alerts"),
+    ("out_is_folder", "is a folder; give a file in it"),
+    ("waterfall_format", "matplotlib cannot write .txt images"),
     ("batch", "--batch=0 must be in 1..4096"),
     ("threshold", "--threshold=2.0 must be <= 1"),
     ("integrate", "--integrate=-1 must be in 0..100000"),
@@ -182,11 +224,21 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         argv += ["--device", "cuda"]
     elif problem == "out_is_input":
         argv[-1] = meta
+    elif problem == "alerts_is_input":  # opened for writing, it emptied the samples before the run read them
+        data = sigmf_io.read_meta(meta).data_path
+        size = os.path.getsize(data)
+        argv += ["--alerts", data]
+    elif problem == "out_is_folder":
+        argv[-1] = str(tmp_path)
+    elif problem == "waterfall_format":  # refused before the run, not by matplotlib after it
+        argv += ["--waterfall", str(tmp_path / "w.txt")]
     elif problem in ("batch", "threshold", "integrate"):
         argv += [f"--{problem}", {"batch": "0", "threshold": "2", "integrate": "-1"}[problem]]
     code, stdout, stderr = run_cli(argv, capsys)
     assert code == 2
     assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1
+    if problem == "alerts_is_input":
+        assert os.path.getsize(data) == size
 
 
 def test_run_on_a_real_cu8_capture(inputs, shared_iq, tmp_path, capsys):

@@ -375,7 +375,8 @@ def _write_meta(meta_path, meta):
     _declare_extensions(meta)
     tmp = meta_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2, default=_json_default)
+        # NaN is not JSON: an error here rather than a file SigMF readers reject
+        json.dump(meta, f, indent=2, default=_json_default, allow_nan=False)
         f.write("\n")
     os.replace(tmp, meta_path)  # readers never see a half-written meta
 

@@ -67,6 +67,7 @@ class RunResult:
     sample_rate: float
     center_freq: float
     num_samples: int
+    expected_spectra: int  # what num_samples make; fewer where the input ended early (a file cut short)
     step: int  # IQ samples between spectra
     span: int  # IQ samples per spectrum
     threshold: float
@@ -90,8 +91,15 @@ class RunResult:
         return len(self.labels)
 
     @property
+    def ended_early(self):
+        return self.num_spectra < self.expected_spectra
+
+    @property
     def duration_s(self):
-        return self.num_samples / self.sample_rate
+        """Seconds of IQ read: the whole recording, or up to its last spectrum where the input ended early."""
+        if not self.ended_early:
+            return self.num_samples / self.sample_rate
+        return ((self.num_spectra - 1) * self.step + self.span if self.num_spectra else 0) / self.sample_rate
 
 
 def messages(debug):
@@ -149,7 +157,7 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
                     ("anomaly_detector", detector), ("run_collector", collector))}
     return RunResult(
         input_name=rec.meta_path or rec.data_path, sample_rate=rec.sample_rate, center_freq=rec.center_freq,
-        num_samples=rec.num_samples, step=clock.step, span=clock.span,
+        num_samples=rec.num_samples, expected_spectra=total, step=clock.step, span=clock.span,
         threshold=detector.threshold if detector.threshold is not None else float(model.threshold),
         integrate=detector.integrate or 1,
         wall_s=wall, cpu_s=cpu, labels=collector.labels,

@@ -6,6 +6,7 @@ and prints a summary table.
 """
 
 import logging
+import math
 import os
 
 from .. import sigmf_io
@@ -88,11 +89,26 @@ def model_note(model, path=""):
 
 
 def spectrum_annotations(result):
-    return [
-        {"core:sample_start": i * result.step, "core:sample_count": result.span, "core:label": label,
-         "specenc:confidence": round(float(c), 4), "specenc:score": round(float(s), 4)}
-        for i, (label, c, s) in enumerate(zip(result.labels, result.confidence, result.scores)) if label
-    ]
+    """One annotation per spectrum: its family and confidence, and the score the alerts were decided on (with
+    integration the mean of the last N, left out until N scores have come: JSON has no NaN)."""
+    out = []
+    for i, (label, c, s) in enumerate(zip(result.labels, result.confidence, result.scores)):
+        if label:
+            ann = {"core:sample_start": i * result.step, "core:sample_count": result.span, "core:label": label,
+                   "specenc:confidence": round(float(c), 4)}
+            if math.isfinite(s):
+                ann["specenc:score"] = round(float(s), 4)
+            out.append(ann)
+    return out
+
+
+def check_outputs(rec, **paths):
+    """Refuse an output (flag=path) that is the input's meta or data file: the alerts file, opened for writing
+    before the flowgraph starts, emptied the samples it was about to read."""
+    inputs = {os.path.realpath(p) for p in (rec.meta_path, rec.data_path) if p}
+    for flag, path in paths.items():
+        if path and os.path.realpath(path) in inputs:
+            raise UsageError(f"--{flag} {path} is the input recording itself; choose another file")
 
 
 def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", per_spectrum=False, truth=None,
@@ -102,8 +118,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 
     from . import flowgraph, waterfall
 
-    if rec.meta_path and os.path.abspath(sigmf_io.meta_path_for(out)) == os.path.abspath(rec.meta_path):
-        raise UsageError(f"--out {out} is the input's own meta; choose another file")
+    check_outputs(rec, out=sigmf_io.meta_path_for(out), alerts=alerts_path, waterfall=waterfall_path)
     for path in (out, alerts_path, waterfall_path):
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -132,7 +147,24 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     return result, summary.summary_rows(result, truth, emitters)
 
 
+def image_path(path):
+    """--waterfall's file: '.png' added when it names no format; a format matplotlib cannot write is refused now
+    rather than after the run."""
+    from matplotlib.figure import Figure
+
+    ext = os.path.splitext(path)[1][1:].lower()
+    if not ext:
+        return path + ".png"
+    if ext not in Figure().canvas.get_supported_filetypes():
+        raise UsageError(f"--waterfall {path}: matplotlib cannot write .{ext} images; give a .png file")
+    return path
+
+
 def main(args):
+    if os.path.isdir(args.out):
+        example = os.path.join(args.out, "run.sigmf-meta")
+        raise UsageError(f"--out {args.out} is a folder; give a file in it ({example})")
+    args.waterfall = args.waterfall and image_path(args.waterfall)
     rec = sigmf_io.open_recording(args.input, args.rate, args.freq, args.format)
     model, average = load(args)
     print(model_note(model, args.model))
@@ -140,4 +172,8 @@ def main(args):
     outputs = [("annotations", sigmf_io.meta_path_for(args.out))]
     outputs += [(k, v) for k, v in (("alerts file", args.alerts), ("waterfall", args.waterfall)) if v]
     print(summary.table(rows + outputs, title="specenc run"))
+    if result.ended_early:
+        log.error("%s ended after %d of its %d spectra (logged above); the outputs cover those", result.input_name,
+                  result.num_spectra, result.expected_spectra)
+        return 1
     return 0
