@@ -116,7 +116,7 @@ class spectrum_encoder(gr.basic_block):
            a flickering label included; sent when it ends, or every 1024 spectra while it lasts; with overlap >= 0.5 and
            average 1, only emissions seen in 2 or more spectra, and at any average only nested ones seen in 2
            or more, and only those that stand clear of the noise the averaging leaves (EmissionTracker,
-           MIN_EVIDENCE)): family, confidence (the family's summed confidence over its detections),
+           MIN_EVIDENCE)): family, confidence (the family's summed confidence / the detections),
            freq_lower_edge, freq_upper_edge (Hz), reach_lower_edge, reach_upper_edge (Hz, every bin it covered), band, time (s, start), spectrum (first), spectra (count),
            sample_start, sample_count, center_freq, sample_rate, bin_start, bin_stop, contrast_db (mean dB over the
            local floor, when the model measures it).

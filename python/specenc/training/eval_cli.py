@@ -121,7 +121,7 @@ def _summary(results):
     for name, r in results.get("recordings", {}).items():
         known = (f", {r['capture_family']} named on {100 * r['family_accuracy']:.1f} % of {r['capture_rows']} bursts"
                  if "capture_family" in r else "")
-        lines.append(f"  {name}: {r['spectra']} spectra, alert rate {r['alert_rate']:.2e}{known}")
+        lines.append(f"  {name}: {r['spectra']} spectra, {r['alert_rate']:.2e} over the threshold{known}")
     acc = evaluate.capture_family_accuracy(results.get("recordings", {}))
     if acc is not None:
         lines.append(f"  real captures, transmitter's family named (mean over captures): {100 * acc:.1f} %")

@@ -6,7 +6,7 @@ Data sources:
   the other measures false alarms of every detector).
 - SigMF recordings with truth annotations (as `specenc synth` writes them): spectra made with the
   same `dsp.power_spectrum` settings as training, truth per spectrum from the annotations.
-- real captures without injected anomalies (e.g. /work/shared/data/iq): alert rate per spectrum; where the
+- real captures without injected anomalies (e.g. /work/shared/data/iq): share of spectra over the threshold; where the
   transmitter's modulation is known (`--capture-families`), family accuracy on the spectra holding a burst.
 """
 

@@ -208,7 +208,7 @@ def _recording_sections(results):
                   f"seed without anomalies, {evaluate.TWIN_LENGTH}x as long) for the mean of "
                   f"{calibrate.SITE_INTEGRATE} scores, as `specenc calibrate TWIN --integrate "
                   f"{calibrate.SITE_INTEGRATE}` and the anomaly detector use it (`--site-twins`).", "",
-                  "| recording | spectra | family acc. | alerts / spectrum | anomaly F1 | site-calibrated F1 (P / R, τ) "
+                  "| recording | spectra | family acc. | over τ / spectrum | anomaly F1 | site-calibrated F1 (P / R, τ) "
                   "| top predicted families |",
                   "|---|---|---|---|---|---|---|"]
         for name, r in results["recordings"].items():
