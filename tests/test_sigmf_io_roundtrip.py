@@ -138,6 +138,44 @@ def test_clear_errors(tmp_path, iq):
         sigmf_io.open_raw(meta[:-4] + "data", 1e6, 0, "cs12")
 
 
+def test_malformed_metadata_and_rates_are_named(tmp_path, iq):
+    """Mistakes in a meta or in the rate given are one error naming the field, never a Python exception of its own
+    (AttributeError, 'could not convert string to float') nor a value quietly ignored (rate 0)."""
+    meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 1e8)
+    good = json.load(open(meta))
+
+    def broken(change):
+        doc = json.loads(json.dumps(good))
+        change(doc)
+        json.dump(doc, open(meta, "w"))
+        return meta
+
+    for change, message in [
+        (lambda d: d.clear() or d.update(x=1), "missing 'global' object"),
+        (lambda d: d["captures"][0].update({"core:frequency": "abc"}), r"capture 0: core:frequency='abc' is not a"),
+        (lambda d: d["annotations"].append({"core:sample_start": "x"}), r"annotation 0: core:sample_start='x' is not"),
+        (lambda d: d["global"].update({"core:sample_rate": float("inf")}), "core:sample_rate=inf must be a finite"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            sigmf_io.read_meta(broken(change))
+    open(meta, "w").write("[1, 2]")
+    with pytest.raises(ValueError, match="not a SigMF meta"):
+        sigmf_io.read_meta(meta)
+    json.dump(good, open(meta, "w"))
+    for rate in (0, -1e6, float("inf")):
+        with pytest.raises(ValueError, match=f"rate={rate!r} must be a finite sample rate > 0 Hz"):
+            sigmf_io.open_recording(meta, rate=rate)
+    with pytest.raises(ValueError, match="is a folder"):
+        sigmf_io.open_recording(tmp_path)
+    # A data file without its meta is raw IQ when given a rate and a format, and says what it needs otherwise.
+    data = tmp_path / "alone.sigmf-data"
+    data.write_bytes(open(meta[:-4] + "data", "rb").read())
+    rec = sigmf_io.open_recording(data, rate=1e6, fmt="cf32")
+    assert rec.meta_path is None and rec.num_samples == len(iq)
+    with pytest.raises(ValueError, match="needs a sample rate and a format"):
+        sigmf_io.open_recording(data)
+
+
 def test_optional_fields_and_archives(tmp_path, iq, caplog):
     meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 1e8)
     with open(meta[:-4] + "data", "ab") as f:

@@ -18,6 +18,7 @@ This module imports no GNU Radio.
 import datetime as _dt
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -79,13 +80,31 @@ def _shifted(items, by):
 
 
 def _from_offset(meta_path, what, items, offset):
-    """`items` counted from the data file's first sample. SigMF's sample indices are absolute: a recording split
-    over files numbers each file's first sample core:offset."""
+    """`items` counted from the data file's first sample, sorted. SigMF's sample indices are absolute: a recording
+    split over files numbers each file's first sample core:offset."""
     for i, item in enumerate(items):
-        if int(item.get("core:sample_start", 0)) < offset:
-            raise ValueError(f"{meta_path}: {what} {i} starts at sample {item.get('core:sample_start', 0)}, before "
-                             f"core:offset={offset} (the data file's first sample)")
-    return _shifted(items, -offset)
+        start = item.get("core:sample_start", 0) if isinstance(item, dict) else None
+        if not _is_whole(start):
+            raise ValueError(f"{meta_path}: {what} {i}: core:sample_start={start!r} is not a sample index")
+        if start < offset:
+            raise ValueError(f"{meta_path}: {what} {i} starts at sample {start}, before core:offset={offset} (the "
+                             "data file's first sample)")
+    return sorted(_shifted(items, -offset), key=lambda item: item["core:sample_start"])
+
+
+def _is_whole(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _rate(value, what):
+    """`value` as a sample rate in Hz; ValueError naming `what` unless it is finite and > 0."""
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not 0 < rate < math.inf:
+        raise ValueError(f"{what}={value!r} must be a finite sample rate > 0 Hz")
+    return rate
 
 
 def _item_bytes(datatype):
@@ -128,6 +147,8 @@ def read_meta(path, rate=None):
             meta = json.load(f)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{meta_path}: not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: not a SigMF meta (a JSON object holding 'global', 'captures', 'annotations')")
     glob = meta.get("global")
     if not isinstance(glob, dict):
         raise ValueError(f"{meta_path}: missing 'global' object")
@@ -136,31 +157,32 @@ def read_meta(path, rate=None):
     datatype = canonical_datatype(glob["core:datatype"], meta_path)
     if glob.get("core:metadata_only"):
         raise ValueError(f"{meta_path}: core:metadata_only: it describes a recording without its samples")
-    rate = rate or glob.get("core:sample_rate")
     if rate is None:
-        raise ValueError(f"{meta_path}: missing core:sample_rate in global (give the sample rate to use)")
-    if not float(rate) > 0:
-        raise ValueError(f"{meta_path}: core:sample_rate={rate} must be > 0")
+        if glob.get("core:sample_rate") is None:
+            raise ValueError(f"{meta_path}: missing core:sample_rate in global (give the sample rate to use)")
+        rate = _rate(glob["core:sample_rate"], f"{meta_path}: core:sample_rate")
     if int(glob.get("core:num_channels", 1)) != 1:
         raise ValueError(f"{meta_path}: core:num_channels={glob['core:num_channels']}; only 1 channel is supported")
     offset = glob.get("core:offset", 0)
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not _is_whole(offset):
         raise ValueError(f"{meta_path}: core:offset={offset!r} must be a whole number >= 0")
-    captures = sorted(meta.get("captures") or [], key=lambda c: c.get("core:sample_start", 0))
-    captures = _from_offset(meta_path, "capture", captures, offset)
+    captures = _from_offset(meta_path, "capture", meta.get("captures") or [], offset)
+    for i, capture in enumerate(captures):
+        freq = capture.get("core:frequency", 0.0)
+        if isinstance(freq, bool) or not isinstance(freq, (int, float)) or not math.isfinite(freq):
+            raise ValueError(f"{meta_path}: capture {i}: core:frequency={freq!r} is not a frequency in Hz")
     if any(c.get("core:header_bytes") for c in captures):
         raise ValueError(f"{meta_path}: core:header_bytes (non-conforming dataset) is not supported")
     first = captures[0] if captures else {}
     base_dir = os.path.dirname(meta_path)
     data_name = glob.get("core:dataset")
     data_path = os.path.join(base_dir, data_name) if data_name else meta_path[: -len(META_EXT)] + DATA_EXT
-    annotations = sorted(meta.get("annotations") or [], key=lambda a: a.get("core:sample_start", 0))
-    annotations = _from_offset(meta_path, "annotation", annotations, offset)
+    annotations = _from_offset(meta_path, "annotation", meta.get("annotations") or [], offset)
     return Recording(
         meta_path=meta_path,
         data_path=data_path,
         datatype=datatype,
-        sample_rate=float(rate),
+        sample_rate=_rate(rate, "rate"),
         center_freq=float(first.get("core:frequency", 0.0)),
         num_samples=_count_samples(data_path, datatype, int(glob.get("core:trailing_bytes", 0))),
         datetime=first.get("core:datetime"),
@@ -175,13 +197,11 @@ def open_raw(path, sample_rate, center_freq, fmt):
     """A Recording for a headerless IQ file with the rate (Hz), centre frequency (Hz) and format given."""
     path = os.fspath(path)
     datatype = canonical_datatype(fmt)
-    if sample_rate is None or not float(sample_rate) > 0:
-        raise ValueError(f"sample_rate={sample_rate} must be > 0 Hz for a raw file")
     return Recording(
         meta_path=None,
         data_path=path,
         datatype=datatype,
-        sample_rate=float(sample_rate),
+        sample_rate=_rate(sample_rate, "sample_rate"),
         center_freq=float(center_freq or 0.0),
         num_samples=_count_samples(path, datatype),
         global_={"core:datatype": datatype, "core:sample_rate": float(sample_rate)},
@@ -189,9 +209,9 @@ def open_raw(path, sample_rate, center_freq, fmt):
 
 
 def is_sigmf(path):
-    """True for a .sigmf-meta/.sigmf-data path, or a base path with a .sigmf-meta beside it."""
+    """True for a .sigmf-meta path, or a data or base path with a .sigmf-meta beside it."""
     path = os.fspath(path)
-    return path.endswith((META_EXT, DATA_EXT)) or os.path.isfile(path + META_EXT)
+    return path.endswith(META_EXT) or os.path.isfile(meta_path_for(path))
 
 
 def open_recording(path, rate=None, freq=None, fmt=None):
@@ -206,9 +226,7 @@ def open_recording(path, rate=None, freq=None, fmt=None):
     if is_sigmf(path):
         if fmt:
             raise ValueError(f"format {fmt!r} given for SigMF recording {path}; its core:datatype sets the format")
-        if rate and not float(rate) > 0:  # 0 or None: not given
-            raise ValueError(f"rate={rate} must be > 0 Hz")
-        rec = read_meta(path, rate or None)
+        rec = read_meta(path, rate)
         if freq is None and "core:frequency" not in (rec.captures[0] if rec.captures else {}):
             log.warning("%s: no core:frequency in its first capture; taken as 0 Hz (baseband), which tells the "
                         "model no band: give the centre frequency", rec.meta_path)
@@ -216,9 +234,11 @@ def open_recording(path, rate=None, freq=None, fmt=None):
             rec.center_freq = float(freq)
             rec.captures = [{**c, "core:frequency": rec.center_freq} for c in rec.captures]
         return rec
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder; give a recording in it")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"input file not found: {path}")
-    if not rate or not fmt:
+    if rate is None or not fmt:
         raise ValueError(f"raw file {path} needs a sample rate and a format (cu8, ci8, ci16, cf32), "
                          f"or a .sigmf-meta beside it")
     return open_raw(path, rate, freq, fmt)

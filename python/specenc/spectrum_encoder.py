@@ -64,7 +64,7 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
 
 def _check_tuning(sample_rate, center_freq):
     if not (np.isfinite(sample_rate) and sample_rate >= 0):
-        raise ValueError(f"sample_rate={sample_rate} must be >= 0 Hz (0 = unknown)")
+        raise ValueError(f"sample_rate={sample_rate} must be >= 0 Hz and finite (0 = unknown)")
     if not np.isfinite(center_freq):
         raise ValueError(f"center_freq={center_freq} must be a finite frequency in Hz")
 

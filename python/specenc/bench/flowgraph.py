@@ -141,7 +141,7 @@ def main(args):
     model, average = load(args)
     nfft = model.nfft
     with tempfile.TemporaryDirectory() as folder:
-        meta = args.input or scene(args.rate or DEFAULT_RATE, args.seconds, folder)
+        meta = args.input or scene(DEFAULT_RATE if args.rate is None else args.rate, args.seconds, folder)
         rec = sigmf_io.open_recording(meta, rate=args.rate if args.input else None)
         iq = sigmf_io.read_samples(rec)
         spectra = dsp.power_spectrum(iq, nfft=nfft, overlap=0.5, average=average)
