@@ -1,8 +1,10 @@
 """Truth per spectrum from SigMF annotations, and seed streams that never overlap."""
 
+import json
+
 import numpy as np
 
-from gnuradio.specenc import labels
+from gnuradio.specenc import labels, sigmf_io
 from gnuradio.specenc.training import datasets
 
 
@@ -35,3 +37,23 @@ def test_streams_are_disjoint_and_reproducible():
     assert np.array_equal(a, datasets.stream(0, datasets.TRAIN_STREAM).random(4))
     for kind in (datasets.VAL_STREAM, datasets.CALIB_STREAM, datasets.TEST_STREAM):
         assert not np.array_equal(a, datasets.stream(0, kind).random(4))
+
+
+def test_recording_spectra_leave_out_nan_samples_and_keep_truth_and_tuning_aligned(tmp_path, caplog):
+    """calibrate and eval read recordings through recording_spectra: spectra of NaN samples are left out with a
+    warning (as the flowgraph skips them; predict refuses them), and the truth and frequency of the others stay theirs."""
+    iq = (np.random.default_rng(0).normal(size=(40 * 512, 2)) * 0.01).astype(np.float32).view(np.complex64).ravel()
+    iq[10 * 512 + 100] = np.nan  # in spectra 9 and 10 (1024 samples, 512 apart)
+    anns = [{"core:sample_start": 20 * 512, "core:sample_count": 1024, "core:label": "anomaly",
+             "specenc:kind": "jamming"}]
+    meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 915e6, annotations=anns)
+    doc = json.load(open(meta))
+    doc["captures"].append({"core:sample_start": 30 * 512, "core:frequency": 2.44e9})
+    json.dump(doc, open(meta, "w"))
+    with caplog.at_level("WARNING"):
+        _, spectra, freqs, truth = datasets.recording_spectra(meta, 1024)
+    assert "2 of 39 spectra hold NaN or inf samples (the first from sample 4608); left out" in caplog.text
+    assert len(spectra) == len(freqs) == len(truth["anomaly"]) == 37 and np.isfinite(spectra).all()
+    kept = [i for i in range(39) if i not in (9, 10)]
+    assert [kept[i] for i in np.flatnonzero(truth["anomaly"])] == [19, 20, 21]  # spectra holding samples 10240..11263
+    assert [kept[i] for i in np.flatnonzero(freqs == 2.44e9)] == list(range(30, 39))

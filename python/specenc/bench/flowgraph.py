@@ -147,6 +147,9 @@ def main(args):
         spectra = dsp.power_spectrum(iq, nfft=nfft, overlap=0.5, average=average)
         if not len(spectra):
             raise ValueError(f"{meta}: {rec.num_samples} samples give no spectrum of nfft={nfft}, average={average}")
+        if not np.isfinite(spectra).all():  # the flowgraph would skip them and the model alone not: no comparison
+            raise ValueError(f"{meta}: {(~np.isfinite(spectra).all(axis=1)).sum()} spectra hold NaN or inf samples; "
+                             "benchmark on a recording without them")
         step = dsp.hop_size(nfft, 0.5) * average
         duration = rec.num_samples / rec.sample_rate
         needed = rec.sample_rate / step

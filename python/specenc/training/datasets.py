@@ -4,10 +4,14 @@ Every consumer draws from its own NumPy stream `default_rng([seed, STREAM, part]
 validation, calibration and test scenes never share a seed.
 """
 
+import logging
+
 import numpy as np
 from tqdm import tqdm
 
 from .. import dsp, labels, sigmf_io, synth
+
+log = logging.getLogger(__name__)
 
 VISIBLE_SNR_DB = -3.0  # as synth.batch labels emitters
 TRAIN_STREAM, VAL_STREAM, CALIB_STREAM, TEST_STREAM = 0, 1, 2, 3
@@ -104,7 +108,8 @@ def _annotation_truth(annotations, starts, span, sample_rate):
 def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5):
     """(Recording, spectra (S, nfft) dB, centre frequency of each (S,) Hz, truth dict or None) for a SigMF meta path
     or an opened sigmf_io.Recording (a raw file: sigmf_io.open_recording), `average` frames per spectrum. The
-    frequencies follow captures that retune (the band, which dynamic RoPE reads, may change with them)."""
+    frequencies follow captures that retune (the band, which dynamic RoPE reads, may change with them). Spectra of
+    NaN or inf samples are left out with a warning, as the flowgraph skips them."""
     dsp.check_params(nfft, overlap, average)  # before the sample count is divided by `average`
     rec = recording if isinstance(recording, sigmf_io.Recording) else sigmf_io.read_meta(recording)
     hop = dsp.hop_size(nfft, overlap)
@@ -115,9 +120,15 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
     need = (count * average - 1) * hop + nfft
     spectra = dsp.power_spectrum(sigmf_io.read_samples(rec, 0, need), nfft, overlap, average=average)
     starts = np.arange(len(spectra)) * hop * average
+    freqs = sigmf_io.spectrum_freqs(rec, len(spectra), hop * average)
+    finite = np.isfinite(spectra).all(axis=1)
+    if not finite.all():
+        log.warning("%s: %d of %d spectra hold NaN or inf samples (the first from sample %d); left out",
+                    rec.meta_path or rec.data_path, (~finite).sum(), len(spectra), starts[~finite][0])
+        spectra, starts, freqs = spectra[finite], starts[finite], freqs[finite]
     truth = None
     # Truth only from annotations in our vocabulary (as `specenc synth` writes them); free-text labels
     # such as the real captures' whole-file descriptions say nothing per spectrum.
     if any(_is_truth(a) for a in rec.annotations):
         truth = _annotation_truth(rec.annotations, starts, (average - 1) * hop + nfft, rec.sample_rate)
-    return rec, spectra, sigmf_io.spectrum_freqs(rec, len(spectra), hop * average), truth
+    return rec, spectra, freqs, truth
