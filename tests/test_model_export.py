@@ -47,3 +47,12 @@ def test_torch_export_matches_eager():
     got = prog.module()(torch.from_numpy(x), torch.from_numpy(band))
     for name, g, want in zip(OUTPUTS, got, _torch_outputs(model, x, band)):
         np.testing.assert_allclose(g.detach().numpy(), want, atol=1e-4, rtol=1e-4, err_msg=name)
+
+
+def test_a_torch_export_program_given_as_a_model_is_refused_by_name(tmp_path):
+    from gnuradio.specenc.model import load_model
+
+    program = tmp_path / "default.pt2"
+    torch.export.save(export_program(SpectrumModel.from_config(ModelConfig(), seed=2)), program)
+    with pytest.raises(ValueError, match="default.pt2 is a torch.export program"):
+        load_model(program)

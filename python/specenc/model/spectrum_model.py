@@ -375,6 +375,9 @@ def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=N
     runtime and device."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r} is not available; available: {', '.join(RUNTIMES)}")
+    if str(path).endswith(".pt2"):
+        raise ValueError(f"{path} is a torch.export program (specenc export --format torch-export), to deploy with "
+                         "torch.export.load; give its .safetensors checkpoint or an .onnx export")
     if runtime == "auto":
         from .runtime_select import select
 

@@ -4,7 +4,7 @@ and a final threshold calibration on clean scenes.
 
 Output directory layout:
   checkpoint.safetensors / optimizer.safetensors / checkpoint.json   resumable state (last epoch)
-  best.safetensors                                                  weights of the best validation epoch
+  best.safetensors                                                  weights of the best validation epoch (no config)
   model.safetensors + model.json                                    the trained, calibrated model
   metrics.csv / metrics.json                                        one row per epoch
 """
