@@ -22,8 +22,10 @@ def add_model_arguments(parser, alerts=True):
     flags, which a benchmark of throughput would ignore)."""
     parser.add_argument("--model", default="", help="model file (default: the shipped model)")
     parser.add_argument("--backend", default="", help="attention backend (default: the model's)")
-    parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"), help="inference runtime")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="inference device")
+    parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"),
+                        help="inference runtime (default torch)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                        help="inference device (default cpu)")
     parser.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
     parser.add_argument("--batch", type=int, default=64, help="most spectra per model call (default 64)")
     parser.add_argument("--average", type=int, default=1,

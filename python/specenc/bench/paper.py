@@ -57,7 +57,8 @@ def add_arguments(parser):
                              "or out/bench_quick with --quick)")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite REPORT.md and the plots from OUT/results/paper.json")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                        help="inference device (default cpu)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--budget-ms", type=float, default=selector.DEFAULT_BUDGET_MS,
                         help="latency budget for the selector, ms (default 30)")

@@ -22,16 +22,17 @@ def _kinds(text):
 
 def add_arguments(p):
     p.add_argument("--scenario", default="demo", choices=sorted(SCENARIOS),
-                   help="band plan to draw the scene from; 'demo' = VHF air band with six known anomalies")
-    p.add_argument("--seconds", type=float, default=4.0, help="duration (s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file)")
+                   help="band plan to draw the scene from; 'demo' (default) = VHF air band with six known anomalies")
+    p.add_argument("--seconds", type=float, default=4.0, help="duration (s, default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0; same seed, same file)")
     p.add_argument("--rate", type=float, default=None, help="sample rate (Hz); default depends on the scenario")
     p.add_argument("--freq", type=float, default=None,
                    help="centre frequency (Hz); must lie in the scenario's band; default depends on the scenario")
     p.add_argument("--anomalies", default=None,
                    help="comma-separated kinds to inject at random times, 'all' (those the band admits) or 'none' "
                         f"({', '.join(labels.ANOMALY_KINDS)}); default: the demo's six, none otherwise")
-    p.add_argument("--datatype", default="cf32_le", choices=("cf32_le", "ci16_le"), help="sample format")
+    p.add_argument("--datatype", default="cf32_le", choices=("cf32_le", "ci16_le"),
+                   help="sample format (default cf32_le)")
     p.add_argument("--out", required=True, help="output .sigmf-meta (the .sigmf-data is written beside it)")
     p.add_argument("--plot", default=None, help="also render a waterfall PNG with truth boxes")
 

@@ -56,7 +56,10 @@ def load_capture_families(path, recording_names):
     if path is None:
         return {}
     with open(path) as f:
-        table = json.load(f)
+        try:
+            table = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(table, dict):
         raise ValueError(f"{path}: expected a JSON object {{recording name: {{\"family\": F}}}}")
     out = {}
