@@ -166,6 +166,27 @@ def test_a_file_cut_short_while_it_plays_ends_the_stream_with_an_error(tmp_path,
         sigmf_io.read_samples(rec)
 
 
+def test_samples_the_receiver_dropped_move_the_clock_on(tmp_path):
+    """A capture whose core:global_index runs ahead of its sample_start follows samples the receiver dropped (an
+    overflow): rx_time on its first sample is the time of the samples since the last known time, dropped included."""
+    from gnuradio import specenc
+
+    iq = np.zeros(30_000, np.complex64)
+    meta = sigmf_io.write_recording(tmp_path / "gap", iq, 1e6, 915e6, datetime="2026-11-23T10:00:00Z")
+    doc = json.load(open(meta))
+    doc["captures"][0]["core:global_index"] = 500
+    doc["captures"] += [{"core:sample_start": 10_000, "core:global_index": 10_500},  # contiguous: no new time
+                        {"core:sample_start": 20_000, "core:global_index": 140_500}]  # 120 000 samples dropped
+    json.dump(doc, open(meta, "w"))
+    assert sigmf_io.capture_changes(sigmf_io.read_meta(meta)) == [(20_000, None, "2026-11-23T10:00:00.140000000Z")]
+    source, sink = specenc.sigmf_source(meta), blocks.vector_sink_c()  # a Python block: kept referenced
+    tb = gr.top_block()
+    tb.connect(source, sink)
+    tb.run()
+    times = [(t.offset, pmt.to_python(t.value)) for t in sink.tags() if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert times == [(0, (1795428000, 0.0)), (20_000, (1795428000, pytest.approx(0.14)))]
+
+
 def test_a_short_file_repeats_as_often_as_the_buffer_holds_with_its_retunes(tmp_path):
     """Each work() call fills its buffer with as many passes of a short file as fit (one pass per call was slow):
     the samples stay in order and every pass's tags land at their place."""

@@ -246,14 +246,24 @@ def open_recording(path, rate=None, freq=None, fmt=None):
 
 def capture_changes(rec):
     """[(sample, centre Hz or None, core:datetime or None)] of each capture after the first that retunes (another
-    core:frequency) or restarts the clock (a core:datetime of its own), in sample order."""
+    core:frequency) or restarts the clock: a core:datetime of its own, or a core:global_index that jumps ahead of
+    its sample_start (samples the receiver dropped; its time is then the last known one's plus the samples since,
+    dropped ones included), in sample order."""
     out, freq = [], rec.center_freq
+    first = rec.captures[0] if rec.captures else {}
+    clock = (rec.datetime, first.get("core:global_index"), 0)  # (datetime, global index, sample) it is known at
     for c in rec.captures[1:]:
-        f, when = c.get("core:frequency"), c.get("core:datetime")
+        f, when, index = c.get("core:frequency"), c.get("core:datetime"), c.get("core:global_index")
+        start = int(c.get("core:sample_start", 0))
         retune = f is not None and float(f) != freq
         freq = float(f) if f is not None else freq
+        known, known_index, known_start = clock
+        if not when and _is_whole(index) and _is_whole(known_index) and index - known_index != start - known_start:
+            when = datetime_after(known, (index - known_index) / rec.sample_rate)
+        if when:
+            clock = (when, index, start)
         if retune or when:
-            out.append((int(c.get("core:sample_start", 0)), freq if retune else None, when))
+            out.append((start, freq if retune else None, when))
     return out
 
 
@@ -329,6 +339,14 @@ def datetime_to_rx_time(text):
     whole = _dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
     frac = float("0" + m.group(2)) if m.group(2) else 0.0
     return int(whole.timestamp()), frac
+
+
+def datetime_after(when, seconds):
+    """core:datetime `when` (None: the epoch, rx_time (0, 0.0) as an unknown time) plus `seconds`, to the ns."""
+    secs, frac = datetime_to_rx_time(when) if when else (0, 0.0)
+    whole, ns = divmod(round((frac + seconds) * 1e9), 10**9)
+    stamp = _dt.datetime.fromtimestamp(secs + whole, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{ns:09d}Z"
 
 
 def now_datetime():

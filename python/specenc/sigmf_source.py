@@ -25,7 +25,8 @@ class sigmf_source(gr.sync_block):
     Output sample 0 carries rx_freq (Hz, double), rx_rate (Hz, double) and rx_time
     (uint64 seconds, double fraction since the Unix epoch, from core:datetime, else (0, 0.0)).
     A later SigMF capture at another core:frequency (a receiver that retuned) gets rx_freq on its first
-    sample, and one with a core:datetime of its own gets rx_time, so alerts after it are placed right.
+    sample, and one with a core:datetime of its own, or a core:global_index past its samples (samples the receiver
+    dropped), gets rx_time, so alerts after it are placed right.
     Integer formats are scaled to full scale 1.0 (see gnuradio.specenc.sigmf_io). A file cut short while it plays
     is logged as an error and the stream ends where its data does.
     """
