@@ -122,12 +122,13 @@ def weak_tone(n=60, onset=20):
     return spectra
 
 
-def run_integrating(spectra, integrate, threshold):
+def run_integrating(spectra, integrate, threshold, stream_tags=()):
     tb = gr.top_block()
     enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT, batch=7)
     det = anomaly_detector(nfft=NFFT, threshold=threshold, integrate=integrate)
     scores, log = blocks.vector_sink_f(), blocks.message_debug()
-    tb.connect(blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT, rx_tags()), enc, det, scores)
+    tags = [*rx_tags(), *stream_tags]
+    tb.connect(blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT, tags), enc, det, scores)
     tb.msg_connect(det, "alerts", log, "store")
     tb.run()
     return np.array(scores.data()), scores, [pmt.to_python(log.get_message(i)) for i in range(log.num_messages())]
@@ -159,6 +160,18 @@ def test_integration_alerts_on_a_persistent_weak_anomaly():
     _, _, alerts = run_integrating(spectra, 8, 0.2)
     assert [(a["spectrum"], a["spectra"], a["kind"]) for a in alerts] == [(16, 8, "jamming")]
     assert_covers(alerts[0], bin_centre(10), bins=31)  # its located bins: the tones in bins 10 and 40
+
+
+def test_integration_starts_again_at_a_retune():
+    """A retune shows another band: means do not average its scores with the old band's, and its alert is new."""
+    spectra = weak_tone()
+    per_spectrum = ToneModel(NFFT).predict(spectra).anomaly_score
+    retune = [tag(40, "rx_freq", pmt.from_double(FREQ + 1e6))]
+    means, sink, alerts = run_integrating(spectra, 8, 0.2, retune)
+    assert np.isnan(means[40:47]).all()  # fewer than 8 scores of the new band yet
+    np.testing.assert_allclose(means[47:], np.convolve(per_spectrum[40:], np.ones(8) / 8, "valid"), rtol=1e-5)
+    assert [(a["spectrum"], a["spectra"], a["center_freq"]) for a in alerts] == [(18, 8, FREQ), (40, 8, FREQ + 1e6)]
+    assert tags_by_key(sink, "specenc_anomaly") == {25: "unknown", 47: "unknown"}
 
 
 def test_integration_follows_the_models_calibration_unless_set():

@@ -15,6 +15,7 @@ from .training.calibrate import score_means
 
 MAX_HOLDOFF = 100000
 MAX_INTEGRATE = 100000
+EMPTY_HISTORY = (np.zeros(0, np.int64), np.zeros(0), [], [])  # (stream index, score, kind, bins) of past spectra
 
 
 def _check_threshold(threshold):
@@ -71,7 +72,7 @@ class anomaly_detector(queue_block):
         self._integrate_asked = integrate
         self.integrate = integrate or None  # spectra per mean; with 0, from the context tag
         # The last integrate - 1 finite spectra before this call: stream index, score, kind, anomaly bins.
-        self._history = (np.zeros(0, np.int64), np.zeros(0), [], [])
+        self._history = EMPTY_HISTORY
         self.holdoff = holdoff
         self.message_port_register_out(tags.ALERTS_PORT)
         self.set_tag_propagation_policy(gr.TPP_DONT)
@@ -108,16 +109,17 @@ class anomaly_detector(queue_block):
         # Context and rx_* tags are rare: they cut the window into runs applied in stream order.
         control = [t for key in (tags.CONTEXT, tags.RX_TIME, tags.RX_FREQ, tags.RX_RATE) for t in window(key)]
         where = None  # per spectrum (kind, bins), read only when a spectrum of this window crosses the threshold
-        seq = None  # with integration: the history and this call's finite spectra
+        seq = None  # with integration: the history and this run's finite spectra
         for start, stop, run_tags in tags.split_by_tags(control, first, n):
             # The context (first spectrum) sets defaults that rx_* tags on the same spectrum override.
             for tag in sorted(run_tags, key=lambda t: not pmt.eq(t.key, tags.CONTEXT)):
                 self._take(tag, first + start)
-            if (self.integrate or 1) > 1 and seq is None:  # integrate is set by the context, on spectrum 0
-                where = self._kinds_and_bins(window, first, n)  # all of them: an alert takes its window's strongest
-                rows = np.flatnonzero(np.isfinite(raw))
+            if (self.integrate or 1) > 1:  # integrate is set by the context, on spectrum 0
+                if where is None:  # all of them: an alert takes its window's strongest
+                    where = self._kinds_and_bins(window, first, n)
+                rows = start + np.flatnonzero(np.isfinite(raw[start:stop]))
                 seq = self._with_history(raw, rows, where, first)
-                out[:] = self._means(seq, rows, n)
+                out[start:stop] = self._means(seq, rows, n)[start:stop]
             if where is None and self._threshold is not None and (out[start:stop] > self._threshold).any():
                 where = self._kinds_and_bins(window, first, n)
             if len(output_items) > 1:
@@ -126,8 +128,8 @@ class anomaly_detector(queue_block):
         return n
 
     def _with_history(self, raw, rows, where, first):
-        """(stream index, score, kind, bins) of the finite spectra (`rows` of this call) of the history and of this
-        call; keeps the last integrate - 1 of them as the next call's history."""
+        """(stream index, score, kind, bins) of the finite spectra of the history and of `rows` (this call's, of one
+        run between rx_* tags); keeps the last integrate - 1 of them as the next run's history."""
         kinds, bins = where
         idx, score, kind, located = self._history
         seq = (np.concatenate([idx, first + rows]), np.concatenate([score, raw[rows]]),
@@ -137,8 +139,8 @@ class anomaly_detector(queue_block):
         return seq
 
     def _means(self, seq, rows, n):
-        """The mean of each finite score of this call (`rows` of n) and the integrate - 1 finite ones before it (NaN
-        for the others, and until that many have arrived)."""
+        """The mean of each finite score of `rows` (of this call's n) and the integrate - 1 finite ones before it (NaN
+        for the others, and until that many have arrived since the start or a retune)."""
         means = score_means(seq[1], self.integrate)  # each ends at a finite score
         have = min(len(rows), len(means))
         out = np.full(n, np.nan)
@@ -175,8 +177,9 @@ class anomaly_detector(queue_block):
         else:  # rx_time, rx_freq, rx_rate
             tuning = (self._clock.freq, self._clock.rate)
             self._clock.apply(tag, index)  # from this spectrum on
-            if (self._clock.freq, self._clock.rate) != tuning:
-                self._last_above = None  # a retune shows another band: its anomalies are new, not held off
+            if (self._clock.freq, self._clock.rate) != tuning:  # another band: its anomalies are new, not held off,
+                self._last_above = None  # and its scores are not averaged with the old band's
+                self._history = EMPTY_HISTORY
             self.add_item_tag(0, tag.offset, key, tag.value)
 
     def _alert_run(self, out, where, seq, first, start, stop):
