@@ -421,3 +421,31 @@ def test_tokens_kept_runs_on_the_highest_energy_tokens_of_a_dropout_free_model()
     np.testing.assert_allclose(m.predict(x).embedding, full.embedding, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="tokens kept=0"):
         m.set_tokens_kept(0.0)
+
+
+def test_a_kind_is_named_only_above_the_threshold_as_alerts_are_raised():
+    """Alerts and calibration count score > threshold; a spectrum scoring exactly the threshold (calibration sets it
+    to a clean spectrum's score) gets no kind, or it would be tagged as an anomaly that raises no alert."""
+    model = SpectrumModel.from_config(SMALL, seed=3)
+    x = _spectra(4)
+    score = model.predict(x).anomaly_score
+    model.threshold = float(score[0])
+    kinds = model.predict(x).anomaly_kind
+    assert kinds[0] == "" and all(bool(k) == (s > score[0]) for k, s in zip(kinds, score))
+
+
+def test_linear_power_spectra_are_warned_about_once(caplog):
+    model = SpectrumModel.from_config(SMALL, seed=3)
+    linear = 10 ** (_spectra(3) / 10)  # the same spectra as power, not dB
+    with caplog.at_level("WARNING"):
+        model.predict(linear)
+        model.predict(linear)
+        model.predict(_spectra(3))
+    assert caplog.text.count("spectra all lie in [0, 1], as linear power does; the model takes dB") == 1
+
+
+def test_load_model_takes_the_blocks_spellings_of_default():
+    """The blocks and the command line say "" for the shipped model and 0 threads for the default: load_model too."""
+    assert load_model("", threads=0).metadata == load_model().metadata
+    with pytest.raises(ValueError, match="threads=-1 must be >= 0"):
+        load_model(threads=-1)

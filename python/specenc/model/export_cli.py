@@ -90,9 +90,9 @@ def parity(model, onnx_model, data):
 
 
 def agreement(a, b, threshold):
-    """How often two Predictions agree: spectrum label, alert (score >= threshold), max score difference."""
+    """How often two Predictions agree: spectrum label, alert (score > threshold), max score difference."""
     return {"label": float(np.mean(a.label_index == b.label_index)),
-            "alert": float(np.mean((a.anomaly_score >= threshold) == (b.anomaly_score >= threshold))),
+            "alert": float(np.mean((a.anomaly_score > threshold) == (b.anomaly_score > threshold))),
             "max_score_diff": float(np.abs(a.anomaly_score - b.anomaly_score).max())}
 
 

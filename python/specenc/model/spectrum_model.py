@@ -54,7 +54,7 @@ class Prediction:
     label_index: np.ndarray  # (B,) int64
     confidence: np.ndarray  # (B,) float32, probability of the label
     anomaly_score: np.ndarray  # (B,) float32 in [0, 1]
-    anomaly_kind: list  # (B,) kind name, "" when not anomalous (score < threshold)
+    anomaly_kind: list  # (B,) kind name, "" when not anomalous (score <= threshold; alerts need score > threshold)
     detections: Detections  # (B,) row i: list of {"bin_start", "bin_stop" (exclusive), "family", "confidence"}
     embedding: np.ndarray  # (B, D) float32
     anomaly_bins: np.ndarray  # (B, nfft) bool: where the model locates an anomaly (token probability >= 0.5)
@@ -257,6 +257,8 @@ class SpectrumModel:
         self.net.set_tokens_kept(fraction)
         self._graph = None
 
+    _warned_linear = False  # set on the instance once it has warned
+
     def _check_spectra(self, spectra):
         x = np.asarray(spectra, dtype=np.float32)
         if x.ndim == 1:
@@ -270,6 +272,10 @@ class SpectrumModel:
             bad = np.flatnonzero(~finite)
             raise ValueError(f"spectra row(s) {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} contain NaN or inf; "
                              "filter them before predict")
+        if not self._warned_linear and x.min() >= 0.0 and x.max() <= 1.0:  # a dB spectrum spans tens of dB
+            log.warning("spectra all lie in [0, 1], as linear power does; the model takes dB (dsp.power_spectrum's "
+                        "default, the psd block's output): its labels and scores for linear spectra mean nothing")
+            self._warned_linear = True
         return np.ascontiguousarray(x)
 
     def _cpu_graph(self):
@@ -358,7 +364,7 @@ class SpectrumModel:
             confidence=r["confidence"].astype(np.float32),
             anomaly_score=score,
             anomaly_kind=[self.kind_names[k] if s else "" for k, s in
-                          zip(r["kind_index"].tolist(), (score.astype(np.float64) >= self.threshold).tolist())],
+                          zip(r["kind_index"].tolist(), (score.astype(np.float64) > self.threshold).tolist())],
             detections=detections,
             embedding=r["embedding"].astype(np.float32),
             anomaly_bins=np.repeat(where, cfg.pool_stride, axis=1),
@@ -366,15 +372,18 @@ class SpectrumModel:
 
 
 def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=None):
-    """Load a checkpoint (None = shipped default weights) -> SpectrumModel.
+    """Load a checkpoint (None or "" = shipped default weights) -> SpectrumModel.
 
     backend overrides the attention backend saved in the config (same weights; 'latent' only for
-    networks built with it). threads, when given, sets torch's CPU threads once here (onnxruntime:
-    the session's intra-op threads). runtime 'onnxruntime' exports the checkpoint in memory
+    networks built with it). threads, when given (0 = leave the default), sets torch's CPU threads once here
+    (onnxruntime: the session's intra-op threads). runtime 'onnxruntime' exports the checkpoint in memory
     (runtime_onnx); an exported .onnx path always runs on onnxruntime; 'auto' lets runtime_select pick
     runtime and device."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r} is not available; available: {', '.join(RUNTIMES)}")
+    if threads is not None and not threads >= 0:
+        raise ValueError(f"threads={threads} must be >= 0 (0 = the runtime's default)")
+    path, threads = path or None, threads or None  # "" and 0 mean the shipped model and the default, as in the blocks
     if str(path).endswith(".pt2"):
         raise ValueError(f"{path} is a torch.export program (specenc export --format torch-export), to deploy with "
                          "torch.export.load; give its .safetensors checkpoint or an .onnx export")
