@@ -90,6 +90,14 @@ def tiny_model(tmp_path_factory):
     return str(path)
 
 
+@pytest.mark.parametrize("flag", ["--n-test", "--n-clean", "--ae-steps", "--average"])
+def test_eval_cli_refuses_empty_sets_before_any_work(tmp_path, flag):
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    with pytest.raises(ValueError, match=f"{flag}=0 must be >= 1"):  # an IndexError deep in the generator before
+        eval_cli.main(parser.parse_args([flag, "0", "--out", str(tmp_path)]))
+
+
 def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys):
     parser = argparse.ArgumentParser()
     eval_cli.add_arguments(parser)
@@ -252,6 +260,15 @@ def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_mod
     assert np.sum(scores > model.threshold) <= 3
     calibration = json.loads((tmp_path / "site.json").read_text())["metadata"]["calibration"]
     assert calibration["target_far"] == 0.01 and calibration["average"] == 1
+
+
+def test_calibrate_warns_on_a_recording_that_marks_anomalies(tmp_path, tiny_model, caplog):
+    iq = (np.random.default_rng(4).normal(size=(256 * 40, 2)) * 1e-3).astype(np.float32).view(np.complex64).ravel()
+    ghost = {"core:sample_start": 2560, "core:sample_count": 512, "core:label": "anomaly", "specenc:kind": "jamming"}
+    meta = sigmf_io.write_recording(str(tmp_path / "site.sigmf-meta"), iq, 1e6, 433.92e6, annotations=[ghost])
+    with caplog.at_level("WARNING"):
+        calibrate_cli.recalibrate(load_model(tiny_model), meta, far=0.01)
+    assert "site.sigmf-meta marks 1 anomalies (e.g. at sample 2560)" in caplog.text
 
 
 def test_run_warns_when_its_averaging_is_not_the_one_the_threshold_was_calibrated_for(tmp_path, tiny_model, caplog,

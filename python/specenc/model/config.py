@@ -66,6 +66,9 @@ class ModelConfig:
                      "anomaly_hidden", "n_families", "n_kinds", "n_bands"):
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 1, f"{name}={v!r} must be an integer >= 1")
+        for name in ("mlp_ratio", "rope_theta", "drop_ratio", "norm_scale_db"):  # JSON may hold "2" or null
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and not isinstance(v, bool), f"{name}={v!r} must be a number")
         need(isinstance(self.token_context, int) and self.token_context >= 0,
              f"token_context={self.token_context!r} must be an integer >= 0")
         need(isinstance(self.bin_edges, bool), f"bin_edges={self.bin_edges!r} must be true or false")

@@ -157,9 +157,13 @@ def check_bands(bands=None, band_weights=None):
     """The band names to draw from (default all of bands.BANDS), as a tuple; ValueError naming an unknown
     band or a bad weight."""
     bands = tuple(bands_mod.BANDS if bands is None else bands)
+    if not bands:
+        raise ValueError("bands=[] names no band to draw from")
     for b in bands + tuple(band_weights or ()):
         if b not in bands_mod.BAND_INDEX:
             raise ValueError(f"unknown band {b!r}; choose from {', '.join(bands_mod.BANDS)}")
+    if any(isinstance(w, bool) or not isinstance(w, (int, float)) for w in (band_weights or {}).values()):
+        raise ValueError(f"band_weights={band_weights} must map band names to numbers")
     if band_weights is not None and (min(band_weights.values(), default=1) < 0
                                      or not any(band_weights.get(b, 1) > 0 for b in bands)):
         raise ValueError(f"band_weights={band_weights} must be >= 0 and leave a drawn band a weight > 0")

@@ -43,10 +43,11 @@ def _recording_paths(spec):
         if not paths:
             raise FileNotFoundError(f"no .sigmf-meta files in {spec}")
         return paths
-    if spec.endswith(".sigmf-meta"):
-        if not os.path.exists(spec):
-            raise FileNotFoundError(f"no such recording: {spec}")
-        return [spec]
+    if spec.endswith((".sigmf-meta", ".sigmf-data")):  # its meta: truth and tuning are there
+        meta = sigmf_io.meta_path_for(spec)
+        if not os.path.exists(meta):
+            raise FileNotFoundError(f"no such recording: {meta}")
+        return [meta]
     raise ValueError(f"--data {spec!r}: expected 'synthetic', a .sigmf-meta file or a directory of them")
 
 
@@ -78,8 +79,10 @@ def main(args):
     from .. import model as model_lib
 
     calibrate.check_far(args.far)
-    if args.average < 1:  # before minutes of synthetic evaluation, not after
-        raise ValueError(f"--average={args.average} must be >= 1")
+    for flag, value, least in (("--average", args.average, 1), ("--n-test", args.n_test, 1),
+                               ("--n-clean", args.n_clean, 1), ("--ae-steps", args.ae_steps, 1)):
+        if value < least:  # before minutes of synthetic evaluation, not after
+            raise ValueError(f"{flag}={value} must be >= {least}")
     data = args.data or ["synthetic"]
     paths = [p for d in data if d != "synthetic" for p in _recording_paths(d)]
     families = load_capture_families(args.capture_families, {evaluate.recording_name(p) for p in paths})

@@ -193,8 +193,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
         _check_resumable(out_dir, cfg, resume)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    net = modelio.build_network(cfg).to(device)  # checks the model's config before anything is written
     os.makedirs(out_dir, exist_ok=True)
-    net = modelio.build_network(cfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     source = BatchSource(cfg)
     val = datasets.make_set(datasets.stream(cfg.seed, datasets.VAL_STREAM), cfg.val_spectra, cfg.nfft,
