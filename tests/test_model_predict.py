@@ -449,3 +449,10 @@ def test_load_model_takes_the_blocks_spellings_of_default():
     assert load_model("", threads=0).metadata == load_model().metadata
     with pytest.raises(ValueError, match="threads=-1 must be >= 0"):
         load_model(threads=-1)
+
+
+def test_a_saved_model_is_as_readable_as_its_json(tmp_path):
+    """safetensors writes 0600: a model trained by one user could not be loaded by a flowgraph running as another."""
+    path = tmp_path / "m.safetensors"
+    SpectrumModel.from_config(SMALL).save(str(path))
+    assert (path.stat().st_mode & 0o777) == ((tmp_path / "m.json").stat().st_mode & 0o777)

@@ -46,6 +46,9 @@ def save_checkpoint(net, path, threshold=0.5, trained=False, metadata=None):
             "trained": bool(trained), "metadata": metadata or {}}
     with open(json_path_for(path), "w") as f:
         json.dump(info, f, indent=1, sort_keys=True)
+    # safetensors writes its file 0600; given the JSON's mode (the umask's), a model trained by one user loads in a
+    # flowgraph running as another
+    os.chmod(path, os.stat(json_path_for(path)).st_mode & 0o777)
     return path, json_path_for(path)
 
 
