@@ -62,6 +62,23 @@ def test_alert_events_at_the_right_time_and_frequency():
     assert keys == {"specenc_anomaly", "rx_freq", "rx_rate", "rx_time"}  # legible on a time sink
 
 
+def test_rx_tags_of_other_types_are_read_or_ignored_with_a_warning(capfd):
+    """A uint64 rate is a rate; a rate <= 0, a frequency that is a string and an rx_time that is a bare number
+    (sources' bugs) are logged and ignored. Before, pmt.to_double raised in the encoder's thread: the flowgraph hung."""
+    t0 = 1_700_000_000.5
+    odd = [tag(40, "rx_rate", pmt.from_uint64(int(RATE))), tag(41, "rx_freq", pmt.intern("abc")),
+           tag(42, "rx_rate", pmt.from_double(-1.0)), tag(43, "rx_time", pmt.from_double(5.0))]
+    _, _, alerts = run_chain(bursts(), stream_tags=rx_tags(time=t0) + odd)
+    assert [a["spectrum"] for a in alerts] == [20, 60]
+    late = alerts[1]
+    assert (late["center_freq"], late["sample_rate"]) == (FREQ, RATE)
+    assert late["time"] == pytest.approx(t0 + 60 * 32 / RATE)
+    out = capfd.readouterr().out
+    for message in ("rx_freq=abc on spectrum 41 is no frequency; ignored", "rx_rate=-1 on spectrum 42 is no rate > 0",
+                    "rx_time=5 on spectrum 43 is no time"):
+        assert message in out
+
+
 def test_holdoff_zero_alerts_every_spectrum_and_threshold_override():
     _, sink, alerts = run_chain(bursts(), holdoff=0)
     assert len(alerts) == 12

@@ -288,8 +288,11 @@ def test_grc_callbacks_exist_and_apply():
     assert enc.batch == 32
     with pytest.raises(ValueError, match="batch=0"):
         enc.set_batch(0)
-    with pytest.raises(ValueError, match="sample_rate=-1.0 must be >= 0 Hz"):
-        enc.set_sample_rate(-1.0)
+    with pytest.raises(ValueError, match="batch=32.5"):  # accepted, it broke the block's next work() call
+        enc.set_batch(32.5)
+    for rate in (-1.0, 0.0):  # 0, "unknown", only before any rate is known: set later, times became sample counts
+        with pytest.raises(ValueError, match=f"sample_rate={rate} must be a rate > 0 Hz"):
+            enc.set_sample_rate(rate)
     with pytest.raises(ValueError, match="center_freq=nan"):
         enc.set_center_freq(float("nan"))
 

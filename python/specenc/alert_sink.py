@@ -101,7 +101,7 @@ class alert_sink(gr.basic_block):
         none (files, stdout, ZMQ PUB).
 
     Args:
-        jsonl_path: write one JSON object per line (file truncated at start) ('' = off).
+        jsonl_path: write one JSON object per line (the file is emptied when the block is made) ('' = off).
         sigmf_path: SigMF meta file holding the alerts as annotations ('' = off).
         stdout: print one line per alert.
         zmq_address: ZMQ PUB endpoint to bind, e.g. 'tcp://*:5557' ('' = off); each message is one JSON string.

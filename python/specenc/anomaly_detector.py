@@ -176,7 +176,7 @@ class anomaly_detector(queue_block):
                                  f"integrates {self.integrate} scores: its false-alarm rate does not hold")
         else:  # rx_time, rx_freq, rx_rate
             tuning = (self._clock.freq, self._clock.rate)
-            self._clock.apply(tag, index)  # from this spectrum on
+            self._clock.apply(tag, index, self.logger.warn)  # from this spectrum on
             if (self._clock.freq, self._clock.rate) != tuning:  # another band: its anomalies are new, not held off,
                 self._last_above = None  # and its scores are not averaged with the old band's
                 self._history = EMPTY_HISTORY

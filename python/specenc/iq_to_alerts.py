@@ -67,6 +67,6 @@ class iq_to_alerts(gr.hier_block2):
         self.encoder.set_center_freq(center_freq)
 
     def set_sample_rate(self, sample_rate):
+        self.encoder.set_sample_rate(sample_rate)  # first: it refuses what the psd would take (0)
         self.psd.set_sample_rate(sample_rate)
-        self.encoder.set_sample_rate(sample_rate)
 

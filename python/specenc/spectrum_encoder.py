@@ -192,16 +192,26 @@ class spectrum_encoder(gr.basic_block):
         self._model_failing = False  # the last window's model call raised: report the next failure only after a success
         self._retunes = []  # (key, PMT value) from set_center_freq/set_sample_rate, for the next window's 1st spectrum
         self._held = None  # the window whose model call runs while the next call reads its input
+        self._ran = False  # started once (see start)
         self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
         # Emissions must also stand clear of the noise, whose scatter the averaging sets.
         self._tracker = EmissionTracker(nfft, min_spectra=2 if average == 1 and overlap >= 0.5 else 1,
                                         noise_db=dsp.noise_scatter_db(average))
 
+    def start(self):
+        """A flowgraph with this block runs once. Started again, GNU Radio 3.10 gives it buffers smaller than the
+        window it writes at once and its thread stops ("Buffer too small for min_noutput_items"; the flowgraph
+        hangs): this says why, before that happens."""
+        if self._ran:
+            self.logger.error("a flowgraph with spectrum_encoder runs once; build a new top block to run again")
+        self._ran = True
+        return True
+
     # GRC callbacks
     def set_batch(self, batch):
         """Most spectra per model call, up to the batch the block was made with (its buffers hold two)."""
-        if not 1 <= batch <= MAX_BATCH:
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or not 1 <= batch <= MAX_BATCH:
             raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
         made_with = self.max_noutput_items()
         if batch > made_with:
@@ -216,7 +226,8 @@ class spectrum_encoder(gr.basic_block):
 
     def set_sample_rate(self, sample_rate):
         """Sample rate (Hz) from the next spectrum on, as set_center_freq (tagged rx_rate; times stay continuous)."""
-        _check_tuning(sample_rate, 0.0)
+        if not 0 < sample_rate < np.inf:  # 0 ("unknown") is for the constructor, before any rate is known
+            raise ValueError(f"sample_rate={sample_rate} must be a rate > 0 Hz")
         self._retunes.append((tags.RX_RATE, pmt.from_double(float(sample_rate))))
 
     @property
@@ -272,9 +283,12 @@ class spectrum_encoder(gr.basic_block):
         stream_tags = _as_tags(retunes, first) + list(self.get_tags_in_window(0, 0, n))
         for start, stop, run_tags in tags.split_by_tags(stream_tags, first, n):
             for tag in run_tags:
-                self._clock.apply(tag, first + start)
+                self._clock.apply(tag, first + start, self.logger.warn)
             freqs[start:stop] = self._clock.freq
             runs.append((start, stop, copy.copy(self._clock)))
+        if first == 0 and not self._clock.rate > 0:
+            self.logger.warn("no sample rate (no rx_rate tag on the first spectrum, sample_rate=0): times in the "
+                             "messages count IQ samples, not seconds, and frequency edges are fractions of the rate")
         valid = np.isfinite(spectra).all(axis=1)
         rows = np.flatnonzero(valid)
         pred = None

@@ -9,6 +9,8 @@ the first spectrum with `specenc_context` (threshold, IQ samples per spectrum, f
 detector needs no model and no duplicated parameters.
 """
 
+import math
+
 import numpy as np
 import pmt
 
@@ -19,6 +21,7 @@ from . import bands, dsp
 RX_TIME = pmt.intern("rx_time")
 RX_FREQ = pmt.intern("rx_freq")
 RX_RATE = pmt.intern("rx_rate")
+RX_MEANING = {"rx_time": "time", "rx_freq": "frequency", "rx_rate": "rate > 0"}  # what a usable value is
 
 # Tags added by spectrum_encoder on each spectrum.
 CLASS = pmt.intern("specenc_class")  # symbol: family name
@@ -36,9 +39,22 @@ DETECTIONS_PORT = pmt.intern("detections")
 ALERTS_PORT = pmt.intern("alerts")
 
 
+def _real(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def rx_time_seconds(value):
-    """rx_time PMT tuple (uint64 seconds, double fraction) -> float seconds."""
-    return pmt.to_uint64(pmt.tuple_ref(value, 0)) + pmt.to_double(pmt.tuple_ref(value, 1))
+    """rx_time PMT tuple (seconds, fraction), each of any real PMT type -> float seconds; None for anything else."""
+    pair = pmt.to_python(value)
+    if isinstance(pair, tuple) and len(pair) == 2 and all(map(_real, pair)):
+        return float(pair[0]) + float(pair[1])
+    return None
+
+
+def _number(value):
+    """A PMT number of any real type (double, long, uint64) -> float; None for anything else."""
+    x = pmt.to_python(value)
+    return float(x) if _real(x) else None
 
 
 class SpectrumClock:
@@ -84,17 +100,24 @@ class SpectrumClock:
         self.rate, self.freq = float(ctx["sample_rate"]), float(ctx["center_freq"])
         return float(ctx["threshold"]), int(ctx.get("integrate", 1))
 
-    def apply(self, tag, index):
-        """Take one rx_* tag found on spectrum `index`; other keys are ignored."""
-        if pmt.eq(tag.key, RX_FREQ):
-            self.freq = pmt.to_double(tag.value)
-        elif pmt.eq(tag.key, RX_RATE):
+    def apply(self, tag, index, warn):
+        """Take one rx_* tag found on spectrum `index` (other keys are ignored). A value that is no time,
+        frequency or rate > 0 (a source's bug) goes to `warn` and the clock keeps what it had."""
+        key = pmt.symbol_to_string(tag.key)
+        if key not in RX_MEANING:
+            return
+        value = rx_time_seconds(tag.value) if key == "rx_time" else _number(tag.value)
+        if value is None or (key == "rx_rate" and value <= 0):
+            warn(f"{key}={pmt.write_string(tag.value)} on spectrum {index} is no {RX_MEANING[key]}; ignored")
+        elif key == "rx_time":
+            self._time_ref = (index, value)
+        elif key == "rx_freq":
+            self.freq = value
+        else:
             # Keep time continuous across a rate change: re-anchor at the tagged spectrum.
             if self._time_ref is not None or self.rate > 0:
                 self._time_ref = (index, self.time(index))
-            self.rate = pmt.to_double(tag.value)
-        elif pmt.eq(tag.key, RX_TIME):
-            self._time_ref = (index, rx_time_seconds(tag.value))
+            self.rate = value
 
     def time(self, index):
         """Seconds of the start of spectrum `index` (rx_time based, else since stream start)."""
