@@ -81,6 +81,23 @@ def test_sigmf_captures_follow_the_tuning_of_the_alerts(tmp_path):
     assert sigmf.SigMFFile(metadata=doc).get_capture_info(5000)["core:frequency"] == 868.3e6
 
 
+def test_a_message_one_output_cannot_take_reaches_none(tmp_path, capfd):
+    """Each output's form is made before any is written: a message the console line or SigMF cannot hold went to the
+    JSONL file alone (and the log said 'not written'); now it goes nowhere, logged, and the next one is written."""
+    jsonl, meta = tmp_path / "a.jsonl", tmp_path / "a.sigmf-meta"
+    sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=True)
+    bad = [dict(ALERT, time="soon"), {k: v for k, v in ALERT.items() if k != "freq_upper_edge"},
+           dict(ALERT, sample_start=-5), dict(ALERT, sample_count=2.5)]
+    deliver(sink, [*bad, ALERT])
+    assert [json.loads(x) for x in jsonl.read_text().splitlines()] == [ALERT]
+    assert [a["core:sample_start"] for a in json.loads(meta.read_text())["annotations"]] == [224]
+    out = capfd.readouterr().out
+    assert out.count("message not written") == 4 and out.count("ALERT t=12.5") == 1
+    for message in ("both freq_lower_edge and freq_upper_edge", "sample_start=-5 is no sample index",
+                    "sample_count=2.5 is no sample index"):
+        assert message in out
+
+
 def test_written_before_the_flowgraph_ends(tmp_path):
     """Flushed per message: the file holds the alert while the block is still alive, before stop()."""
     jsonl = tmp_path / "a.jsonl"

@@ -33,12 +33,17 @@ def message_to_dict(msg):
 
 
 def to_annotation(alert):
-    """Alert or detection dict -> SigMF annotation (core:label 'anomaly' for alerts, else the family)."""
+    """Alert or detection dict -> SigMF annotation (core:label 'anomaly' for alerts, else the family); ValueError for
+    a place SigMF cannot hold (a negative or fractional sample, one frequency edge)."""
     ann = {}
-    if "sample_start" in alert:
-        ann["core:sample_start"] = int(alert["sample_start"])
-        if "sample_count" in alert:
-            ann["core:sample_count"] = int(alert["sample_count"])
+    for key in ("sample_start", "sample_count"):
+        if key in alert:
+            value = alert[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value == int(value):
+                raise ValueError(f"{key}={value!r} is no sample index")
+            ann[f"core:{key}"] = int(value)
+    if (alert.get("freq_lower_edge") is None) != (alert.get("freq_upper_edge") is None):
+        raise ValueError("a message needs both freq_lower_edge and freq_upper_edge or neither")
     if alert.get("freq_lower_edge") is not None:
         ann["core:freq_lower_edge"] = alert["freq_lower_edge"]
         ann["core:freq_upper_edge"] = alert["freq_upper_edge"]
@@ -149,33 +154,37 @@ class alert_sink(gr.basic_block):
         return True
 
     def handle(self, msg):
-        """One message to every output. A message that cannot be written (not a dict, values JSON cannot hold) is
-        logged and skipped: an exception here would end the block's thread and lose every later alert."""
+        """One message to every output. A message that cannot be written (not a dict, values JSON cannot hold, a
+        place SigMF cannot hold) is logged and goes to no output: an exception here would end the block's thread and
+        lose every later alert."""
         try:
             self._write(msg)
         except Exception as exc:  # noqa: BLE001 - report and go on (DESIGN.md)
             self.logger.error(f"message not written ({type(exc).__name__}: {exc}): {pmt.write_string(msg)[:200]}")
 
     def _write(self, msg):
+        """Every output's form first, then the writes: a message one output cannot take reaches none."""
         alert = message_to_dict(msg)
         line = json.dumps(alert, sort_keys=True, allow_nan=False)
+        text = self.format_line(alert) if self.stdout else ""
+        annotation = to_annotation(alert) if self.sigmf_path and "sample_start" in alert else None
         self.count += 1
         if self._jsonl is not None:
             self._jsonl.write(line + "\n")
             self._jsonl.flush()
         if self.stdout:
-            sys.stdout.write(self.format_line(alert) + "\n")
+            sys.stdout.write(text + "\n")
             sys.stdout.flush()
         if self._socket is not None:
             self._socket.send_string(line)
-        if self.sigmf_path and "sample_start" not in alert:  # a SigMF annotation must say where it starts
+        if annotation is not None:
+            self._annotate(alert, annotation)
+        elif self.sigmf_path:  # a SigMF annotation must say where it starts
             self.logger.warn(f"a message without sample_start is left out of {self.sigmf_path}: {line[:100]}")
-        elif self.sigmf_path:
-            self._annotate(alert)
 
-    def _annotate(self, alert):
+    def _annotate(self, alert, annotation):
         with self._lock:
-            self._annotations.append(to_annotation(alert))
+            self._annotations.append(annotation)
             self._sample_rate = self._sample_rate or alert.get("sample_rate") or 0.0
             if alert.get("center_freq"):  # messages of two ports may arrive out of stream order: kept by sample
                 self._tunings[alert["sample_start"]] = alert["center_freq"]
