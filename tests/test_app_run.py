@@ -191,6 +191,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("cuda", "no CUDA device"),
     ("out_is_input", "is the input recording itself"),
     ("alerts_is_input", "--alerts"),
+    ("alerts_is_out", "is --out's file too"),
     ("out_is_folder", "is a folder; give a file in it"),
     ("waterfall_format", "matplotlib cannot write .txt images"),
     ("batch", "--batch=0 must be in 1..4096"),
@@ -228,6 +229,8 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         data = sigmf_io.read_meta(meta).data_path
         size = os.path.getsize(data)
         argv += ["--alerts", data]
+    elif problem == "alerts_is_out":  # the alerts, written during the run, were deleted with the old meta after it
+        argv += ["--alerts", argv[-1]]
     elif problem == "out_is_folder":
         argv[-1] = str(tmp_path)
     elif problem == "waterfall_format":  # refused before the run, not by matplotlib after it

@@ -87,14 +87,14 @@ def test_a_message_one_output_cannot_take_reaches_none(tmp_path, capfd):
     jsonl, meta = tmp_path / "a.jsonl", tmp_path / "a.sigmf-meta"
     sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=True)
     bad = [dict(ALERT, time="soon"), {k: v for k, v in ALERT.items() if k != "freq_upper_edge"},
-           dict(ALERT, sample_start=-5), dict(ALERT, sample_count=2.5)]
+           dict(ALERT, sample_start=-5), dict(ALERT, sample_count=2.5), dict(ALERT, center_freq="433.92 MHz")]
     deliver(sink, [*bad, ALERT])
     assert [json.loads(x) for x in jsonl.read_text().splitlines()] == [ALERT]
     assert [a["core:sample_start"] for a in json.loads(meta.read_text())["annotations"]] == [224]
     out = capfd.readouterr().out
-    assert out.count("message not written") == 4 and out.count("ALERT t=12.5") == 1
+    assert out.count("message not written") == 5 and out.count("ALERT t=12.5") == 1
     for message in ("both freq_lower_edge and freq_upper_edge", "sample_start=-5 is no sample index",
-                    "sample_count=2.5 is no sample index"):
+                    "sample_count=2.5 is no sample index", "center_freq='433.92 MHz' is no number"):
         assert message in out
 
 

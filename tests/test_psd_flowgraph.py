@@ -185,6 +185,12 @@ def test_samples_the_receiver_dropped_move_the_clock_on(tmp_path):
     tb.run()
     times = [(t.offset, pmt.to_python(t.value)) for t in sink.tags() if pmt.symbol_to_string(t.key) == "rx_time"]
     assert times == [(0, (1795428000, 0.0)), (20_000, (1795428000, pytest.approx(0.14)))]
+    # Counted from the first capture that gives an index; a count that goes back (a receiver restarted) is no gap.
+    del doc["captures"][0]["core:global_index"]
+    doc["captures"][1]["core:global_index"] = 0
+    doc["captures"].append({"core:sample_start": 25_000, "core:global_index": 3})
+    json.dump(doc, open(meta, "w"))
+    assert sigmf_io.capture_changes(sigmf_io.read_meta(meta)) == [(20_000, None, "2026-11-23T10:00:00.150500000Z")]
 
 
 def test_a_short_file_repeats_as_often_as_the_buffer_holds_with_its_retunes(tmp_path):

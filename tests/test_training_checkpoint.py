@@ -63,8 +63,9 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         config.TrainConfig.from_dict({"band_weights": {"ism2": 3}})
     with pytest.raises(ValueError, match="training config: band_weights=.* must be >= 0"):
         config.TrainConfig.from_dict({"band_weights": {"ism": -1}})
-    with pytest.raises(ValueError, match="training config: band_weights=.* must map band names to numbers"):
-        config.TrainConfig.from_dict({"band_weights": {"ism": "3"}})
+    for weight in ("3", float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="training config: band_weights=.* must map band names to numbers"):
+            config.TrainConfig.from_dict({"band_weights": {"ism": weight}})
     with pytest.raises(ValueError, match=re.escape("training config: bands=[] names no band")):
         config.TrainConfig.from_dict({"bands": []})
     # JSON types and ranges, before any training (they failed after it, or silently meant something else)

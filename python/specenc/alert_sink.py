@@ -32,16 +32,23 @@ def message_to_dict(msg):
     return {str(k): (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in value.items()}
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_sample_index(value):
+    return _is_number(value) and value >= 0 and value == int(value)
+
+
 def to_annotation(alert):
     """Alert or detection dict -> SigMF annotation (core:label 'anomaly' for alerts, else the family); ValueError for
     a place SigMF cannot hold (a negative or fractional sample, one frequency edge)."""
     ann = {}
     for key in ("sample_start", "sample_count"):
         if key in alert:
-            value = alert[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value == int(value):
-                raise ValueError(f"{key}={value!r} is no sample index")
-            ann[f"core:{key}"] = int(value)
+            if not _is_sample_index(alert[key]):
+                raise ValueError(f"{key}={alert[key]!r} is no sample index")
+            ann[f"core:{key}"] = int(alert[key])
     if (alert.get("freq_lower_edge") is None) != (alert.get("freq_upper_edge") is None):
         raise ValueError("a message needs both freq_lower_edge and freq_upper_edge or neither")
     if alert.get("freq_lower_edge") is not None:
@@ -168,6 +175,9 @@ class alert_sink(gr.basic_block):
         line = json.dumps(alert, sort_keys=True, allow_nan=False)
         text = self.format_line(alert) if self.stdout else ""
         annotation = to_annotation(alert) if self.sigmf_path and "sample_start" in alert else None
+        for key in ("center_freq", "sample_rate"):  # the SigMF file's captures and rate, rewritten with every alert
+            if annotation is not None and alert.get(key) is not None and not _is_number(alert[key]):
+                raise ValueError(f"{key}={alert[key]!r} is no number")
         self.count += 1
         if self._jsonl is not None:
             self._jsonl.write(line + "\n")

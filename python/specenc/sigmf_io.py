@@ -157,10 +157,9 @@ def read_meta(path, rate=None):
     datatype = canonical_datatype(glob["core:datatype"], meta_path)
     if glob.get("core:metadata_only"):
         raise ValueError(f"{meta_path}: core:metadata_only: it describes a recording without its samples")
-    if rate is None:
-        if glob.get("core:sample_rate") is None:
-            raise ValueError(f"{meta_path}: missing core:sample_rate in global (give the sample rate to use)")
-        rate = _rate(glob["core:sample_rate"], f"{meta_path}: core:sample_rate")
+    if rate is None and glob.get("core:sample_rate") is None:
+        raise ValueError(f"{meta_path}: missing core:sample_rate in global (give the sample rate to use)")
+    rate = _rate(glob["core:sample_rate"], f"{meta_path}: core:sample_rate") if rate is None else _rate(rate, "rate")
     if int(glob.get("core:num_channels", 1)) != 1:
         raise ValueError(f"{meta_path}: core:num_channels={glob['core:num_channels']}; only 1 channel is supported")
     offset = glob.get("core:offset", 0)
@@ -182,7 +181,7 @@ def read_meta(path, rate=None):
         meta_path=meta_path,
         data_path=data_path,
         datatype=datatype,
-        sample_rate=_rate(rate, "rate"),
+        sample_rate=rate,
         center_freq=float(first.get("core:frequency", 0.0)),
         num_samples=_count_samples(data_path, datatype, int(glob.get("core:trailing_bytes", 0))),
         datetime=first.get("core:datetime"),
@@ -246,22 +245,28 @@ def open_recording(path, rate=None, freq=None, fmt=None):
 
 def capture_changes(rec):
     """[(sample, centre Hz or None, core:datetime or None)] of each capture after the first that retunes (another
-    core:frequency) or restarts the clock: a core:datetime of its own, or a core:global_index that jumps ahead of
-    its sample_start (samples the receiver dropped; its time is then the last known one's plus the samples since,
-    dropped ones included), in sample order."""
+    core:frequency) or restarts the clock: a core:datetime of its own, or a core:global_index that runs ahead of its
+    sample_start (samples the receiver dropped: its time is then the clock's plus the samples since, dropped ones
+    included), in sample order."""
     out, freq = [], rec.center_freq
-    first = rec.captures[0] if rec.captures else {}
-    clock = (rec.datetime, first.get("core:global_index"), 0)  # (datetime, global index, sample) it is known at
-    for c in rec.captures[1:]:
+    # The clock: a datetime (None: the stream's own time) at a file sample, and the receiver's sample count there
+    # (core:global_index) once a capture gives it.
+    when_ref, sample_ref, index_ref = rec.datetime, 0, None
+    for i, c in enumerate(rec.captures):
         f, when, index = c.get("core:frequency"), c.get("core:datetime"), c.get("core:global_index")
         start = int(c.get("core:sample_start", 0))
+        if _is_whole(index):
+            dropped = (index - index_ref) - (start - sample_ref) if index_ref is not None else 0
+            if dropped > 0 and not when:
+                when = datetime_after(when_ref, (index - index_ref) / rec.sample_rate)
+            elif dropped <= 0:  # no gap, or the receiver's count restarted: it counts on from here
+                index_ref = index - (start - sample_ref)
+        if i == 0:  # the first capture sets the stream's start: rx_* tags on sample 0
+            continue
+        if when:
+            when_ref, sample_ref, index_ref = when, start, index if _is_whole(index) else None
         retune = f is not None and float(f) != freq
         freq = float(f) if f is not None else freq
-        known, known_index, known_start = clock
-        if not when and _is_whole(index) and _is_whole(known_index) and index - known_index != start - known_start:
-            when = datetime_after(known, (index - known_index) / rec.sample_rate)
-        if when:
-            clock = (when, index, start)
         if retune or when:
             out.append((start, freq if retune else None, when))
     return out

@@ -105,12 +105,14 @@ def spectrum_annotations(result):
 
 
 def check_outputs(rec, **paths):
-    """Refuse an output (flag=path) that is the input's meta or data file: the alerts file, opened for writing
-    before the flowgraph starts, emptied the samples it was about to read."""
-    inputs = {os.path.realpath(p) for p in (rec.meta_path, rec.data_path) if p}
+    """Refuse an output (flag=path) that is the input's meta or data file (the alerts file, opened for writing
+    before the flowgraph starts, emptied the samples it was about to read) or another output."""
+    taken = {os.path.realpath(p): "the input recording itself" for p in (rec.meta_path, rec.data_path) if p}
     for flag, path in paths.items():
-        if path and os.path.realpath(path) in inputs:
-            raise UsageError(f"--{flag} {path} is the input recording itself; choose another file")
+        if path and os.path.realpath(path) in taken:
+            raise UsageError(f"--{flag} {path} is {taken[os.path.realpath(path)]}; choose another file")
+        if path:
+            taken[os.path.realpath(path)] = f"--{flag}'s file too"
 
 
 def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", per_spectrum=False, truth=None,

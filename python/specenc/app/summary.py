@@ -56,11 +56,12 @@ def summary_rows(result, truth=None, emitters=None):
     """Rows for the run summary; `result` is a flowgraph.RunResult; truth: truth_anomalies; emitters:
     truth_emitters (both of a generated recording)."""
     fams = Counter(label for label in result.labels if label)  # invalid spectra have no class (counted above)
+    processed = str(result.num_spectra)
+    if result.ended_early:
+        processed += f" of {result.expected_spectra} (the input ended early)"
     rows = [
         ("input", result.input_name),
-        ("spectra processed", f"{result.num_spectra}" + (f" of {result.expected_spectra} (the input ended early)"
-                                                         if result.ended_early else "")
-         + f" ({result.num_invalid} invalid, skipped)"),
+        ("spectra processed", f"{processed} ({result.num_invalid} invalid, skipped)"),
         ("IQ duration", f"{result.duration_s:.3f} s at {result.sample_rate / 1e6:g} MS/s"),
         ("wall time", f"{result.wall_s:.2f} s"),
         ("real-time factor", f"{result.duration_s / result.wall_s:.2f}x" if result.wall_s > 0 else "n/a"),

@@ -383,7 +383,8 @@ def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=N
         raise ValueError(f"runtime {runtime!r} is not available; available: {', '.join(RUNTIMES)}")
     if threads is not None and not threads >= 0:
         raise ValueError(f"threads={threads} must be >= 0 (0 = the runtime's default)")
-    path, threads = path or None, threads or None  # "" and 0 mean the shipped model and the default, as in the blocks
+    # "" and 0 mean the shipped model, its own backend and the default threads, as in the blocks
+    path, backend, threads = path or None, backend or None, threads or None
     if str(path).endswith(".pt2"):
         raise ValueError(f"{path} is a torch.export program (specenc export --format torch-export), to deploy with "
                          "torch.export.load; give its .safetensors checkpoint or an .onnx export")

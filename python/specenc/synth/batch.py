@@ -23,6 +23,7 @@ Labels, per row:
   row is labelled normal.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,7 +163,8 @@ def check_bands(bands=None, band_weights=None):
     for b in bands + tuple(band_weights or ()):
         if b not in bands_mod.BAND_INDEX:
             raise ValueError(f"unknown band {b!r}; choose from {', '.join(bands_mod.BANDS)}")
-    if any(isinstance(w, bool) or not isinstance(w, (int, float)) for w in (band_weights or {}).values()):
+    if any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w)
+           for w in (band_weights or {}).values()):
         raise ValueError(f"band_weights={band_weights} must map band names to numbers")
     if band_weights is not None and (min(band_weights.values(), default=1) < 0
                                      or not any(band_weights.get(b, 1) > 0 for b in bands)):

@@ -73,7 +73,7 @@ def recording_scores(model, recording, average, max_spectra, integrate):
     rec, spectra, freq, _ = datasets.recording_spectra(recording, model.nfft, average=average,
                                                        max_spectra=max_spectra)
     name = os.path.basename(rec.meta_path or rec.data_path)
-    marked = [a for a in rec.annotations if a.get("core:label") == "anomaly" or a.get("specenc:kind")]
+    marked = [a for a in rec.annotations if datasets.marks_anomaly(a)]
     if marked:
         log.warning("%s marks %d anomalies (e.g. at sample %d); the threshold is set over their scores too: calibrate "
                     "on a recording without them", name, len(marked), marked[0].get("core:sample_start", 0))

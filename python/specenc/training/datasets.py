@@ -71,6 +71,13 @@ def _is_truth(annotation):
     return label in labels.FAMILY_INDEX or label == "anomaly" or bool(annotation.get("specenc:kind"))
 
 
+def marks_anomaly(annotation):
+    """A truth annotation (not a model's output) of an injected anomaly."""
+    label = str(annotation.get("core:label", ""))
+    return _is_truth(annotation) and (label == "anomaly" or label in labels.ANOMALY_INDEX
+                                      or bool(annotation.get("specenc:kind")))
+
+
 def _annotation_truth(annotations, starts, span, sample_rate):
     """Per spectrum (samples [start, start+span)): dominant family index (None without any family annotation: the
     recording then says nothing of its families) and anomaly flag from annotations."""
@@ -83,7 +90,7 @@ def _annotation_truth(annotations, starts, span, sample_rate):
         s1 = s0 + int(a.get("core:sample_count", 1 << 62))
         hit = (starts < s1) & (starts + span > s0)
         label = str(a.get("core:label", ""))
-        if label == "anomaly" or label in labels.ANOMALY_INDEX or a.get("specenc:kind"):
+        if marks_anomaly(a):
             anomaly |= hit
         elif label in labels.FAMILY_INDEX:
             has_families = True

@@ -295,8 +295,9 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_f
             out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
         if truth["anomaly"].any():
             out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], decided, model.threshold)["f1"]
-            scored = (rec.num_samples if len(spectra) == dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
-                      else (len(spectra) * average - 1) * dsp.hop_size(model.nfft, 0.5) + model.nfft)  # max_spectra
+            total = dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)  # spectra read: NaN ones left out
+            scored = (rec.num_samples if total <= max_spectra
+                      else (max_spectra * average - 1) * dsp.hop_size(model.nfft, 0.5) + model.nfft)
             twin = site_twin(rec, twin_dir, scored) if twin_dir else None
             if twin:
                 out["site_calibrated"] = site_calibrated_block(model, twin, truth["anomaly"], p["anomaly_score"],
