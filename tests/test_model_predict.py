@@ -198,6 +198,8 @@ def test_wrong_shapes_and_bad_config_give_clear_errors(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="colour"):
         load_model(str(path))
+    with pytest.raises(ValueError, match="m.json is a model's JSON; give the .safetensors beside it"):
+        load_model(str(tmp_path / "m.json"))
     with pytest.raises(FileNotFoundError, match="nope"):
         load_model(str(tmp_path / "nope.safetensors"))
 

@@ -113,7 +113,7 @@ def test_every_scenario_generates(scenario):
     assert all(a["core:sample_start"] + a["core:sample_count"] <= len(iq) for a in anns)
 
 
-def test_bad_input_is_rejected_clearly():
+def test_bad_input_is_rejected_clearly(capsys):
     with pytest.raises(ValueError, match="unknown scenario 'wifi'"):
         make_recording("wifi", 1.0, 0)
     with pytest.raises(ValueError, match="is in band 'other' but scenario 'gnss' needs band 'gnss'"):
@@ -127,6 +127,8 @@ def test_bad_input_is_rejected_clearly():
         make_recording("ism", 0.1, 0, anomalies=["stealth"])  # it would fit, but a free band has no gap to hide in
     with pytest.raises(ValueError, match="datatype='cu8'"):
         write_scenario("/tmp/never.sigmf-meta", "demo", 0.1, 0, datatype="cu8")
+    assert cli.main(["synth", "--seed", "-1", "--out", "/tmp/never.sigmf-meta"]) == 2
+    assert "--seed=-1 must be >= 0" in capsys.readouterr().err  # numpy's message named no flag
 
 
 def test_cli_writes_recording_and_plot(tmp_path, capsys):

@@ -54,6 +54,8 @@ def save_checkpoint(net, path, threshold=0.5, trained=False, metadata=None):
 
 def read_info(path):
     """The checkpoint's JSON as a dict, validated; FileNotFoundError/ValueError naming the file."""
+    if str(path).endswith(".json"):
+        raise ValueError(f"{path} is a model's JSON; give the .safetensors beside it")
     jpath = json_path_for(path)
     if not os.path.exists(str(path)):
         raise FileNotFoundError(f"model weights not found: {path}")
