@@ -192,6 +192,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("out_is_input", "is the input recording itself"),
     ("alerts_is_input", "--alerts"),
     ("alerts_is_out", "is --out's file too"),
+    ("alerts_is_a_hard_link_to_the_input", "is the input recording itself"),
     ("out_is_folder", "is a folder; give a file in it"),
     ("waterfall_format", "matplotlib cannot write .txt images"),
     ("batch", "--batch=0 must be in 1..4096"),
@@ -229,6 +230,11 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         data = sigmf_io.read_meta(meta).data_path
         size = os.path.getsize(data)
         argv += ["--alerts", data]
+    elif problem == "alerts_is_a_hard_link_to_the_input":
+        data = sigmf_io.read_meta(meta).data_path
+        size = os.path.getsize(data)
+        os.link(data, tmp_path / "alerts.jsonl")
+        argv += ["--alerts", str(tmp_path / "alerts.jsonl")]
     elif problem == "alerts_is_out":  # the alerts, written during the run, were deleted with the old meta after it
         argv += ["--alerts", argv[-1]]
     elif problem == "out_is_folder":
@@ -240,7 +246,7 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
     code, stdout, stderr = run_cli(argv, capsys)
     assert code == 2
     assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1
-    if problem == "alerts_is_input":
+    if problem in ("alerts_is_input", "alerts_is_a_hard_link_to_the_input"):
         assert os.path.getsize(data) == size
 
 

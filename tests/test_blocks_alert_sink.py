@@ -89,12 +89,18 @@ def test_a_message_one_output_cannot_take_reaches_none(tmp_path, capfd):
     bad = [dict(ALERT, time="soon"), {k: v for k, v in ALERT.items() if k != "freq_upper_edge"},
            dict(ALERT, sample_start=-5), dict(ALERT, sample_count=2.5), dict(ALERT, center_freq="433.92 MHz")]
     deliver(sink, [*bad, ALERT])
+    quiet_jsonl, quiet_meta = tmp_path / "q.jsonl", tmp_path / "q.sigmf-meta"  # without the console line too
+    quiet = alert_sink(jsonl_path=str(quiet_jsonl), sigmf_path=str(quiet_meta), stdout=False)
+    deliver(quiet, [dict(ALERT, freq_lower_edge="433 MHz"), dict(ALERT, sample_rate=-1e6), ALERT])
+    assert [json.loads(x) for x in quiet_jsonl.read_text().splitlines()] == [ALERT]
+    assert json.loads(quiet_meta.read_text())["global"]["core:sample_rate"] == 1e6
     assert [json.loads(x) for x in jsonl.read_text().splitlines()] == [ALERT]
     assert [a["core:sample_start"] for a in json.loads(meta.read_text())["annotations"]] == [224]
     out = capfd.readouterr().out
-    assert out.count("message not written") == 5 and out.count("ALERT t=12.5") == 1
+    assert out.count("message not written") == 7 and out.count("ALERT t=12.5") == 1
     for message in ("both freq_lower_edge and freq_upper_edge", "sample_start=-5 is no sample index",
-                    "sample_count=2.5 is no sample index", "center_freq='433.92 MHz' is no number"):
+                    "sample_count=2.5 is no sample index", "center_freq='433.92 MHz' is no frequency",
+                    "freq_lower_edge='433 MHz' is no frequency", "sample_rate=-1000000.0 is no rate > 0"):
         assert message in out
 
 

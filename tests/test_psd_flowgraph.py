@@ -191,6 +191,14 @@ def test_samples_the_receiver_dropped_move_the_clock_on(tmp_path):
     doc["captures"].append({"core:sample_start": 25_000, "core:global_index": 3})
     json.dump(doc, open(meta, "w"))
     assert sigmf_io.capture_changes(sigmf_io.read_meta(meta)) == [(20_000, None, "2026-11-23T10:00:00.150500000Z")]
+    # SigMF dates a capture at its own first sample: a first capture at sample 500 dates sample 500, not 0.
+    doc["captures"] = [{"core:sample_start": 500, "core:global_index": 500, "core:frequency": 915e6,
+                        "core:datetime": "2026-11-23T10:00:00Z"},
+                       {"core:sample_start": 10_000, "core:global_index": 20_000}]
+    json.dump(doc, open(meta, "w"))
+    rec = sigmf_io.read_meta(meta)
+    assert sigmf_io.start_datetime(rec) == "2026-11-23T09:59:59.999500000Z"
+    assert sigmf_io.capture_changes(rec) == [(10_000, None, "2026-11-23T10:00:00.019500000Z")]
 
 
 def test_a_short_file_repeats_as_often_as_the_buffer_holds_with_its_retunes(tmp_path):

@@ -128,7 +128,7 @@ def test_bad_input_is_rejected_clearly(capsys):
     with pytest.raises(ValueError, match="datatype='cu8'"):
         write_scenario("/tmp/never.sigmf-meta", "demo", 0.1, 0, datatype="cu8")
     assert cli.main(["synth", "--seed", "-1", "--out", "/tmp/never.sigmf-meta"]) == 2
-    assert "--seed=-1 must be >= 0" in capsys.readouterr().err  # numpy's message named no flag
+    assert "seed=-1 must be a whole number >= 0" in capsys.readouterr().err  # numpy's message named no seed
 
 
 def test_cli_writes_recording_and_plot(tmp_path, capsys):

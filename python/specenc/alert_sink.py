@@ -51,6 +51,9 @@ def to_annotation(alert):
             ann[f"core:{key}"] = int(alert[key])
     if (alert.get("freq_lower_edge") is None) != (alert.get("freq_upper_edge") is None):
         raise ValueError("a message needs both freq_lower_edge and freq_upper_edge or neither")
+    for key in ("freq_lower_edge", "freq_upper_edge"):
+        if alert.get(key) is not None and not _is_number(alert[key]):
+            raise ValueError(f"{key}={alert[key]!r} is no frequency")
     if alert.get("freq_lower_edge") is not None:
         ann["core:freq_lower_edge"] = alert["freq_lower_edge"]
         ann["core:freq_upper_edge"] = alert["freq_upper_edge"]
@@ -175,9 +178,12 @@ class alert_sink(gr.basic_block):
         line = json.dumps(alert, sort_keys=True, allow_nan=False)
         text = self.format_line(alert) if self.stdout else ""
         annotation = to_annotation(alert) if self.sigmf_path and "sample_start" in alert else None
-        for key in ("center_freq", "sample_rate"):  # the SigMF file's captures and rate, rewritten with every alert
-            if annotation is not None and alert.get(key) is not None and not _is_number(alert[key]):
-                raise ValueError(f"{key}={alert[key]!r} is no number")
+        # the SigMF file's captures and rate, rewritten with every alert
+        if annotation is not None and alert.get("center_freq") is not None and not _is_number(alert["center_freq"]):
+            raise ValueError(f"center_freq={alert['center_freq']!r} is no frequency")
+        if annotation is not None and alert.get("sample_rate") is not None and not (
+                _is_number(alert["sample_rate"]) and alert["sample_rate"] > 0):
+            raise ValueError(f"sample_rate={alert['sample_rate']!r} is no rate > 0")
         self.count += 1
         if self._jsonl is not None:
             self._jsonl.write(line + "\n")

@@ -251,7 +251,7 @@ def capture_changes(rec):
     out, freq = [], rec.center_freq
     # The clock: a datetime (None: the stream's own time) at a file sample, and the receiver's sample count there
     # (core:global_index) once a capture gives it.
-    when_ref, sample_ref, index_ref = rec.datetime, 0, None
+    when_ref, sample_ref, index_ref = start_datetime(rec), 0, None
     for i, c in enumerate(rec.captures):
         f, when, index = c.get("core:frequency"), c.get("core:datetime"), c.get("core:global_index")
         start = int(c.get("core:sample_start", 0))
@@ -344,6 +344,13 @@ def datetime_to_rx_time(text):
     whole = _dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
     frac = float("0" + m.group(2)) if m.group(2) else 0.0
     return int(whole.timestamp()), frac
+
+
+def start_datetime(rec):
+    """core:datetime of the data file's first sample (None when unknown): the first capture's, which SigMF dates at
+    that capture's own first sample."""
+    start = rec.captures[0].get("core:sample_start", 0) if rec.captures else 0
+    return datetime_after(rec.datetime, -start / rec.sample_rate) if rec.datetime and start else rec.datetime
 
 
 def datetime_after(when, seconds):

@@ -48,7 +48,8 @@ class sigmf_source(gr.sync_block):
         tuning = (0, RX_FREQ, pmt.from_double(rec.center_freq))
         # (sample, key, value) tags of this pass; a repeat goes back to the first capture's frequency and retunes
         # again, but tags no time (it would run backwards)
-        self._tags = [tuning, (0, RX_RATE, pmt.from_double(rec.sample_rate)), (0, RX_TIME, rx_time(rec.datetime)),
+        start = (0, RX_TIME, rx_time(sigmf_io.start_datetime(rec)))
+        self._tags = [tuning, (0, RX_RATE, pmt.from_double(rec.sample_rate)), start,
                       *sorted(retunes + times, key=lambda t: t[0])]
         self._repeat_tags = [tuning, *retunes] if retunes else []
 

@@ -107,12 +107,15 @@ def spectrum_annotations(result):
 def check_outputs(rec, **paths):
     """Refuse an output (flag=path) that is the input's meta or data file (the alerts file, opened for writing
     before the flowgraph starts, emptied the samples it was about to read) or another output."""
-    taken = {os.path.realpath(p): "the input recording itself" for p in (rec.meta_path, rec.data_path) if p}
+    def same(path):  # one key for one file, however it is reached (symbolic or hard link, relative path)
+        return (os.stat(path).st_dev, os.stat(path).st_ino) if os.path.exists(path) else os.path.realpath(path)
+
+    taken = {same(p): "the input recording itself" for p in (rec.meta_path, rec.data_path) if p}
     for flag, path in paths.items():
-        if path and os.path.realpath(path) in taken:
-            raise UsageError(f"--{flag} {path} is {taken[os.path.realpath(path)]}; choose another file")
+        if path and same(path) in taken:
+            raise UsageError(f"--{flag} {path} is {taken[same(path)]}; choose another file")
         if path:
-            taken[os.path.realpath(path)] = f"--{flag}'s file too"
+            taken[same(path)] = f"--{flag}'s file too"
 
 
 def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", per_spectrum=False, truth=None,

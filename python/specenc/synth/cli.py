@@ -38,8 +38,6 @@ def add_arguments(p):
 
 
 def main(args):
-    if args.seed < 0:  # numpy's own message names no flag
-        raise ValueError(f"--seed={args.seed} must be >= 0")
     meta = write_scenario(args.out, args.scenario, args.seconds, args.seed, args.rate, args.freq,
                           _kinds(args.anomalies), args.datatype, args.plot, progress=True)
     print(meta)

@@ -231,6 +231,8 @@ def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, cente
     default: the demo has all six, the others none).
     """
     _, rate, center, n = _defaults(scenario, sample_rate, center_freq, seconds)
+    if not (isinstance(seed, (int, np.integer)) and seed >= 0):  # numpy's own message names no seed
+        raise ValueError(f"seed={seed!r} must be a whole number >= 0")
     rng = np.random.default_rng(seed)
     sc, truth = build_scene(scenario, n, rate, rng, anomalies)
     iq = np.empty(n, np.complex64)
