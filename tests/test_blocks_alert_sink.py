@@ -79,6 +79,9 @@ def test_sigmf_captures_follow_the_tuning_of_the_alerts(tmp_path):
                                {"core:sample_start": 5000, "core:frequency": 868.3e6}]
     sigmf = pytest.importorskip("sigmf")
     assert sigmf.SigMFFile(metadata=doc).get_capture_info(5000)["core:frequency"] == 868.3e6
+    steady = alert_sink(sigmf_path=str(tmp_path / "b.sigmf-meta"), stdout=False)
+    deliver(steady, [dict(ALERT, sample_start=1024 * i) for i in range(200)])
+    assert steady._tunings == {0: 433.92e6}  # what a days-long run keeps for its captures: one entry per retune
 
 
 def test_a_message_one_output_cannot_take_reaches_none(tmp_path, capfd):

@@ -117,7 +117,8 @@ class alert_sink(gr.basic_block):
 
     Args:
         jsonl_path: write one JSON object per line (the file is emptied when the block is made) ('' = off).
-        sigmf_path: SigMF meta file holding the alerts as annotations ('' = off).
+        sigmf_path: SigMF meta file holding the alerts as annotations ('' = off); every annotation stays in memory
+            and the file is rewritten whole, so runs of days with detections connected want the JSONL file instead.
         stdout: print one line per alert.
         zmq_address: ZMQ PUB endpoint to bind, e.g. 'tcp://*:5557' ('' = off); each message is one JSON string.
     """
@@ -135,7 +136,8 @@ class alert_sink(gr.basic_block):
                 raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be written")
         self._jsonl = open(jsonl_path, "w", buffering=1) if jsonl_path else None
         self._annotations = []
-        self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} of the messages, for the captures
+        self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} where the messages' centre changed
+        self._last_freq = None
         self._lock = threading.Lock()  # the handler and the rewrite timer share the annotations
         self._pending = False  # annotations not in the file yet
         self._timer = None
@@ -202,8 +204,9 @@ class alert_sink(gr.basic_block):
         with self._lock:
             self._annotations.append(annotation)
             self._sample_rate = self._sample_rate or alert.get("sample_rate") or 0.0
-            if alert.get("center_freq"):  # messages of two ports may arrive out of stream order: kept by sample
-                self._tunings[alert["sample_start"]] = alert["center_freq"]
+            freq = alert.get("center_freq")
+            if freq and freq != self._last_freq:  # a change; messages of two ports may come out of order: by sample
+                self._tunings[alert["sample_start"]] = self._last_freq = freq
             self._pending = True
             wait = self._rewritten_at + self._rewrite_cost / REWRITE_DUTY - time.monotonic()
             if wait <= 0:
