@@ -32,12 +32,18 @@ def message_to_dict(msg):
     return {str(k): (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in value.items()}
 
 
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _is_sample_index(value):
-    return _is_number(value) and value >= 0 and value == int(value)
+    return tags.is_real(value) and value >= 0 and value == int(value)
+
+
+def _check_tuning(alert):
+    """ValueError unless the message's centre and rate, which the SigMF file's captures and global hold, are numbers
+    (a rate > 0) or absent."""
+    freq, rate = alert.get("center_freq"), alert.get("sample_rate")
+    if freq is not None and not tags.is_real(freq):
+        raise ValueError(f"center_freq={freq!r} is no frequency")
+    if rate is not None and not (tags.is_real(rate) and rate > 0):
+        raise ValueError(f"sample_rate={rate!r} is no rate > 0")
 
 
 def to_annotation(alert):
@@ -52,7 +58,7 @@ def to_annotation(alert):
     if (alert.get("freq_lower_edge") is None) != (alert.get("freq_upper_edge") is None):
         raise ValueError("a message needs both freq_lower_edge and freq_upper_edge or neither")
     for key in ("freq_lower_edge", "freq_upper_edge"):
-        if alert.get(key) is not None and not _is_number(alert[key]):
+        if alert.get(key) is not None and not tags.is_real(alert[key]):
             raise ValueError(f"{key}={alert[key]!r} is no frequency")
     if alert.get("freq_lower_edge") is not None:
         ann["core:freq_lower_edge"] = alert["freq_lower_edge"]
@@ -179,13 +185,10 @@ class alert_sink(gr.basic_block):
         alert = message_to_dict(msg)
         line = json.dumps(alert, sort_keys=True, allow_nan=False)
         text = self.format_line(alert) if self.stdout else ""
-        annotation = to_annotation(alert) if self.sigmf_path and "sample_start" in alert else None
-        # the SigMF file's captures and rate, rewritten with every alert
-        if annotation is not None and alert.get("center_freq") is not None and not _is_number(alert["center_freq"]):
-            raise ValueError(f"center_freq={alert['center_freq']!r} is no frequency")
-        if annotation is not None and alert.get("sample_rate") is not None and not (
-                _is_number(alert["sample_rate"]) and alert["sample_rate"] > 0):
-            raise ValueError(f"sample_rate={alert['sample_rate']!r} is no rate > 0")
+        annotation = None
+        if self.sigmf_path and "sample_start" in alert:
+            annotation = to_annotation(alert)
+            _check_tuning(alert)
         self.count += 1
         if self._jsonl is not None:
             self._jsonl.write(line + "\n")

@@ -56,8 +56,7 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
         if logger is not None:  # Python logging, where select() logs, is silent unless a script sets it up
             logger.info(f"model runs on {selection.describe()}")
         device = selection.device
-        return load_model(model_path or None, backend=backend or None, device=device, runtime=runtime,
-                          threads=threads or None)
+        return load_model(model_path, backend=backend, device=device, runtime=runtime, threads=threads)
     except (NotImplementedError, ImportError) as exc:
         raise ValueError(f"runtime={runtime!r} is not available: {exc}") from exc
 

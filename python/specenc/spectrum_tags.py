@@ -39,14 +39,15 @@ DETECTIONS_PORT = pmt.intern("detections")
 ALERTS_PORT = pmt.intern("alerts")
 
 
-def _real(x):
+def is_real(x):
+    """A finite int or float (not a bool): what a tag's or message's number must be."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def rx_time_seconds(value):
     """rx_time PMT tuple (seconds, fraction), each of any real PMT type -> float seconds; None for anything else."""
     pair = pmt.to_python(value)
-    if isinstance(pair, tuple) and len(pair) == 2 and all(map(_real, pair)):
+    if isinstance(pair, tuple) and len(pair) == 2 and all(map(is_real, pair)):
         return float(pair[0]) + float(pair[1])
     return None
 
@@ -54,7 +55,7 @@ def rx_time_seconds(value):
 def _number(value):
     """A PMT number of any real type (double, long, uint64) -> float; None for anything else."""
     x = pmt.to_python(value)
-    return float(x) if _real(x) else None
+    return float(x) if is_real(x) else None
 
 
 class SpectrumClock:
