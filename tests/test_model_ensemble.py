@@ -25,6 +25,11 @@ def test_low_confidence_rows_take_the_large_model():
     edges = lambda row: [(d["bin_start"], d["bin_stop"], d["family"]) for d in row]  # noqa: E731
     assert [edges(row) for row in p.detections] == [edges((pl if s else ps).detections[i]) for i, s in enumerate(slow)]
     assert ens.slow_fraction() == pytest.approx(slow.mean())
+    # Anomaly outputs are the small model's on every row: its threshold is the ensemble's.
+    assert ens.threshold == small.threshold
+    np.testing.assert_array_equal(p.anomaly_score, ps.anomaly_score)
+    np.testing.assert_array_equal(p.anomaly_bins, ps.anomaly_bins)
+    assert p.anomaly_kind == ps.anomaly_kind
     never = SpeculativeEnsemble(small, large, 0.0)
     never.predict(x)
     assert never.stats["slow_rows"] == 0

@@ -1,7 +1,10 @@
-"""Speculative ensemble: a small fast model answers; rows where its confidence < `min_confidence`
-are re-run through a larger model, whose answer replaces the small one's for those rows.
+"""Speculative ensemble: a small fast model answers; rows where its family confidence < `min_confidence`
+are re-run through a larger model, whose family, confidence and detections replace the small one's for
+those rows.
 
-The embedding stays the small model's (one width for every row). `stats` counts how often the slow
+The anomaly outputs (score, kind, located bins) and the embedding stay the small model's for every row:
+its calibrated threshold is the ensemble's, and the larger model's scores sit on a scale of their own
+(a score of one model against the other's threshold would alert wrongly). `stats` counts how often the slow
 path ran and the time each path took, so its cost can be reported.
 """
 
@@ -45,9 +48,8 @@ class SpeculativeEnsemble:
         self.stats["slow_calls"] += 1
         self.stats["slow_s"] += time.perf_counter() - t1
         for j, i in enumerate(slow):
-            p.labels[i], p.anomaly_kind[i] = q.labels[j], q.anomaly_kind[j]
+            p.labels[i] = q.labels[j]
         p.detections = p.detections.replace(slow, q.detections)
         p.label_index[slow] = q.label_index
         p.confidence[slow] = q.confidence
-        p.anomaly_score[slow] = q.anomaly_score
         return p
