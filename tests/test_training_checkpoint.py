@@ -38,6 +38,36 @@ def test_checkpoint_restores_weights_optimizer_and_rng(tmp_path):
     json.loads((tmp_path / checkpoint.STATE).read_text())
 
 
+def test_a_save_cut_short_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(8, 4)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    x = torch.randn(16, 8)
+    _step(net, opt, x)
+    checkpoint.save(tmp_path, net, opt, {"step": 1}, lambda path: checkpoint.save_tensors({"x": torch.ones(2)}, path))
+    weights_1 = net.weight.detach().clone()
+    _step(net, opt, x)
+    _step(net, opt, x)
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "_write_state", killed)  # Ctrl-C after step 3's tensors, before its JSON
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(tmp_path, net, opt, {"step": 3})
+    monkeypatch.undo()
+    net2 = torch.nn.Linear(8, 4)
+    opt2 = torch.optim.AdamW(net2.parameters(), lr=1e-2)
+    assert checkpoint.load(tmp_path, net2, opt2)["step"] == 1
+    assert torch.equal(net2.weight, weights_1)
+    assert opt2.state_dict()["state"][0]["step"] == 1  # the moments of the same step
+    assert checkpoint.file_path(tmp_path, "pool").endswith("pool-1.safetensors")
+    # The next whole save keeps only its own files.
+    checkpoint.save(tmp_path, net, opt, {"step": 3})
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == ["checkpoint-3.safetensors",
+                                                                       "optimizer-3.safetensors"]
+
+
 def test_resume_without_checkpoint_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint.json"):
         checkpoint.load(tmp_path, torch.nn.Linear(2, 2), torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()))

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from safetensors.torch import load_file
 
 from gnuradio.specenc import bands, dsp, labels, sigmf_io
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
-from gnuradio.specenc.training import calibrate, calibrate_cli, datasets, eval_cli, evaluate, train
+from gnuradio.specenc.training import calibrate, calibrate_cli, checkpoint, datasets, eval_cli, evaluate, train
+from gnuradio.specenc.training import report as report_lib
 from gnuradio.specenc.training.config import TrainConfig
 
 TINY_MODEL = {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 2, "anomaly_hidden": 8, "pool_stride": 8}
@@ -41,8 +43,8 @@ def test_resume_continues_exactly_where_an_interrupted_run_stopped(tmp_path):
     part = tmp_path / "resumed"
     assert train.train(cfg, part, show_progress=False, calibrate_model=False, stop_after=1)["steps"] == 4
     train.train(cfg, part, resume=True, show_progress=False, calibrate_model=False)
-    a = load_file(str(tmp_path / "straight" / "checkpoint.safetensors"))
-    b = load_file(str(part / "checkpoint.safetensors"))
+    a = load_file(checkpoint.file_path(tmp_path / "straight", "weights"))
+    b = load_file(checkpoint.file_path(part, "weights"))
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -68,7 +70,20 @@ def test_a_finished_run_leaves_no_batch_pool_behind(tmp_path):
     cfg = tiny_config(steps_per_epoch=2, max_epochs=4, patience=1, lr=1e-12, pool_batches=3, pool_refresh=0.5)
     summary = train.train(cfg, tmp_path, show_progress=False, calibrate_model=False)
     assert summary["stopped"].startswith("early stop") and summary["epochs"] == 2
-    assert not (tmp_path / "pool.safetensors").exists() and (tmp_path / "model.safetensors").exists()
+    assert not list(tmp_path.glob("pool*")) and (tmp_path / "model.safetensors").exists()
+
+
+def test_a_budget_spent_between_epochs_is_recorded_and_resumes_to_nothing(tmp_path, monkeypatch, caplog):
+    # The time budget runs out during epoch 1's validation: epoch 2 stops before its first step.
+    cfg = tiny_config(steps_per_epoch=2, max_epochs=4, pool_batches=3, pool_refresh=0.5)
+    monkeypatch.setattr(train, "progress", lambda c, step, elapsed_s: 1.0 if step >= 2 else step / c.total_steps)
+    summary = train.train(cfg, tmp_path, show_progress=False, calibrate_model=False)
+    assert summary["stopped"].startswith("schedule complete") and summary["steps"] == 2
+    assert checkpoint.saved_state(tmp_path)["stopped"] == summary["stopped"]
+    assert not list(tmp_path.glob("pool*"))
+    with caplog.at_level(logging.WARNING):
+        again = train.train(cfg, tmp_path, resume=True, show_progress=False, calibrate_model=False)
+    assert again["steps"] == 2 and "that run had finished" in caplog.text
 
 
 def test_ship_refuses_a_model_of_another_spectrum_length_before_training(tmp_path):
@@ -104,7 +119,13 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
     args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path), "--n-test", "32", "--n-clean", "32",
                               "--ae-steps", "3", "--seed", "7"])
     assert eval_cli.main(args) == 0
-    res = json.loads((tmp_path / "results.json").read_text())
+    text = (tmp_path / "results.json").read_text()
+
+    def strict(constant):  # as jq or JavaScript read it: no NaN or Infinity
+        raise AssertionError(f"results.json holds {constant}")
+
+    res = json.loads(text, parse_constant=strict)
+    assert res["detection"]["emissions_snr_ge_10"]["precision"] is None  # a recall only: no precision of its own
     assert res["family"]["count"] == 32 and len(res["family"]["confusion"]) == 9
     assert list(res["family"]["by_snr"]) == ["< -5 dB", "-5..0 dB", "0..10 dB", "10..20 dB", "20..40 dB", ">= 40 dB"]
     with_emitter = sum(v["count"] for v in res["family"]["by_snr"].values())
@@ -125,6 +146,9 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
     assert len(res["targets"]) == 5
     for name in ("report.md", "confusion.png", "roc.png", "pr.png", "accuracy_vs_snr.png"):
         assert (tmp_path / name).stat().st_size > 0
+    # The report rebuilds from the saved results, whose missing figures read null.
+    report_lib.write_report(res, str(tmp_path / "again"))
+    assert (tmp_path / "again" / "report.md").read_text() == (tmp_path / "report.md").read_text()
 
 
 def test_eval_scores_a_generated_recording_at_a_threshold_calibrated_on_its_site_twin(tmp_path, tiny_model):

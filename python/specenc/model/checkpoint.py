@@ -18,6 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .. import json_out
 from .config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def save_checkpoint(net, path, threshold=0.5, trained=False, metadata=None):
     info = {"format": FORMAT, "version": VERSION, "config": net.config.to_dict(), "threshold": float(threshold),
             "trained": bool(trained), "metadata": metadata or {}}
     with open(json_path_for(path), "w") as f:
-        json.dump(info, f, indent=1, sort_keys=True)
+        json_out.dump(info, f, indent=1, sort_keys=True)
     # safetensors writes its file 0600; given the JSON's mode (the umask's), a model trained by one user loads in a
     # flowgraph running as another
     os.chmod(path, os.stat(json_path_for(path)).st_mode & 0o777)

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from .. import json_out
 from . import evaluate, metrics, train
 from .config import TrainConfig
 
@@ -146,7 +147,7 @@ def main(argv=None):
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
         rows.append(row)
         with open(rows_path, "w") as f:
-            json.dump(rows, f, indent=1, default=float)
+            json_out.dump(rows, f, indent=1)
     argv = [a for a in (argv or os.sys.argv[1:]) if a != "--report-only"]
     command = "python -m gnuradio.specenc.training.ablations " + " ".join(argv)
     with open(os.path.join(args.out, "ablations.md"), "w") as f:

@@ -1,16 +1,25 @@
-"""Resumable training checkpoints: safetensors for tensors (weights, optimizer moments, torch RNG) and
-JSON for everything else (step, schedule, NumPy generator state, history). No pickle anywhere.
+"""Resumable training checkpoints: safetensors for tensors (weights, optimizer moments, torch RNG, the batch
+pool) and JSON for everything else (step, schedule, NumPy generator state, history). No pickle anywhere.
+
+The tensor files are named by step (`checkpoint-STEP.safetensors`, ...) and checkpoint.json names the set it
+belongs to: replacing the JSON commits a checkpoint, so a run killed while one is written resumes from the
+previous one, whole, instead of from weights of one epoch and optimizer moments of another.
 """
 
 import json
 import os
+import re
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..model.checkpoint import VERSION as WEIGHTS_VERSION
 
-WEIGHTS, OPTIMIZER, STATE = "checkpoint.safetensors", "optimizer.safetensors", "checkpoint.json"
+STATE = "checkpoint.json"
+KINDS = {"weights": "checkpoint", "optimizer": "optimizer", "pool": "pool"}
+# Checkpoints written before the files were named by step.
+UNNUMBERED = {kind: f"{stem}.safetensors" for kind, stem in KINDS.items()}
+_TENSOR_FILE = re.compile(rf"({'|'.join(KINDS.values())})(-\d+)?\.safetensors(\.tmp)?")  # .tmp: cut short by a kill
 
 
 def _flatten_optimizer(opt):
@@ -35,18 +44,41 @@ def _unflatten_optimizer(tensors, meta):
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save(out_dir, net, opt, state):
-    """Write the checkpoint atomically enough for a killed run: tensors first, the JSON last."""
+def save(out_dir, net, opt, state, save_pool=None):
+    """Write the checkpoint of state["step"]: its tensor files, then the JSON that names them (the commit), then
+    remove the files of earlier checkpoints. save_pool(path), if given, writes the batch pool to path."""
     os.makedirs(out_dir, exist_ok=True)
+    files = {kind: f"{stem}-{int(state['step'])}.safetensors" for kind, stem in KINDS.items()}
     weights = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    save_tensors(weights, os.path.join(out_dir, WEIGHTS))
+    save_tensors(weights, os.path.join(out_dir, files["weights"]))
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     opt_tensors["torch_rng"] = torch.get_rng_state()
-    save_tensors(opt_tensors, os.path.join(out_dir, OPTIMIZER))
+    save_tensors(opt_tensors, os.path.join(out_dir, files["optimizer"]))
+    if save_pool is not None:
+        save_pool(os.path.join(out_dir, files["pool"]))
+    _write_state(out_dir, {**state, "files": files, "optimizer": opt_meta, "weights_version": WEIGHTS_VERSION})
+    for name in os.listdir(out_dir):
+        if _TENSOR_FILE.fullmatch(name) and name not in files.values():
+            os.remove(os.path.join(out_dir, name))
+
+
+def mark_stopped(out_dir, stopped):
+    """Record in the saved checkpoint that its run has finished (why: `stopped`), leaving its tensors as they are."""
+    state = saved_state(out_dir)
+    _write_state(out_dir, {**state, "stopped": stopped})
+
+
+def _write_state(out_dir, state):
     tmp = os.path.join(out_dir, STATE + ".tmp")
     with open(tmp, "w") as f:
-        json.dump({**state, "optimizer": opt_meta, "weights_version": WEIGHTS_VERSION}, f, indent=1)
+        json.dump(state, f, indent=1)  # Python's JSON: resume reads back inf and NaN as saved
     os.replace(tmp, os.path.join(out_dir, STATE))
+
+
+def file_path(out_dir, kind):
+    """Path of the saved checkpoint's tensor file of `kind` (weights, optimizer, pool); the pool may not exist."""
+    names = saved_state(out_dir).get("files", UNNUMBERED)
+    return os.path.join(out_dir, names[kind])
 
 
 def save_tensors(tensors, path):
@@ -76,8 +108,9 @@ def load(out_dir, net, opt):
         # The model file loader reorders old weights, but not the optimizer moments that go with them.
         raise ValueError(f"{path} was written by an older gr-specenc whose weights pair RoPE features differently "
                          "(model file version 1); it cannot be resumed: start the run again in a new --out")
-    net.load_state_dict(load_file(os.path.join(out_dir, WEIGHTS)))
-    tensors = load_file(os.path.join(out_dir, OPTIMIZER))
+    names = state.pop("files", UNNUMBERED)
+    net.load_state_dict(load_file(os.path.join(out_dir, names["weights"])))
+    tensors = load_file(os.path.join(out_dir, names["optimizer"]))
     torch.set_rng_state(tensors.pop("torch_rng"))
     opt.load_state_dict(_unflatten_optimizer(tensors, state.pop("optimizer")))
     return state

@@ -4,7 +4,6 @@ Everything here reads only the results dict (also written as JSON), so a report 
 a saved `results.json` without re-running the model.
 """
 
-import json
 import os
 
 import matplotlib
@@ -13,6 +12,7 @@ matplotlib.use("Agg")  # headless: the report is written by CLI runs and tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .. import json_out  # noqa: E402
 from . import calibrate, datasets, evaluate  # noqa: E402
 
 
@@ -90,7 +90,7 @@ def plot_snr(results, path):
     names = list(by)
     acc = [by[n]["accuracy"] for n in names]
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.bar(range(len(names)), [100 * a if np.isfinite(a) else 0 for a in acc], color="tab:blue")
+    ax.bar(range(len(names)), [100 * a if a is not None and np.isfinite(a) else 0 for a in acc], color="tab:blue")
     for i, n in enumerate(names):
         ax.text(i, 2, f"n={by[n]['count']}", ha="center", color="white", fontsize=8)
     ax.set_xticks(range(len(names)), names)
@@ -238,7 +238,7 @@ def write_report(results, out_dir):
     """Write results.json, report.md and the PNG plots into out_dir; returns the report path."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1, default=float)
+        json_out.dump(results, f, indent=1)
     if "family" in results:
         for name, plot in PLOTS.items():
             plot(results, os.path.join(out_dir, name))

@@ -3,7 +3,7 @@ per-epoch validation on a fixed seeded set, early stopping, resumable checkpoint
 and a final threshold calibration on clean scenes.
 
 Output directory layout:
-  checkpoint.safetensors / optimizer.safetensors / checkpoint.json   resumable state (last epoch)
+  checkpoint.json + checkpoint-/optimizer-/pool-STEP.safetensors    resumable state (last epoch; the JSON names its files)
   best.safetensors                                                  weights of the best validation epoch (no config)
   model.safetensors + model.json                                    the trained, calibrated model
   metrics.csv / metrics.json                                        one row per epoch
@@ -11,7 +11,6 @@ Output directory layout:
 
 import collections
 import csv
-import json
 import logging
 import math
 import multiprocessing
@@ -24,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from .. import bands
+from .. import bands, json_out
 from ..model.spectrum_model import resolve_device
 from . import calibrate, checkpoint, datasets, metrics, modelio
 
@@ -155,7 +154,7 @@ def validate(net, val, cfg, tau, device):
 
 def _write_metrics(out_dir, history):
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(history, f, indent=1)
+        json_out.dump(history, f, indent=1)
     keys = list(dict.fromkeys(k for row in history for k in row))
     with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
@@ -199,13 +198,12 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     source = BatchSource(cfg)
     val = datasets.make_set(datasets.stream(cfg.seed, datasets.VAL_STREAM), cfg.val_spectra, cfg.nfft,
                             cfg.anomaly_fraction, cfg.batch_size, cfg.bands)
-    pool_path = os.path.join(out_dir, "pool.safetensors")
     best_path = os.path.join(out_dir, "best.safetensors")
     state = {"step": 0, "epoch": 0, "best_val": float("inf"), "best_epoch": -1, "bad_epochs": 0,
              "elapsed_s": 0.0, "history": [], "stopped": ""}
     if resume and checkpoint.exists(out_dir):
         state = checkpoint.load(out_dir, net, opt)
-        source.restore(state.pop("data_rng"), pool_path)
+        source.restore(state.pop("data_rng"), checkpoint.file_path(out_dir, "pool"))
         log.info("resumed at epoch %d step %d", state["epoch"], state["step"])
         if state["stopped"]:
             log.warning("%s: that run had finished (%s); nothing more to train, only calibration is redone (a longer "
@@ -244,7 +242,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
                 state["step"], done = step + 1, done + 1
                 bar.set_postfix(loss=f"{terms['loss']:.3f}", tau=f"{tau:.2f}")
             bar.close()
-            if done == 0:
+            if done == 0:  # the budget ran out before this epoch's first step: the saved checkpoint is the last
+                checkpoint.mark_stopped(out_dir, state["stopped"])
                 break
             state["epoch"] += 1
             state["elapsed_s"] = time.monotonic() - started
@@ -269,8 +268,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
                 if state["bad_epochs"] >= cfg.patience:
                     state["stopped"] = f"early stop: no val_loss improvement for {cfg.patience} epochs"
             _write_metrics(out_dir, state["history"])
-            source.save_pool(pool_path)
-            checkpoint.save(out_dir, net, opt, {**state, "data_rng": source.state(), "config": cfg.to_dict()})
+            checkpoint.save(out_dir, net, opt, {**state, "data_rng": source.state(), "config": cfg.to_dict()},
+                            source.save_pool)
     finally:
         source.close()  # worker processes end with the loop, also on Ctrl-C or an error
 
@@ -289,7 +288,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     modelio.save_model(net, cfg, os.path.join(out_dir, "model.safetensors"), threshold,
                        {"training": summary})
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+        json_out.dump(summary, f, indent=1)
+    pool_path = checkpoint.file_path(out_dir, "pool") if checkpoint.exists(out_dir) else ""
     if state["stopped"] and os.path.exists(pool_path):  # a finished run resumes to nothing: its 70 MB pool can go
         os.remove(pool_path)
     return summary

@@ -1,9 +1,9 @@
 """`specenc train --config CONFIG`: train a SpectrumEncoder on generated scenes (resumable)."""
 
-import json
 import logging
 import os
 
+from .. import json_out
 from . import train as train_lib
 from .config import TrainConfig
 
@@ -38,7 +38,7 @@ def main(args):
     out = args.out or os.path.join("out", "train", os.path.splitext(os.path.basename(args.config))[0])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     summary = train_lib.train(cfg, out, device=args.device, resume=args.resume)
-    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1, default=float))
+    print(json_out.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     model_path = os.path.join(out, "model.safetensors")
     if args.ship:
         from .modelio import ship_default
