@@ -417,6 +417,9 @@ def test_tokens_kept_runs_on_the_highest_energy_tokens_of_a_dropout_free_model()
     assert all(bump <= set(row.tolist()) for row in out["kept"])  # the 35 dB bump's tokens stay
     part = m.predict(x)
     assert len(part.labels) == len(full.labels) == len(x)
+    m.set_tokens_kept(1.0)  # every token again: the network as built, so a model saved now exports as trained
+    assert (m.config.dropout_mode, m.net.dropout.mode) == ("none", "none")
+    np.testing.assert_array_equal(m.predict(x).anomaly_score, full.anomaly_score)
     s = m.config.pool_stride
     for row, kept in zip(part.detections, out["kept"].tolist()):  # detections only on kept tokens
         assert all(set(range(d["bin_start"] // s, d["bin_stop"] // s)) <= set(kept) for d in row)

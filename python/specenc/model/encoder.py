@@ -67,6 +67,7 @@ class SpectrumEncoder(nn.Module):
         super().__init__()
         cfg.validate()
         self.config = cfg
+        self._built_dropout = cfg.dropout_mode  # what set_tokens_kept(1.0) goes back to
         self.tokenizer = Tokenizer(cfg)
         # Anomalies are defined against a band plan, so every token knows its band (also with rope="none").
         self.band_embed = nn.Embedding(cfg.n_bands, cfg.d_model)
@@ -88,8 +89,11 @@ class SpectrumEncoder(nn.Module):
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"tokens kept={fraction!r} must be a fraction in (0, 1]")
         cfg = self.config
-        # Without a trained dropper the parameter-free energy ranking (`fixed`) chooses the tokens.
-        mode = "fixed" if cfg.dropout_mode == "none" and fraction < 1.0 else cfg.dropout_mode
+        # Without a trained dropper the parameter-free energy ranking (`fixed`) chooses the tokens; keeping all of
+        # them again restores the network as built (a model saved then exports like the trained one).
+        mode = self._built_dropout
+        if mode == "none" and fraction < 1.0:
+            mode = "fixed"
         self.config = cfg.replace(dropout_mode=mode, drop_ratio=1.0 - fraction)
         self.dropout.mode = mode
         self.dropout.n_keep = self.config.n_tokens if mode == "none" else self.config.n_kept
