@@ -441,16 +441,19 @@ def test_a_kind_is_named_only_above_the_threshold_as_alerts_are_raised():
 
 
 def test_linear_power_spectra_are_warned_about_once(caplog):
-    warning = "spectra all lie in [0, 1], as linear power does; the model takes dB"
+    warning = "spectra look like linear power"
     with caplog.at_level("WARNING"):
         SpectrumModel.from_config(SMALL, seed=3).predict(_spectra(3))
+        SpectrumModel.from_config(SMALL, seed=3).predict(_spectra(3) + 160.0)  # dB of unscaled IQ: all positive
     assert warning not in caplog.text  # dB spectra: no warning
-    model = SpectrumModel.from_config(SMALL, seed=3)
     linear = 10 ** (_spectra(3) / 10)  # the same spectra as power, not dB
-    with caplog.at_level("WARNING"):
-        model.predict(linear)
-        model.predict(linear)
-    assert caplog.text.count(warning) == 1
+    for scale in (1.0, 2.0 ** 30):  # IQ scaled to +-1, and int16 counts that no block scaled
+        model = SpectrumModel.from_config(SMALL, seed=3)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            model.predict(linear * scale)
+            model.predict(linear * scale)
+        assert caplog.text.count(warning) == 1, scale
 
 
 def test_load_model_takes_the_blocks_spellings_of_default():

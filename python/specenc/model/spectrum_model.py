@@ -197,6 +197,18 @@ def decode_outputs(out):
     return decoded
 
 
+def _looks_linear(x):
+    """Linear power rather than dB: never negative, and all in [0, 1] (IQ scaled to +-1) or a row whose peak is over
+    1000 times its median (30 dB as a ratio). A dB row with no negative value has a floor of tens of dB (a
+    periodogram dips ~30 dB under its mean), so its peak is a few times its median. One row is read: the
+    median costs ~10 us, paid per call until a warning."""
+    if x.min() < 0.0:
+        return False
+    peaks = x.max(axis=1)
+    row = int(np.argmax(peaks))
+    return bool(peaks[row] <= 1.0 or peaks[row] > 1000.0 * np.median(x[row]))
+
+
 class SpectrumModel:
     """A loaded SpectrumEncoder: `.nfft`, `.threshold`, `.config`, `.trained`, `predict(...)`."""
 
@@ -272,9 +284,10 @@ class SpectrumModel:
             bad = np.flatnonzero(~finite)
             raise ValueError(f"spectra row(s) {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} contain NaN or inf; "
                              "filter them before predict")
-        if not self._warned_linear and x.min() >= 0.0 and x.max() <= 1.0:  # a dB spectrum spans tens of dB
-            log.warning("spectra all lie in [0, 1], as linear power does; the model takes dB (dsp.power_spectrum's "
-                        "default, the psd block's output): its labels and scores for linear spectra mean nothing")
+        if not self._warned_linear and _looks_linear(x):
+            log.warning("spectra look like linear power (no negative value, and all in [0, 1] or peaks over 1000 times "
+                        "the median); the model takes dB (dsp.power_spectrum's default, the psd block's output): its "
+                        "labels and scores for linear spectra mean nothing")
             self._warned_linear = True
         return np.ascontiguousarray(x)
 
