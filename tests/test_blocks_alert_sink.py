@@ -8,6 +8,7 @@ import pmt
 import pytest
 from gnuradio import gr
 
+from gnuradio.specenc import message_senders
 from gnuradio.specenc.alert_sink import alert_sink
 
 alert_sink_module = importlib.import_module("gnuradio.specenc.alert_sink")  # the package's name is the block
@@ -103,8 +104,60 @@ def test_a_message_one_output_cannot_take_reaches_none(tmp_path, capfd):
     assert out.count("message not written") == 7 and out.count("ALERT t=12.5") == 1
     for message in ("both freq_lower_edge and freq_upper_edge", "sample_start=-5 is no sample index",
                     "sample_count=2.5 is no sample index", "center_freq='433.92 MHz' is no frequency",
-                    "freq_lower_edge='433 MHz' is no frequency", "sample_rate=-1000000.0 is no rate > 0"):
+                    "freq_lower_edge='433 MHz' is no frequency", "sample_rate=-1000000.0 is no rate >= 0"):
         assert message in out
+
+
+def test_an_unknown_rate_reaches_every_output(tmp_path):
+    """Rate 0 is the blocks' "unknown" (no rx_rate tag, sample_rate 0): the SigMF file leaves it out, and the alert
+    reaches every output (it was refused by all of them when a SigMF file was set; audit 28)."""
+    jsonl, meta = tmp_path / "a.jsonl", tmp_path / "a.sigmf-meta"
+    unknown = dict(ALERT, sample_rate=0.0)
+    deliver(alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=False), [unknown])
+    assert [json.loads(x) for x in jsonl.read_text().splitlines()] == [unknown]
+    written = json.loads(meta.read_text())
+    assert "core:sample_rate" not in written["global"] and len(written["annotations"]) == 1
+
+
+def test_the_sink_runs_until_every_sender_of_ours_is_done(tmp_path):
+    """The encoder's `detections` end before the detector's last alerts: GNU Radio ended the sink at the first
+    "done" and the alerts after it were lost (audit 28: 3 of 6 runs of a recording lost up to 56)."""
+    jsonl = tmp_path / "a.jsonl"
+    sink = alert_sink(jsonl_path=str(jsonl), stdout=False)
+    senders = [silent_source(), silent_source()]  # as the encoder and the detector
+    for sender in senders:
+        message_senders.register(sender)
+    tb = gr.top_block()
+    for sender in senders:
+        tb.msg_connect(sender, "out", sink, "alerts")
+    tb.start()
+    done = pmt.cons(pmt.intern("done"), pmt.from_long(1))
+    senders[0].to_basic_block()._post(pmt.intern("system"), done)  # the first ends, and tells the sink so
+    time.sleep(0.3)  # time enough for the sink's thread to end, had it taken that "done" as its own end
+    assert senders[0].to_basic_block().finished() and not sink.to_basic_block().finished()
+    sink.to_basic_block()._post(pmt.intern("alerts"), pmt.to_pmt(ALERT))
+    senders[1].to_basic_block()._post(pmt.intern("system"), done)
+    tb.wait()
+    assert [json.loads(line) for line in jsonl.read_text().splitlines()] == [ALERT]
+    sink.close()
+
+
+def test_a_finished_flowgraph_releases_the_zmq_address_for_the_next(tmp_path):
+    zmq = pytest.importorskip("zmq")
+    first = alert_sink(jsonl_path=str(tmp_path / "a.jsonl"), stdout=False, zmq_address="tcp://127.0.0.1:*")
+    endpoint = first._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+    deliver(first, [ALERT])
+    second = alert_sink(stdout=False, zmq_address=endpoint)  # "Address already in use" while `first` held it
+    second.close()
+    assert first._jsonl is None and (tmp_path / "a.jsonl").read_text().count("jamming") == 1
+
+
+def test_zmq_endpoints_ipv6_and_ports_out_of_range():
+    pytest.importorskip("zmq")
+    for address in ("tcp://127.0.0.1:99999", "tcp://*:0", "tcp://*:port"):
+        with pytest.raises(ValueError, match="the port must be 1..65535 or"):
+            alert_sink(stdout=False, zmq_address=address)
+    alert_sink(stdout=False, zmq_address="tcp://[::1]:*").close()  # "No such device" without the IPV6 option
 
 
 def test_written_before_the_flowgraph_ends(tmp_path):

@@ -18,6 +18,7 @@ import time
 import pmt
 from gnuradio import gr
 
+from . import message_senders
 from . import spectrum_tags as tags
 
 SIGMF_VERSION = "1.0.0"
@@ -38,12 +39,20 @@ def _is_sample_index(value):
 
 def _check_tuning(alert):
     """ValueError unless the message's centre and rate, which the SigMF file's captures and global hold, are numbers
-    (a rate > 0) or absent."""
+    (a rate >= 0: 0 is the blocks' "unknown", left out of the file) or absent."""
     freq, rate = alert.get("center_freq"), alert.get("sample_rate")
     if freq is not None and not tags.is_real(freq):
         raise ValueError(f"center_freq={freq!r} is no frequency")
-    if rate is not None and not (tags.is_real(rate) and rate > 0):
-        raise ValueError(f"sample_rate={rate!r} is no rate > 0")
+    if rate is not None and not (tags.is_real(rate) and rate >= 0):
+        raise ValueError(f"sample_rate={rate!r} is no rate >= 0")
+
+
+def _check_tcp_port(address):
+    """ValueError for a tcp:// endpoint whose port is not 1..65535 or * (ZMQ binds 99999 as 34463 without a word)."""
+    if address.startswith("tcp://"):
+        port = address.rsplit(":", 1)[-1]
+        if port != "*" and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f"zmq_address={address!r}: the port must be 1..65535 or *")
 
 
 def to_annotation(alert):
@@ -114,7 +123,8 @@ def write_json_atomic(path, document):
 
 
 class alert_sink(gr.basic_block):
-    """Write each message on port `alerts` to the chosen outputs.
+    """Write each message on port `alerts` to the chosen outputs. The block runs until every spectrum_encoder and
+    anomaly_detector connected to it is done (GNU Radio alone would end it with the first, losing the last alerts).
 
     Inputs:
         alerts (message): PMT dicts from anomaly_detector (`alerts`) or spectrum_encoder (`detections`).
@@ -133,6 +143,8 @@ class alert_sink(gr.basic_block):
         gr.basic_block.__init__(self, name="alert_sink", in_sig=None, out_sig=None)
         self.message_port_register_in(tags.ALERTS_PORT)
         self.set_msg_handler(tags.ALERTS_PORT, self.handle)
+        self.set_msg_handler(pmt.intern("system"), self._system)
+        self._dones = 0
         self.jsonl_path, self.sigmf_path, self.stdout = jsonl_path, sigmf_path, bool(stdout)
         if sigmf_path:  # checked now: a folder that cannot be written would fail at the first alert
             if jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
@@ -152,9 +164,11 @@ class alert_sink(gr.basic_block):
         if zmq_address:
             import zmq
 
+            _check_tcp_port(zmq_address)
             # XPUB sends like PUB and also lets wait_for_subscriber() see subscriptions arrive.
             self._socket = zmq.Context.instance().socket(zmq.XPUB)
             self._socket.setsockopt(zmq.LINGER, 1000)
+            self._socket.setsockopt(zmq.IPV6, 1)  # tcp://[::]:port binds too; IPv4 peers still connect
             try:
                 self._socket.bind(zmq_address)
             except zmq.ZMQError as exc:
@@ -179,6 +193,15 @@ class alert_sink(gr.basic_block):
             self._write(msg)
         except Exception as exc:  # noqa: BLE001 - report and go on (DESIGN.md)
             self.logger.error(f"message not written ({type(exc).__name__}: {exc}): {pmt.write_string(msg)[:200]}")
+
+    def _system(self, msg):
+        """End the block once every sender of ours connected here is done, not at the first (message_senders)."""
+        if message_senders.is_done(msg):
+            self._dones += 1
+            if self._dones < message_senders.connections_to(self):
+                return
+            msg = message_senders.DONE_MSG
+        self.to_basic_block().system_handler(msg)
 
     def _write(self, msg):
         """Every output's form first, then the writes: a message one output cannot take reaches none."""
@@ -253,13 +276,13 @@ class alert_sink(gr.basic_block):
         return f"detection {when} {alert.get('family')} {where}"
 
     def stop(self):
-        if self._jsonl is not None:
-            self._jsonl.flush()
-        self._rewrite_pending()
+        """The flowgraph has ended: write what the SigMF file lacks and release the JSONL file and the ZMQ endpoint,
+        so a new flowgraph (GNU Radio 3.10 cannot restart one) can bind the same address while this block lives."""
+        self.close()
         return True
 
     def close(self):
-        """Write what the SigMF file lacks; release the file and socket (garbage collection releases them too)."""
+        """Write what the SigMF file lacks; release the file and socket (stop() and garbage collection call it)."""
         self._rewrite_pending()
         if self._jsonl is not None:
             self._jsonl.close()

@@ -8,6 +8,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
+from . import message_senders
 from . import spectrum_tags as tags
 from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
@@ -75,6 +76,7 @@ class anomaly_detector(queue_block):
         self._history = EMPTY_HISTORY
         self.holdoff = holdoff
         self.message_port_register_out(tags.ALERTS_PORT)
+        message_senders.register(self)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self._clock = SpectrumClock(step=1, span=nfft)
         self._last_above = None  # index of the last spectrum above the threshold

@@ -16,7 +16,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from . import dsp
+from . import dsp, message_senders
 from . import spectrum_tags as tags
 from .emission_tracker import EmissionTracker
 from .model_calls import ModelCalls
@@ -184,6 +184,7 @@ class spectrum_encoder(gr.basic_block):
         # which would cap every model call at 8). The psd upstream needs the same: see iq_to_alerts.
         self.set_min_output_buffer(2 * batch)
         self.message_port_register_out(tags.DETECTIONS_PORT)
+        message_senders.register(self)
         self._clock = SpectrumClock.for_psd(nfft, overlap, average, sample_rate, center_freq)
         self._codes = {}  # label or kind -> index into self._symbols
         self._symbols = []  # interned PMT symbols

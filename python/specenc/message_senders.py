@@ -1,0 +1,42 @@
+"""How many of our blocks send messages to a block, for a message-only block's end of run.
+
+GNU Radio ends a block without stream ports at the first "done" that any sender posts to its `system` port. A
+sink taking the encoder's `detections` and the detector's `alerts` then ended when the encoder did, before the
+detector, further down the stream, had sent its last alerts, and those were lost. The blocks of this module that
+publish messages register here, so a sink can wait for a "done" from each of their connections to it (a
+third-party sender is not known: its "done" counts as the last, as GNU Radio has it).
+"""
+
+import weakref
+
+import pmt
+
+_SENDERS = weakref.WeakSet()
+DONE = pmt.intern("done")
+DONE_MSG = pmt.cons(DONE, pmt.from_long(1))  # as GNU Radio 3.10 posts it (its handler reads a number)
+
+
+def register(block):
+    """A block of ours with message outputs (called in its constructor)."""
+    _SENDERS.add(block)
+
+
+def connections_to(block):
+    """Message connections from registered senders that end at `block` (at least 1)."""
+    alias = pmt.intern(block.alias())
+    count = 0
+    for sender in list(_SENDERS):
+        for port in pmt.to_python(sender.message_ports_out()) or ():
+            subscribers = sender.message_subscribers(pmt.intern(port))
+            while pmt.is_pair(subscribers):
+                count += pmt.eqv(pmt.car(pmt.car(subscribers)), alias)
+                subscribers = pmt.cdr(subscribers)
+    return max(count, 1)
+
+
+def is_done(msg):
+    """A "done" message on a system port (not the (done . #f) that only wakes a block)."""
+    if not (pmt.is_pair(msg) and pmt.eqv(pmt.car(msg), DONE)):
+        return False
+    flag = pmt.cdr(msg)
+    return not (pmt.eqv(flag, pmt.PMT_F) or (pmt.is_integer(flag) and pmt.to_long(flag) == 0))
