@@ -135,6 +135,11 @@ def test_a_broken_onnx_file_is_one_clear_error(models, tmp_path):
     onnx.save(proto, str(bad))
     with pytest.raises(ValueError, match="its graph takes 1024-bin spectra but its metadata says nfft=512"):
         load_onnx_model(str(bad))
+    other_grid = 4 if meta["config"]["pool_stride"] != 4 else 8  # same nfft, another token grid
+    entry.value = json.dumps({**meta, "config": {**meta["config"], "pool_stride": other_grid}})
+    onnx.save(proto, str(bad))
+    with pytest.raises(ValueError, match="its graph keeps .* tokens, but its metadata describes"):
+        load_onnx_model(str(bad))
 
 
 def test_load_model_dispatches_to_onnxruntime(models):

@@ -144,6 +144,14 @@ class OnnxSpectrumModel(SpectrumModel):
         missing = [k for k in self.outputs if k not in names]
         if missing:
             raise ValueError(f"{path or 'ONNX model'} lacks output(s) {missing}; has {names}")
+        # The token grid is built into the graph; a metadata config of another grid (same nfft) would decode its
+        # outputs at the wrong bins without a word. One row shows the graph's.
+        kept = session.run(["kept"], {"spectra": np.zeros((1, self.nfft), np.float32),
+                                      "band": np.zeros(1, np.int64)})[0].shape[-1]
+        if kept != self._config.n_kept:
+            raise ValueError(f"{path or 'ONNX model'}: its graph keeps {kept} tokens, but its metadata describes "
+                             f"{self._config.n_kept} ({self._config.n_tokens} tokens of {self._config.pool_stride} "
+                             "bins): the file does not come whole from `specenc export`")
 
     @property
     def config(self):
