@@ -115,8 +115,9 @@ class SpectrumClock:
         elif key == "rx_freq":
             self.freq = value
         else:
-            # Keep time continuous across a rate change: re-anchor at the tagged spectrum.
-            if self._time_ref is not None or self.rate > 0:
+            # Keep time continuous across a rate change: re-anchor at the tagged spectrum. Not when no rate was known:
+            # time() counted samples as seconds then, and the first rate is the stream's since its rx_time.
+            if self.rate > 0:
                 self._time_ref = (index, self.time(index))
             self.rate = value
 
