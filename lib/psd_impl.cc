@@ -178,6 +178,9 @@ psd::sptr psd::make(int nfft,
                     bool db,
                     double sample_rate)
 {
+    // Checked before the block exists: its output signature (sizeof(float) * nfft) would refuse an nfft <= 0 or
+    // >= 2^29 first, with GNU Radio's "gr::io_signature(3)" instead of what is wrong.
+    checked_hop(nfft, overlap, average, sample_rate);
     return gnuradio::make_block_sptr<psd_impl>(
         nfft, overlap, window, average, db, sample_rate);
 }

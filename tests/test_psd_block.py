@@ -126,6 +126,8 @@ def test_nan_and_inf_do_not_crash_and_stay_local(specenc_cpp, noise, bad):
     (dict(nfft=1000), "nfft=1000 must be a power of two in 64..65536"),
     (dict(nfft=32), "nfft=32 must be a power of two"),
     (dict(nfft=131072), "nfft=131072 must be a power of two"),
+    (dict(nfft=0), "nfft=0 must be a power of two"),  # GNU Radio's "gr::io_signature(3)" came first for these two
+    (dict(nfft=2 ** 30), "nfft=1073741824 must be a power of two"),
     (dict(overlap=1.0), "overlap=1(\\.0)? must be in 0..0.9"),
     (dict(overlap=0.95), "overlap=0.95 must be in 0..0.9"),
     (dict(overlap=-0.1), "overlap=-0.1 must be in 0..0.9"),
