@@ -23,6 +23,15 @@ block_detail& detail_of(block& blk)
     }
     return *detail;
 }
+
+// An index past the block's ports made block_detail read past its buffers (a segfault), as add_item_tag does.
+void check_port(block& blk, unsigned int port, int ports, const char* direction)
+{
+    if (port >= static_cast<unsigned int>(ports)) {
+        throw std::out_of_range(blk.name() + ": no " + direction + " port " + std::to_string(port) + " (it has " +
+                                std::to_string(ports) + ")");
+    }
+}
 } // namespace
 
 void add_item_tags(block& blk,
@@ -32,6 +41,7 @@ void add_item_tags(block& blk,
                    const pmt::pmt_t& key)
 {
     block_detail& detail = detail_of(blk);
+    check_port(blk, output, detail.noutputs(), "output");
     tag_t tag;
     tag.key = key;
     tag.srcid = pmt::PMT_F; // as gr::block::add_item_tag's default
@@ -45,8 +55,10 @@ void add_item_tags(block& blk,
 std::vector<pmt::pmt_t>
 item_tag_values(block& blk, unsigned int input, uint64_t start, size_t n, const pmt::pmt_t& key)
 {
+    block_detail& detail = detail_of(blk);
+    check_port(blk, input, detail.ninputs(), "input");
     std::vector<tag_t> tags;
-    detail_of(blk).get_tags_in_range(tags, input, start, start + n, key, blk.unique_id());
+    detail.get_tags_in_range(tags, input, start, start + n, key, blk.unique_id());
     std::vector<pmt::pmt_t> values(n, pmt::PMT_NIL);
     for (const auto& tag : tags) { // in offset order
         values[tag.offset - start] = tag.value;

@@ -64,6 +64,47 @@ def test_tags_added_in_one_call_read_back_per_item_as_gnu_radio_sees_them():
     assert spans == {int(i): (int(i), int(i) + 1) for i in even}
 
 
+class odd_tagger(queue_block):
+    """Tags item 0 with values of other types than the readers expect: a uint64 score, a string, a number label."""
+
+    def __init__(self):
+        queue_block.__init__(self, name="odd_tagger", in_sig=[np.float32], out_sig=[np.float32])
+
+    def work(self, input_items, output_items):
+        n = len(input_items[0])
+        output_items[0][:] = input_items[0]
+        first = self.nitems_written(0)
+        if first == 0:
+            self.add_item_tag(0, 0, SCORE, pmt.from_uint64(7))
+            self.add_item_tag(0, 1, SCORE, pmt.intern("high"))
+            self.add_item_tag(0, 0, LABEL, pmt.from_long(3))
+        return n
+
+
+def test_tag_values_of_other_types_read_as_the_fill_and_the_reader_goes_on():
+    """pmt's to_double and symbol_to_string threw on these and ended the reading block's thread (audit 26)."""
+    tb = gr.top_block()
+    src, tag, read = blocks.vector_source_f([0.0] * 4), odd_tagger(), reader()
+    tb.connect(src, tag, read)
+    tb.run()
+    np.testing.assert_array_equal(np.concatenate(read.scores)[:3], [7.0, -1.0, -1.0])  # uint64 read, symbol: fill
+    assert read.labels[:2] == ["", ""]
+
+
+def test_a_port_the_block_lacks_is_refused_by_name():
+    blk = tagger()
+    tb = gr.top_block()
+    tb.connect(blocks.vector_source_f([0.0]), blk, blocks.null_sink(gr.sizeof_float))
+    tb.start()
+    tb.wait()
+    with pytest.raises(IndexError, match="tagger: no output port 1 \\(it has 1\\)"):  # a segfault before
+        T.add_double_tags(blk, 1, np.zeros(1, np.uint64), np.zeros(1), SCORE)
+    from gnuradio.specenc.specenc_python import double_tag_values
+
+    with pytest.raises(IndexError, match="tagger: no input port 3"):
+        double_tag_values(blk.gateway, 3, 0, 1, SCORE, 0.0)
+
+
 def test_bad_columns_are_refused_by_name():
     blk = tagger()
     with pytest.raises(RuntimeError, match="no block_detail"):  # outside a running flowgraph

@@ -37,6 +37,15 @@ void check_lengths(py::ssize_t a, py::ssize_t b, const char* what)
                                     std::to_string(a) + " and " + std::to_string(b) + ")");
     }
 }
+
+// A tag value of another type than ours (another block's tag under our key) reads as `fill`: pmt's to_double
+// throws on it (and on uint64), which ended the reading block's thread.
+double number_or(const pmt::pmt_t& v, double fill)
+{
+    if (pmt::is_uint64(v))
+        return static_cast<double>(pmt::to_uint64(v));
+    return pmt::is_real(v) || pmt::is_integer(v) ? pmt::to_double(v) : fill;
+}
 } // namespace
 
 void bind_stream_tags(py::module& m)
@@ -103,12 +112,13 @@ void bind_stream_tags(py::module& m)
             py::array_t<double> out(n);
             auto o = out.mutable_unchecked<1>();
             for (size_t i = 0; i < n; ++i) {
-                o(i) = pmt::is_null(values[i]) ? fill : pmt::to_double(values[i]);
+                o(i) = number_or(values[i], fill);
             }
             return out;
         },
         py::arg("block"), py::arg("input"), py::arg("start"), py::arg("n"), py::arg("key"), py::arg("fill"),
-        "Per item start .. start + n - 1 of `input`, its `key` tag's double value (`fill` where none).");
+        "Per item start .. start + n - 1 of `input`, its `key` tag's value as a double (`fill` where none or "
+        "where it is no number).");
 
     m.def(
         "symbol_tag_values",
@@ -116,10 +126,11 @@ void bind_stream_tags(py::module& m)
             auto values = gr::specenc::item_tag_values(blk, input, start, n, key);
             py::list out(n);
             for (size_t i = 0; i < n; ++i) {
-                out[i] = pmt::is_null(values[i]) ? std::string() : pmt::symbol_to_string(values[i]);
+                out[i] = pmt::is_symbol(values[i]) ? pmt::symbol_to_string(values[i]) : std::string();
             }
             return out;
         },
         py::arg("block"), py::arg("input"), py::arg("start"), py::arg("n"), py::arg("key"),
-        "Per item start .. start + n - 1 of `input`, its `key` tag's symbol as str ('' where none).");
+        "Per item start .. start + n - 1 of `input`, its `key` tag's symbol as str ('' where none or where it is "
+        "no symbol).");
 }
