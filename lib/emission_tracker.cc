@@ -8,6 +8,7 @@
 #include <gnuradio/specenc/emission_tracker.h>
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -36,8 +37,9 @@ emission_tracker::emission_tracker(int max_gap, int max_spectra)
 emission_tracker::result
 emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>& detections)
 {
-    if (n < 0) {
-        refuse("n=" + std::to_string(n) + " must be >= 0");
+    if (n < 0 || first > INT64_MAX - n) { // first + n, the end of the spectra, must not wrap
+        refuse("n=" + std::to_string(n) + " must be >= 0 and first + n within int64 (first=" +
+               std::to_string(first) + ")");
     }
     if (first < d_next_index) {
         refuse("spectrum " + std::to_string(first) + " comes after spectrum " +
@@ -54,8 +56,8 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
             refuse("detection bins [" + std::to_string(det.bin_start) + ", " + std::to_string(det.bin_stop) +
                    ") are empty");
         }
-        if (det.family < 0) {
-            refuse("family code " + std::to_string(det.family) + " must be >= 0");
+        if (det.family < 0 || det.family > MAX_FAMILY) { // an emission holds a sum per family code
+            refuse("family code " + std::to_string(det.family) + " must be in 0.." + std::to_string(MAX_FAMILY));
         }
         if (!(det.confidence >= 0.0)) { // the emission's family is the one with the most of it
             refuse("detection confidence " + std::to_string(det.confidence) + " must be >= 0");

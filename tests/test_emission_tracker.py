@@ -245,6 +245,16 @@ def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
             core.update(2, 1, [2], [3], [1], [2], [confidence], [0.0], [0.0])
     with pytest.raises(ValueError, match="max_gap=-1"):
         specenc_cpp.emission_tracker(max_gap=-1)
+    # Values past the tracker's int fields were truncated, family codes sized a sum per code (2^27: 1 GiB), and
+    # first + n wrapped (audit 26).
+    with pytest.raises(ValueError, match="family 4294967297 is out of range"):
+        core.update(3, 1, [3], [2 ** 32 + 1], [1], [2], [0.5], [0.0], [0.0])
+    with pytest.raises(ValueError, match="bin_start 4294967301 is out of range"):
+        core.update(3, 1, [3], [0], [2 ** 32 + 5], [2 ** 32 + 9], [0.5], [0.0], [0.0])
+    with pytest.raises(ValueError, match="family code 134217728 must be in 0..1023"):
+        core.update(3, 1, [3], [2 ** 27], [1], [2], [0.5], [0.0], [0.0])
+    with pytest.raises(ValueError, match="first \\+ n within int64"):
+        core.update(2 ** 62, 2 ** 62, [], [], [], [], [], [], [])
 
 
 def test_spectra_skipped_between_calls_count_as_without_detections(specenc_cpp):

@@ -18,7 +18,7 @@ namespace specenc {
 //! One detection: a run of bins [bin_start, bin_stop) of one family in spectrum \p index.
 struct SPECENC_API detection {
     int64_t index;
-    int family; //!< the caller's family code, >= 0
+    int family; //!< the caller's family code, 0 .. emission_tracker::MAX_FAMILY
     int bin_start;
     int bin_stop; //!< exclusive
     double confidence;
@@ -68,6 +68,9 @@ struct SPECENC_API emission {
 class SPECENC_API emission_tracker
 {
 public:
+    //! the largest family code (an emission keeps a confidence sum per code up to its own)
+    static constexpr int MAX_FAMILY = 1023;
+
     //! \throws std::invalid_argument on max_gap < 0 or max_spectra < 1.
     emission_tracker(int max_gap = 8, int max_spectra = 1024);
 
@@ -83,7 +86,7 @@ public:
      *
      * \param detections sorted by index, each in [first, first + n).
      * \throws std::invalid_argument when spectra go backwards, a detection lies outside the
-     *         spectra or out of order, has bin_stop <= bin_start, a negative family or a
+     *         spectra or out of order, has bin_stop <= bin_start, a family outside 0 .. MAX_FAMILY or a
      *         confidence that is negative or NaN.
      */
     result update(int64_t first, int64_t n, const std::vector<detection>& detections);

@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(aff721212c627798d1445b264e444f58)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(cc65ac6ca02d949a1ffebf01376eba29)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
@@ -25,9 +25,23 @@
 namespace py = pybind11;
 
 #include <gnuradio/specenc/emission_tracker.h>
+#include <limits>
+#include <string>
 
 template <typename T>
 using column = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+namespace {
+// The tracker's bins and family codes are int: a value past int's range was truncated (2^32 + 1 read as 1).
+int as_int(int64_t value, const char* what)
+{
+    if (value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max()) {
+        throw std::invalid_argument(std::string("emission_tracker.update: ") + what + " " + std::to_string(value) +
+                                    " is out of range");
+    }
+    return static_cast<int>(value);
+}
+} // namespace
 
 void bind_emission_tracker(py::module& m)
 {
@@ -74,8 +88,8 @@ void bind_emission_tracker(py::module& m)
                 auto lv = level.unchecked<1>();
                 std::vector<detection> dets(count);
                 for (py::ssize_t i = 0; i < count; ++i) {
-                    dets[i] = detection{ idx(i), static_cast<int>(fam(i)), static_cast<int>(lo(i)),
-                                         static_cast<int>(hi(i)), conf(i), ev(i), lv(i) };
+                    dets[i] = detection{ idx(i), as_int(fam(i), "family"), as_int(lo(i), "bin_start"),
+                                         as_int(hi(i), "bin_stop"), conf(i), ev(i), lv(i) };
                 }
                 auto r = self.update(first, n, dets);
                 return py::make_tuple(r.opened, r.ended);
