@@ -168,12 +168,17 @@ class alert_sink(gr.basic_block):
             # XPUB sends like PUB and also lets wait_for_subscriber() see subscriptions arrive.
             self._socket = zmq.Context.instance().socket(zmq.XPUB)
             self._socket.setsockopt(zmq.LINGER, 1000)
-            self._socket.setsockopt(zmq.IPV6, 1)  # tcp://[::]:port binds too; IPv4 peers still connect
-            try:
-                self._socket.bind(zmq_address)
-            except zmq.ZMQError as exc:
-                self._socket.close()
-                raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc}") from exc
+            if zmq_address.startswith("tcp://["):  # an IPv6 literal; an interface name stays IPv4 (its IPv6 address
+                self._socket.setsockopt(zmq.IPV6, 1)  # alone with the option), as IPv4 subscribers expect
+            for wait in [0.05] * 20 + [None]:  # a closed sink's address is freed on ZMQ's thread, a moment later
+                try:
+                    self._socket.bind(zmq_address)
+                    break
+                except zmq.ZMQError as exc:
+                    if exc.errno != zmq.EADDRINUSE or wait is None:
+                        self._socket.close()
+                        raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc}") from exc
+                    time.sleep(wait)
         self.count = 0
 
     def wait_for_subscriber(self, timeout_ms=5000):
@@ -275,14 +280,20 @@ class alert_sink(gr.basic_block):
                     f"{where} band={alert.get('band', '?')}")
         return f"detection {when} {alert.get('family')} {where}"
 
+    def start(self):
+        self._dones = 0  # a restarted or reconfigured flowgraph (lock/unlock) ends again with its senders' "done"s
+        return True
+
     def stop(self):
-        """The flowgraph has ended: write what the SigMF file lacks and release the JSONL file and the ZMQ endpoint,
-        so a new flowgraph (GNU Radio 3.10 cannot restart one) can bind the same address while this block lives."""
-        self.close()
+        """Write what the SigMF file lacks; the outputs stay open for a restart (close() releases them)."""
+        if self._jsonl is not None:
+            self._jsonl.flush()
+        self._rewrite_pending()
         return True
 
     def close(self):
-        """Write what the SigMF file lacks; release the file and socket (stop() and garbage collection call it)."""
+        """Write what the SigMF file lacks; release the JSONL file and the ZMQ address (garbage collection does too):
+        a new flowgraph's sink can bind the same address once the old one is closed."""
         self._rewrite_pending()
         if self._jsonl is not None:
             self._jsonl.close()

@@ -3,8 +3,9 @@
 GNU Radio ends a block without stream ports at the first "done" that any sender posts to its `system` port. A
 sink taking the encoder's `detections` and the detector's `alerts` then ended when the encoder did, before the
 detector, further down the stream, had sent its last alerts, and those were lost. The blocks of this module that
-publish messages register here, so a sink can wait for a "done" from each of their connections to it (a
-third-party sender is not known: its "done" counts as the last, as GNU Radio has it).
+publish messages register here, so a sink can wait for a "done" from each of their connections to it. A
+third-party sender is not known, and its "done" counts as one of theirs: a sink fed by one too may still end
+before the last of ours.
 """
 
 import weakref
