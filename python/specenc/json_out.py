@@ -21,6 +21,15 @@ def finite_or_null(obj):
     return obj
 
 
+def null_to_nan(obj):
+    """The inverse for figures read back: every None in obj's dicts and lists becomes NaN again."""
+    if isinstance(obj, dict):
+        return {k: null_to_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [null_to_nan(v) for v in obj]
+    return math.nan if obj is None else obj
+
+
 def dump(obj, f, **kwargs):
     json.dump(finite_or_null(obj), f, allow_nan=False, **kwargs)
 

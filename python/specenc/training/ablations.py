@@ -136,7 +136,7 @@ def main(argv=None):
     names = args.cells or [c for c in CELLS if c not in BASE_ALIASES]
     os.makedirs(args.out, exist_ok=True)
     rows_path = os.path.join(args.out, "ablations.json")
-    rows = json.load(open(rows_path)) if os.path.exists(rows_path) else []
+    rows = json_out.null_to_nan(json.load(open(rows_path))) if os.path.exists(rows_path) else []
     done = {r["cell"] for r in rows}
     for name in [] if args.report_only else names:
         if name in done:
@@ -144,7 +144,7 @@ def main(argv=None):
         cfg = cell_config(base, CELLS[name], args.steps, args.seed)
         row = run_cell(name, cfg, os.path.join(args.work, name.replace(" ", "_").replace("=", "")), args.n_test,
                        args.n_clean, args.test_seed)
-        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+        print(json_out.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
         rows.append(row)
         with open(rows_path, "w") as f:
             json_out.dump(rows, f, indent=1)

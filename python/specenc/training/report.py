@@ -16,9 +16,12 @@ from .. import json_out  # noqa: E402
 from . import calibrate, datasets, evaluate  # noqa: E402
 
 
-def _fmt(v, digits=3):
+def _fmt(v, digits=3, spec=None):
+    """A figure for the report: n/a for None (a null of results.json) or NaN; `spec` formats it (default .3f)."""
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "n/a"
+    if spec is not None:
+        return format(v, spec)
     if isinstance(v, float):
         return f"{v:.{digits}f}"
     return str(v)
@@ -114,7 +117,7 @@ def _anomaly_row(name, a, d=None):
     det = "n/a" if d is None else f"{_fmt(d['all']['precision'])} / {_fmt(d['all']['recall'])}"
     return (f"| {name} | {_fmt(a['threshold'], 4)} | {_fmt(at['f1'])} | {_fmt(at['precision'])} | "
             f"{_fmt(at['recall'])} | {_fmt(a['auroc'])} | {_fmt(a['average_precision'])} | "
-            f"{_fmt(a['best_f1']['f1'])} | {a['false_alarms']['per_spectrum']:.2e} | {det} |")
+            f"{_fmt(a['best_f1']['f1'])} | {_fmt(a['false_alarms']['per_spectrum'], spec='.2e')} | {det} |")
 
 
 def markdown(results, plots_dir_rel="."):
@@ -175,7 +178,7 @@ def _synthetic_sections(results, plots_dir_rel):
         lines.append(_anomaly_row(name, b["anomaly"], b.get("detection")))
     if results.get("margins"):
         lines += ["", "Margins of the SpectrumEncoder over the baselines (positive = ours better):", ""]
-        lines += [f"- vs {name}: " + ", ".join(f"{k} {v:+.3f}" for k, v in m.items())
+        lines += [f"- vs {name}: " + ", ".join(f"{k} {_fmt(v, spec='+.3f')}" for k, v in m.items())
                   for name, m in results["margins"].items()]
     named = an.get("kind_named", {})
     lines += ["", "Anomaly recall at τ by kind, and of those caught, the share the kind head names right:", "",
@@ -217,15 +220,15 @@ def _recording_sections(results):
             if "capture_family" in r:
                 acc = f"{acc} of {r['capture_rows']} ({r['capture_family']})"
             site = r.get("site_calibrated")
-            site = (f"{site['f1']:.3f} ({site['precision']:.2f} / {site['recall']:.2f}, {site['threshold']:.3f})"
-                    if site else "n/a")
+            site = (f"{_fmt(site['f1'])} ({_fmt(site['precision'], 2)} / {_fmt(site['recall'], 2)}, "
+                    f"{_fmt(site['threshold'])})" if site else "n/a")
             lines.append(f"| {name} | {r['spectra']} | {acc} | "
-                         f"{r['alert_rate']:.2e} | {_fmt(r.get('anomaly_f1'))} | {site} | {top} |")
+                         f"{_fmt(r['alert_rate'], spec='.2e')} | {_fmt(r.get('anomaly_f1'))} | {site} | {top} |")
         lines.append("")
         sites = [(r["anomaly_f1"], r["site_calibrated"]["f1"]) for r in results["recordings"].values()
                  if "site_calibrated" in r]
         if sites:
-            shipped, site = np.mean(sites, axis=0)
+            shipped, site = np.mean(np.array(sites, dtype=float), axis=0)  # null (None) read back: NaN
             lines += [f"Generated recordings with ghosts, anomaly F1 per spectrum, mean over {len(sites)}: "
                       f"{shipped:.3f} at the shipped threshold, {site:.3f} calibrated to each site.", ""]
         known = evaluate.capture_family_accuracy(results["recordings"])
@@ -235,7 +238,8 @@ def _recording_sections(results):
 
 
 def write_report(results, out_dir):
-    """Write results.json, report.md and the PNG plots into out_dir; returns the report path."""
+    """Write results.json, report.md and the PNG plots into out_dir; returns the report path. `results` may be read
+    back from a results.json, whose missing figures are null (n/a in the report, as NaN is)."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json_out.dump(results, f, indent=1)
