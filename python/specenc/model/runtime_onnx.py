@@ -144,14 +144,26 @@ class OnnxSpectrumModel(SpectrumModel):
         missing = [k for k in self.outputs if k not in names]
         if missing:
             raise ValueError(f"{path or 'ONNX model'} lacks output(s) {missing}; has {names}")
-        # The token grid is built into the graph; a metadata config of another grid (same nfft) would decode its
-        # outputs at the wrong bins without a word. One row shows the graph's.
-        kept = session.run(["kept"], {"spectra": np.zeros((1, self.nfft), np.float32),
-                                      "band": np.zeros(1, np.int64)})[0].shape[-1]
-        if kept != self._config.n_kept:
-            raise ValueError(f"{path or 'ONNX model'}: its graph keeps {kept} tokens, but its metadata describes "
-                             f"{self._config.n_kept} ({self._config.n_tokens} tokens of {self._config.pool_stride} "
-                             "bins): the file does not come whole from `specenc export`")
+        self._check_token_grid(path)
+
+    def _check_token_grid(self, path):
+        """The token grid is built into the graph; a metadata config of another grid (same nfft) would decode its
+        outputs at the wrong bins without a word. One row shows the graph's: how many tokens it keeps, the index of
+        the last (a spike in the last bin makes it the grid's last token, kept by energy or by having no dropout),
+        and (per-bin head) how many bins a token has."""
+        cfg = self._config
+        names = ["kept"] + (["bin_logits"] if "bin_logits" in self.outputs else [])
+        spike = np.zeros((1, self.nfft), np.float32)
+        spike[0, -1] = 100.0
+        out = dict(zip(names, self.session.run(names, {"spectra": spike, "band": np.zeros(1, np.int64)})))
+        kept = out["kept"]
+        last = cfg.n_tokens - 1 if cfg.dropout_mode in ("none", "fixed") else kept.max()  # gumbel: a learned choice
+        stride = out["bin_logits"].shape[-1] if "bin_logits" in out else cfg.pool_stride
+        if kept.shape[-1] != cfg.n_kept or kept.max() != min(last, cfg.n_tokens - 1) or stride != cfg.pool_stride:
+            raise ValueError(f"{path or 'ONNX model'}: its graph keeps {kept.shape[-1]} tokens (largest index "
+                             f"{kept.max()}{f', {stride} bins each' if 'bin_logits' in out else ''}), but its "
+                             f"metadata describes {cfg.n_kept} of {cfg.n_tokens} tokens of {cfg.pool_stride} bins: "
+                             "the file does not come whole from `specenc export`")
 
     @property
     def config(self):
