@@ -4,6 +4,7 @@ import importlib
 import json
 import time
 
+import numpy as np
 import pmt
 import pytest
 from gnuradio import gr
@@ -151,6 +152,25 @@ def test_a_restarted_flowgraph_keeps_writing_and_a_closed_sink_frees_its_zmq_add
     assert [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()] == [ALERT, DETECTION]
     sink.close()
     alert_sink(stdout=False, zmq_address=endpoint).close()  # "Address already in use" while `sink` held it
+
+
+def test_outputs_that_would_destroy_a_recording_are_refused(tmp_path):
+    """A SigMF path at a recording's meta was rewritten metadata-only (captures, datetime and annotations gone) and a
+    JSONL path at its data file emptied the samples, without a word (audit 31)."""
+    from gnuradio.specenc import sigmf_io
+
+    meta = tmp_path / "rec.sigmf-meta"
+    sigmf_io.write_recording(str(meta), np.zeros(64, np.complex64), sample_rate=1e6, center_freq=433.92e6)
+    before = meta.read_text(), (tmp_path / "rec.sigmf-data").read_bytes()
+    with pytest.raises(ValueError, match="exists and is no alerts file of gr-specenc"):
+        alert_sink(sigmf_path=str(meta), stdout=False)
+    with pytest.raises(ValueError, match="is a SigMF file's name"):
+        alert_sink(jsonl_path=str(tmp_path / "rec.sigmf-data"), stdout=False)
+    assert (meta.read_text(), (tmp_path / "rec.sigmf-data").read_bytes()) == before
+    ours = tmp_path / "alerts.sigmf-meta"  # the sink's own file of an earlier run may be written again
+    deliver(alert_sink(sigmf_path=str(ours), stdout=False), [ALERT])
+    deliver(alert_sink(sigmf_path=str(ours), stdout=False), [ALERT])
+    assert len(json.loads(ours.read_text())["annotations"]) == 1
 
 
 def test_zmq_endpoints_ipv6_and_ports_out_of_range():

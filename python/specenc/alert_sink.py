@@ -47,6 +47,25 @@ def _check_tuning(alert):
         raise ValueError(f"sample_rate={rate!r} is no rate >= 0")
 
 
+def _check_output_paths(jsonl_path, sigmf_path):
+    """ValueError for an output that would destroy a recording: a JSONL path at a SigMF file (opened for writing when
+    the block is made: samples or meta emptied), or a SigMF path at an existing meta that gr-specenc did not write
+    (rewritten metadata-only: the recording's captures and annotations gone; ours are metadata-only already)."""
+    if jsonl_path and jsonl_path.endswith((".sigmf-data", ".sigmf-meta", ".sigmf")):
+        raise ValueError(f"jsonl_path={jsonl_path!r} is a SigMF file's name, and the alerts file is emptied when the "
+                         "block is made: give a .jsonl path")
+    if sigmf_path and os.path.exists(sigmf_path):
+        try:
+            with open(sigmf_path) as f:
+                glob = json.load(f)["global"]
+            ours = glob["core:recorder"] == "gr-specenc" and glob.get("core:metadata_only") is True
+        except (OSError, ValueError, KeyError, TypeError):
+            ours = False
+        if not ours:
+            raise ValueError(f"sigmf_path={sigmf_path!r} exists and is no alerts file of gr-specenc (a recording's "
+                             "meta?): the alert sink would replace it; give a new path")
+
+
 def _check_tcp_port(address):
     """ValueError for a tcp:// endpoint whose port is not 1..65535 or * (ZMQ binds 99999 as 34463 without a word)."""
     if address.startswith("tcp://"):
@@ -152,6 +171,7 @@ class alert_sink(gr.basic_block):
             folder = os.path.dirname(os.path.abspath(sigmf_path))
             if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
                 raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be written")
+        _check_output_paths(jsonl_path, sigmf_path)
         self._jsonl = open(jsonl_path, "w", buffering=1) if jsonl_path else None
         self._annotations = []
         self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} where the messages' centre changed
