@@ -140,7 +140,7 @@ void checked_rate(double sample_rate)
 {
     if (!(sample_rate >= 0.0 && std::isfinite(sample_rate)))
         throw std::invalid_argument("sample_rate=" + num(sample_rate) +
-                                    " must be >= 0 Hz (0 = unknown)");
+                                    " must be a finite rate >= 0 Hz (0 = unknown)");
 }
 
 int checked_hop(int nfft, double overlap, int average, double sample_rate)

@@ -57,3 +57,29 @@ def test_a_python_blocks_stream_outputs_are_not_optional(name):
     # flag it before. iq_to_alerts (a hier block) feeds its detector to a null sink too, so its outputs may be.
     optional = [p.get("label") for p in load(name)["outputs"] if p["domain"] == "stream" and p.get("optional")]
     assert optional == []
+
+
+def failed_asserts(name, **values):
+    """The asserts of a block's yml that fail for these parameter values (others: plain numeric defaults)."""
+    namespace = {"samp_rate": 1e6}
+    for p in load(name)["parameters"]:
+        if p["dtype"] in ("int", "float", "real", "raw") and p["id"] not in values:
+            try:
+                namespace[p["id"]] = eval(str(p.get("default", "0")), {}, dict(namespace))  # noqa: S307 - our ymls
+            except (NameError, SyntaxError):
+                namespace[p["id"]] = None
+    namespace.update(values)
+    return [a for a in load(name)["asserts"] if not eval(a.strip()[2:-1], {}, namespace)]  # noqa: S307
+
+
+@pytest.mark.parametrize("name", ["spectrum_encoder", "iq_to_alerts", "psd", "sigmf_source"])
+def test_yml_asserts_refuse_what_the_blocks_refuse_at_play_time(name):
+    """Values grcc compiled and the blocks then refused with a traceback at play time (audit 31): rates and centre
+    frequencies that are no finite numbers, and spans over the psd's 2^24 samples (encoder and chain)."""
+    assert failed_asserts(name) == []  # the defaults pass
+    rate, freq = ("rate", "freq") if name == "sigmf_source" else ("sample_rate", "center_freq")
+    assert failed_asserts(name, **{rate: float("inf")}) and failed_asserts(name, **{rate: float("nan")})
+    if name != "psd":
+        assert failed_asserts(name, **{freq: float("nan")}) and failed_asserts(name, **{freq: float("inf")})
+    if name != "sigmf_source":
+        assert failed_asserts(name, nfft=65536, average=1024, overlap=0.0)

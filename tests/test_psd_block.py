@@ -133,7 +133,8 @@ def test_nan_and_inf_do_not_crash_and_stay_local(specenc_cpp, noise, bad):
     (dict(overlap=-0.1), "overlap=-0.1 must be in 0..0.9"),
     (dict(average=0), "average=0 must be >= 1"),
     (dict(window="kaiser"), "unknown window 'kaiser'; choose one of hann, rectangular, hamming, blackmanharris"),
-    (dict(sample_rate=-1.0), "sample_rate=-1(\\.0)? must be >= 0"),
+    (dict(sample_rate=-1.0), "sample_rate=-1(\\.0)? must be a finite rate >= 0"),
+    (dict(sample_rate=float("inf")), "sample_rate=inf must be a finite rate >= 0"),
     (dict(overlap=0.9000001), "overlap=0.9000001 must be in 0..0.9"),  # six digits read "0.9 must be in 0..0.9"
     # (average-1) hop in int wrapped at this size and crashed the flowgraph
     (dict(nfft=65536, overlap=0.0, average=32768), "average=32768 with nfft=65536 and overlap=0(\\.0)? reads "

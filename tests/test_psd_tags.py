@@ -102,7 +102,7 @@ def test_set_sample_rate_replaces_the_constructors_rate(specenc_cpp):
     tb.run()
     (t,) = sink.tags()
     assert t.offset == 7 and pmt.to_double(pmt.tuple_ref(t.value, 1)) == pytest.approx(0.5 - 104 / 400.0)
-    with pytest.raises(ValueError, match="sample_rate=-1 must be >= 0 Hz"):
+    with pytest.raises(ValueError, match="sample_rate=-1 must be a finite rate >= 0 Hz"):
         psd.set_sample_rate(-1.0)
 
 

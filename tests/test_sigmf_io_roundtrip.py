@@ -167,6 +167,9 @@ def test_malformed_metadata_and_rates_are_named(tmp_path, iq):
             sigmf_io.open_recording(meta, rate=rate)
     with pytest.raises(ValueError, match="is a folder"):
         sigmf_io.open_recording(tmp_path)
+    for freq in (float("nan"), float("inf"), "abc"):  # the source tagged rx_freq=nan: alerts at 0 Hz (audit 31)
+        with pytest.raises(ValueError, match=f"freq={freq!r} must be a finite centre frequency"):
+            sigmf_io.open_recording(meta, freq=freq)
     # A data file without its meta is raw IQ when given a rate and a format, and says what it needs otherwise.
     data = tmp_path / "alone.sigmf-data"
     data.write_bytes(open(meta[:-4] + "data", "rb").read())

@@ -107,6 +107,17 @@ def _rate(value, what):
     return rate
 
 
+def _freq(value, what):
+    """`value` as a centre frequency in Hz (None and 0: baseband); ValueError naming `what` unless it is finite."""
+    try:
+        freq = float(value or 0.0)
+    except (TypeError, ValueError):
+        freq = math.nan
+    if not math.isfinite(freq):
+        raise ValueError(f"{what}={value!r} must be a finite centre frequency in Hz")
+    return freq
+
+
 def _item_bytes(datatype):
     return 2 * DATATYPES[datatype][0].itemsize
 
@@ -201,7 +212,7 @@ def open_raw(path, sample_rate, center_freq, fmt):
         data_path=path,
         datatype=datatype,
         sample_rate=_rate(sample_rate, "sample_rate"),
-        center_freq=float(center_freq or 0.0),
+        center_freq=_freq(center_freq, "center_freq"),
         num_samples=_count_samples(path, datatype),
         global_={"core:datatype": datatype, "core:sample_rate": float(sample_rate)},
     )
@@ -230,7 +241,7 @@ def open_recording(path, rate=None, freq=None, fmt=None):
             log.warning("%s: no core:frequency in its first capture; taken as 0 Hz (baseband), which tells the "
                         "model no band: give the centre frequency", rec.meta_path)
         if freq is not None:  # for the whole recording, also where a later capture retuned
-            rec.center_freq = float(freq)
+            rec.center_freq = _freq(freq, "freq")
             rec.captures = [{**c, "core:frequency": rec.center_freq} for c in rec.captures]
         return rec
     if os.path.isdir(path):
