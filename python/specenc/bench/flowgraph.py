@@ -146,7 +146,8 @@ def main(args):
         iq = sigmf_io.read_samples(rec)
         spectra = dsp.power_spectrum(iq, nfft=nfft, overlap=0.5, average=average)
         if not len(spectra):
-            raise ValueError(f"{meta}: {rec.num_samples} samples give no spectrum of nfft={nfft}, average={average}")
+            source = args.input or f"--seconds {args.seconds}"  # not the scene's temporary file, gone by the message
+            raise ValueError(f"{source}: {rec.num_samples} samples give no spectrum of nfft={nfft}, average={average}")
         if not np.isfinite(spectra).all():  # the flowgraph would skip them and the model alone not: no comparison
             raise ValueError(f"{meta}: {(~np.isfinite(spectra).all(axis=1)).sum()} spectra hold NaN or inf samples; "
                              "benchmark on a recording without them")

@@ -17,6 +17,7 @@ tiny size (a smoke test of the suite, figures meaningless); the full run takes ~
 
 import json
 import logging
+import math
 import os
 import time
 
@@ -84,8 +85,8 @@ def _settings(args):
             s[key] = v
     if not 1 <= args.threads <= 64:
         raise ValueError(f"--threads={args.threads} must be in 1..64")
-    if not args.mem_cap_gib > 0:
-        raise ValueError(f"--mem-cap-gib={args.mem_cap_gib} must be > 0")
+    if not 0 < args.mem_cap_gib < math.inf:
+        raise ValueError(f"--mem-cap-gib={args.mem_cap_gib} must be a finite number > 0")
     if not args.budget_ms > 0:  # used by the last section: checked before the others train
         raise ValueError(f"--budget-ms={args.budget_ms} must be > 0")
     if args.sections == "all":
@@ -461,7 +462,12 @@ def main(args):
         if not os.path.exists(path):
             raise FileNotFoundError(f"--render-only: {path} does not exist (run the suite into {args.out} first)")
         with open(path) as f:
-            return write_outputs(json.load(f), args.out)
+            res = json.load(f)
+        try:
+            return write_outputs(res, args.out)
+        except (KeyError, TypeError, AttributeError) as exc:  # valid JSON of another shape
+            raise ValueError(f"--render-only: {path} is no complete results file of `specenc bench paper` "
+                             f"({type(exc).__name__}: {exc})") from None
     s = _settings(args)
     from ..model.spectrum_model import resolve_device
 
