@@ -44,6 +44,7 @@ def test_quick_before_a_suite_reaches_it(monkeypatch, capsys):
     (["model", "--tokens", ","], "must each list counts >= 1"),
     (["model", "--backends", "flash"], "--backends flash needs CUDA"),
     (["paper", "--quick", "--budget-ms", "-5"], "--budget-ms=-5.0 must be > 0"),
+    (["paper", "--quick", "--mem-cap-gib", "inf"], "--mem-cap-gib=inf must be a finite number > 0"),
 ])
 def test_bad_suite_arguments_are_one_line_before_any_work(argv, message, capsys, monkeypatch):
     import torch

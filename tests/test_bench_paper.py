@@ -173,3 +173,8 @@ def test_render_only_rewrites_report_and_plots_from_the_json(quick):
     assert all((out / name).read_bytes()[:8] == PNG_MAGIC for name in res["plots"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         paper.main(_args("--render-only", "--out", str(out / "nowhere")))
+    odd = out / "odd"
+    (odd / "results").mkdir(parents=True)
+    (odd / "results" / "paper.json").write_text("[1, 2]")  # valid JSON of another shape: a traceback before
+    with pytest.raises(ValueError, match="is no complete results file of `specenc bench paper`"):
+        paper.main(_args("--render-only", "--out", str(odd)))
