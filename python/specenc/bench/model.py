@@ -11,6 +11,7 @@ iteration count and batches (--ref-*); the counts used are printed and saved.
 
 import json
 import logging
+import math
 import os
 import time
 
@@ -172,6 +173,17 @@ def target_summary(row, gemm):
 
 
 
+def _counts(flag, text):
+    """A comma-separated list of counts >= 1 -> ints; ValueError naming the flag."""
+    try:
+        counts = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise ValueError(f"{flag} {text!r} must list counts >= 1, separated by commas")
+    return counts
+
+
 def main(args):
     import torch
     from ..model import REFERENCE, available_backends
@@ -183,11 +195,18 @@ def main(args):
         args.no_reference = True
     if args.threads < 1:
         raise ValueError(f"--threads={args.threads} must be >= 1")
-    tokens = [int(t) for t in args.tokens.split(",") if t]
-    batches = [int(b) for b in args.batches.split(",") if b]
-    if not tokens or not batches or min(tokens + batches) < 1:
-        raise ValueError(f"--tokens {args.tokens!r} and --batches {args.batches!r} must each list counts >= 1")
+    # Every flag before the first measurement: the sweep takes minutes, and a mistake found after it lost it.
+    for flag, value in (("--warmup", args.warmup), ("--iters", args.iters), ("--budget-s", args.budget_s)):
+        if not 0 <= value < math.inf:
+            raise ValueError(f"{flag}={value} must be a finite number >= 0")
+    tokens, batches = _counts("--tokens", args.tokens), _counts("--batches", args.batches)
+    ref_batches = [] if args.no_reference else _counts("--ref-batches", args.ref_batches)
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise ValueError(f"--json {args.json}: its folder does not exist")
     backends = args.backends.split(",") if args.backends else available_backends()
+    unknown = [b for b in backends if b not in available_backends()]
+    if unknown:
+        raise ValueError(f"--backends {','.join(unknown)}: unknown; choose from {', '.join(available_backends())}")
     if "flash" in backends and not torch.cuda.is_available():
         if args.backends:
             raise ValueError("--backends flash needs CUDA (flash-attn runs on a GPU only); leave it out here")
@@ -202,7 +221,6 @@ def main(args):
           f"iters up to {args.iters} (budget {args.budget_s} s/variant)")
     models = [("default", base, args.warmup, args.iters, batches)]
     if not args.no_reference:
-        ref_batches = [int(b) for b in args.ref_batches.split(",") if b]
         models.append(("reference", base.replace(**REFERENCE), min(args.warmup, args.ref_warmup),
                        min(args.iters, args.ref_iters), ref_batches))
         print(f"reference model: warm-up {models[-1][2]}, iters up to {models[-1][3]}, batches {ref_batches} "
