@@ -64,11 +64,9 @@ def test_tags_added_in_one_call_read_back_per_item_as_gnu_radio_sees_them():
     assert spans == {int(i): (int(i), int(i) + 1) for i in even}
 
 
-class odd_tagger(queue_block):
-    """Tags item 0 with values of other types than the readers expect: a uint64 score, a string, a number label."""
-
-    def __init__(self):
-        queue_block.__init__(self, name="odd_tagger", in_sig=[np.float32], out_sig=[np.float32])
+class odd_tagger(tagger):
+    """Tags items 0 and 1 with values of other types than the readers expect: a uint64 score, a symbol score, a number
+    label."""
 
     def work(self, input_items, output_items):
         n = len(input_items[0])
