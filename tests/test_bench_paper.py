@@ -175,6 +175,9 @@ def test_render_only_rewrites_report_and_plots_from_the_json(quick):
         paper.main(_args("--render-only", "--out", str(out / "nowhere")))
     odd = out / "odd"
     (odd / "results").mkdir(parents=True)
-    (odd / "results" / "paper.json").write_text("[1, 2]")  # valid JSON of another shape: a traceback before
-    with pytest.raises(ValueError, match="is no complete results file of `specenc bench paper`"):
-        paper.main(_args("--render-only", "--out", str(odd)))
+    (odd / "REPORT.md").write_text(before)
+    for shape in ("[1, 2]", json.dumps({k: v for k, v in res.items() if k != "sections"})):  # a traceback before
+        (odd / "results" / "paper.json").write_text(shape)
+        with pytest.raises(ValueError, match="is no complete results file of `specenc bench paper`"):
+            paper.main(_args("--render-only", "--out", str(odd)))
+        assert (odd / "REPORT.md").read_text() == before  # it had been emptied before the error

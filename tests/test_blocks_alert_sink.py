@@ -162,15 +162,21 @@ def test_outputs_that_would_destroy_a_recording_are_refused(tmp_path):
     meta = tmp_path / "rec.sigmf-meta"
     sigmf_io.write_recording(str(meta), np.zeros(64, np.complex64), sample_rate=1e6, center_freq=433.92e6)
     before = meta.read_text(), (tmp_path / "rec.sigmf-data").read_bytes()
-    with pytest.raises(ValueError, match="exists and is no alerts file of gr-specenc"):
+    raw = tmp_path / "capture.cu8"
+    raw.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match="is the meta of the recording beside it"):
         alert_sink(sigmf_path=str(meta), stdout=False)
     with pytest.raises(ValueError, match="is a SigMF file's name"):
-        alert_sink(jsonl_path=str(tmp_path / "rec.sigmf-data"), stdout=False)
-    assert (meta.read_text(), (tmp_path / "rec.sigmf-data").read_bytes()) == before
-    ours = tmp_path / "alerts.sigmf-meta"  # the sink's own file of an earlier run may be written again
-    deliver(alert_sink(sigmf_path=str(ours), stdout=False), [ALERT])
-    deliver(alert_sink(sigmf_path=str(ours), stdout=False), [ALERT])
-    assert len(json.loads(ours.read_text())["annotations"]) == 1
+        alert_sink(jsonl_path=str(tmp_path / "REC.SIGMF-DATA"), stdout=False)
+    with pytest.raises(ValueError, match="exists and holds no JSON lines"):
+        alert_sink(jsonl_path=raw, stdout=False)
+    assert (meta.read_text(), (tmp_path / "rec.sigmf-data").read_bytes(), raw.stat().st_size) == (*before, 1024)
+    # The sink's own files of an earlier run may be written again (also given as pathlib paths), as may a meta
+    # without samples beside it (a metadata-only one, `specenc run`'s output).
+    ours, lines = tmp_path / "alerts.sigmf-meta", tmp_path / "alerts.jsonl"
+    for _ in range(2):
+        deliver(alert_sink(jsonl_path=lines, sigmf_path=ours, stdout=False), [ALERT])
+    assert len(json.loads(ours.read_text())["annotations"]) == 1 and len(lines.read_text().splitlines()) == 1
 
 
 def test_zmq_endpoints_ipv6_and_ports_out_of_range():

@@ -170,6 +170,10 @@ def test_malformed_metadata_and_rates_are_named(tmp_path, iq):
     for freq in (float("nan"), float("inf"), "abc"):  # the source tagged rx_freq=nan: alerts at 0 Hz (audit 31)
         with pytest.raises(ValueError, match=f"freq={freq!r} must be a finite centre frequency"):
             sigmf_io.open_recording(meta, freq=freq)
+        raw = tmp_path / "cap.cf32"
+        raw.write_bytes(open(meta[:-4] + "data", "rb").read())
+        with pytest.raises(ValueError, match=f"freq={freq!r} must be a finite centre frequency"):  # raw: same name
+            sigmf_io.open_recording(raw, rate=1e6, fmt="cf32", freq=freq)
     # A data file without its meta is raw IQ when given a rate and a format, and says what it needs otherwise.
     data = tmp_path / "alone.sigmf-data"
     data.write_bytes(open(meta[:-4] + "data", "rb").read())

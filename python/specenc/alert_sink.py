@@ -18,7 +18,7 @@ import time
 import pmt
 from gnuradio import gr
 
-from . import message_senders
+from . import message_senders, sigmf_io
 from . import spectrum_tags as tags
 
 SIGMF_VERSION = "1.0.0"
@@ -48,22 +48,28 @@ def _check_tuning(alert):
 
 
 def _check_output_paths(jsonl_path, sigmf_path):
-    """ValueError for an output that would destroy a recording: a JSONL path at a SigMF file (opened for writing when
-    the block is made: samples or meta emptied), or a SigMF path at an existing meta that gr-specenc did not write
-    (rewritten metadata-only: the recording's captures and annotations gone; ours are metadata-only already)."""
-    if jsonl_path and jsonl_path.endswith((".sigmf-data", ".sigmf-meta", ".sigmf")):
+    """ValueError for an output that would destroy a recording: a JSONL path at a file that holds no JSON lines (it
+    is emptied when the block is made: a SigMF or raw capture's samples gone), or a SigMF path at the meta of a
+    recording whose samples lie beside it (rewritten metadata-only: its captures and annotations gone)."""
+    if jsonl_path and jsonl_path.lower().endswith((".sigmf-data", ".sigmf-meta", ".sigmf")):
         raise ValueError(f"jsonl_path={jsonl_path!r} is a SigMF file's name, and the alerts file is emptied when the "
                          "block is made: give a .jsonl path")
-    if sigmf_path and os.path.exists(sigmf_path):
-        try:
-            with open(sigmf_path) as f:
-                glob = json.load(f)["global"]
-            ours = glob["core:recorder"] == "gr-specenc" and glob.get("core:metadata_only") is True
-        except (OSError, ValueError, KeyError, TypeError):
-            ours = False
-        if not ours:
-            raise ValueError(f"sigmf_path={sigmf_path!r} exists and is no alerts file of gr-specenc (a recording's "
-                             "meta?): the alert sink would replace it; give a new path")
+    if jsonl_path and os.path.isfile(jsonl_path) and not _holds_json_lines(jsonl_path):
+        raise ValueError(f"jsonl_path={jsonl_path!r} exists and holds no JSON lines (a recording?); it would be "
+                         "emptied when the block is made: give a new path")
+    if sigmf_path and os.path.isfile(sigmf_io.data_path_for(sigmf_path)):
+        raise ValueError(f"sigmf_path={sigmf_path!r} is the meta of the recording beside it "
+                         f"({sigmf_io.data_path_for(sigmf_path)}): the alert sink would replace it; give a new path")
+
+
+def _holds_json_lines(path):
+    """An empty file, or one whose first line is a JSON object (an alerts file of an earlier run)."""
+    with open(path, "rb") as f:
+        first = f.readline(65536)
+    try:
+        return not first or isinstance(json.loads(first), dict)
+    except ValueError:  # UnicodeDecodeError included: binary samples
+        return False
 
 
 def _check_tcp_port(address):
@@ -160,6 +166,7 @@ class alert_sink(gr.basic_block):
 
     def __init__(self, jsonl_path="", sigmf_path="", stdout=True, zmq_address=""):
         gr.basic_block.__init__(self, name="alert_sink", in_sig=None, out_sig=None)
+        jsonl_path, sigmf_path = os.fspath(jsonl_path or ""), os.fspath(sigmf_path or "")  # pathlib paths too
         self.message_port_register_in(tags.ALERTS_PORT)
         self.set_msg_handler(tags.ALERTS_PORT, self.handle)
         self.set_msg_handler(pmt.intern("system"), self._system)

@@ -147,6 +147,11 @@ def meta_path_for(path):
     return path + META_EXT
 
 
+def data_path_for(path):
+    """The .sigmf-data path beside a meta, data or base path."""
+    return meta_path_for(path)[: -len(META_EXT)] + DATA_EXT
+
+
 def read_meta(path, rate=None):
     """Parse a SigMF recording (meta, data or base path) into a Recording; the samples stay on disk. rate (Hz), when
     given, is used instead of core:sample_rate (which SigMF leaves optional)."""
@@ -251,7 +256,7 @@ def open_recording(path, rate=None, freq=None, fmt=None):
     if rate is None or not fmt:
         raise ValueError(f"raw file {path} needs a sample rate and a format (cu8, ci8, ci16, cf32), "
                          f"or a .sigmf-meta beside it")
-    return open_raw(path, rate, freq, fmt)
+    return open_raw(path, rate, _freq(freq, "freq"), fmt)  # named as the caller gave it
 
 
 def capture_changes(rec):

@@ -201,8 +201,9 @@ def main(args):
             raise ValueError(f"{flag}={value} must be a finite number >= 0")
     tokens, batches = _counts("--tokens", args.tokens), _counts("--batches", args.batches)
     ref_batches = [] if args.no_reference else _counts("--ref-batches", args.ref_batches)
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        raise ValueError(f"--json {args.json}: its folder does not exist")
+    folder = os.path.dirname(os.path.abspath(args.json)) if args.json else ""
+    if args.json and (os.path.isdir(args.json) or not os.path.isdir(folder) or not os.access(folder, os.W_OK)):
+        raise ValueError(f"--json {args.json}: a folder, or its folder does not exist or cannot be written")
     backends = args.backends.split(",") if args.backends else available_backends()
     unknown = [b for b in backends if b not in available_backends()]
     if unknown:

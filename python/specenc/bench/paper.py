@@ -543,9 +543,10 @@ def write_outputs(res, out):
     """Plots and REPORT.md from a results dict (a fresh run's, or results/paper.json with --render-only)."""
     from . import plots, report
 
+    text = report.render(res)  # before anything is written: a results file of the wrong shape fails here
     plots.write_all(res, out)
     with open(os.path.join(out, "REPORT.md"), "w") as f:
-        f.write(report.render(res))
+        f.write(text)
     print(report.summary(res))
     print(f"wrote {os.path.join(out, 'REPORT.md')}, {len(res['plots'])} plot(s) and results/*.json "
           f"(run took {res['elapsed_s']:.0f} s)")
