@@ -191,7 +191,7 @@ def read_meta(path, rate=None):
     first = captures[0] if captures else {}
     base_dir = os.path.dirname(meta_path)
     data_name = glob.get("core:dataset")
-    data_path = os.path.join(base_dir, data_name) if data_name else meta_path[: -len(META_EXT)] + DATA_EXT
+    data_path = os.path.join(base_dir, data_name) if data_name else data_path_for(meta_path)
     annotations = _from_offset(meta_path, "annotation", meta.get("annotations") or [], offset)
     return Recording(
         meta_path=meta_path,
@@ -463,7 +463,7 @@ def write_recording(meta_path, iq, sample_rate, center_freq, datatype="cf32_le",
     if datetime is not None:
         datetime_to_rx_time(datetime)  # validate before writing anything
     os.makedirs(os.path.dirname(os.path.abspath(meta_path)), exist_ok=True)
-    data_path = meta_path[: -len(META_EXT)] + DATA_EXT
+    data_path = data_path_for(meta_path)
     with open(data_path, "wb") as f:
         step = 1 << 20  # convert in slices so memory stays bounded for long captures
         for start in range(0, len(iq), step):
@@ -511,7 +511,7 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
         glob = {k: v for k, v in recording.global_.items() if k not in ("core:dataset", "core:sha512")}
         glob.update({"core:datatype": recording.datatype, "core:sample_rate": recording.sample_rate,
                      "core:version": glob.get("core:version", SIGMF_VERSION)})
-        default_data = meta_path[: -len(META_EXT)] + DATA_EXT
+        default_data = data_path_for(meta_path)
         if os.path.abspath(recording.data_path) != os.path.abspath(default_data):
             glob["core:dataset"] = os.path.basename(recording.data_path)
         capture = {"core:sample_start": 0, "core:frequency": recording.center_freq}

@@ -157,9 +157,10 @@ class OnnxSpectrumModel(SpectrumModel):
         spike[0, -1] = 100.0
         out = dict(zip(names, self.session.run(names, {"spectra": spike, "band": np.zeros(1, np.int64)})))
         kept = out["kept"]
-        last = cfg.n_tokens - 1 if cfg.dropout_mode in ("none", "fixed") else kept.max()  # gumbel: a learned choice
+        # gumbel dropout keeps a learned choice: its last index is only bounded by the grid
+        last_ok = kept.max() == cfg.n_tokens - 1 if cfg.dropout_mode in ("none", "fixed") else kept.max() < cfg.n_tokens
         stride = out["bin_logits"].shape[-1] if "bin_logits" in out else cfg.pool_stride
-        if kept.shape[-1] != cfg.n_kept or kept.max() != min(last, cfg.n_tokens - 1) or stride != cfg.pool_stride:
+        if kept.shape[-1] != cfg.n_kept or not last_ok or stride != cfg.pool_stride:
             raise ValueError(f"{path or 'ONNX model'}: its graph keeps {kept.shape[-1]} tokens (largest index "
                              f"{kept.max()}{f', {stride} bins each' if 'bin_logits' in out else ''}), but its "
                              f"metadata describes {cfg.n_kept} of {cfg.n_tokens} tokens of {cfg.pool_stride} bins: "
