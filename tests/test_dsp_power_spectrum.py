@@ -77,3 +77,14 @@ def test_bad_parameters(kwargs, match):
         dsp.power_spectrum(np.zeros(4096, np.complex64), **kwargs)
     with pytest.raises(ValueError, match="one-dimensional"):
         dsp.power_spectrum(np.zeros((2, 4096), np.complex64))
+
+
+def test_spectra_computed_in_steps_equal_those_computed_at_once(monkeypatch):
+    """Long inputs are windowed and transformed a few frames at a time (all at once took ~86 bytes per sample)."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(20_000) + 1j * rng.standard_normal(20_000)).astype(np.complex64)
+    whole = dsp.power_spectrum(x, 256, 0.5, average=3)
+    monkeypatch.setattr(dsp, "CHUNK_FRAMES", 256 * 3 * 2)  # two spectra per step, and a shorter last step
+    stepped = dsp.power_spectrum(x, 256, 0.5, average=3)
+    assert len(whole) == dsp.num_spectra(20_000, 256, 0.5, 3) == 51
+    np.testing.assert_array_equal(stepped, whole)

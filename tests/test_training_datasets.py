@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from gnuradio.specenc import labels, sigmf_io
+from gnuradio.specenc import dsp, labels, sigmf_io
 from gnuradio.specenc.training import datasets
 
 
@@ -57,3 +57,19 @@ def test_recording_spectra_leave_out_nan_samples_and_keep_truth_and_tuning_align
     kept = [i for i in range(39) if i not in (9, 10)]
     assert [kept[i] for i in np.flatnonzero(truth["anomaly"])] == [19, 20, 21]  # spectra holding samples 10240..11263
     assert [kept[i] for i in np.flatnonzero(freqs == 2.44e9)] == list(range(30, 39))
+
+
+def test_recording_spectra_read_in_blocks_and_say_when_they_stop_short(tmp_path, caplog, monkeypatch):
+    """Recordings are read a block at a time (a whole span at once held the file in memory); a cap on the spectra
+    read is logged, not silent."""
+    iq = (np.random.default_rng(1).normal(size=(30_000, 2)) * 0.1).astype(np.float32).view(np.complex64).ravel()
+    meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 915e6)
+    reference = dsp.power_spectrum(iq, 1024, average=2)
+    monkeypatch.setattr(datasets, "READ_SAMPLES", 3000)  # two spectra of 2 frames per read
+    _, spectra, freqs, _ = datasets.recording_spectra(meta, 1024, average=2)
+    np.testing.assert_array_equal(spectra, reference)
+    assert len(freqs) == len(spectra) == 28
+    with caplog.at_level("WARNING"):
+        _, capped, _, _ = datasets.recording_spectra(meta, 1024, average=2, max_spectra=5)
+    np.testing.assert_array_equal(capped, reference[:5])
+    assert "scoring its first 5 of 28 spectra (max_spectra)" in caplog.text

@@ -13,6 +13,7 @@ from .. import dsp, labels, sigmf_io, synth
 
 log = logging.getLogger(__name__)
 
+READ_SAMPLES = 1 << 22  # samples read and transformed at a time (32 MB of complex64)
 VISIBLE_SNR_DB = -3.0  # as synth.batch labels emitters
 TRAIN_STREAM, VAL_STREAM, CALIB_STREAM, TEST_STREAM = 0, 1, 2, 3
 BATCH_FIELDS = ("spectra", "family", "bin_family", "bin_snr", "anomaly", "anomaly_kind", "anomaly_bins", "band",
@@ -118,24 +119,32 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
     frequencies follow captures that retune (the band, which dynamic RoPE reads, may change with them). Spectra of
     NaN or inf samples are left out with a warning, as the flowgraph skips them."""
     dsp.check_params(nfft, overlap, average)  # before the sample count is divided by `average`
-    rec = recording if isinstance(recording, sigmf_io.Recording) else sigmf_io.read_meta(recording)
+    rec = recording if isinstance(recording, sigmf_io.Recording) else sigmf_io.open_recording(recording)
     hop = dsp.hop_size(nfft, overlap)
-    count = min(dsp.num_spectra(rec.num_samples, nfft, overlap, average), max_spectra)
-    if count < 1:
-        raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum of "
-                         f"nfft={nfft}, average={average}")
-    need = (count * average - 1) * hop + nfft
-    spectra = dsp.power_spectrum(sigmf_io.read_samples(rec, 0, need), nfft, overlap, average=average)
-    starts = np.arange(len(spectra)) * hop * average
-    freqs = sigmf_io.spectrum_freqs(rec, len(spectra), hop * average)
+    name = rec.meta_path or rec.data_path
+    total = dsp.num_spectra(rec.num_samples, nfft, overlap, average)
+    if total < 1:
+        raise ValueError(f"{name}: {rec.num_samples} samples give no spectrum of nfft={nfft}, average={average}")
+    count = min(total, max_spectra)
+    if count < total:
+        log.warning("%s: scoring its first %d of %d spectra (max_spectra)", name, count, total)
+    spectra = np.empty((count, nfft), np.float32)
+    step, span = hop * average, (average - 1) * hop + nfft  # samples between spectra, samples one spectrum reads
+    block = max(1, READ_SAMPLES // step)  # spectra per read: the whole span at once held the file in memory
+    for first in range(0, count, block):
+        n = min(block, count - first)
+        iq = sigmf_io.read_samples(rec, first * step, (n - 1) * step + span)
+        spectra[first:first + n] = dsp.power_spectrum(iq, nfft, overlap, average=average)
+    starts = np.arange(count) * step
+    freqs = sigmf_io.spectrum_freqs(rec, count, step)
     finite = np.isfinite(spectra).all(axis=1)
     if not finite.all():
         log.warning("%s: %d of %d spectra hold NaN or inf samples (the first from sample %d); left out",
-                    rec.meta_path or rec.data_path, (~finite).sum(), len(spectra), starts[~finite][0])
+                    name, (~finite).sum(), len(spectra), starts[~finite][0])
         spectra, starts, freqs = spectra[finite], starts[finite], freqs[finite]
     truth = None
     # Truth only from annotations in our vocabulary (as `specenc synth` writes them); free-text labels
     # such as the real captures' whole-file descriptions say nothing per spectrum.
     if any(_is_truth(a) for a in rec.annotations):
-        truth = _annotation_truth(rec.annotations, starts, (average - 1) * hop + nfft, rec.sample_rate)
+        truth = _annotation_truth(rec.annotations, starts, span, rec.sample_rate)
     return rec, spectra, freqs, truth
