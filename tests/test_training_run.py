@@ -265,6 +265,24 @@ def test_eval_refuses_a_recording_too_short_before_the_synthetic_part(tmp_path, 
         eval_cli.main(args)
 
 
+def test_eval_scores_max_spectra_of_a_recording_and_refuses_two_of_one_name(tmp_path, tiny_model, caplog):
+    iq = (np.random.default_rng(2).normal(size=(256 * 60, 2)) * 1e-3).astype(np.float32).view(np.complex64).ravel()
+    for folder in ("a", "b"):
+        sigmf_io.write_recording(str(tmp_path / folder / "site.sigmf-meta"), iq, 1e6, 433.92e6)
+    parser = argparse.ArgumentParser()
+    eval_cli.add_arguments(parser)
+    args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path / "e"), "--data", str(tmp_path / "a"),
+                              "--max-spectra", "7"])
+    with caplog.at_level("WARNING"):
+        assert eval_cli.main(args) == 0
+    assert json.loads((tmp_path / "e" / "results.json").read_text())["recordings"]["site"]["spectra"] == 7
+    assert "site.sigmf-meta: scoring its first 7 of 119 spectra (max_spectra)" in caplog.text
+    args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path / "e2"), "--data", str(tmp_path / "a"),
+                              "--data", str(tmp_path / "b")])
+    with pytest.raises(ValueError, match="two recordings named 'site': .*a/site.sigmf-meta and .*b/site.sigmf-meta"):
+        eval_cli.main(args)  # the second would have replaced the first in results.json
+
+
 def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_model):
     rng = np.random.default_rng(4)
     n = 256 * 400
@@ -411,3 +429,5 @@ def test_calibrate_cli_takes_several_recordings_of_the_site(tmp_path, tiny_model
     assert model.threshold == pytest.approx(calibrate.threshold_for_far(means, 0.01), abs=1e-6)
     with pytest.raises(FileNotFoundError, match="no such recording: .*absent.sigmf-meta"):
         calibrate_cli.main(parser.parse_args([metas[0], str(tmp_path / "absent.sigmf-meta"), "--out", str(out)]))
+    base = metas[0][: -len(".sigmf-meta")]  # as specenc run takes it
+    assert calibrate_cli.main(parser.parse_args([base, "--model", tiny_model, "--far", "0.01", "--out", str(out)])) == 0

@@ -28,6 +28,8 @@ def add_arguments(parser):
     parser.add_argument("--ae-steps", type=int, default=300, help="training steps of the autoencoder baseline (300)")
     parser.add_argument("--average", type=int, default=1,
                         help="frames averaged per spectrum for recordings (default 1; training saw 1, 2 and 4)")
+    parser.add_argument("--max-spectra", type=int, default=evaluate.MAX_RECORDING_SPECTRA,
+                        help="spectra scored at most per recording, from its start (%(default)d; a cut is logged)")
     parser.add_argument("--capture-families", default=None, metavar="FILE.json",
                         help="the known family of real captures' transmitters, {recording name: {\"family\": F, ...}}: "
                              "family accuracy on their bursts (e.g. docs/eval/capture_families.json)")
@@ -80,11 +82,13 @@ def main(args):
 
     calibrate.check_far(args.far)
     for flag, value, least in (("--average", args.average, 1), ("--n-test", args.n_test, 1),
-                               ("--n-clean", args.n_clean, 1), ("--ae-steps", args.ae_steps, 1)):
+                               ("--n-clean", args.n_clean, 1), ("--ae-steps", args.ae_steps, 1),
+                               ("--max-spectra", args.max_spectra, 1)):
         if value < least:  # before minutes of synthetic evaluation, not after
             raise ValueError(f"{flag}={value} must be >= {least}")
     data = args.data or ["synthetic"]
     paths = [p for d in data if d != "synthetic" for p in _recording_paths(d)]
+    evaluate.check_recording_names(paths)
     families = load_capture_families(args.capture_families, {evaluate.recording_name(p) for p in paths})
     model = model_lib.load_model(args.model)
     for p in paths:  # a recording too short to score stops the run here, not after the synthetic part
@@ -95,7 +99,8 @@ def main(args):
         results = evaluate.evaluate_synthetic(model, args.n_test, args.n_clean, args.seed, args.far, args.ae_steps)
         results["targets"] = evaluate.check_targets(results)
     if paths:
-        results["recordings"] = evaluate.evaluate_recordings(model, paths, args.average, families, args.site_twins)
+        results["recordings"] = evaluate.evaluate_recordings(model, paths, args.average, families, args.site_twins,
+                                                              args.max_spectra)
     results["command"] = "specenc eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 \
         else "specenc eval"
     results["model"] = {"path": args.model or "(shipped default)", "name": os.path.basename(args.model or "default"),

@@ -25,6 +25,7 @@ CURVE_POINTS = 200
 TWIN_LENGTH = 4  # a site twin is this many times as long as its recording
 BURST_DB = 10.0  # a spectrum holds a burst when an 8-bin mean away from DC stands this far over its median
 DC_BINS = 4  # bins either side of DC left out of the burst test (LO leakage is no transmission)
+MAX_RECORDING_SPECTRA = 20000  # spectra scored per recording by default (eval --max-spectra)
 
 
 def predict_all(model, spectra, center_freq=None, sample_rate=None, batch=256, progress=None):
@@ -269,7 +270,8 @@ def site_calibrated_block(model, twin, anomaly, scores, average):
             **metrics.f1_at(anomaly, calibrate.integrated_scores(scores, n), tau)}
 
 
-def evaluate_recording(model, meta_path, average=1, max_spectra=20000, capture_family=None, twin_dir=None):
+def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SPECTRA, capture_family=None,
+                       twin_dir=None):
     """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations,
     or family accuracy on its bursts when `capture_family` (the transmitter's family) is given. With twin_dir, a
     generated recording with ghosts is also scored at a threshold calibrated on a ghost-free twin of its site."""
@@ -311,11 +313,22 @@ def recording_name(path):
     return os.path.basename(path).replace(".sigmf-meta", "")
 
 
-def evaluate_recordings(model, paths, average=1, capture_families=None, twin_dir=None):
+def check_recording_names(paths):
+    """Results are keyed by recording name: refuse two recordings of one name (from two folders) before scoring."""
+    seen = {}
+    for path in paths:
+        other = seen.setdefault(recording_name(path), path)
+        if other != path:
+            raise ValueError(f"two recordings named {recording_name(path)!r}: {other} and {path}; rename one")
+
+
+def evaluate_recordings(model, paths, average=1, capture_families=None, twin_dir=None,
+                        max_spectra=MAX_RECORDING_SPECTRA):
     """{recording name: evaluate_recording(...)}; capture_families: {recording name: family}."""
+    check_recording_names(paths)
     families = capture_families or {}
-    return {recording_name(p): evaluate_recording(model, p, average, capture_family=families.get(recording_name(p)),
-                                                  twin_dir=twin_dir)
+    return {recording_name(p): evaluate_recording(model, p, average, max_spectra, families.get(recording_name(p)),
+                                                  twin_dir)
             for p in tqdm(paths, desc="recordings", unit="file")}
 
 
