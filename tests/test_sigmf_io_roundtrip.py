@@ -155,6 +155,12 @@ def test_malformed_metadata_and_rates_are_named(tmp_path, iq):
         (lambda d: d["captures"][0].update({"core:frequency": "abc"}), r"capture 0: core:frequency='abc' is not a"),
         (lambda d: d["annotations"].append({"core:sample_start": "x"}), r"annotation 0: core:sample_start='x' is not"),
         (lambda d: d["global"].update({"core:sample_rate": float("inf")}), "core:sample_rate=inf must be a finite"),
+        (lambda d: d["global"].update({"core:num_channels": None}), "core:num_channels=None; only 1 channel"),
+        (lambda d: d["global"].update({"core:trailing_bytes": -8}), "core:trailing_bytes=-8 must be a whole number"),
+        (lambda d: d["captures"][0].update({"core:datetime": "2016-12-31T23:59:60Z"}),  # a leap second
+         r"capture 0: core:datetime='2016-12-31T23:59:60Z' is not ISO 8601 UTC"),
+        (lambda d: d["captures"][0].update({"core:datetime": "1969-12-31T23:59:59Z"}),
+         "capture 0: core:datetime='1969-12-31T23:59:59Z' lies before 1970"),
     ]:
         with pytest.raises(ValueError, match=message):
             sigmf_io.read_meta(broken(change))
@@ -181,6 +187,22 @@ def test_malformed_metadata_and_rates_are_named(tmp_path, iq):
     assert rec.meta_path is None and rec.num_samples == len(iq)
     with pytest.raises(ValueError, match="needs a sample rate and a format"):
         sigmf_io.open_recording(data)
+
+
+def test_a_start_before_1970_is_unknown_and_items_past_the_data_are_named(tmp_path, iq, caplog):
+    """A clock never set (core:datetime at the epoch) on a capture that starts later put the file's start before
+    1970: the source block then crashed making rx_time. Captures and annotations past the data were kept silently."""
+    meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 1e8)
+    doc = json.load(open(meta))
+    doc["captures"][0].update({"core:sample_start": 100, "core:datetime": "1970-01-01T00:00:00Z"})
+    doc["annotations"] = [{"core:sample_start": len(iq) - 10, "core:sample_count": 50, "core:label": "late"}]
+    json.dump(doc, open(meta, "w"))
+    with caplog.at_level("WARNING"):
+        rec = sigmf_io.read_meta(meta)
+    assert rec.datetime is None and sigmf_io.start_datetime(rec) is None  # rx_time (0, 0.0): the time unknown
+    assert f"1 captures or annotations reach past the {len(iq)} samples its data holds (from sample {len(iq) - 10})" \
+        in caplog.text
+    assert "less the 100 samples before it, lies before 1970" in caplog.text
 
 
 def test_optional_fields_and_archives(tmp_path, iq, caplog):

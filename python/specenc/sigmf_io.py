@@ -176,31 +176,50 @@ def read_meta(path, rate=None):
     if rate is None and glob.get("core:sample_rate") is None:
         raise ValueError(f"{meta_path}: missing core:sample_rate in global (give the sample rate to use)")
     rate = _rate(glob["core:sample_rate"], f"{meta_path}: core:sample_rate") if rate is None else _rate(rate, "rate")
-    if int(glob.get("core:num_channels", 1)) != 1:
-        raise ValueError(f"{meta_path}: core:num_channels={glob['core:num_channels']}; only 1 channel is supported")
+    if glob.get("core:num_channels", 1) != 1:
+        raise ValueError(f"{meta_path}: core:num_channels={glob['core:num_channels']!r}; only 1 channel is supported")
+    for key in ("core:offset", "core:trailing_bytes"):
+        if not _is_whole(glob.get(key, 0)):
+            raise ValueError(f"{meta_path}: {key}={glob[key]!r} must be a whole number >= 0")
     offset = glob.get("core:offset", 0)
-    if not _is_whole(offset):
-        raise ValueError(f"{meta_path}: core:offset={offset!r} must be a whole number >= 0")
     captures = _from_offset(meta_path, "capture", meta.get("captures") or [], offset)
     for i, capture in enumerate(captures):
         freq = capture.get("core:frequency", 0.0)
         if isinstance(freq, bool) or not isinstance(freq, (int, float)) or not math.isfinite(freq):
             raise ValueError(f"{meta_path}: capture {i}: core:frequency={freq!r} is not a frequency in Hz")
+        if "core:datetime" in capture:
+            try:
+                if datetime_to_rx_time(capture["core:datetime"])[0] < 0:
+                    raise ValueError(f"core:datetime={capture['core:datetime']!r} lies before 1970, which GNU Radio's "
+                                     "rx_time cannot carry")
+            except ValueError as exc:
+                raise ValueError(f"{meta_path}: capture {i}: {exc}") from None
     if any(c.get("core:header_bytes") for c in captures):
         raise ValueError(f"{meta_path}: core:header_bytes (non-conforming dataset) is not supported")
     first = captures[0] if captures else {}
+    when, start = first.get("core:datetime"), first.get("core:sample_start", 0)
+    if when and sum(datetime_to_rx_time(when)) < start / rate:  # rx_time has no time before 1970
+        log.warning("%s: its first capture's core:datetime %s, less the %d samples before it, lies before 1970 (a "
+                    "clock never set?); its start time is taken as unknown", meta_path, when, start)
+        when = None
     base_dir = os.path.dirname(meta_path)
     data_name = glob.get("core:dataset")
     data_path = os.path.join(base_dir, data_name) if data_name else data_path_for(meta_path)
     annotations = _from_offset(meta_path, "annotation", meta.get("annotations") or [], offset)
+    num_samples = _count_samples(data_path, datatype, glob.get("core:trailing_bytes", 0))
+    past = [a for a in annotations if a["core:sample_start"] + (a.get("core:sample_count") or 0) > num_samples]
+    past += [c for c in captures if c["core:sample_start"] >= num_samples > 0]
+    if past:
+        log.warning("%s: %d captures or annotations reach past the %d samples its data holds (from sample %d)",
+                    meta_path, len(past), num_samples, min(item["core:sample_start"] for item in past))
     return Recording(
         meta_path=meta_path,
         data_path=data_path,
         datatype=datatype,
         sample_rate=rate,
         center_freq=float(first.get("core:frequency", 0.0)),
-        num_samples=_count_samples(data_path, datatype, int(glob.get("core:trailing_bytes", 0))),
-        datetime=first.get("core:datetime"),
+        num_samples=num_samples,
+        datetime=when,
         annotations=annotations,
         global_=glob,
         captures=captures,
@@ -355,9 +374,10 @@ def datetime_to_rx_time(text):
     The fraction is parsed separately so nanosecond timestamps keep their precision.
     """
     m = _ISO.match(str(text).strip())
-    if not m:
-        raise ValueError(f"core:datetime={text!r} is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z)")
-    whole = _dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    try:
+        whole = _dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    except (AttributeError, ValueError):  # no match, or no such date or time (a month 13, a leap second)
+        raise ValueError(f"core:datetime={text!r} is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z)") from None
     frac = float("0" + m.group(2)) if m.group(2) else 0.0
     return int(whole.timestamp()), frac
 

@@ -39,7 +39,7 @@ class sigmf_source(gr.sync_block):
             self.recording = sigmf_io.open_recording(path, rate=rate, freq=freq, fmt=fmt)
         rec = self.recording
         if rec.num_samples == 0:
-            raise ValueError(f"{path}: recording holds no samples")
+            raise ValueError(f"{rec.meta_path or rec.data_path}: recording holds no samples")
         self._repeat = bool(repeat)
         self._file = open(rec.data_path, "rb")  # noqa: SIM115 - read on every work() call for the block's life
         self._pos = 0
