@@ -91,7 +91,7 @@ def main(args):
     from .. import model as model_lib
 
     for path in args.input:
-        if not os.path.exists(path):
+        if not (os.path.exists(path) or os.path.isfile(sigmf_io.meta_path_for(path))):  # a base name, as run takes
             raise FileNotFoundError(f"no such recording: {path}")
     recs = [sigmf_io.open_recording(path, args.rate, args.freq, args.format) for path in args.input]
     model = model_lib.load_model(args.model)
