@@ -191,6 +191,22 @@ def test_integration_starts_again_at_a_retune():
     assert tags_by_key(sink, "specenc_anomaly") == {25: "unknown", 47: "unknown"}
 
 
+def test_integration_starts_again_where_the_time_jumps():
+    """An rx_time that is not the stream's continuing time (samples dropped, a new capture) starts new means: one
+    across it was placed by the new clock, its time off by the jump (audit 34). An rx_time that continues does not."""
+    spectra = weak_tone()
+    t0 = 100.0
+    step = 32 / RATE
+    jump = [tag(22, "rx_time", pmt.make_tuple(pmt.from_uint64(110), pmt.from_double(0.0)))]
+    means, _, alerts = run_integrating(spectra, 8, 0.2, rx_tags(time=t0)[2:] + jump)
+    assert np.isnan(means[22:29]).all() and np.isfinite(means[29:]).all()
+    (alert,) = alerts
+    assert alert["spectrum"] >= 22 and alert["time"] == pytest.approx(110.0 + (alert["spectrum"] - 22) * step)
+    same = [tag(22, "rx_time", pmt.make_tuple(pmt.from_uint64(100), pmt.from_double(22 * step)))]
+    means, _, alerts = run_integrating(spectra, 8, 0.2, rx_tags(time=t0)[2:] + same)
+    assert np.isfinite(means[7:]).all() and [a["spectrum"] for a in alerts] == [18]
+
+
 def test_integration_follows_the_models_calibration_unless_set():
     class Calibrated(ToneModel):
         metadata = {"calibration": {"integrate": 4}}
@@ -230,13 +246,23 @@ def test_nan_score_for_skipped_spectra():
     assert np.isnan(scores[5]) and np.isfinite(np.delete(scores, 5)).all()
 
 
-def test_untagged_input_gives_nan_and_no_alerts():
-    tb = gr.top_block()
-    det = anomaly_detector(nfft=NFFT)
-    out = blocks.vector_sink_f()
-    tb.connect(blocks.vector_source_f([0.0] * NFFT * 10, False, NFFT), det, out)
-    tb.run()
-    assert np.isnan(out.data()).all() and det.threshold is None
+def test_untagged_input_gives_nan_and_no_alerts_and_says_so(capfd):
+    for threshold in (-1.0, 0.5):  # an explicit threshold had silenced the error (audit 34)
+        tb = gr.top_block()
+        det = anomaly_detector(nfft=NFFT, threshold=threshold)
+        out = blocks.vector_sink_f()
+        tb.connect(blocks.vector_source_f([0.0] * NFFT * 10, False, NFFT), det, out)
+        tb.run()
+        assert np.isnan(out.data()).all() and det.threshold == (None if threshold < 0 else threshold)
+        assert capfd.readouterr().out.count("no specenc_context/score tags: connect this block") == 1
+
+
+def test_a_threshold_under_the_models_warns_that_its_extra_alerts_have_no_kind(capfd):
+    """The model names a kind only above its own threshold: alerts from a lower one read "unknown" (audit 34)."""
+    _, _, alerts = run_chain(bursts(), threshold=0.2)
+    assert "threshold 0.2 is under the model's 0.5, above which alone it names a kind" in capfd.readouterr().out
+    _, _, alerts = run_chain(bursts(), threshold=0.7)
+    assert "under the model's" not in capfd.readouterr().out
 
 
 def test_constructor_and_grc_callbacks():
@@ -248,6 +274,12 @@ def test_constructor_and_grc_callbacks():
         det.set_threshold(2)
     with pytest.raises(ValueError, match="holdoff=-1"):
         anomaly_detector(nfft=NFFT, holdoff=-1)
+    # A float passed the range check and then failed inside work(), which hung the flowgraph (audit 34).
+    for bad in (lambda: anomaly_detector(nfft=NFFT, integrate=4.0), lambda: anomaly_detector(nfft=NFFT, holdoff=2.5),
+                lambda: det.set_holdoff(1.0)):
+        with pytest.raises(ValueError, match=r"(integrate=4.0|holdoff=2.5|holdoff=1.0) must be a whole number"):
+            bad()
+    assert anomaly_detector(nfft=NFFT, integrate=np.int64(4)).integrate == 4 and det.holdoff == 5
     for bad in (lambda: det.set_threshold(float("nan")), lambda: anomaly_detector(nfft=NFFT, threshold=float("nan"))):
         with pytest.raises(ValueError, match="threshold=nan must be <= 1"):  # not taken as "calibrated"
             bad()

@@ -4,6 +4,8 @@ It runs no model: `spectrum_encoder` upstream has already scored every spectrum 
 once per spectrum) and tagged the score, kind and, when the model locates it, the anomaly's bins.
 """
 
+import operator
+
 import numpy as np
 import pmt
 from gnuradio import gr
@@ -22,6 +24,17 @@ EMPTY_HISTORY = (np.zeros(0, np.int64), np.zeros(0), [], [])  # (stream index, s
 def _check_threshold(threshold):
     if not threshold <= 1.0:  # NaN too: it would silently mean "the calibrated threshold"
         raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
+
+
+def _spectra_count(name, value, most, note=""):
+    """`value` as a whole number of spectra in 0..most; a float (4.0) failed later inside work(), hanging the run."""
+    try:
+        whole = operator.index(value)
+    except TypeError:
+        whole = -1
+    if not 0 <= whole <= most:
+        raise ValueError(f"{name}={value!r} must be a whole number in 0..{most} spectra{note}")
+    return whole
 
 
 class anomaly_detector(queue_block):
@@ -59,11 +72,8 @@ class anomaly_detector(queue_block):
         _check_threshold(threshold)
         if nfft < 1:
             raise ValueError(f"nfft={nfft} must be >= 1 (the encoder's spectrum length)")
-        if not 0 <= holdoff <= MAX_HOLDOFF:
-            raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
-        if not 0 <= integrate <= MAX_INTEGRATE:
-            raise ValueError(f"integrate={integrate} must be in 0..{MAX_INTEGRATE} spectra "
-                             "(0 = the model's calibration)")
+        holdoff = _spectra_count("holdoff", holdoff, MAX_HOLDOFF)
+        integrate = _spectra_count("integrate", integrate, MAX_INTEGRATE, " (0 = the model's calibration)")
         queue_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)],
                              out_sig=[np.float32] * (2 if threshold_output else 1))
         self.nfft = nfft
@@ -87,11 +97,17 @@ class anomaly_detector(queue_block):
         _check_threshold(threshold)
         self._threshold_override = threshold if threshold >= 0 else None
         self._threshold = self._threshold_override if threshold >= 0 else self._calibrated
+        self._check_kinds()
+
+    def _check_kinds(self):
+        if self._threshold_override is not None and self._calibrated is not None \
+                and self._threshold_override < self._calibrated:
+            self.logger.warn(f"threshold {self._threshold_override:g} is under the model's {self._calibrated:g}, "
+                             "above which alone it names a kind: alerts raised between the two read kind 'unknown' "
+                             "(specenc calibrate moves the model's own threshold)")
 
     def set_holdoff(self, holdoff):
-        if not 0 <= holdoff <= MAX_HOLDOFF:
-            raise ValueError(f"holdoff={holdoff} must be in 0..{MAX_HOLDOFF} spectra")
-        self.holdoff = holdoff
+        self.holdoff = _spectra_count("holdoff", holdoff, MAX_HOLDOFF)
 
     @property
     def threshold(self):
@@ -172,24 +188,29 @@ class anomaly_detector(queue_block):
             self._calibrated, calibrated_for = self._clock.apply_context(tag.value)
             if self._threshold_override is None:
                 self._threshold = self._calibrated
+            self._check_kinds()
             self.integrate = self._integrate_asked or calibrated_for
             if self._threshold_override is None and self.integrate != calibrated_for:
                 self.logger.warn(f"the model's threshold was calibrated for integrate={calibrated_for}, this block "
                                  f"integrates {self.integrate} scores: its false-alarm rate does not hold")
         else:  # rx_time, rx_freq, rx_rate
-            tuning = (self._clock.freq, self._clock.rate)
+            tuning, when = (self._clock.freq, self._clock.rate), self._clock.time(index)
             self._clock.apply(tag, index, self.logger.warn)  # from this spectrum on
             if (self._clock.freq, self._clock.rate) != tuning:  # another band: its anomalies are new, not held off,
                 self._last_above = None  # and its scores are not averaged with the old band's
+                self._history = EMPTY_HISTORY
+            elif abs(self._clock.time(index) - when) > self._clock.time(index + 1) - self._clock.time(index):
+                # The time jumped (samples dropped, a new capture): a mean across it would be placed wrongly.
                 self._history = EMPTY_HISTORY
             self.add_item_tag(0, tag.offset, key, tag.value)
 
     def _alert_run(self, out, where, seq, first, start, stop):
         scores = out[start:stop]
+        if not self._warned_untagged and self._calibrated is None:
+            # Without the encoder's context times count spectra, not samples; an explicit threshold hid that.
+            self.logger.error("no specenc_context/score tags: connect this block to spectrum_encoder output 0")
+            self._warned_untagged = True
         if self._threshold is None:
-            if not self._warned_untagged and np.isnan(scores).all():
-                self.logger.error("no specenc_context/score tags: connect this block to spectrum_encoder output 0")
-                self._warned_untagged = True
             return
         above = start + np.flatnonzero(scores > self._threshold)
         if above.size == 0:
