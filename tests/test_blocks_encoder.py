@@ -322,6 +322,26 @@ def test_tuning_set_while_running_reaches_the_next_spectrum_and_the_alerts():
         assert_covers(msg, bin_centre(20, rate=2 * RATE), rate=2 * RATE)
 
 
+def test_a_sources_own_tuning_wins_over_a_callbacks_on_the_same_spectrum_downstream_too():
+    """The encoder used the source's rx_freq but passed the callback's on after it, so the detector took the
+    callback's: alerts and emissions disagreed on the tuning (audit 34)."""
+    spectra = np.full((40, NFFT), -100.0, np.float32)
+    spectra[20:30, 20] = -20.0
+    tb = gr.top_block()
+    src = blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT, rx_tags())
+    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT, sample_rate=RATE, center_freq=100e6)
+    det = anomaly_detector(nfft=NFFT)
+    alerts, dets = blocks.message_debug(), blocks.message_debug()
+    tb.connect(src, enc, det, blocks.null_sink(4))
+    tb.msg_connect(det, "alerts", alerts, "store")
+    tb.msg_connect(enc, "detections", dets, "store")
+    enc.set_center_freq(300e6)  # lands on spectrum 0, where the source tags FREQ
+    tb.run()
+    (alert,) = [pmt.to_python(alerts.get_message(i)) for i in range(alerts.num_messages())]
+    (emission,) = [pmt.to_python(dets.get_message(i)) for i in range(dets.num_messages())] + enc.flush_detections()
+    assert alert["center_freq"] == emission["center_freq"] == FREQ
+
+
 def test_emissions_end_across_a_stretch_of_nan_spectra():
     """Spectra the model does not score still count as spectra without detections: a tone, 20 NaN spectra, the
     tone again are two emissions (the gap is longer than 8 spectra), the first published before the second."""

@@ -278,9 +278,14 @@ class spectrum_encoder(gr.basic_block):
         # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra. Retunes set
         # through the callbacks come first on the window's first spectrum, so a source's own tags there win.
         retunes, self._retunes = self._retunes, []
+        own = list(self.get_tags_in_window(0, 0, n))
+        # Re-sent downstream only where the source sets no value of its own on that spectrum: the detector
+        # follows the tags in stream order and would take the callback's over the one this block used.
+        retunes = [(key, value) for key, value in retunes
+                   if not any(t.offset == first and pmt.eq(t.key, key) for t in own)]
         freqs = np.empty(n)
         runs = []  # (start, stop, clock)
-        stream_tags = _as_tags(retunes, first) + list(self.get_tags_in_window(0, 0, n))
+        stream_tags = _as_tags(retunes, first) + own
         for start, stop, run_tags in tags.split_by_tags(stream_tags, first, n):
             for tag in run_tags:
                 self._clock.apply(tag, first + start, self.logger.warn)
