@@ -33,7 +33,8 @@ def add_model_arguments(parser, alerts=True):
     if not alerts:
         return
     parser.add_argument("--threshold", type=float, default=-1.0,
-                        help="alert threshold on the anomaly score (default: the model's calibrated one)")
+                        help="alert threshold on the anomaly score (default: the model's calibrated one; under it, "
+                             "alerts read kind 'unknown': specenc calibrate lowers the model's own)")
     parser.add_argument("--integrate", type=int, default=0,
                         help="alert on the mean of this many consecutive scores (default: what the model's threshold "
                              "was calibrated for, see specenc calibrate --integrate; 1 for the shipped model)")
