@@ -279,6 +279,11 @@ void psd_impl::compute_spectrum(const gr_complex* in, float* out)
 void psd_impl::set_sample_rate(double sample_rate)
 {
     checked_rate(sample_rate);
+    // As spectrum_encoder.set_sample_rate: GRC calls both for one variable, and this one taking a 0 the encoder
+    // then refused left the two on different rates.
+    if (sample_rate == 0.0)
+        throw std::invalid_argument("sample_rate=0 must be a rate > 0 Hz while running "
+                                    "(0, unknown, is for the constructor)");
     gr::thread::scoped_lock guard(d_setlock); // move_tags reads d_rate under it, on the block's thread
     d_rate = sample_rate;
 }

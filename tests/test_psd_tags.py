@@ -104,6 +104,9 @@ def test_set_sample_rate_replaces_the_constructors_rate(specenc_cpp):
     assert t.offset == 7 and pmt.to_double(pmt.tuple_ref(t.value, 1)) == pytest.approx(0.5 - 104 / 400.0)
     with pytest.raises(ValueError, match="sample_rate=-1 must be a finite rate >= 0 Hz"):
         psd.set_sample_rate(-1.0)
+    # GRC calls psd's then the encoder's setter for one variable: the psd took the 0 the encoder refused (audit 35)
+    with pytest.raises(ValueError, match="sample_rate=0 must be a rate > 0 Hz while running"):
+        psd.set_sample_rate(0.0)
 
 
 def test_rx_time_near_the_clocks_zero_is_not_wrapped_round(specenc_cpp):

@@ -77,8 +77,8 @@ public:
     //! Input samples consumed per output spectrum: hop * average.
     virtual int decimation() const = 0;
     /*!
-     * \brief Input rate in Hz for advancing rx_time (0 = unknown), until the next rx_rate tag.
-     * \throws std::invalid_argument when negative or not finite.
+     * \brief Input rate in Hz for advancing rx_time, until the next rx_rate tag.
+     * \throws std::invalid_argument unless finite and > 0 (0, unknown, is for the constructor).
      */
     virtual void set_sample_rate(double sample_rate) = 0;
 };

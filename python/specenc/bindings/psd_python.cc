@@ -17,7 +17,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(psd.h)                                                     */
-/* BINDTOOL_HEADER_FILE_HASH(099b543abcf5bce0be66374c266ebe87)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(5fd83e719f7bd75208be7711ecbebcfe)                                     */
 /***********************************************************************************/
 
 #include <pybind11/complex.h>
