@@ -263,6 +263,15 @@ def test_a_threshold_under_the_models_warns_that_its_extra_alerts_have_no_kind(c
     assert "threshold 0.2 is under the model's 0.5, above which alone it names a kind" in capfd.readouterr().out
     _, _, alerts = run_chain(bursts(), threshold=0.7)
     assert "under the model's" not in capfd.readouterr().out
+    # A slider moves in steps: once per crossing under the model's threshold, not once per step (audit 35).
+    tb = gr.top_block()
+    det = anomaly_detector(nfft=NFFT)
+    src = blocks.vector_source_f(bursts().ravel().tolist(), False, NFFT)
+    tb.connect(src, spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT), det, blocks.null_sink(4))
+    tb.run()
+    for value in (0.4, 0.3, 0.2, 0.7, 0.3, -1.0, 0.1):
+        det.set_threshold(value)
+    assert capfd.readouterr().out.count("is under the model's 0.5") == 3  # 0.4, then 0.3 and 0.1
 
 
 def test_constructor_and_grc_callbacks():
@@ -280,6 +289,10 @@ def test_constructor_and_grc_callbacks():
         with pytest.raises(ValueError, match=r"(integrate=4.0|holdoff=2.5|holdoff=1.0) must be a whole number"):
             bad()
     assert anomaly_detector(nfft=NFFT, integrate=np.int64(4)).integrate == 4 and det.holdoff == 5
+    for bad, message in ((lambda: det.set_threshold(True), "threshold=True must be a number"),  # 1.0: no alert ever
+                         (lambda: det.set_holdoff(True), "holdoff=True must be a whole number")):
+        with pytest.raises(ValueError, match=message):
+            bad()
     for bad in (lambda: det.set_threshold(float("nan")), lambda: anomaly_detector(nfft=NFFT, threshold=float("nan"))):
         with pytest.raises(ValueError, match="threshold=nan must be <= 1"):  # not taken as "calibrated"
             bad()

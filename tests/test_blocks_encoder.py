@@ -295,6 +295,12 @@ def test_grc_callbacks_exist_and_apply():
             enc.set_sample_rate(rate)
     with pytest.raises(ValueError, match="center_freq=nan"):
         enc.set_center_freq(float("nan"))
+    # A bool read as 1 Hz and a string failed in numpy without the parameter's name (audit 35).
+    for bad, message in ((lambda: enc.set_center_freq("8"), "center_freq='8' must be a number"),
+                         (lambda: enc.set_sample_rate(True), "sample_rate=True must be a number"),
+                         (lambda: enc.set_batch(8.0), "batch=8.0 must be a whole number")):
+        with pytest.raises(ValueError, match=message):
+            bad()
 
 
 def test_tuning_set_while_running_reaches_the_next_spectrum_and_the_alerts():

@@ -4,6 +4,7 @@ It runs no model: `spectrum_encoder` upstream has already scored every spectrum 
 once per spectrum) and tagged the score, kind and, when the model locates it, the anomaly's bins.
 """
 
+import numbers
 import operator
 
 import numpy as np
@@ -22,6 +23,8 @@ EMPTY_HISTORY = (np.zeros(0, np.int64), np.zeros(0), [], [])  # (stream index, s
 
 
 def _check_threshold(threshold):
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):  # True read as 1.0
+        raise ValueError(f"threshold={threshold!r} must be a number <= 1")
     if not threshold <= 1.0:  # NaN too: it would silently mean "the calibrated threshold"
         raise ValueError(f"threshold={threshold} must be <= 1 (scores are in 0..1; negative = calibrated)")
 
@@ -29,7 +32,7 @@ def _check_threshold(threshold):
 def _spectra_count(name, value, most, note=""):
     """`value` as a whole number of spectra in 0..most; a float (4.0) failed later inside work(), hanging the run."""
     try:
-        whole = operator.index(value)
+        whole = -1 if isinstance(value, (bool, np.bool_)) else operator.index(value)
     except TypeError:
         whole = -1
     if not 0 <= whole <= most:
@@ -90,6 +93,7 @@ class anomaly_detector(queue_block):
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self._clock = SpectrumClock(step=1, span=nfft)
         self._last_above = None  # index of the last spectrum above the threshold
+        self._kinds_warned = False  # the threshold in use lies under the model's, which was logged
         self._warned_untagged = False
 
     # GRC callbacks
@@ -100,8 +104,10 @@ class anomaly_detector(queue_block):
         self._check_kinds()
 
     def _check_kinds(self):
-        if self._threshold_override is not None and self._calibrated is not None \
-                and self._threshold_override < self._calibrated:
+        below = self._threshold_override is not None and self._calibrated is not None \
+            and self._threshold_override < self._calibrated
+        warn, self._kinds_warned = below and not self._kinds_warned, below  # once per crossing: sliders move in steps
+        if warn:
             self.logger.warn(f"threshold {self._threshold_override:g} is under the model's {self._calibrated:g}, "
                              "above which alone it names a kind: alerts raised between the two read kind 'unknown' "
                              "(specenc calibrate moves the model's own threshold)")
@@ -138,11 +144,12 @@ class anomaly_detector(queue_block):
                 rows = start + np.flatnonzero(np.isfinite(raw[start:stop]))
                 seq = self._with_history(raw, rows, where, first)
                 out[start:stop] = self._means(seq, rows, n)[start:stop]
-            if where is None and self._threshold is not None and (out[start:stop] > self._threshold).any():
+            threshold = self._threshold  # read once: set_threshold may run in the GUI's thread meanwhile
+            if where is None and threshold is not None and (out[start:stop] > threshold).any():
                 where = self._kinds_and_bins(window, first, n)
             if len(output_items) > 1:
-                output_items[1][start:stop] = np.nan if self._threshold is None else self._threshold
-            self._alert_run(out, where, seq, first, start, stop)
+                output_items[1][start:stop] = np.nan if threshold is None else threshold
+            self._alert_run(out, where, seq, first, start, stop, threshold)
         return n
 
     def _with_history(self, raw, rows, where, first):
@@ -204,15 +211,15 @@ class anomaly_detector(queue_block):
                 self._history = EMPTY_HISTORY
             self.add_item_tag(0, tag.offset, key, tag.value)
 
-    def _alert_run(self, out, where, seq, first, start, stop):
+    def _alert_run(self, out, where, seq, first, start, stop, threshold):
         scores = out[start:stop]
         if not self._warned_untagged and self._calibrated is None:
             # Without the encoder's context times count spectra, not samples; an explicit threshold hid that.
             self.logger.error("no specenc_context/score tags: connect this block to spectrum_encoder output 0")
             self._warned_untagged = True
-        if self._threshold is None:
+        if threshold is None:
             return
-        above = start + np.flatnonzero(scores > self._threshold)
+        above = start + np.flatnonzero(scores > threshold)
         if above.size == 0:
             return
         for i in above:
@@ -225,15 +232,16 @@ class anomaly_detector(queue_block):
             # One tag per alert: a tag on every spectrum above the threshold smeared a time sink's labels
             # into a black band during long anomalies.
             self.add_item_tag(0, index, tags.ANOMALY, pmt.intern(kind))
-            self.message_port_pub(tags.ALERTS_PORT, self._alert_pmt(kind, float(out[i]), bins, start_index, index))
+            self.message_port_pub(tags.ALERTS_PORT,
+                                  self._alert_pmt(kind, float(out[i]), threshold, bins, start_index, index))
 
-    def _alert_pmt(self, kind, score, where, start_index, index):
+    def _alert_pmt(self, kind, score, threshold, where, start_index, index):
         if where is not None:
             f_lo, f_hi = self._clock.edges_hz(where[0], where[1], self.nfft)
         else:
             f_lo, f_hi = self._clock.band_edges_hz()
         msg = self._clock.place(start_index)
-        msg.update(kind=kind, score=score, threshold=float(self._threshold), spectra=index - start_index + 1,
+        msg.update(kind=kind, score=score, threshold=float(threshold), spectra=index - start_index + 1,
                    sample_count=(index - start_index) * self._clock.step + self._clock.span,
                    freq_lower_edge=float(f_lo), freq_upper_edge=float(f_hi))
         return tags.dict_to_pmt(msg)

@@ -9,6 +9,7 @@ device fails before the flowgraph starts.
 
 import contextlib
 import copy
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -61,7 +62,15 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
         raise ValueError(f"runtime={runtime!r} is not available: {exc}") from exc
 
 
+def _check_number(name, value):
+    """A bool (GRC's True) read as 1 Hz, a string failed in numpy without the parameter's name."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={value!r} must be a number")
+
+
 def _check_tuning(sample_rate, center_freq):
+    _check_number("sample_rate", sample_rate)
+    _check_number("center_freq", center_freq)
     if not (np.isfinite(sample_rate) and sample_rate >= 0):
         raise ValueError(f"sample_rate={sample_rate} must be >= 0 Hz and finite (0 = unknown)")
     if not np.isfinite(center_freq):
@@ -212,7 +221,7 @@ class spectrum_encoder(gr.basic_block):
     def set_batch(self, batch):
         """Most spectra per model call, up to the batch the block was made with (its buffers hold two)."""
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or not 1 <= batch <= MAX_BATCH:
-            raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
+            raise ValueError(f"batch={batch!r} must be a whole number in 1..{MAX_BATCH}")
         made_with = self.max_noutput_items()
         if batch > made_with:
             self.logger.warn(f"batch={batch} is above the batch this block was made with; using {made_with}")
@@ -226,6 +235,7 @@ class spectrum_encoder(gr.basic_block):
 
     def set_sample_rate(self, sample_rate):
         """Sample rate (Hz) from the next spectrum on, as set_center_freq (tagged rx_rate; times stay continuous)."""
+        _check_number("sample_rate", sample_rate)
         if not 0 < sample_rate < np.inf:  # 0 ("unknown") is for the constructor, before any rate is known
             raise ValueError(f"sample_rate={sample_rate} must be a rate > 0 Hz")
         self._retunes.append((tags.RX_RATE, pmt.from_double(float(sample_rate))))
