@@ -89,6 +89,9 @@ def test_run_counts_nan_spectra_as_invalid_and_goes_on(inputs, tmp_path, capsys,
     assert all(len(item.split()) == 2 and item.split()[0] in FAMILIES for item in seen)
     starts = {a["core:sample_start"] // 512 for a in sigmf_io.read_meta(out).annotations if "specenc:score" in a}
     assert starts == set(range(n_spectra)) - {8, 9, 38, 39}
+    # One annotation per spectrum, as documented: those the model skipped read `invalid` (they were left out).
+    invalid = [a for a in sigmf_io.read_meta(out).annotations if a["core:label"] == "invalid"]
+    assert {a["core:sample_start"] // 512 for a in invalid} == {8, 9, 38, 39}
     assert "SigMF readers" not in caplog.text  # core:dataset leads from the output's folder to the samples
     assert os.path.samefile(sigmf_io.read_meta(out).data_path, raw)
 
@@ -194,6 +197,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("alerts_is_out", "is --out's file too"),
     ("alerts_is_a_hard_link_to_the_input", "is the input recording itself"),
     ("out_is_folder", "is a folder; give a file in it"),
+    ("out_under_a_file", "is a file, not a folder"),  # was "[Errno 17] File exists"
     ("waterfall_format", "matplotlib cannot write .txt images"),
     ("batch", "--batch=0 must be in 1..4096"),
     ("threshold", "--threshold=2.0 must be <= 1"),
@@ -239,6 +243,9 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         argv += ["--alerts", argv[-1]]
     elif problem == "out_is_folder":
         argv[-1] = str(tmp_path)
+    elif problem == "out_under_a_file":
+        (tmp_path / "afile").write_text("x")
+        argv[-1] = str(tmp_path / "afile" / "o.sigmf-meta")
     elif problem == "waterfall_format":  # refused before the run, not by matplotlib after it
         argv += ["--waterfall", str(tmp_path / "w.txt")]
     elif problem in ("batch", "threshold", "integrate"):

@@ -283,6 +283,21 @@ def test_eval_scores_max_spectra_of_a_recording_and_refuses_two_of_one_name(tmp_
         eval_cli.main(args)  # the second would have replaced the first in results.json
 
 
+def test_eval_and_calibrate_refuse_an_output_under_a_file_before_any_work(tmp_path, tiny_model, monkeypatch):
+    """Both failed on os.makedirs after minutes of scoring, with "[Errno 17] File exists" (audit 36)."""
+    (tmp_path / "afile").write_text("x")
+    meta = sigmf_io.write_recording(str(tmp_path / "site.sigmf-meta"), np.ones(4096, np.complex64), 1e6, 433.92e6)
+    monkeypatch.setattr(evaluate, "evaluate_recording", lambda *a, **k: pytest.fail("scored before the check"))
+    monkeypatch.setattr(calibrate_cli, "recording_scores", lambda *a, **k: pytest.fail("scored before the check"))
+    for cli_module, argv in ((eval_cli, ["--model", tiny_model, "--data", meta, "--out", str(tmp_path / "afile" / "e")]),
+                             (calibrate_cli, [meta, "--model", tiny_model, "--out",
+                                              str(tmp_path / "afile" / "m.safetensors")])):
+        parser = argparse.ArgumentParser()
+        cli_module.add_arguments(parser)
+        with pytest.raises(NotADirectoryError, match="afile is a file, not a folder"):
+            cli_module.main(parser.parse_args(argv))
+
+
 def test_calibrate_cli_sets_the_threshold_for_the_target_rate(tmp_path, tiny_model):
     rng = np.random.default_rng(4)
     n = 256 * 400

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .folders import make_parent
+
 log = logging.getLogger(__name__)
 
 SIGMF_VERSION = "1.0.0"
@@ -482,7 +484,7 @@ def write_recording(meta_path, iq, sample_rate, center_freq, datatype="cf32_le",
         raise ValueError(f"iq must be one-dimensional, got shape {iq.shape}")
     if datetime is not None:
         datetime_to_rx_time(datetime)  # validate before writing anything
-    os.makedirs(os.path.dirname(os.path.abspath(meta_path)), exist_ok=True)
+    make_parent(meta_path)
     data_path = data_path_for(meta_path)
     with open(data_path, "wb") as f:
         step = 1 << 20  # convert in slices so memory stays bounded for long captures
@@ -546,6 +548,6 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
     # SigMF readers look for core:dataset relative to the meta's folder (a caller may give a relative path).
     if dataset and not os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(meta_path)), dataset)):
         log.warning("core:dataset %s is not found from %s; SigMF readers will not find the samples", dataset, meta_path)
-    os.makedirs(os.path.dirname(os.path.abspath(meta_path)), exist_ok=True)
+    make_parent(meta_path)
     _write_meta(meta_path, meta)
     return meta_path

@@ -14,6 +14,7 @@ import copy
 import os
 
 from .. import sigmf_io
+from ..folders import make_folder
 from . import run, summary
 
 RECORDING = "demo_scene.sigmf-meta"
@@ -39,7 +40,7 @@ def scene(out_dir, seconds, seed, regenerate=False, name=RECORDING, anomalies=No
             return meta, False
     from ..synth import write_scenario
 
-    os.makedirs(out_dir, exist_ok=True)
+    make_folder(out_dir)
     write_scenario(meta, scenario="demo", seconds=seconds, seed=seed, anomalies=anomalies)
     # Remember what made it, so a later demo reuses it only when the request matches.
     sigmf_io.write_annotations(meta, [], extra_global={"specenc:seed": seed, "specenc:seconds": seconds})

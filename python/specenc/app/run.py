@@ -12,6 +12,7 @@ import os
 from .. import sigmf_io
 from ..alert_sink import to_annotation
 from ..cli import UsageError
+from ..folders import make_parent
 from . import summary
 
 log = logging.getLogger(__name__)
@@ -93,15 +94,16 @@ def model_note(model, path=""):
 
 def spectrum_annotations(result):
     """One annotation per spectrum: its family and confidence, and the score the alerts were decided on (with
-    integration the mean of the last N, left out until N scores have come: JSON has no NaN)."""
+    integration the mean of the last N, left out until N scores have come: JSON has no NaN); `invalid` for a
+    spectrum the model did not score (NaN/inf samples, a failed batch), which had none."""
     out = []
     for i, (label, c, s) in enumerate(zip(result.labels, result.confidence, result.scores)):
+        ann = {"core:sample_start": i * result.step, "core:sample_count": result.span, "core:label": label or "invalid"}
         if label:
-            ann = {"core:sample_start": i * result.step, "core:sample_count": result.span, "core:label": label,
-                   "specenc:confidence": round(float(c), 4)}
-            if math.isfinite(s):
-                ann["specenc:score"] = round(float(s), 4)
-            out.append(ann)
+            ann["specenc:confidence"] = round(float(c), 4)
+        if math.isfinite(s):
+            ann["specenc:score"] = round(float(s), 4)
+        out.append(ann)
     return out
 
 
@@ -129,7 +131,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     check_outputs(rec, out=sigmf_io.meta_path_for(out), alerts=alerts_path, waterfall=waterfall_path)
     for path in (out, alerts_path, waterfall_path):
         if path:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            make_parent(path)
     total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
     with tqdm(total=total, unit="spectra", desc="flowgraph", leave=False, disable=None) as bar:
         result = flowgraph.run_chain(rec, model, average=average, threshold=args.threshold, batch=args.batch,

@@ -1,6 +1,7 @@
 """`specenc synth`: write a synthetic scenario as SigMF with truth annotations (and a waterfall PNG)."""
 
 from .. import labels
+from ..folders import make_parent
 from .recording import SCENARIOS, write_scenario
 
 
@@ -38,6 +39,9 @@ def add_arguments(p):
 
 
 def main(args):
+    make_parent(args.out)  # before the rendering, which takes a while for long scenes
+    if args.plot:
+        make_parent(args.plot)
     meta = write_scenario(args.out, args.scenario, args.seconds, args.seed, args.rate, args.freq,
                           _kinds(args.anomalies), args.datatype, args.plot, progress=True)
     print(meta)

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import sigmf_io
+from ..folders import make_parent
 from . import calibrate, datasets, evaluate, modelio
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def main(args):
     recs = [sigmf_io.open_recording(path, args.rate, args.freq, args.format) for path in args.input]
     model = model_lib.load_model(args.model)
     modelio.check_out_path(model, args.out)
+    make_parent(args.out)  # before the scoring, which takes minutes on long recordings
     tau, summary = recalibrate(model, recs, args.far, args.average, args.max_spectra, args.integrate)
     summary["calibrated_on"] = ", ".join(os.path.basename(path) for path in args.input)
     summary["average"] = args.average  # the flowgraph's psd averaging the threshold holds for

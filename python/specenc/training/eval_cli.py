@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from .. import dsp, labels, sigmf_io
+from ..folders import make_folder
 from . import calibrate, evaluate, report
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def main(args):
                                ("--max-spectra", args.max_spectra, 1)):
         if value < least:  # before minutes of synthetic evaluation, not after
             raise ValueError(f"{flag}={value} must be >= {least}")
+    make_folder(args.out)  # before minutes of work, not after
     data = args.data or ["synthetic"]
     paths = [p for d in data if d != "synthetic" for p in _recording_paths(d)]
     evaluate.check_recording_names(paths)

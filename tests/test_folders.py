@@ -1,0 +1,14 @@
+"""folders: output folders made up front, with errors that name what is in the way."""
+
+import pytest
+
+from gnuradio.specenc.folders import make_folder, make_parent
+
+
+def test_folders_are_made_and_a_file_in_the_way_is_named(tmp_path):
+    assert make_parent(tmp_path / "a" / "b" / "out.json") == str(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "afile").write_text("x")
+    for bad in (lambda: make_folder(tmp_path / "afile"), lambda: make_parent(tmp_path / "afile" / "deeper" / "o.png")):
+        with pytest.raises(NotADirectoryError, match=f"{tmp_path / 'afile'} is a file, not a folder"):
+            bad()
