@@ -7,7 +7,7 @@ import pytest
 
 from gnuradio.specenc import dsp, labels
 from gnuradio.specenc.synth.anomalies import KINDS_BY_BAND, inject
-from gnuradio.specenc.synth.band_plans import normal_scene
+from gnuradio.specenc.synth.band_plans import Plan, normal_scene
 from gnuradio.specenc.synth.batch import bin_range
 from gnuradio.specenc.synth.impairments import Receiver
 from gnuradio.specenc.synth.scene import Scene, render
@@ -132,3 +132,20 @@ def test_hopping_shows_several_narrow_bursts_in_one_spectrum(band, seed):
     visible = sum(np.max(spec[slice(*bin_range(c - bw / 2, c + bw / 2, NFFT, 3))])
                   > np.median(base) + 6 for c in centres)
     assert visible >= 4, visible
+
+
+def test_a_sweep_jammer_has_the_bandwidth_of_its_sweep():
+    """It kept the bandwidth of the chirp drawn before it became a sweep (a LoRa draw: up to 130 bins too wide,
+    and its spreading factor) (audit 37)."""
+    from gnuradio.specenc.synth.emitters import occupied_bandwidth
+
+    seen = 0
+    for seed in range(200):
+        emitters, an, _ = inject("jamming", Plan("ism", "free"), [], np.random.default_rng(seed), 4096, 1 / 1024)
+        (jammer,) = [e for e in emitters if e.role == "jamming"]
+        if jammer.variant == "sweep":
+            seen += 1
+            assert "sf" not in jammer.params
+            assert jammer.bandwidth == pytest.approx(occupied_bandwidth("chirp", jammer.params))
+            assert (an.f_lo, an.f_hi) == pytest.approx(jammer.band)
+    assert seen > 20

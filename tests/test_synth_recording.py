@@ -106,6 +106,33 @@ def test_ci16_output_matches_cf32(tmp_path):
     assert np.max(np.abs(i - f)) <= 1.5 / 32768
 
 
+def test_ci16_recordings_leave_headroom_over_low_duty_pulses(tmp_path):
+    """Headroom was set from emitters' mean power: a pulsed emitter at 3 % duty stood 4 dB over full scale, and ci16
+    clipped it silently (audit 37)."""
+    meta = write_scenario(str(tmp_path / "p.sigmf-meta"), "other", 0.1, 22, datatype="ci16_le")
+    pulsed = [a for a in sigmf_io.read_meta(meta).annotations if a["specenc:params"].get("mode") == "pulsed"]
+    assert pulsed and min(a["specenc:params"]["duty"] for a in pulsed) < 0.05
+    raw = np.fromfile(meta.replace(".sigmf-meta", ".sigmf-data"), "<i2")
+    assert np.abs(raw.astype(np.int32)).max() < 32767
+
+
+def test_a_ghost_free_twin_is_the_same_site(demo):
+    """The clean recording a site is calibrated on: drawn without its ghosts, it had shifted draws, another floor
+    (median 9 dB off) and other channels (audit 37); drawn with them and rendered without, it is the same site."""
+    iq, anns = demo
+    twin_iq, twin_anns = make_recording("demo", SECONDS, 3, RATE, 127e6, ghost_free=True)
+    assert not [a for a in twin_anns if a["core:label"] == "anomaly"]
+
+    def channels(annotations):
+        return {(round(a["core:freq_lower_edge"]), round(a["core:freq_upper_edge"]), a["specenc:snr_db"])
+                for a in annotations if a["core:label"] != "anomaly" and a["specenc:role"] == "normal"}
+
+    assert channels(twin_anns) <= channels(anns) and len(channels(twin_anns)) >= len(channels(anns)) - 1
+    before = int(SECONDS * RATE / 7 * 0.6)  # the first ghost's slot starts here
+    levels = [np.median(dsp.power_spectrum(x[:before], NFFT)) for x in (iq, twin_iq)]
+    assert levels[0] == pytest.approx(levels[1], abs=0.5)
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_every_scenario_generates(scenario):
     iq, anns = make_recording(scenario, 0.05, 1, sample_rate=1e6, anomalies=None if scenario == "demo" else ())
@@ -129,6 +156,12 @@ def test_bad_input_is_rejected_clearly(capsys):
         write_scenario("/tmp/never.sigmf-meta", "demo", 0.1, 0, datatype="cu8")
     assert cli.main(["synth", "--seed", "-1", "--out", "/tmp/never.sigmf-meta"]) == 2
     assert "seed=-1 must be a whole number >= 0" in capsys.readouterr().err  # numpy's message named no seed
+    with pytest.raises(ValueError, match="center_freq=-50000000.0 must be a frequency >= 0 Hz"):
+        make_recording("other", 0.1, 0, center_freq=-50e6)
+    with pytest.raises(ValueError, match="too fast for the demo's 25 kHz channels"):  # its ghosts no longer showed
+        make_recording("demo", 0.01, 0, sample_rate=10e6)
+    assert cli.main(["synth", "--seconds", "0.01", "--out", "/tmp"]) == 2  # it wrote /tmp.sigmf-meta
+    assert "--out /tmp is a folder" in capsys.readouterr().err
 
 
 def test_cli_writes_recording_and_plot(tmp_path, capsys):

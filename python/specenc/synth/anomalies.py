@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .. import labels
 from .band_plans import EDGE
-from .emitters import log_uniform, make_emitter, pick
+from .emitters import log_uniform, make_emitter, occupied_bandwidth, pick
 
 NOTCH_EDGE = 0.38  # notches stay clear of the front-end roll-off, where the floor falls anyway
 KINDS_BY_BAND = {
@@ -158,7 +158,8 @@ def inject(kind, plan, emitters, rng, n, min_bw, interval=None):
         else:
             e = make_emitter("chirp", c, bw, jnr, rng, role=kind, n_hint=n)
             e.params.update(mode="up", period=float(rng.uniform((interval or n) / 8, interval or n)))
-            e.variant = "sweep"
+            e.params.pop("sf", None)  # a LoRa draw's spreading factor
+            e.variant, e.bandwidth = "sweep", occupied_bandwidth("chirp", e.params)  # the sweep's, not the draw's
         emitters.append(e)
         an = Anomaly(kind, *e.band, 0, n, jnr, {"family": e.family, "variant": e.variant})
     return emitters, an, notch

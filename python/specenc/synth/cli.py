@@ -1,5 +1,7 @@
 """`specenc synth`: write a synthetic scenario as SigMF with truth annotations (and a waterfall PNG)."""
 
+import os
+
 from .. import labels
 from ..folders import make_parent
 from .recording import SCENARIOS, write_scenario
@@ -39,6 +41,8 @@ def add_arguments(p):
 
 
 def main(args):
+    if os.path.isdir(args.out):  # it wrote DIR.sigmf-meta beside the folder
+        raise ValueError(f"--out {args.out} is a folder; give a .sigmf-meta path in it")
     make_parent(args.out)  # before the rendering, which takes a while for long scenes
     if args.plot:
         make_parent(args.plot)

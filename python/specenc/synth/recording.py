@@ -32,6 +32,7 @@ SCENARIOS = {
 # The demo's ghost anomalies, in order, each in its own seventh of the recording.
 DEMO_KINDS = ("frequency_shift", "jamming", "hopping", "stealth", "spoofing", "band_erasure")
 NFFT = 1024  # analysis FFT the tone SNR and the hop interval refer to
+DEMO_MAX_RATE = 25e3 * NFFT / 10  # the demo's 25 kHz channels keep 10 bins of raster; above, its ghosts fade out
 CHUNK = 1 << 22  # samples rendered at a time (emitters restart at chunk borders; the demo fits in one)
 MAX_SAMPLES = 1 << 28
 
@@ -126,12 +127,14 @@ def _normal_scene(scenario, band, n, rate, rng):
     return Scene(band, plan, emitters, random_receiver(rng), min_bw=1 / NFFT)
 
 
-def build_scene(scenario, n, rate, rng, anomalies=None):
+def build_scene(scenario, n, rate, rng, anomalies=None, ghost_free=False):
     """(Scene, [Anomaly]) for a recording of n samples; anomalies: kind names (None = scenario default).
 
     Each anomaly gets its own slot of the recording (slots of n/(count+1), 40-80 % filled; the demo's
     80 %). When a kind does not fit the drawn scene (a raster kind in a one-channel band), the
-    normal scene is drawn again.
+    normal scene is drawn again. ghost_free: the scene is drawn with its anomalies, so with the same channels,
+    receiver, fading and level, and returned without them: the same site, as a clean recording of it to
+    calibrate on (drawn without them, the site's draws shifted: another floor level, other channels).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -149,6 +152,7 @@ def build_scene(scenario, n, rate, rng, anomalies=None):
     slot = n // (len(anomalies) + 1)
     for _ in range(30):
         sc = _normal_scene(scenario, band, n, rate, rng)
+        normal = sc.emitters  # inject_timed replaces the list and copies what it changes
         try:
             truth = []
             for i, kind in enumerate(anomalies):
@@ -162,10 +166,18 @@ def build_scene(scenario, n, rate, rng, anomalies=None):
         raise ValueError(f"could not fit anomalies {', '.join(anomalies)} into a {scenario!r} scene; "
                          f"this band admits {', '.join(KINDS_BY_BAND[band])}")
     add_fading(sc, rng)  # taps drawn again for every rendered chunk: slow fading
-    # A level that leaves 15 dB of headroom below full scale for integer formats.
-    total = 1 + sum(10 ** (e.snr_db / 10) * snr_bandwidth(e, sc.min_bw) for e in sc.emitters)
+    # A level that leaves 15 dB of headroom below full scale for integer formats; a pulsed emitter's power is
+    # its mean over the pulses' duty (its pulses stood up to 4 dB over full scale in ci16 files).
+    total = 1 + sum(10 ** (e.snr_db / 10) * snr_bandwidth(e, sc.min_bw) / e.params.get("duty", 1.0)
+                    for e in sc.emitters)
     headroom = -15 - 10 * np.log10(total) + 10 * np.log10(ENBW_HANN / NFFT)
     sc.receiver.floor_db = float(min(rng.uniform(-95, -65), headroom))
+    if ghost_free:
+        if sc.receiver.adc_bits:  # an 8-bit receiver's gain comes from its first samples: set it from the ghosts'
+            render(sc, min(CHUNK, n), np.random.default_rng(0), NFFT)
+        index = {id(e): i for i, e in enumerate(sc.emitters)}  # an emitter an anomaly changed keeps no fading
+        sc.fading = {j: sc.fading[index[id(e)]] for j, e in enumerate(normal) if index.get(id(e)) in sc.fading}
+        sc.emitters, sc.notches, truth = normal, [], []
     return sc, truth
 
 
@@ -181,7 +193,7 @@ def annotations_for(sc, truth, n, rate, center):
         stop = n if e.stop is None else min(e.stop, n)
         if stop <= e.start:
             continue
-        lo, hi = _hz(e.band[0], rate, center), _hz(e.band[1], rate, center)
+        lo, hi = _hz(max(e.band[0], -0.5), rate, center), _hz(min(e.band[1], 0.5), rate, center)  # the capture's
         if hi - lo < 2 * half_bin:  # tones: one analysis bin
             lo, hi = (lo + hi) / 2 - half_bin, (lo + hi) / 2 + half_bin
         out.append({
@@ -212,8 +224,11 @@ def _defaults(scenario, sample_rate, center_freq, seconds):
         raise ValueError(f"sample_rate={sample_rate} must be > 0 Hz")
     if not 0 < seconds < np.inf:
         raise ValueError(f"seconds={seconds} must be > 0")
-    if not np.isfinite(center):
-        raise ValueError(f"center_freq={center_freq} must be a frequency in Hz")
+    if not (np.isfinite(center) and center >= 0):  # 0: baseband, band "other"
+        raise ValueError(f"center_freq={center_freq} must be a frequency >= 0 Hz")
+    if scenario == "demo" and rate > DEMO_MAX_RATE:
+        raise ValueError(f"sample_rate={rate:g} is too fast for the demo's 25 kHz channels (at most {DEMO_MAX_RATE:g} "
+                         "Hz, 10 bins of raster; its frequency shift vanished at 10 MS/s): use the aero scenario")
     if bands_mod.band_for_frequency(center) != band:
         raise ValueError(f"center_freq={center:g} Hz is in band {bands_mod.band_for_frequency(center)!r} "
                          f"but scenario {scenario!r} needs band {band!r}")
@@ -224,17 +239,17 @@ def _defaults(scenario, sample_rate, center_freq, seconds):
 
 
 def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
-                   anomalies=None, progress=False):
+                   anomalies=None, progress=False, ghost_free=False):
     """Generate a scenario -> (iq complex64 (n,), annotations list of SigMF dicts). Deterministic in seed.
 
     anomalies: kind names to inject, "all" (every kind the band admits), or None (the scenario's
-    default: the demo has all six, the others none).
+    default: the demo has all six, the others none). ghost_free: the same site without them (build_scene).
     """
     _, rate, center, n = _defaults(scenario, sample_rate, center_freq, seconds)
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):  # numpy's own message names no seed
         raise ValueError(f"seed={seed!r} must be a whole number >= 0")
     rng = np.random.default_rng(seed)
-    sc, truth = build_scene(scenario, n, rate, rng, anomalies)
+    sc, truth = build_scene(scenario, n, rate, rng, anomalies, ghost_free)
     iq = np.empty(n, np.complex64)
     starts = range(0, n, CHUNK)
     if progress:
@@ -246,17 +261,18 @@ def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, cente
 
 
 def write_scenario(out_meta, scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
-                   anomalies=None, datatype="cf32_le", plot=None, progress=False):
+                   anomalies=None, datatype="cf32_le", plot=None, progress=False, ghost_free=False):
     """Generate a scenario and write it as SigMF with truth annotations; returns the meta path."""
     from .. import sigmf_io
 
     if datatype not in ("cf32_le", "ci16_le"):
         raise ValueError(f"datatype={datatype!r} must be cf32_le or ci16_le")
     _, rate, center, _ = _defaults(scenario, sample_rate, center_freq, seconds)
-    iq, anns = make_recording(scenario, seconds, seed, rate, center, anomalies, progress)
+    iq, anns = make_recording(scenario, seconds, seed, rate, center, anomalies, progress, ghost_free)
     desc = f"gr-specenc synthetic scenario {scenario!r}, seed {seed}, {seconds:g} s (truth in annotations)"
     meta = sigmf_io.write_recording(out_meta, iq, rate, center, datatype, anns,
-                                    extra_global={"specenc:scenario": scenario, "specenc:seed": int(seed)},
+                                    extra_global={"specenc:scenario": scenario, "specenc:seed": int(seed),
+                                                  **({"specenc:ghost_free": True} if ghost_free else {})},
                                     description=desc, datetime="2026-01-01T00:00:00.000000Z")
     if plot:
         from .plot import plot_waterfall
