@@ -30,18 +30,19 @@ def add_arguments(parser):
     parser.add_argument("--print-alerts", action="store_true", help="print each alert as it happens")
 
 
-def scene(out_dir, seconds, seed, regenerate=False, name=RECORDING, anomalies=None):
-    """The demo recording's meta path (anomalies=(): the same site without ghosts), generated unless a matching
+def scene(out_dir, seconds, seed, regenerate=False, name=RECORDING, ghost_free=False):
+    """The demo recording's meta path (ghost_free: the same site without its ghosts), generated unless a matching
     one is there already."""
     meta = os.path.join(out_dir, name)
     if not regenerate and os.path.isfile(meta):
         glob = sigmf_io.read_meta(meta).global_
-        if glob.get("specenc:seed") == seed and glob.get("specenc:seconds") == seconds:
+        if (glob.get("specenc:seed"), glob.get("specenc:seconds"), glob.get("specenc:ghost_free", False)) == \
+                (seed, seconds, ghost_free):
             return meta, False
     from ..synth import write_scenario
 
     make_folder(out_dir)
-    write_scenario(meta, scenario="demo", seconds=seconds, seed=seed, anomalies=anomalies)
+    write_scenario(meta, scenario="demo", seconds=seconds, seed=seed, ghost_free=ghost_free)
     # Remember what made it, so a later demo reuses it only when the request matches.
     sigmf_io.write_annotations(meta, [], extra_global={"specenc:seed": seed, "specenc:seconds": seconds})
     return meta, True
@@ -81,7 +82,7 @@ def site_calibrated(args, model, average, rec, truth):
     from ..training.calibrate import DEFAULT_FAR, SITE_INTEGRATE
     from ..training.calibrate_cli import recalibrate
 
-    clean, made = scene(args.out_dir, args.seconds, args.seed, args.regenerate, SITE_RECORDING, anomalies=())
+    clean, made = scene(args.out_dir, args.seconds, args.seed, args.regenerate, SITE_RECORDING, ghost_free=True)
     print(("generated " if made else "reusing ") + f"{clean} (the same site without ghosts) to calibrate on")
     tau, calibration = recalibrate(model, clean, DEFAULT_FAR, average, integrate=SITE_INTEGRATE)
     site = copy.copy(model)  # the same network with the site's threshold, as `specenc calibrate` writes it

@@ -234,17 +234,20 @@ def capture_family_block(family, pred, spectra):
 
 
 def site_twin(rec, folder, num_samples):
-    """A ghost-free recording of the same generated site as the Recording `rec` (its scenario and seed without
-    anomalies, TWIN_LENGTH times the `num_samples` scored, so the 1e-3 calibration has the spectra it needs),
-    written into `folder` -> its meta path; None for a recording that does not say how it was generated. A twin
-    already there is reused only if it is of this site (a recording replaced under the same name gets a new one)."""
+    """A ghost-free recording of the same generated site as the Recording `rec` (its scenario and seed, drawn with
+    its anomalies and rendered without them, TWIN_LENGTH times the `num_samples` scored, so the 1e-3 calibration has
+    the spectra it needs), written into `folder` -> its meta path; None for a recording that does not say how it
+    was generated. A twin already there is reused only if it is of this site (a recording replaced under the same
+    name gets a new one)."""
     from ..synth import write_scenario
 
     made_by = rec.global_
     if "specenc:scenario" not in made_by or "specenc:seed" not in made_by:
         return None
     path = os.path.join(folder, recording_name(rec.meta_path) + "_site.sigmf-meta")
-    site = {"specenc:scenario": made_by["specenc:scenario"], "specenc:seed": made_by["specenc:seed"]}
+    site = {"specenc:scenario": made_by["specenc:scenario"], "specenc:seed": made_by["specenc:seed"],
+            "specenc:ghost_free": True}
+    kinds = [a["specenc:kind"] for a in rec.annotations if datasets.marks_anomaly(a) and "specenc:kind" in a]
     samples = TWIN_LENGTH * num_samples
     if os.path.isfile(path):
         twin = sigmf_io.read_meta(path)
@@ -253,8 +256,9 @@ def site_twin(rec, folder, num_samples):
             return path
         log.info("%s is not the twin of %s (another site or length): made again", path, rec.meta_path)
     os.makedirs(folder, exist_ok=True)
-    write_scenario(path, scenario=site["specenc:scenario"], seed=site["specenc:seed"], anomalies=(),
-                   seconds=samples / rec.sample_rate, sample_rate=rec.sample_rate, center_freq=rec.center_freq)
+    write_scenario(path, scenario=site["specenc:scenario"], seed=site["specenc:seed"], anomalies=kinds,
+                   seconds=samples / rec.sample_rate, sample_rate=rec.sample_rate, center_freq=rec.center_freq,
+                   ghost_free=True)
     return path
 
 
