@@ -133,6 +133,22 @@ def test_a_ghost_free_twin_is_the_same_site(demo):
     assert levels[0] == pytest.approx(levels[1], abs=0.5)
 
 
+def test_takes_of_a_twin_are_the_same_bursty_site_with_other_noise():
+    """eval's site twins were 4x as long: a longer scene draws other burst trains and parameters, so an aero twin
+    shared none of its recording's 16 channels (audit 38). Takes of the recording's length are its site."""
+    def site(**kw):
+        iq, anns = make_recording("aero", 0.05, 14, 2e6, 127e6, anomalies="all", **kw)
+        annotations = {(a["core:sample_start"], round(a["core:freq_lower_edge"]), a["specenc:snr_db"]) for a in anns
+                       if a["core:label"] != "anomaly" and a["specenc:role"] == "normal"}
+        return iq, annotations, np.median(dsp.power_spectrum(iq[:20_000], NFFT))
+
+    iq, bursts, level = site()  # its bursts include the pieces of those an anomaly changed for a while
+    takes = [site(ghost_free=True, take=take) for take in (0, 1)]
+    assert len(bursts) > 5 and all(t[1] <= bursts and {b[1:] for b in t[1]} == {b[1:] for b in bursts}
+                                   and t[2] == pytest.approx(level, abs=1.0) for t in takes)
+    assert not np.allclose(takes[0][0], takes[1][0])  # other noise: more of the site's traffic to calibrate on
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_every_scenario_generates(scenario):
     iq, anns = make_recording(scenario, 0.05, 1, sample_rate=1e6, anomalies=None if scenario == "demo" else ())
@@ -158,10 +174,12 @@ def test_bad_input_is_rejected_clearly(capsys):
     assert "seed=-1 must be a whole number >= 0" in capsys.readouterr().err  # numpy's message named no seed
     with pytest.raises(ValueError, match="center_freq=-50000000.0 must be a frequency >= 0 Hz"):
         make_recording("other", 0.1, 0, center_freq=-50e6)
-    with pytest.raises(ValueError, match="too fast for the demo's 25 kHz channels"):  # its ghosts no longer showed
-        make_recording("demo", 0.01, 0, sample_rate=10e6)
-    assert cli.main(["synth", "--seconds", "0.01", "--out", "/tmp"]) == 2  # it wrote /tmp.sigmf-meta
-    assert "--out /tmp is a folder" in capsys.readouterr().err
+    assert cli.main(["synth", "--rate", "10e6", "--seconds", "0.01", "--out", "/tmp/never.sigmf-meta"]) == 2
+    assert "too fast for the demo's 25 kHz channels" in capsys.readouterr().err  # its ghosts no longer showed
+    assert len(make_recording("demo", 0.001, 0, sample_rate=10e6)[0]) == 10_000  # bench flowgraph's fast scenes
+    for folder in ("/tmp", "/tmp/not_made_yet/"):  # it wrote /tmp.sigmf-meta, /tmp/not_made_yet/.sigmf-meta
+        assert cli.main(["synth", "--seconds", "0.01", "--out", folder]) == 2
+        assert f"--out {folder} is a folder" in capsys.readouterr().err
 
 
 def test_cli_writes_recording_and_plot(tmp_path, capsys):

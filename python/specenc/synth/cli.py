@@ -4,7 +4,7 @@ import os
 
 from .. import labels
 from ..folders import make_parent
-from .recording import SCENARIOS, write_scenario
+from .recording import DEMO_MAX_RATE, SCENARIOS, write_scenario
 
 
 def _kinds(text):
@@ -41,8 +41,11 @@ def add_arguments(p):
 
 
 def main(args):
-    if os.path.isdir(args.out):  # it wrote DIR.sigmf-meta beside the folder
+    if os.path.isdir(args.out) or args.out.endswith(("/", os.sep)):  # DIR.sigmf-meta beside it, DIR/.sigmf-meta
         raise ValueError(f"--out {args.out} is a folder; give a .sigmf-meta path in it")
+    if args.scenario == "demo" and args.rate is not None and args.rate > DEMO_MAX_RATE:  # (bench uses faster ones)
+        raise ValueError(f"--rate {args.rate:g} is too fast for the demo's 25 kHz channels (at most {DEMO_MAX_RATE:g} "
+                         "Hz, 10 bins of raster; its frequency shift vanished at 10 MS/s): use the aero scenario")
     make_parent(args.out)  # before the rendering, which takes a while for long scenes
     if args.plot:
         make_parent(args.plot)

@@ -49,6 +49,11 @@ def _burst_train(em, n, rate, rng):
     return out
 
 
+def _identity(em):
+    """What an emitter's copies (pieces of its activity) share with it."""
+    return em.family, em.variant, em.fc, em.bandwidth, em.snr_db, em.role
+
+
 def _outside(em, a, b):
     """The parts of em's activity before a and after b."""
     stop = np.inf if em.stop is None else em.stop
@@ -127,15 +132,9 @@ def _normal_scene(scenario, band, n, rate, rng):
     return Scene(band, plan, emitters, random_receiver(rng), min_bw=1 / NFFT)
 
 
-def build_scene(scenario, n, rate, rng, anomalies=None, ghost_free=False):
-    """(Scene, [Anomaly]) for a recording of n samples; anomalies: kind names (None = scenario default).
-
-    Each anomaly gets its own slot of the recording (slots of n/(count+1), 40-80 % filled; the demo's
-    80 %). When a kind does not fit the drawn scene (a raster kind in a one-channel band), the
-    normal scene is drawn again. ghost_free: the scene is drawn with its anomalies, so with the same channels,
-    receiver, fading and level, and returned without them: the same site, as a clean recording of it to
-    calibrate on (drawn without them, the site's draws shifted: another floor level, other channels).
-    """
+def anomaly_kinds(scenario, anomalies):
+    """The kinds a recording of `scenario` gets, in slot order: `anomalies` (kind names, "all" the band admits, None
+    the scenario's default: the demo's six, none otherwise), checked."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     band = SCENARIOS[scenario][0]
@@ -149,6 +148,20 @@ def build_scene(scenario, n, rate, rng, anomalies=None, ghost_free=False):
         if k not in KINDS_BY_BAND[band]:  # some would still fit (stealth in a free band), but mean nothing there
             raise ValueError(f"anomaly kind {k!r} is not one the {scenario!r} scenario's band admits; "
                              f"it admits {', '.join(KINDS_BY_BAND[band])}")
+    return tuple(anomalies)
+
+
+def build_scene(scenario, n, rate, rng, anomalies=None, ghost_free=False):
+    """(Scene, [Anomaly]) for a recording of n samples; anomalies: kind names (None = scenario default).
+
+    Each anomaly gets its own slot of the recording (slots of n/(count+1), 40-80 % filled; the demo's
+    80 %). When a kind does not fit the drawn scene (a raster kind in a one-channel band), the
+    normal scene is drawn again. ghost_free: the scene is drawn with its anomalies, so with the same channels,
+    receiver, fading and level, and returned without them: the same site, as a clean recording of it to
+    calibrate on (drawn without them, the site's draws shifted: another floor level, other channels).
+    """
+    anomalies = anomaly_kinds(scenario, anomalies)
+    band = SCENARIOS[scenario][0]
     slot = n // (len(anomalies) + 1)
     for _ in range(30):
         sc = _normal_scene(scenario, band, n, rate, rng)
@@ -173,12 +186,24 @@ def build_scene(scenario, n, rate, rng, anomalies=None, ghost_free=False):
     headroom = -15 - 10 * np.log10(total) + 10 * np.log10(ENBW_HANN / NFFT)
     sc.receiver.floor_db = float(min(rng.uniform(-95, -65), headroom))
     if ghost_free:
-        if sc.receiver.adc_bits:  # an 8-bit receiver's gain comes from its first samples: set it from the ghosts'
-            render(sc, min(CHUNK, n), np.random.default_rng(0), NFFT)
-        index = {id(e): i for i, e in enumerate(sc.emitters)}  # an emitter an anomaly changed keeps no fading
-        sc.fading = {j: sc.fading[index[id(e)]] for j, e in enumerate(normal) if index.get(id(e)) in sc.fading}
-        sc.emitters, sc.notches, truth = normal, [], []
+        _leave_out_anomalies(sc, normal, n, rng)
+        truth = []
     return sc, truth
+
+
+def _leave_out_anomalies(sc, normal, n, rng):
+    """The scene with its `normal` emitters only, keeping what was drawn with the anomalies in: fading, and an 8-bit
+    receiver's gain, which comes from the first samples rendered (the recording's, with the ghosts)."""
+    if sc.receiver.adc_bits:
+        render(sc, min(CHUNK, n), copy.deepcopy(rng), NFFT)
+    index = {id(e): i for i, e in enumerate(sc.emitters)}
+    pieces = {_identity(e): i for i, e in enumerate(sc.emitters)}  # of an emitter an anomaly changed: copies
+    fading = {}
+    for j, e in enumerate(normal):
+        i = index[id(e)] if id(e) in index else pieces.get(_identity(e))
+        if i in sc.fading:
+            fading[j] = sc.fading[i]
+    sc.emitters, sc.notches, sc.fading = normal, [], fading
 
 
 def _hz(f, rate, center):
@@ -226,9 +251,6 @@ def _defaults(scenario, sample_rate, center_freq, seconds):
         raise ValueError(f"seconds={seconds} must be > 0")
     if not (np.isfinite(center) and center >= 0):  # 0: baseband, band "other"
         raise ValueError(f"center_freq={center_freq} must be a frequency >= 0 Hz")
-    if scenario == "demo" and rate > DEMO_MAX_RATE:
-        raise ValueError(f"sample_rate={rate:g} is too fast for the demo's 25 kHz channels (at most {DEMO_MAX_RATE:g} "
-                         "Hz, 10 bins of raster; its frequency shift vanished at 10 MS/s): use the aero scenario")
     if bands_mod.band_for_frequency(center) != band:
         raise ValueError(f"center_freq={center:g} Hz is in band {bands_mod.band_for_frequency(center)!r} "
                          f"but scenario {scenario!r} needs band {band!r}")
@@ -239,17 +261,22 @@ def _defaults(scenario, sample_rate, center_freq, seconds):
 
 
 def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
-                   anomalies=None, progress=False, ghost_free=False):
+                   anomalies=None, progress=False, ghost_free=False, take=0):
     """Generate a scenario -> (iq complex64 (n,), annotations list of SigMF dicts). Deterministic in seed.
 
     anomalies: kind names to inject, "all" (every kind the band admits), or None (the scenario's
     default: the demo has all six, the others none). ghost_free: the same site without them (build_scene).
+    A ghost-free recording renders from a noise stream of its own, `take` (0, 1, ...) of them, so that it shares no
+    noise with the recording it is the twin of and its takes are more of the site's traffic, the same scene (a
+    longer scene is another site: burst trains and parameters drawn for its length move the later draws).
     """
     _, rate, center, n = _defaults(scenario, sample_rate, center_freq, seconds)
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):  # numpy's own message names no seed
         raise ValueError(f"seed={seed!r} must be a whole number >= 0")
     rng = np.random.default_rng(seed)
     sc, truth = build_scene(scenario, n, rate, rng, anomalies, ghost_free)
+    if ghost_free:
+        rng = np.random.default_rng([seed, 1, take])
     iq = np.empty(n, np.complex64)
     starts = range(0, n, CHUNK)
     if progress:
@@ -261,18 +288,20 @@ def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, cente
 
 
 def write_scenario(out_meta, scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
-                   anomalies=None, datatype="cf32_le", plot=None, progress=False, ghost_free=False):
+                   anomalies=None, datatype="cf32_le", plot=None, progress=False, ghost_free=False, take=0):
     """Generate a scenario and write it as SigMF with truth annotations; returns the meta path."""
     from .. import sigmf_io
 
     if datatype not in ("cf32_le", "ci16_le"):
         raise ValueError(f"datatype={datatype!r} must be cf32_le or ci16_le")
     _, rate, center, _ = _defaults(scenario, sample_rate, center_freq, seconds)
-    iq, anns = make_recording(scenario, seconds, seed, rate, center, anomalies, progress, ghost_free)
+    iq, anns = make_recording(scenario, seconds, seed, rate, center, anomalies, progress, ghost_free, take)
     desc = f"gr-specenc synthetic scenario {scenario!r}, seed {seed}, {seconds:g} s (truth in annotations)"
     meta = sigmf_io.write_recording(out_meta, iq, rate, center, datatype, anns,
                                     extra_global={"specenc:scenario": scenario, "specenc:seed": int(seed),
-                                                  **({"specenc:ghost_free": True} if ghost_free else {})},
+                                                  # the kinds drawn and left out: whose twin it is
+                                                  **({"specenc:ghost_free": list(anomaly_kinds(scenario, anomalies)),
+                                                      "specenc:take": int(take)} if ghost_free else {})},
                                     description=desc, datetime="2026-01-01T00:00:00.000000Z")
     if plot:
         from .plot import plot_waterfall
