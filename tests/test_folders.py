@@ -12,3 +12,9 @@ def test_folders_are_made_and_a_file_in_the_way_is_named(tmp_path):
     for bad in (lambda: make_folder(tmp_path / "afile"), lambda: make_parent(tmp_path / "afile" / "deeper" / "o.png")):
         with pytest.raises(NotADirectoryError, match=f"{tmp_path / 'afile'} is a file, not a folder"):
             bad()
+
+
+def test_a_link_to_nothing_is_named(tmp_path):
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(NotADirectoryError, match="gone is a link to nothing, not a folder"):
+        make_parent(tmp_path / "gone" / "out.json")

@@ -168,19 +168,27 @@ def test_eval_scores_a_generated_recording_at_a_threshold_calibrated_on_its_site
     assert "site_calibrated" not in res["clean"]  # no ghost to score
     site = res["cell"]["site_calibrated"]
     assert site["integrate"] == 16 and 0.0 <= site["f1"] <= 1.0
-    twin = sigmf_io.read_meta(str(twins / "cell_site.sigmf-meta"))
+    paths = [str(twins / f"cell_site{take}.sigmf-meta") for take in range(evaluate.TWIN_TAKES)]
     rec = sigmf_io.read_meta(ghosts)
-    assert twin.num_samples == 4 * rec.num_samples and twin.center_freq == rec.center_freq
-    assert twin.global_["specenc:seed"] == 5 and not any(a["core:label"] == "anomaly" for a in twin.annotations)
-    # The threshold is the twin's: its 16-score means, as specenc calibrate --integrate 16 sets it.
+    for take, path in enumerate(paths):  # the recording's site at its length (a longer scene is another site)
+        twin = sigmf_io.read_meta(path)
+        assert twin.num_samples == rec.num_samples and twin.center_freq == rec.center_freq
+        assert not any(a["core:label"] == "anomaly" for a in twin.annotations)
+        assert (twin.global_["specenc:seed"], twin.global_["specenc:take"]) == (5, take)
+        assert twin.global_["specenc:ghost_free"] == ["spoofing"]  # drawn with the recording's ghosts
+    # The threshold is the twins': their 16-score means, as specenc calibrate --integrate 16 sets it.
     model = load_model(tiny_model)
-    tau, _ = calibrate_cli.recalibrate(model, str(twins / "cell_site.sigmf-meta"), 1e-3, integrate=16)
+    tau, _ = calibrate_cli.recalibrate(model, paths, 1e-3, integrate=16)
     assert site["threshold"] == pytest.approx(tau)
     assert "site-calibrated F1" in (tmp_path / "eval" / "report.md").read_text()
-    # The same name, another site: the twin left from before is not reused.
+    # The same name, another site: the twins left from before are not reused.
     write_scenario(ghosts, scenario="cellular", seconds=0.01, seed=7, sample_rate=2.56e6, anomalies=("spoofing",))
     assert eval_cli.main(args) == 0
-    assert sigmf_io.read_meta(str(twins / "cell_site.sigmf-meta")).global_["specenc:seed"] == 7
+    assert sigmf_io.read_meta(paths[0]).global_["specenc:seed"] == 7
+    # Nor after other ghosts: a twin is drawn with them, so it was another site (audit 38).
+    write_scenario(ghosts, scenario="cellular", seconds=0.01, seed=7, sample_rate=2.56e6, anomalies=("stealth",))
+    assert eval_cli.main(args) == 0
+    assert sigmf_io.read_meta(paths[-1]).global_["specenc:ghost_free"] == ["stealth"]
 
 
 def test_a_recordings_alerts_follow_the_models_calibrated_integration(tmp_path, tiny_model):
@@ -281,6 +289,9 @@ def test_eval_scores_max_spectra_of_a_recording_and_refuses_two_of_one_name(tmp_
                               "--data", str(tmp_path / "b")])
     with pytest.raises(ValueError, match="two recordings named 'site': .*a/site.sigmf-meta and .*b/site.sigmf-meta"):
         eval_cli.main(args)  # the second would have replaced the first in results.json
+    args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path / "e3"), "--data", str(tmp_path / "a"),
+                              "--data", str(tmp_path / "a" / "site.sigmf-meta"), "--max-spectra", "7"])
+    assert eval_cli.main(args) == 0  # one file reached two ways is scored once, not refused (audit 38)
 
 
 def test_eval_and_calibrate_refuse_an_output_under_a_file_before_any_work(tmp_path, tiny_model, monkeypatch):
@@ -290,6 +301,8 @@ def test_eval_and_calibrate_refuse_an_output_under_a_file_before_any_work(tmp_pa
     monkeypatch.setattr(evaluate, "evaluate_recording", lambda *a, **k: pytest.fail("scored before the check"))
     monkeypatch.setattr(calibrate_cli, "recording_scores", lambda *a, **k: pytest.fail("scored before the check"))
     for cli_module, argv in ((eval_cli, ["--model", tiny_model, "--data", meta, "--out", str(tmp_path / "afile" / "e")]),
+                             (eval_cli, ["--model", tiny_model, "--data", meta, "--out", str(tmp_path / "e"),
+                                         "--site-twins", str(tmp_path / "afile" / "twins")]),
                              (calibrate_cli, [meta, "--model", tiny_model, "--out",
                                               str(tmp_path / "afile" / "m.safetensors")])):
         parser = argparse.ArgumentParser()

@@ -8,10 +8,11 @@ def make_folder(folder):
     said only "[Errno 17] File exists"), PermissionError when it cannot be written."""
     folder = os.path.abspath(os.fspath(folder))
     existing = folder
-    while not os.path.exists(existing):
+    while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise NotADirectoryError(f"{existing} is a file, not a folder: {folder} cannot be made")
+        what = "a link to nothing" if os.path.islink(existing) else "a file"
+        raise NotADirectoryError(f"{existing} is {what}, not a folder: {folder} cannot be made")
     os.makedirs(folder, exist_ok=True)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"{folder}: no permission to write in it")

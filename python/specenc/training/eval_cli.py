@@ -87,9 +87,12 @@ def main(args):
                                ("--max-spectra", args.max_spectra, 1)):
         if value < least:  # before minutes of synthetic evaluation, not after
             raise ValueError(f"{flag}={value} must be >= {least}")
-    make_folder(args.out)  # before minutes of work, not after
+    for folder in (args.out, args.site_twins):  # before minutes of work, not after
+        if folder:
+            make_folder(folder)
     data = args.data or ["synthetic"]
-    paths = [p for d in data if d != "synthetic" for p in _recording_paths(d)]
+    # One file reached two ways (a folder and a path in it) is scored once.
+    paths = list({os.path.realpath(p): p for d in data if d != "synthetic" for p in _recording_paths(d)}.values())
     evaluate.check_recording_names(paths)
     families = load_capture_families(args.capture_families, {evaluate.recording_name(p) for p in paths})
     model = model_lib.load_model(args.model)

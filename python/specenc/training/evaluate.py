@@ -16,13 +16,13 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import bands, dsp, labels, sigmf_io
+from .. import bands, labels, sigmf_io
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
 
 CURVE_POINTS = 200
-TWIN_LENGTH = 4  # a site twin is this many times as long as its recording
+TWIN_TAKES = 4  # ghost-free takes of a recording's site, for the spectra the 1e-3 calibration needs
 BURST_DB = 10.0  # a spectrum holds a burst when an 8-bin mean away from DC stands this far over its median
 DC_BINS = 4  # bins either side of DC left out of the burst test (LO leakage is no transmission)
 MAX_RECORDING_SPECTRA = 20000  # spectra scored per recording by default (eval --max-spectra)
@@ -233,44 +233,46 @@ def capture_family_block(family, pred, spectra):
             "family_accuracy": metrics.accuracy(np.full(int(rows.sum()), labels.FAMILY_INDEX[family]), pred[rows])}
 
 
-def site_twin(rec, folder, num_samples):
-    """A ghost-free recording of the same generated site as the Recording `rec` (its scenario and seed, drawn with
-    its anomalies and rendered without them, TWIN_LENGTH times the `num_samples` scored, so the 1e-3 calibration has
-    the spectra it needs), written into `folder` -> its meta path; None for a recording that does not say how it
+def site_twins(rec, folder):
+    """Ghost-free recordings of the same generated site as the Recording `rec`: its scenario and seed, drawn with its
+    anomalies and at its length and rendered without them, TWIN_TAKES takes of other noise (together enough spectra
+    for the 1e-3 calibration), written into `folder` -> their meta paths; [] for a recording that does not say how it
     was generated. A twin already there is reused only if it is of this site (a recording replaced under the same
-    name gets a new one)."""
+    name gets new ones)."""
     from ..synth import write_scenario
 
     made_by = rec.global_
     if "specenc:scenario" not in made_by or "specenc:seed" not in made_by:
-        return None
-    path = os.path.join(folder, recording_name(rec.meta_path) + "_site.sigmf-meta")
-    site = {"specenc:scenario": made_by["specenc:scenario"], "specenc:seed": made_by["specenc:seed"],
-            "specenc:ghost_free": True}
+        return []
     kinds = [a["specenc:kind"] for a in rec.annotations if datasets.marks_anomaly(a) and "specenc:kind" in a]
-    samples = TWIN_LENGTH * num_samples
-    if os.path.isfile(path):
-        twin = sigmf_io.read_meta(path)
-        if ({k: twin.global_.get(k) for k in site} == site and twin.num_samples == samples
-                and (twin.sample_rate, twin.center_freq) == (rec.sample_rate, rec.center_freq)):
-            return path
-        log.info("%s is not the twin of %s (another site or length): made again", path, rec.meta_path)
-    os.makedirs(folder, exist_ok=True)
-    write_scenario(path, scenario=site["specenc:scenario"], seed=site["specenc:seed"], anomalies=kinds,
-                   seconds=samples / rec.sample_rate, sample_rate=rec.sample_rate, center_freq=rec.center_freq,
-                   ghost_free=True)
-    return path
+    paths = []
+    for take in range(TWIN_TAKES):
+        path = os.path.join(folder, f"{recording_name(rec.meta_path)}_site{take}.sigmf-meta")
+        site = {"specenc:scenario": made_by["specenc:scenario"], "specenc:seed": made_by["specenc:seed"],
+                "specenc:ghost_free": kinds, "specenc:take": take}
+        if os.path.isfile(path):
+            twin = sigmf_io.read_meta(path)
+            if ({k: twin.global_.get(k) for k in site} == site and twin.num_samples == rec.num_samples
+                    and (twin.sample_rate, twin.center_freq) == (rec.sample_rate, rec.center_freq)):
+                paths.append(path)
+                continue
+            log.info("%s is not a twin of %s (another site or length): made again", path, rec.meta_path)
+        paths.append(write_scenario(path, scenario=site["specenc:scenario"], seed=site["specenc:seed"],
+                                    anomalies=kinds, seconds=rec.num_samples / rec.sample_rate,
+                                    sample_rate=rec.sample_rate, center_freq=rec.center_freq, ghost_free=True,
+                                    take=take))
+    return paths
 
 
-def site_calibrated_block(model, twin, anomaly, scores, average):
-    """Anomaly F1 per spectrum at a threshold calibrated on the site's twin for the mean of SITE_INTEGRATE
-    scores, as `specenc calibrate TWIN --integrate 16` and the detector would use it. The mean at spectrum i
-    covers the 16 up to i (none before the 16th: no alert)."""
+def site_calibrated_block(model, twins, anomaly, scores, average):
+    """Anomaly F1 per spectrum at a threshold calibrated on the site's twins for the mean of SITE_INTEGRATE
+    scores, as `specenc calibrate TWIN0 TWIN1 ... --integrate 16` and the detector would use it. The mean at
+    spectrum i covers the 16 up to i (none before the 16th: no alert)."""
     from .calibrate_cli import recalibrate
 
-    tau, summary = recalibrate(model, twin, calibrate.DEFAULT_FAR, average, integrate=calibrate.SITE_INTEGRATE)
+    tau, summary = recalibrate(model, twins, calibrate.DEFAULT_FAR, average, integrate=calibrate.SITE_INTEGRATE)
     n = calibrate.SITE_INTEGRATE
-    return {"integrate": n, "threshold": tau, "twin_spectra": summary["clean_spectra"] + n - 1,
+    return {"integrate": n, "threshold": tau, "twin_spectra": summary["clean_spectra"] + len(twins) * (n - 1),
             **metrics.f1_at(anomaly, calibrate.integrated_scores(scores, n), tau)}
 
 
@@ -301,12 +303,9 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
             out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
         if truth["anomaly"].any():
             out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], decided, model.threshold)["f1"]
-            total = dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)  # spectra read: NaN ones left out
-            scored = (rec.num_samples if total <= max_spectra
-                      else (max_spectra * average - 1) * dsp.hop_size(model.nfft, 0.5) + model.nfft)
-            twin = site_twin(rec, twin_dir, scored) if twin_dir else None
-            if twin:
-                out["site_calibrated"] = site_calibrated_block(model, twin, truth["anomaly"], p["anomaly_score"],
+            twins = site_twins(rec, twin_dir) if twin_dir else []
+            if twins:
+                out["site_calibrated"] = site_calibrated_block(model, twins, truth["anomaly"], p["anomaly_score"],
                                                                average)
     elif capture_family is not None:
         out.update(capture_family_block(capture_family, p["label_index"], spectra))

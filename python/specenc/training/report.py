@@ -207,9 +207,10 @@ def _recording_sections(results):
                   "family is known (`--capture-families`), family accuracy is that family named on the spectra holding "
                   f"a burst (an 8-bin mean away from DC {evaluate.BURST_DB:g} dB over the spectrum's median; every "
                   "spectrum for a capture known to show only noise). *Site-calibrated*: the anomaly F1 per spectrum "
-                  "at a threshold calibrated on a ghost-free twin of the recording's generated site (its scenario and "
-                  f"seed without anomalies, {evaluate.TWIN_LENGTH}x as long) for the mean of "
-                  f"{calibrate.SITE_INTEGRATE} scores, as `specenc calibrate TWIN --integrate "
+                  "at a threshold calibrated on ghost-free twins of the recording's generated site (its scenario and "
+                  "seed, drawn with its anomalies at its length and rendered without them, "
+                  f"{evaluate.TWIN_TAKES} takes of other noise) for the mean of "
+                  f"{calibrate.SITE_INTEGRATE} scores, as `specenc calibrate TWIN0 TWIN1 ... --integrate "
                   f"{calibrate.SITE_INTEGRATE}` and the anomaly detector use it (`--site-twins`).", "",
                   "| recording | spectra | family acc. | over τ / spectrum | anomaly F1 | site-calibrated F1 (P / R, τ) "
                   "| top predicted families |",
