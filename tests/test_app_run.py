@@ -148,7 +148,13 @@ def test_demo_reports_caught_ghost_anomalies(inputs, tmp_path, capsys):
     assert "on the mean of 16 scores" in site and "ghost anomalies caught" in site
     assert summary.truth_anomalies(sigmf_io.read_meta(str(tmp_path / "demo_site_clean.sigmf-meta")).annotations) == []
     code, stdout, _ = run_cli(["demo", "--out-dir", str(tmp_path), "--seconds", "0.3", "--model", weights], capsys)
-    assert code == 0 and "reusing" in stdout
+    assert code == 0 and f"reusing {tmp_path / 'demo_site_clean.sigmf-meta'}" in stdout
+    # A site recording made before ghost-free ones had their own noise (no specenc:take) is made again (audit 39).
+    doc = json.loads((tmp_path / "demo_site_clean.sigmf-meta").read_text())
+    del doc["global"]["specenc:take"]
+    (tmp_path / "demo_site_clean.sigmf-meta").write_text(json.dumps(doc))
+    code, stdout, _ = run_cli(["demo", "--out-dir", str(tmp_path), "--seconds", "0.3", "--model", weights], capsys)
+    assert code == 0 and f"generated {tmp_path / 'demo_site_clean.sigmf-meta'}" in stdout
 
 
 def test_truth_matching_by_time_and_frequency():

@@ -18,3 +18,7 @@ def test_a_link_to_nothing_is_named(tmp_path):
     (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
     with pytest.raises(NotADirectoryError, match="gone is a link to nothing, not a folder"):
         make_parent(tmp_path / "gone" / "out.json")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "tofile").symlink_to(tmp_path / "afile")
+    with pytest.raises(NotADirectoryError, match="tofile is a file, not a folder"):
+        make_parent(tmp_path / "tofile" / "out.json")

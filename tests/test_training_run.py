@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -185,6 +186,12 @@ def test_eval_scores_a_generated_recording_at_a_threshold_calibrated_on_its_site
     write_scenario(ghosts, scenario="cellular", seconds=0.01, seed=7, sample_rate=2.56e6, anomalies=("spoofing",))
     assert eval_cli.main(args) == 0
     assert sigmf_io.read_meta(paths[0]).global_["specenc:seed"] == 7
+    # A recording too short for a 16-score mean gets no site figure; it stopped the whole run (audit 39).
+    short = write_scenario(str(tmp_path / "rec" / "short.sigmf-meta"), scenario="cellular", seconds=0.0008, seed=5,
+                           sample_rate=2.56e6, anomalies=("spoofing",))
+    assert eval_cli.main(args) == 0
+    assert "site_calibrated" not in json.loads((tmp_path / "eval" / "results.json").read_text())["recordings"]["short"]
+    os.remove(short)
     # Nor after other ghosts: a twin is drawn with them, so it was another site (audit 38).
     write_scenario(ghosts, scenario="cellular", seconds=0.01, seed=7, sample_rate=2.56e6, anomalies=("stealth",))
     assert eval_cli.main(args) == 0
@@ -290,7 +297,7 @@ def test_eval_scores_max_spectra_of_a_recording_and_refuses_two_of_one_name(tmp_
     with pytest.raises(ValueError, match="two recordings named 'site': .*a/site.sigmf-meta and .*b/site.sigmf-meta"):
         eval_cli.main(args)  # the second would have replaced the first in results.json
     args = parser.parse_args(["--model", tiny_model, "--out", str(tmp_path / "e3"), "--data", str(tmp_path / "a"),
-                              "--data", str(tmp_path / "a" / "site.sigmf-meta"), "--max-spectra", "7"])
+                              "--data", str(tmp_path / "a" / ".." / "a" / "site.sigmf-meta"), "--max-spectra", "7"])
     assert eval_cli.main(args) == 0  # one file reached two ways is scored once, not refused (audit 38)
 
 

@@ -11,7 +11,7 @@ def make_folder(folder):
     while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        what = "a link to nothing" if os.path.islink(existing) else "a file"
+        what = "a file" if os.path.exists(existing) else "a link to nothing"
         raise NotADirectoryError(f"{existing} is {what}, not a folder: {folder} cannot be made")
     os.makedirs(folder, exist_ok=True)
     if not os.access(folder, os.W_OK | os.X_OK):

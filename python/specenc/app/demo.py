@@ -5,8 +5,9 @@ catches an anomaly when they overlap in time and frequency), and writes alerts J
 annotation file and a waterfall PNG into the output folder.
 
 Then it shows what calibrating to the site buys: it records the same site without ghosts (the scene's
-seed, drawn with its ghosts and rendered without them), calibrates the threshold on it for the mean of SITE_INTEGRATE scores, as
-`specenc calibrate CLEAN --integrate 16` does, and runs the ghost scene again with that threshold.
+seed, drawn with its ghosts and rendered without them), calibrates the threshold on it for the mean of
+SITE_INTEGRATE scores, as `specenc calibrate CLEAN --integrate 16` does, and runs the ghost scene again with that
+threshold.
 """
 
 import argparse
@@ -36,8 +37,9 @@ def scene(out_dir, seconds, seed, regenerate=False, name=RECORDING, ghost_free=F
     meta = os.path.join(out_dir, name)
     if not regenerate and os.path.isfile(meta):
         glob = sigmf_io.read_meta(meta).global_
-        if (glob.get("specenc:seed"), glob.get("specenc:seconds"), "specenc:ghost_free" in glob) == \
-                (seed, seconds, ghost_free):
+        # A ghost-free one made before its takes had their own noise has no specenc:take: made again.
+        made_as = (glob.get("specenc:seed"), glob.get("specenc:seconds"), "specenc:take" in glob)
+        if made_as == (seed, seconds, ghost_free):
             return meta, False
     from ..synth import write_scenario
 

@@ -49,9 +49,12 @@ def _burst_train(em, n, rate, rng):
     return out
 
 
-def _identity(em):
-    """What an emitter's copies (pieces of its activity) share with it."""
-    return em.family, em.variant, em.fc, em.bandwidth, em.snr_db, em.role
+def _piece_of(piece, em):
+    """Whether `piece` is a copy of `em` over part of its activity (what _outside leaves of an altered emitter)."""
+    same = (piece.family, piece.variant, piece.fc, piece.bandwidth, piece.snr_db, piece.role) == \
+        (em.family, em.variant, em.fc, em.bandwidth, em.snr_db, em.role)
+    end = np.inf if em.stop is None else em.stop
+    return same and em.start <= piece.start and (np.inf if piece.stop is None else piece.stop) <= end
 
 
 def _outside(em, a, b):
@@ -197,12 +200,13 @@ def _leave_out_anomalies(sc, normal, n, rng):
     if sc.receiver.adc_bits:
         render(sc, min(CHUNK, n), copy.deepcopy(rng), NFFT)
     index = {id(e): i for i, e in enumerate(sc.emitters)}
-    pieces = {_identity(e): i for i, e in enumerate(sc.emitters)}  # of an emitter an anomaly changed: copies
     fading = {}
     for j, e in enumerate(normal):
-        i = index[id(e)] if id(e) in index else pieces.get(_identity(e))
-        if i in sc.fading:
-            fading[j] = sc.fading[i]
+        # An emitter an anomaly changed is in the scene as its pieces: copies within its activity.
+        found = [index[id(e)]] if id(e) in index else [i for i, p in enumerate(sc.emitters) if _piece_of(p, e)]
+        faded = [sc.fading[i] for i in found if i in sc.fading]
+        if faded:
+            fading[j] = faded[0]
     sc.emitters, sc.notches, sc.fading = normal, [], fading
 
 
@@ -261,7 +265,7 @@ def _defaults(scenario, sample_rate, center_freq, seconds):
 
 
 def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
-                   anomalies=None, progress=False, ghost_free=False, take=0):
+                   anomalies=None, progress=False, ghost_free=False, take=0, samples=None):
     """Generate a scenario -> (iq complex64 (n,), annotations list of SigMF dicts). Deterministic in seed.
 
     anomalies: kind names to inject, "all" (every kind the band admits), or None (the scenario's
@@ -269,6 +273,7 @@ def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, cente
     A ghost-free recording renders from a noise stream of its own, `take` (0, 1, ...) of them, so that it shares no
     noise with the recording it is the twin of and its takes are more of the site's traffic, the same scene (a
     longer scene is another site: burst trains and parameters drawn for its length move the later draws).
+    samples: render only the scene's first `samples` (a twin of the stretch of a recording that is scored).
     """
     _, rate, center, n = _defaults(scenario, sample_rate, center_freq, seconds)
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):  # numpy's own message names no seed
@@ -277,31 +282,34 @@ def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, cente
     sc, truth = build_scene(scenario, n, rate, rng, anomalies, ghost_free)
     if ghost_free:
         rng = np.random.default_rng([seed, 1, take])
-    iq = np.empty(n, np.complex64)
-    starts = range(0, n, CHUNK)
+    m = n if samples is None else min(n, int(samples))
+    iq = np.empty(m, np.complex64)
+    starts = range(0, m, CHUNK)
     if progress:
         from tqdm import tqdm
         starts = tqdm(starts, desc=f"synth {scenario}", unit="chunk")
     for t0 in starts:
-        iq[t0: t0 + CHUNK] = render(sc, min(CHUNK, n - t0), rng, NFFT, t0)
-    return iq, annotations_for(sc, truth, n, rate, center)
+        iq[t0: t0 + CHUNK] = render(sc, min(CHUNK, m - t0), rng, NFFT, t0)
+    return iq, annotations_for(sc, truth, m, rate, center)
 
 
 def write_scenario(out_meta, scenario="demo", seconds=4.0, seed=0, sample_rate=None, center_freq=None,
-                   anomalies=None, datatype="cf32_le", plot=None, progress=False, ghost_free=False, take=0):
+                   anomalies=None, datatype="cf32_le", plot=None, progress=False, ghost_free=False, take=0,
+                   samples=None):
     """Generate a scenario and write it as SigMF with truth annotations; returns the meta path."""
     from .. import sigmf_io
 
     if datatype not in ("cf32_le", "ci16_le"):
         raise ValueError(f"datatype={datatype!r} must be cf32_le or ci16_le")
-    _, rate, center, _ = _defaults(scenario, sample_rate, center_freq, seconds)
-    iq, anns = make_recording(scenario, seconds, seed, rate, center, anomalies, progress, ghost_free, take)
+    _, rate, center, n = _defaults(scenario, sample_rate, center_freq, seconds)
+    iq, anns = make_recording(scenario, seconds, seed, rate, center, anomalies, progress, ghost_free, take, samples)
     desc = f"gr-specenc synthetic scenario {scenario!r}, seed {seed}, {seconds:g} s (truth in annotations)"
     meta = sigmf_io.write_recording(out_meta, iq, rate, center, datatype, anns,
                                     extra_global={"specenc:scenario": scenario, "specenc:seed": int(seed),
                                                   # the kinds drawn and left out: whose twin it is
                                                   **({"specenc:ghost_free": list(anomaly_kinds(scenario, anomalies)),
-                                                      "specenc:take": int(take)} if ghost_free else {})},
+                                                      "specenc:take": int(take), "specenc:scene_samples": n}
+                                                     if ghost_free else {})},
                                     description=desc, datetime="2026-01-01T00:00:00.000000Z")
     if plot:
         from .plot import plot_waterfall

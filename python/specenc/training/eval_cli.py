@@ -36,8 +36,9 @@ def add_arguments(parser):
                              "family accuracy on their bursts (e.g. docs/eval/capture_families.json)")
     parser.add_argument("--site-twins", default=None, metavar="DIR",
                         help="also score each generated recording with ghosts at a threshold calibrated, as "
-                             "`specenc calibrate --integrate 16` does, on a ghost-free twin of its site (same "
-                             "scenario and seed, 4x as long), generated into DIR once")
+                             "`specenc calibrate --integrate 16` does, on ghost-free twins of its site (its "
+                             "scenario and seed drawn with its ghosts and rendered without them, four takes of "
+                             "other noise over the stretch scored), generated into DIR once")
 
 
 def _recording_paths(spec):

@@ -16,7 +16,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from .. import bands, labels, sigmf_io
+from .. import bands, dsp, labels, sigmf_io
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -233,12 +233,12 @@ def capture_family_block(family, pred, spectra):
             "family_accuracy": metrics.accuracy(np.full(int(rows.sum()), labels.FAMILY_INDEX[family]), pred[rows])}
 
 
-def site_twins(rec, folder):
+def site_twins(rec, folder, samples):
     """Ghost-free recordings of the same generated site as the Recording `rec`: its scenario and seed, drawn with its
-    anomalies and at its length and rendered without them, TWIN_TAKES takes of other noise (together enough spectra
-    for the 1e-3 calibration), written into `folder` -> their meta paths; [] for a recording that does not say how it
-    was generated. A twin already there is reused only if it is of this site (a recording replaced under the same
-    name gets new ones)."""
+    anomalies and at its length and rendered without them over the `samples` scored, TWIN_TAKES takes of other noise
+    (together enough spectra for the 1e-3 calibration), written into `folder` -> their meta paths; [] for a
+    recording that does not say how it was generated. A twin already there is reused only if it is of this site (a
+    recording replaced under the same name gets new ones)."""
     from ..synth import write_scenario
 
     made_by = rec.global_
@@ -249,10 +249,10 @@ def site_twins(rec, folder):
     for take in range(TWIN_TAKES):
         path = os.path.join(folder, f"{recording_name(rec.meta_path)}_site{take}.sigmf-meta")
         site = {"specenc:scenario": made_by["specenc:scenario"], "specenc:seed": made_by["specenc:seed"],
-                "specenc:ghost_free": kinds, "specenc:take": take}
+                "specenc:ghost_free": kinds, "specenc:take": take, "specenc:scene_samples": rec.num_samples}
         if os.path.isfile(path):
             twin = sigmf_io.read_meta(path)
-            if ({k: twin.global_.get(k) for k in site} == site and twin.num_samples == rec.num_samples
+            if ({k: twin.global_.get(k) for k in site} == site and twin.num_samples == samples
                     and (twin.sample_rate, twin.center_freq) == (rec.sample_rate, rec.center_freq)):
                 paths.append(path)
                 continue
@@ -260,17 +260,18 @@ def site_twins(rec, folder):
         paths.append(write_scenario(path, scenario=site["specenc:scenario"], seed=site["specenc:seed"],
                                     anomalies=kinds, seconds=rec.num_samples / rec.sample_rate,
                                     sample_rate=rec.sample_rate, center_freq=rec.center_freq, ghost_free=True,
-                                    take=take))
+                                    take=take, samples=samples))
     return paths
 
 
-def site_calibrated_block(model, twins, anomaly, scores, average):
+def site_calibrated_block(model, twins, anomaly, scores, average, max_spectra=MAX_RECORDING_SPECTRA):
     """Anomaly F1 per spectrum at a threshold calibrated on the site's twins for the mean of SITE_INTEGRATE
     scores, as `specenc calibrate TWIN0 TWIN1 ... --integrate 16` and the detector would use it. The mean at
     spectrum i covers the 16 up to i (none before the 16th: no alert)."""
     from .calibrate_cli import recalibrate
 
-    tau, summary = recalibrate(model, twins, calibrate.DEFAULT_FAR, average, integrate=calibrate.SITE_INTEGRATE)
+    tau, summary = recalibrate(model, twins, calibrate.DEFAULT_FAR, average, max_spectra,
+                               integrate=calibrate.SITE_INTEGRATE)
     n = calibrate.SITE_INTEGRATE
     return {"integrate": n, "threshold": tau, "twin_spectra": summary["clean_spectra"] + len(twins) * (n - 1),
             **metrics.f1_at(anomaly, calibrate.integrated_scores(scores, n), tau)}
@@ -280,7 +281,8 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
                        twin_dir=None):
     """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations,
     or family accuracy on its bursts when `capture_family` (the transmitter's family) is given. With twin_dir, a
-    generated recording with ghosts is also scored at a threshold calibrated on a ghost-free twin of its site."""
+    generated recording with ghosts is also scored at a threshold calibrated on ghost-free twins of its site (not
+    one too short for a mean of SITE_INTEGRATE scores)."""
     rec, spectra, freq, truth = datasets.recording_spectra(meta_path, model.nfft, average=average,
                                                            max_spectra=max_spectra)
     p = predict_all(model, spectra, freq, np.full(len(spectra), rec.sample_rate))
@@ -303,10 +305,17 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
             out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
         if truth["anomaly"].any():
             out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], decided, model.threshold)["f1"]
-            twins = site_twins(rec, twin_dir) if twin_dir else []
+            twins = []
+            if twin_dir and len(spectra) < calibrate.SITE_INTEGRATE:
+                log.warning("%s: its %d spectra are too few for a mean of %d scores; no site-calibrated figure",
+                            rec.meta_path, len(spectra), calibrate.SITE_INTEGRATE)
+            elif twin_dir:
+                # The stretch scored: up to the end of the last spectrum read (max_spectra of them at most).
+                scored = min(rec.num_samples, (max_spectra * average - 1) * dsp.hop_size(model.nfft, 0.5) + model.nfft)
+                twins = site_twins(rec, twin_dir, scored)
             if twins:
                 out["site_calibrated"] = site_calibrated_block(model, twins, truth["anomaly"], p["anomaly_score"],
-                                                               average)
+                                                               average, max_spectra)
     elif capture_family is not None:
         out.update(capture_family_block(capture_family, p["label_index"], spectra))
     return out
