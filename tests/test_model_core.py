@@ -242,9 +242,12 @@ def test_bad_config_values_are_named():
         ModelConfig(n_heads=4, n_kv_heads=3).validate()
     with pytest.raises(ValueError, match="rope"):
         ModelConfig(rope="yes").validate()
-    for name, value in (("mlp_ratio", "2"), ("rope_theta", None), ("drop_ratio", "0.1")):  # as JSON may hold them
-        with pytest.raises(ValueError, match=f"ModelConfig: {name}={value!r} must be a number"):
+    for name, value in (("mlp_ratio", "2"), ("rope_theta", None), ("drop_ratio", "0.1"),  # as JSON may hold them
+                        ("rope_theta", float("inf")), ("norm_scale_db", float("nan"))):
+        with pytest.raises(ValueError, match=f"ModelConfig: {name}={value!r} must be a finite number"):
             ModelConfig(**{name: value}).validate()
+    with pytest.raises(ValueError, match="ModelConfig: d_model=True must be an integer"):  # True read as 1
+        ModelConfig(d_model=True).validate()
 
 
 @pytest.mark.parametrize("n", [1024, 7])

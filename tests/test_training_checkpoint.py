@@ -102,7 +102,7 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     for key, value, message in [("batch_size", "64", "batch_size='64' must be an integer"),
                                 ("batch_size", 64.5, "must be an integer"), ("batch_size", True, "must be an integer"),
                                 ("lr", "2e-3", "lr='2e-3' must be a number"), ("model", [1], "must be an object"),
-                                ("bands", "ism", "bands='ism' must be a list"), ("seed", -1, "seed=-1 must be >= 0"),
+                                ("bands", "ism", "bands='ism' must be a list"), ("seed", -1, "seed=-1 must be in 0..2^63-1"),
                                 ("calib_spectra", 0, "calib_spectra=0 must be >= 1"), ("val_spectra", 0, ">= 1"),
                                 ("patience", 0, "patience=0 must be >= 1"), ("max_minutes", -5, "max_minutes=-5"),
                                 ("min_lr_ratio", 2, "min_lr_ratio=2 must be in 0..1"), ("grad_clip", float("nan"),
@@ -111,6 +111,18 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
             config.TrainConfig.from_dict({key: value})
     with pytest.raises(ValueError, match="set nfft at the top level"):
         config.TrainConfig.from_dict({"model": {"nfft": 512}})
+    # Found by audit 40: each failed later (after the validation set, or an epoch in, as NaN scores) or as a traceback.
+    for over, message in [({"lr": float("inf")}, "lr=inf must be a finite number"),
+                          ({"model": {"mlp_ratio": float("inf")}}, "mlp_ratio=inf must be a finite number"),
+                          ({"model": {"n_layers": True}}, "n_layers=True must be an integer"),
+                          ({"model": {"n_families": 4}}, "n_families are the generator's label sets"),
+                          ({"model": {"n_heads": 3}}, "d_model=64 must be a multiple of n_heads=3"),
+                          ({"nfft": 1000}, "nfft=1000 must be a power of two"),
+                          ({"bands": [["ism"]]}, "must be a list of band names"),
+                          ({"seed": 2**64}, "seed=18446744073709551616 must be in 0..2^63-1"),
+                          ({"threads": 2**40}, "threads=1099511627776 must be in 1..1024")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            config.TrainConfig.from_dict(over)
     with pytest.raises(ValueError, match="a JSON object of settings, not list"):
         config.TrainConfig.from_dict([1, 2])
     assert config.TrainConfig.from_dict({"lr": 1, "max_minutes": 40}).lr == 1  # integers where numbers go

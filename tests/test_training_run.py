@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from gnuradio.specenc import bands, dsp, labels, sigmf_io
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
-from gnuradio.specenc.training import calibrate, calibrate_cli, checkpoint, datasets, eval_cli, evaluate, train
+from gnuradio.specenc.training import calibrate, calibrate_cli, checkpoint, datasets, eval_cli, evaluate, modelio, train
 from gnuradio.specenc.training import report as report_lib
 from gnuradio.specenc.training.config import TrainConfig
 
@@ -307,7 +307,8 @@ def test_eval_and_calibrate_refuse_an_output_under_a_file_before_any_work(tmp_pa
     meta = sigmf_io.write_recording(str(tmp_path / "site.sigmf-meta"), np.ones(4096, np.complex64), 1e6, 433.92e6)
     monkeypatch.setattr(evaluate, "evaluate_recording", lambda *a, **k: pytest.fail("scored before the check"))
     monkeypatch.setattr(calibrate_cli, "recording_scores", lambda *a, **k: pytest.fail("scored before the check"))
-    for cli_module, argv in ((eval_cli, ["--model", tiny_model, "--data", meta, "--out", str(tmp_path / "afile" / "e")]),
+    for cli_module, argv in ((eval_cli, ["--model", tiny_model, "--data", meta, "--out",
+                                         str(tmp_path / "afile" / "e")]),
                              (eval_cli, ["--model", tiny_model, "--data", meta, "--out", str(tmp_path / "e"),
                                          "--site-twins", str(tmp_path / "afile" / "twins")]),
                              (calibrate_cli, [meta, "--model", tiny_model, "--out",

@@ -5,6 +5,7 @@ a checkpoint's JSON fully describes how to rebuild the network.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from .. import bands, labels
@@ -65,12 +66,13 @@ class ModelConfig:
         for name in ("nfft", "pool_stride", "d_model", "n_layers", "n_heads", "n_kv_heads", "n_latents",
                      "anomaly_hidden", "n_families", "n_kinds", "n_bands"):
             v = getattr(self, name)
-            need(isinstance(v, int) and v >= 1, f"{name}={v!r} must be an integer >= 1")
-        for name in ("mlp_ratio", "rope_theta", "drop_ratio", "norm_scale_db"):  # JSON may hold "2" or null
+            need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name}={v!r} must be an integer >= 1")
+        for name in ("mlp_ratio", "rope_theta", "drop_ratio", "norm_scale_db"):  # JSON may hold "2", null or 1e999
             v = getattr(self, name)
-            need(isinstance(v, (int, float)) and not isinstance(v, bool), f"{name}={v!r} must be a number")
-        need(isinstance(self.token_context, int) and self.token_context >= 0,
-             f"token_context={self.token_context!r} must be an integer >= 0")
+            need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+                 f"{name}={v!r} must be a finite number")
+        need(isinstance(self.token_context, int) and not isinstance(self.token_context, bool)
+             and self.token_context >= 0, f"token_context={self.token_context!r} must be an integer >= 0")
         need(isinstance(self.bin_edges, bool), f"bin_edges={self.bin_edges!r} must be true or false")
         need(self.family_pool in FAMILY_POOLS, f"family_pool={self.family_pool!r} must be one of {FAMILY_POOLS}")
         need(self.nfft % self.pool_stride == 0,

@@ -149,8 +149,6 @@ def _draw(rng, names, weights):
     if weights is None:
         return names[rng.integers(len(names))]
     p = np.array([weights.get(b, 1.0) for b in names], dtype=float)
-    if p.sum() <= 0:  # every band that admits this anomaly kind is weighted out: draw among them evenly
-        p[:] = 1.0
     return names[rng.choice(len(names), p=p / p.sum())]
 
 
@@ -200,8 +198,10 @@ def make_batch(rng, batch_size=64, nfft=1024, anomaly_fraction=0.5, bands=None, 
         "snr_db": np.full(batch_size, np.nan, np.float32),
         "dominant_bins": np.zeros(batch_size, np.float32),
     }
-    # Anomaly kinds are drawn evenly, then a band that admits the kind (ism has no raster to leave).
-    kinds = [kd for kd in labels.ANOMALY_KINDS if any(kd in KINDS_BY_BAND[b] for b in bands)]
+    # Anomaly kinds are drawn evenly, then a band that admits the kind (ism has no raster to leave); a band weighted
+    # 0 is left out (its kinds were drawn there, so every row of it was an anomaly).
+    drawn = [b for b in bands if band_weights is None or band_weights.get(b, 1.0) > 0]
+    kinds = [kd for kd in labels.ANOMALY_KINDS if any(kd in KINDS_BY_BAND[b] for b in drawn)]
     for i in range(batch_size):
         want = None
         if kinds and rng.random() < anomaly_fraction:

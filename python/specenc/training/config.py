@@ -2,8 +2,11 @@
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
+from .. import dsp
+from ..model.config import ModelConfig
 from ..synth.batch import check_bands
 
 
@@ -51,10 +54,17 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, kind):
                 raise ValueError(f"training config: {f.name}={value!r} must be {name}")
+            if f.type is float and not math.isfinite(value):  # JSON's 1e999 is inf, and inf > 0 passed
+                raise ValueError(f"training config: {f.name}={value!r} must be a finite number")
         if "nfft" in self.model:
             raise ValueError("training config: set nfft at the top level, not in model (data and model share it)")
+        fixed = sorted({"n_families", "n_kinds", "n_bands"} & set(self.model))
+        if fixed:  # the generator's label sets: fewer failed in the loss, more named spectra "family39"
+            raise ValueError(f"training config: model {', '.join(fixed)} are the generator's label sets, not settings")
+        if self.bands is not None and not all(isinstance(b, str) for b in self.bands):
+            raise ValueError(f"training config: bands={self.bands!r} must be a list of band names")
         checks = [
-            ("seed", self.seed >= 0, ">= 0"),
+            ("seed", 0 <= self.seed < 2**63, "in 0..2^63-1"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("lr", self.lr > 0, "> 0"),
             ("alpha", self.alpha >= 0, ">= 0"),
@@ -73,8 +83,8 @@ class TrainConfig:
             ("val_spectra", self.val_spectra >= 1, ">= 1"),
             ("calib_spectra", self.calib_spectra >= 1, ">= 1"),
             ("far", 0 < self.far < 1, "in (0, 1)"),
-            ("threads", self.threads >= 1, ">= 1"),
-            ("workers", self.workers >= 0, ">= 0"),
+            ("threads", 1 <= self.threads <= 1024, "in 1..1024"),
+            ("workers", 0 <= self.workers <= 1024, "in 0..1024"),
             ("unknown_band", 0 <= self.unknown_band <= 1, "in 0..1"),
             ("pool_refresh", self.pool_batches == 0 or 0 < self.pool_refresh <= self.pool_batches,
              "in (0, pool_batches]"),
@@ -84,6 +94,8 @@ class TrainConfig:
                 raise ValueError(f"training config: {name}={getattr(self, name)!r} must be {allowed}")
         try:
             check_bands(self.bands, self.band_weights)
+            dsp.check_params(self.nfft, 0.5, 1)  # the generator's spectra (it failed at the first batch)
+            ModelConfig.from_dict({**self.model, "nfft": self.nfft})
         except ValueError as exc:
             raise ValueError(f"training config: {exc}") from None
         return self

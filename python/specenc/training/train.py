@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from .. import bands, json_out
+from ..model.attention import check_backend
 from ..model.spectrum_model import resolve_device
 from . import calibrate, checkpoint, datasets, metrics, modelio
 
@@ -162,9 +163,9 @@ def _write_metrics(out_dir, history):
         w.writerows(history)
 
 
-# What a resumed run may change: how long it goes on. Anything else would mix two recipes in one model (and a new seed
+# What a resumed run may change: how long it goes on, and where its batches are made. Anything else would mix two recipes in one model (and a new seed
 # a new validation set, against which the saved best loss means nothing).
-RESUMABLE_CHANGES = ("max_minutes", "max_epochs", "patience")
+RESUMABLE_CHANGES = ("max_minutes", "max_epochs", "patience", "workers")
 
 
 def _check_resumable(out_dir, cfg, resume):
@@ -193,6 +194,7 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     net = modelio.build_network(cfg).to(device)  # checks the model's config before anything is written
+    check_backend(net.config.backend, device)  # flash without flash-attn failed only at the first step
     os.makedirs(out_dir, exist_ok=True)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     source = BatchSource(cfg)
@@ -232,6 +234,9 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
                 for g in opt.param_groups:
                     g["lr"] = lr
                 loss, terms, _ = modelio.forward_loss(net, source.next(), cfg, tau, device)
+                if not torch.isfinite(loss):  # else validation fails an epoch later, on NaN scores, unexplained
+                    raise ValueError(f"training diverged at step {step}: loss {loss.item()} at lr {lr:.3g}; lower lr "
+                                     "(or grad_clip) and train again")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
