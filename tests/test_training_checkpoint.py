@@ -111,11 +111,14 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
             config.TrainConfig.from_dict({key: value})
     with pytest.raises(ValueError, match="set nfft at the top level"):
         config.TrainConfig.from_dict({"model": {"nfft": 512}})
+    assert config.TrainConfig.from_dict({"model": {"n_families": 9, "n_bands": 5}})  # the generator's own: a run's
     # Found by audit 40: each failed later (after the validation set, or an epoch in, as NaN scores) or as a traceback.
     for over, message in [({"lr": float("inf")}, "lr=inf must be a finite number"),
                           ({"model": {"mlp_ratio": float("inf")}}, "mlp_ratio=inf must be a finite number"),
                           ({"model": {"n_layers": True}}, "n_layers=True must be an integer"),
-                          ({"model": {"n_families": 4}}, "n_families are the generator's label sets"),
+                          ({"model": {"n_families": 4}}, "model n_families=4 must be 9, the size of the generator's"),
+                          ({"lr": 10**400}, "must be a finite number"),
+                          ({"band_weights": {"ism": 1e308, "gnss": 1e308}}, "must map band names to numbers"),
                           ({"model": {"n_heads": 3}}, "d_model=64 must be a multiple of n_heads=3"),
                           ({"nfft": 1000}, "nfft=1000 must be a power of two"),
                           ({"bands": [["ism"]]}, "must be a list of band names"),

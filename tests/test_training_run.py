@@ -1,6 +1,7 @@
 """Training smoke run, exact resume, eval CLI output and calibrate CLI on tiny models and data."""
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -62,8 +63,51 @@ def test_a_checkpoint_is_resumed_with_its_own_config_or_not_overwritten(tmp_path
     with pytest.raises(ValueError, match="differs from the one .* trained with in lr, seed; only max_minutes"):
         train.train(tiny_config(steps_per_epoch=2, max_epochs=3, seed=7, lr=1e-3), tmp_path, resume=True,
                     show_progress=False, calibrate_model=False)
-    longer = tiny_config(steps_per_epoch=2, max_epochs=4, patience=9)  # how long it runs may change
+    # How long it runs may change, and where its batches are made (the same batches either way; audit 40).
+    longer = tiny_config(steps_per_epoch=2, max_epochs=4, patience=9, workers=1)
     assert train.train(longer, tmp_path, resume=True, show_progress=False, calibrate_model=False)["steps"] == 8
+
+
+def test_a_diverged_run_stops_at_its_step_and_says_what_to_do(tmp_path, monkeypatch):
+    """A non-finite loss went on for an epoch and then failed validation on "scores contain NaN or inf" (audit 40)."""
+    real, calls = modelio.forward_loss, []
+
+    def diverging(net, batch, cfg, tau, device):
+        loss, terms, out = real(net, batch, cfg, tau, device)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 3 else loss), terms, out
+
+    monkeypatch.setattr(modelio, "forward_loss", diverging)
+    with pytest.raises(ValueError, match=r"training diverged at step 2 \(loss nan, gradient norm nan\) at lr .*: "
+                                         r"train again with a lower lr, or a grad_clip > 0, into another --out"):
+        train.train(tiny_config(steps_per_epoch=5), tmp_path, show_progress=False, calibrate_model=False)
+
+
+def test_weights_that_overflow_on_an_epochs_last_step_stop_the_run_before_validation(tmp_path, monkeypatch):
+    """A finite loss and gradient can still leave weights infinite; on an epoch's last step validation then failed
+    on NaN scores, unexplained (audit 41)."""
+    real_step, calls = torch.optim.AdamW.step, []
+
+    def overflowing(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("inf"))
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", overflowing)
+    with pytest.raises(ValueError, match=r"training diverged at step 2 \(weights no longer finite\)"):
+        train.train(tiny_config(steps_per_epoch=3), tmp_path, show_progress=False, calibrate_model=False)
+
+
+def test_a_flash_backend_without_flash_attn_is_refused_before_the_run_folder(tmp_path):
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("SKIPPED: flash-attn is installed here")
+    with pytest.raises(ValueError, match="attention backend 'flash' needs the flash-attn package"):
+        train.train(tiny_config(model={**TINY_MODEL, "backend": "flash"}), tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()  # it failed at the first step, leaving an empty folder
+
 
 
 def test_a_finished_run_leaves_no_batch_pool_behind(tmp_path):

@@ -16,6 +16,14 @@ ROPES = ("none", "static", "dynamic")
 DROPOUT_MODES = ("none", "fixed", "gumbel")
 
 
+def is_finite(value):
+    """math.isfinite, False also for an integer too large for a float (JSON holds any)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 @dataclass
 class ModelConfig:
     nfft: int = 1024  # bins per input spectrum
@@ -69,7 +77,7 @@ class ModelConfig:
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name}={v!r} must be an integer >= 1")
         for name in ("mlp_ratio", "rope_theta", "drop_ratio", "norm_scale_db"):  # JSON may hold "2", null or 1e999
             v = getattr(self, name)
-            need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+            need(isinstance(v, (int, float)) and not isinstance(v, bool) and is_finite(v),
                  f"{name}={v!r} must be a finite number")
         need(isinstance(self.token_context, int) and not isinstance(self.token_context, bool)
              and self.token_context >= 0, f"token_context={self.token_context!r} must be an integer >= 0")

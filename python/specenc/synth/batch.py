@@ -161,8 +161,13 @@ def check_bands(bands=None, band_weights=None):
     for b in bands + tuple(band_weights or ()):
         if b not in bands_mod.BAND_INDEX:
             raise ValueError(f"unknown band {b!r}; choose from {', '.join(bands_mod.BANDS)}")
-    if any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w)
-           for w in (band_weights or {}).values()):
+    weights = list((band_weights or {}).values())
+    try:  # finite, and so is their sum (each 1e308 passed; their sum made no probabilities)
+        numbers = not any(isinstance(w, bool) for w in weights) and math.isfinite(math.fsum(weights)) \
+            and all(math.isfinite(w) for w in weights)
+    except (TypeError, OverflowError):  # not numbers, or an integer too large for a float
+        numbers = False
+    if not numbers:
         raise ValueError(f"band_weights={band_weights} must map band names to numbers")
     if band_weights is not None and (min(band_weights.values(), default=1) < 0
                                      or not any(band_weights.get(b, 1) > 0 for b in bands)):

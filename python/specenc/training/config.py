@@ -2,11 +2,10 @@
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 
 from .. import dsp
-from ..model.config import ModelConfig
+from ..model.config import ModelConfig, is_finite
 from ..synth.batch import check_bands
 
 
@@ -54,13 +53,15 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, kind):
                 raise ValueError(f"training config: {f.name}={value!r} must be {name}")
-            if f.type is float and not math.isfinite(value):  # JSON's 1e999 is inf, and inf > 0 passed
+            if f.type is float and not is_finite(value):  # JSON's 1e999 is inf, and inf > 0 passed
                 raise ValueError(f"training config: {f.name}={value!r} must be a finite number")
         if "nfft" in self.model:
             raise ValueError("training config: set nfft at the top level, not in model (data and model share it)")
-        fixed = sorted({"n_families", "n_kinds", "n_bands"} & set(self.model))
-        if fixed:  # the generator's label sets: fewer failed in the loss, more named spectra "family39"
-            raise ValueError(f"training config: model {', '.join(fixed)} are the generator's label sets, not settings")
+        defaults = ModelConfig()
+        for key in ("n_families", "n_kinds", "n_bands"):  # fewer failed in the loss, more named spectra "family39"
+            if key in self.model and self.model[key] != getattr(defaults, key):
+                raise ValueError(f"training config: model {key}={self.model[key]!r} must be {getattr(defaults, key)}, "
+                                 "the size of the generator's label set")
         if self.bands is not None and not all(isinstance(b, str) for b in self.bands):
             raise ValueError(f"training config: bands={self.bands!r} must be a list of band names")
         checks = [

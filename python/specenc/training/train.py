@@ -182,6 +182,11 @@ def _check_resumable(out_dir, cfg, resume):
                          f"{', '.join(changed)}; only {', '.join(RESUMABLE_CHANGES)} may change")
 
 
+def _diverged(step, what, lr):
+    return ValueError(f"training diverged at step {step} ({what}) at lr {lr:.3g}: train again with a lower lr, or a "
+                      "grad_clip > 0, into another --out (a resume repeats this run)")
+
+
 def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrate_model=True, stop_after=None):
     """Train per `cfg` into `out_dir`; returns a summary dict (and writes model.safetensors/.json).
 
@@ -234,13 +239,13 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
                 for g in opt.param_groups:
                     g["lr"] = lr
                 loss, terms, _ = modelio.forward_loss(net, source.next(), cfg, tau, device)
-                if not torch.isfinite(loss):  # else validation fails an epoch later, on NaN scores, unexplained
-                    raise ValueError(f"training diverged at step {step}: loss {loss.item()} at lr {lr:.3g}; lower lr "
-                                     "(or grad_clip) and train again")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                # The norm is measured either way (an infinite max_norm clips nothing): a non-finite loss or update
+                # stops here, not an epoch later in validation on NaN scores, unexplained.
+                norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip or math.inf)
+                if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                    raise _diverged(step, f"loss {loss.item():.4g}, gradient norm {norm.item():.4g}", lr)
                 opt.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -250,6 +255,8 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
             if done == 0:  # the budget ran out before this epoch's first step: the saved checkpoint is the last
                 checkpoint.mark_stopped(out_dir, state["stopped"])
                 break
+            if not all(torch.isfinite(p).all() for p in net.parameters()):  # a finite step can still overflow them
+                raise _diverged(state["step"] - 1, "weights no longer finite", lr)
             state["epoch"] += 1
             state["elapsed_s"] = time.monotonic() - started
             row = {"epoch": state["epoch"], "step": state["step"], "lr": lr, "tau": tau,
