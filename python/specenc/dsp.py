@@ -47,7 +47,7 @@ def check_params(nfft, overlap, average):
         raise ValueError(f"overlap={overlap} must be in 0..0.9")
     if average < 1:
         raise ValueError(f"average={average} must be >= 1")
-    span = (average - 1) * hop_size(nfft, overlap) + nfft
+    span = samples_read(1, nfft, overlap, average)
     if span > MAX_SPAN:
         raise ValueError(f"average={average} with nfft={nfft} and overlap={overlap} reads {span} samples per spectrum; "
                          f"at most {MAX_SPAN} ((average-1) hop + nfft)")
@@ -56,6 +56,11 @@ def check_params(nfft, overlap, average):
 def hop_size(nfft, overlap):
     """Samples between the starts of consecutive frames."""
     return nfft - int(round(overlap * nfft))
+
+
+def samples_read(count, nfft=1024, overlap=0.5, average=1):
+    """Input samples that `count` >= 1 consecutive spectra read, from the first's first to the last's last."""
+    return (count * average - 1) * hop_size(nfft, overlap) + nfft
 
 
 def num_spectra(num_samples, nfft=1024, overlap=0.5, average=1):

@@ -79,7 +79,7 @@ class SpectrumClock:
     @classmethod
     def for_psd(cls, nfft, overlap, average, sample_rate=0.0, center_freq=0.0):
         hop = dsp.hop_size(nfft, overlap)
-        return cls(hop * average, (average - 1) * hop + nfft, sample_rate, center_freq)
+        return cls(hop * average, dsp.samples_read(1, nfft, overlap, average), sample_rate, center_freq)
 
     def context_pmt(self, threshold, integrate=1):
         """The `specenc_context` tag value: what a downstream block needs to place spectra, and the model's

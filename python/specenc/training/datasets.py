@@ -129,11 +129,11 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
     if count < total:
         log.warning("%s: scoring its first %d of %d spectra (max_spectra)", name, count, total)
     spectra = np.empty((count, nfft), np.float32)
-    step, span = hop * average, (average - 1) * hop + nfft  # samples between spectra, samples one spectrum reads
+    step = hop * average  # samples between spectra
     block = max(1, READ_SAMPLES // step)  # spectra per read: the whole span at once held the file in memory
     for first in range(0, count, block):
         n = min(block, count - first)
-        iq = sigmf_io.read_samples(rec, first * step, (n - 1) * step + span)
+        iq = sigmf_io.read_samples(rec, first * step, dsp.samples_read(n, nfft, overlap, average))
         spectra[first:first + n] = dsp.power_spectrum(iq, nfft, overlap, average=average)
     starts = np.arange(count) * step
     freqs = sigmf_io.spectrum_freqs(rec, count, step)
@@ -146,5 +146,6 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
     # Truth only from annotations in our vocabulary (as `specenc synth` writes them); free-text labels
     # such as the real captures' whole-file descriptions say nothing per spectrum.
     if any(_is_truth(a) for a in rec.annotations):
-        truth = _annotation_truth(rec.annotations, starts, span, rec.sample_rate)
+        truth = _annotation_truth(rec.annotations, starts, dsp.samples_read(1, nfft, overlap, average),
+                                  rec.sample_rate)
     return rec, spectra, freqs, truth

@@ -311,7 +311,7 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
                             rec.meta_path, len(spectra), calibrate.SITE_INTEGRATE)
             elif twin_dir:
                 # The stretch scored: up to the end of the last spectrum read (max_spectra of them at most).
-                scored = min(rec.num_samples, (max_spectra * average - 1) * dsp.hop_size(model.nfft, 0.5) + model.nfft)
+                scored = min(rec.num_samples, dsp.samples_read(max_spectra, model.nfft, 0.5, average))
                 twins = site_twins(rec, twin_dir, scored)
             if twins:
                 out["site_calibrated"] = site_calibrated_block(model, twins, truth["anomaly"], p["anomaly_score"],
