@@ -11,6 +11,7 @@ Data sources:
 """
 
 import logging
+import math
 import os
 
 import numpy as np
@@ -156,13 +157,17 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
     test = gen.scenes(n_test, desc=bar_label("test scenes"))
     clean_cal = gen.clean(n_clean, part="calibration", desc=bar_label("clean scenes (calibration)"))
     clean_test = gen.clean(n_clean, part="test", desc=bar_label("clean scenes (false alarms)"))
-    total = 2 * len(test["spectra"]) + len(clean_test["spectra"])
+    integrate = calibrate.model_integrate(model)
+    total = 2 * len(test["spectra"]) + len(clean_test["spectra"]) + (len(clean_cal["spectra"]) if integrate > 1 else 0)
     with tqdm(total=total, desc="eval model", unit="spec", disable=not show_progress) as bar:
         p = predict_all(model, test["spectra"], test["center_freq"], test["sample_rate"], progress=bar)
         pc = predict_all(model, clean_test["spectra"], clean_test["center_freq"], clean_test["sample_rate"],
                          progress=bar)
         # The same spectra without tuning (rx_freq unknown: band "other"), as a flowgraph without rx_freq sees them.
         untuned = predict_all(model, test["spectra"], progress=bar)["label_index"]
+        cal_scores = predict_all(model, clean_cal["spectra"], clean_cal["center_freq"], clean_cal["sample_rate"],
+                                 progress=bar)["anomaly_score"] if integrate > 1 else None
+    tau, calibration = synthetic_threshold(model, integrate, cal_scores, len(clean_cal["spectra"]), far)
     y = test["anomaly"] > 0.5
     kinds = test["anomaly_kind"]
     truth = truth_tokens(test["bin_family"], test["bin_snr"])
@@ -170,9 +175,9 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
         "family": family_block(test["family"], p["label_index"], test["snr_db"], test["dominant_bins"], untuned,
                                test["band"]),
         "detection": detection_block(truth, p["detections"], test["snr_db"]),
-        "anomaly": anomaly_block(y, p["anomaly_score"], model.threshold, pc["anomaly_score"], kinds),
+        "anomaly": anomaly_block(y, p["anomaly_score"], tau, pc["anomaly_score"], kinds),
     }
-    fired = y & (p["anomaly_score"] > model.threshold)
+    fired = y & (p["anomaly_score"] > tau)
     results["anomaly"]["localisation"] = metrics.localisation(test["anomaly_bins"][fired], p["anomaly_bins"][fired])
     results["anomaly"]["kind_named"] = kind_named(kinds, p["anomaly_kind"], fired)
     # Clean scenes are also classification data; include their false-alarm counts only.
@@ -191,24 +196,51 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
     results["baselines"]["autoencoder"] = {
         "anomaly": anomaly_block(y, ae.score(test["spectra"]), ae_tau, ae.score(clean_test["spectra"]), kinds),
     }
-    results["margins"] = margins(results)
     results["data"] = {
         "description": (f"synthetic held-out scenes: {len(y)} mixed ({int(y.sum())} with ghost anomalies), "
                         f"{len(clean_cal['spectra'])} clean for baseline calibration, {len(clean_test['spectra'])} "
                         f"clean for false alarms; seed {seed} (test stream, disjoint from training), nfft {nfft}."),
-        "seed": seed, "n_test": int(len(y)), "n_clean": int(len(clean_test["spectra"])),
+        "seed": seed, "n_test": int(len(y)), "n_clean": int(len(clean_test["spectra"])), "calibration": calibration,
     }
+    results["margins"] = margins(results)
     return results
+
+
+def synthetic_threshold(model, integrate, cal_scores, n_cal, far):
+    """τ for the held-out scenes, and how the detectors' thresholds compare. The model keeps its own τ unless that is
+    for means of `integrate` > 1 scores (`specenc calibrate --integrate`): the scenes are single spectra, so it is then
+    calibrated per spectrum on the clean calibration scenes (`cal_scores`), as the baselines' are."""
+    own = calibrate.model_calibration(model)
+    out = {"far": float(far), "clean_spectra": int(n_cal),
+           "allowed_false_alarms": calibrate.allowed_false_alarms(n_cal, far),
+           "model_target_far": own.get("target_far"), "model_clean_spectra": own.get("clean_spectra"),
+           "model_integrate": integrate}
+    if integrate > 1:
+        tau = calibrate.threshold_for_far(cal_scores, far)
+        log.warning("the model's threshold %.4g is for means of %d scores; the synthetic scenes are single spectra, "
+                    "scored at %.4g, calibrated per spectrum to far=%g on the clean calibration scenes",
+                    model.threshold, integrate, tau, far)
+        return tau, {**out, "threshold": "calibrated here", "same_target": True}
+    same = out["model_target_far"] is not None and math.isclose(out["model_target_far"], far)
+    if not same:
+        log.warning("the baselines are calibrated to far=%g, the model's threshold to %s: F1 at τ compares detectors "
+                    "at different false-alarm rates", far, out["model_target_far"] or "an unrecorded rate")
+    elif (out["model_clean_spectra"] or 0) > n_cal:
+        log.warning("the baselines are calibrated on %d clean scenes (%d alarms allowed), the model on %d: the "
+                    "baselines' thresholds sit at a lower false-alarm rate (--n-clean %d calibrates them alike)",
+                    n_cal, out["allowed_false_alarms"], out["model_clean_spectra"], out["model_clean_spectra"])
+    return float(model.threshold), {**out, "threshold": "the model's", "same_target": same}
 
 
 def margins(results):
     ours = results["anomaly"]
+    # Results written before the calibration was recorded had every detector at one target.
+    comparable = results["data"].get("calibration", {}).get("same_target", True)
     out = {}
     for name, b in results["baselines"].items():
         a = b["anomaly"]
-        m = {"F1@τ": ours["at_threshold"]["f1"] - a["at_threshold"]["f1"],
-             "AUROC": ours["auroc"] - a["auroc"],
-             "AP": ours["average_precision"] - a["average_precision"]}
+        m = {"F1@τ": ours["at_threshold"]["f1"] - a["at_threshold"]["f1"]} if comparable else {}
+        m.update({"AUROC": ours["auroc"] - a["auroc"], "AP": ours["average_precision"] - a["average_precision"]})
         if "detection" in b:
             m["detection recall"] = results["detection"]["all"]["recall"] - b["detection"]["all"]["recall"]
             m["detection precision"] = results["detection"]["all"]["precision"] - b["detection"]["all"]["precision"]

@@ -132,6 +132,28 @@ def markdown(results, plots_dir_rel="."):
     return "\n".join(lines)
 
 
+def _thresholds_text(data):
+    """How the detectors' thresholds were set, and whether F1 at τ compares them at one false-alarm rate."""
+    tail = ("F1/precision/recall are at each detector's threshold, false alarms are measured on separate clean test "
+            "scenes. Best F1 is the oracle over all thresholds.")
+    cal = data.get("calibration")
+    if cal is None:  # results written before the calibration was recorded
+        return ("Thresholds of every detector are calibrated to the same target false-alarm rate on clean "
+                "calibration scenes (disjoint from the test scenes); " + tail)
+    base = (f"The baselines' thresholds are calibrated to {cal['far']:g} false alarms per spectrum on "
+            f"{cal['clean_spectra']} clean calibration scenes (disjoint from the test scenes; "
+            f"{cal['allowed_false_alarms']} over the threshold allowed)")
+    if cal["threshold"] == "calibrated here":
+        own = (f"the model's own τ is for means of {cal['model_integrate']} scores and these scenes are single "
+               "spectra, so its τ here is calibrated the same way")
+    elif cal["same_target"]:
+        own = (f"the model keeps its own τ, calibrated to the same rate on {cal['model_clean_spectra']} clean scenes")
+    else:
+        own = (f"the model keeps its own τ, calibrated to {cal['model_target_far'] or 'an unrecorded rate'}: F1 at τ "
+               "compares detectors at different false-alarm rates (no F1 margin below)")
+    return f"{base}; {own}. {tail}"
+
+
 def _synthetic_sections(results, plots_dir_rel):
     fam, det, an = results["family"], results["detection"], results["anomaly"]
     lines = ["Data: " + results["data"]["description"], ""]
@@ -149,6 +171,10 @@ def _synthetic_sections(results, plots_dir_rel):
                   "shows a family only through its shape; a few bins leave little of it):", "",
                   "| width | accuracy | spectra |", "|---|---|---|"]
         lines += [f"| {k} | {_pct(v['accuracy'])} | {v['count']} |" for k, v in fam["by_width"].items()]
+        widthed = sum(v["count"] for v in fam["by_width"].values())
+        if widthed < fam["count"]:
+            lines += ["", f"The other {fam['count'] - widthed} spectra have no labelling emitter over the visibility "
+                      "limit (labelled noise), so no width."]
     if "by_band" in fam:
         lines += ["", "By band plan (`ism` and `other` scenes hold emitters of any family, width and place; the "
                   "others follow a channel raster or show nothing above the floor):", "",
@@ -167,10 +193,7 @@ def _synthetic_sections(results, plots_dir_rel):
     for key, d in det.items():
         lines.append(f"| {key} | {_fmt(d['precision'])} | {_fmt(d['recall'])} | {_fmt(d['f1'])} | "
                      f"{d['truth']} | {d['detections']} |")
-    lines += ["", "## Anomalies (ghost scenarios) and baselines", "",
-              "Thresholds of every detector are calibrated to the same target false-alarm rate on clean "
-              "calibration scenes (disjoint from the test scenes); F1/precision/recall are at that threshold, "
-              "false alarms are measured on separate clean test scenes. Best F1 is the oracle over all thresholds.",
+    lines += ["", "## Anomalies (ghost scenarios) and baselines", "", _thresholds_text(results["data"]),
               "", "| detector | τ | F1 | precision | recall | AUROC | AP | best F1 | false alarms / spectrum | "
               "detection P / R |", "|---|---|---|---|---|---|---|---|---|---|"]
     lines.append(_anomaly_row("SpectrumEncoder", an, det.get("all") and det))
