@@ -198,27 +198,36 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
     assert (tmp_path / "again" / "report.md").read_text() == (tmp_path / "report.md").read_text()
 
 
-@pytest.mark.parametrize("calibration, far, expect", [
-    ({"target_far": 1e-3, "clean_spectra": 64, "integrate": 16}, "1e-3", "is for means of 16 scores"),
-    ({"target_far": 1e-3, "clean_spectra": 64}, "0.2", "compares detectors at different false-alarm rates")])
-def test_eval_says_how_the_models_threshold_compares_with_the_baselines(tmp_path, tiny_model, calibration, far,
-                                                                        expect):
+TRAINED = {"target_far": 1e-3, "clean_spectra": 64}
+
+
+@pytest.mark.parametrize("metadata, far, expect, same", [
+    ({"training": {"calibration": TRAINED}}, "1e-3", "calibrated in training to 0.001 on 64 clean scenes", True),
+    ({"calibration": {**TRAINED, "integrate": 16}}, "1e-3", "is for means of 16 scores", True),
+    ({"training": {"calibration": TRAINED}}, "0.2", "compares detectors at different false-alarm rates", False),
+    ({"calibration": {**TRAINED, "calibrated_on": "site.sigmf-meta"}}, "1e-3", "clean spectra of site.sigmf-meta",
+     False),
+    ({}, "1e-3", "has no calibration record", False)])
+def test_eval_says_how_the_models_threshold_compares_with_the_baselines(tmp_path, tiny_model, metadata, far, expect,
+                                                                        same):
     model = tmp_path / "m.safetensors"
     shutil.copy(tiny_model, model)
     info = json.loads(pathlib.Path(tiny_model).with_suffix(".json").read_text())
-    info["metadata"]["calibration"] = calibration
+    info["metadata"] = metadata
     model.with_suffix(".json").write_text(json.dumps(info))
     parser = argparse.ArgumentParser()
     eval_cli.add_arguments(parser)
     assert eval_cli.main(parser.parse_args(["--model", str(model), "--out", str(tmp_path / "e"), "--n-test", "32",
                                             "--n-clean", "32", "--ae-steps", "3", "--far", far])) == 0
     res = json.loads((tmp_path / "e" / "results.json").read_text())
-    assert expect in (tmp_path / "e" / "report.md").read_text()
-    integrated = "integrate" in calibration
+    report = (tmp_path / "e" / "report.md").read_text()
+    assert expect in report
+    # 32 clean scenes cannot show 1e-3: every threshold is their highest score, and the report says so.
+    assert ("highest score of 32 clean calibration scenes" in report) == (far == "1e-3")
     # A threshold for 16-score means scores single scenes at one calibrated per spectrum, as the baselines' are.
-    assert (res["anomaly"]["threshold"] != 0.5) == integrated
-    assert res["data"]["calibration"]["same_target"] == integrated
-    assert ("F1@τ" in res["margins"]["zscore"]) == integrated
+    assert (res["anomaly"]["threshold"] != 0.5) == ("integrate" in metadata.get("calibration", {}))
+    assert res["data"]["calibration"]["same_target"] == same
+    assert ("F1@τ" in res["margins"]["zscore"]) == same
 
 
 def test_eval_scores_a_generated_recording_at_a_threshold_calibrated_on_its_site_twin(tmp_path, tiny_model):

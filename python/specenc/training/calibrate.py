@@ -39,8 +39,10 @@ def integrated_scores(scores, n):
 
 
 def model_calibration(model):
-    """The record of how the model's threshold was calibrated ({} when its file has none)."""
-    return getattr(model, "metadata", {}).get("calibration", {})
+    """The record of how the model's threshold was calibrated: `specenc calibrate`'s, else training's ({} when its
+    file has neither)."""
+    meta = getattr(model, "metadata", {})
+    return meta.get("calibration") or meta.get("training", {}).get("calibration", {})
 
 
 def model_integrate(model):

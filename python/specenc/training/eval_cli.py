@@ -136,6 +136,8 @@ def _summary(results):
                 f"{band} {100 * v['accuracy']:.1f} %" for band, v in f["by_band"].items()))
         for name, b in results["baselines"].items():
             lines.append(f"  baseline {name}: F1 {b['anomaly']['at_threshold']['f1']:.3f} AUROC {b['anomaly']['auroc']:.3f}")
+        if not results["data"]["calibration"]["same_target"]:
+            lines.append("  (the model's F1 and the baselines' are at different false-alarm rates: see the report)")
     for name, r in results.get("recordings", {}).items():
         known = (f", {r['capture_family']} named on {100 * r['family_accuracy']:.1f} % of {r['capture_rows']} bursts"
                  if "capture_family" in r else "")

@@ -198,7 +198,7 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
     }
     results["data"] = {
         "description": (f"synthetic held-out scenes: {len(y)} mixed ({int(y.sum())} with ghost anomalies), "
-                        f"{len(clean_cal['spectra'])} clean for baseline calibration, {len(clean_test['spectra'])} "
+                        f"{len(clean_cal['spectra'])} clean for threshold calibration, {len(clean_test['spectra'])} "
                         f"clean for false alarms; seed {seed} (test stream, disjoint from training), nfft {nfft}."),
         "seed": seed, "n_test": int(len(y)), "n_clean": int(len(clean_test["spectra"])), "calibration": calibration,
     }
@@ -207,29 +207,34 @@ def evaluate_synthetic(model, n_test=2048, n_clean=4096, seed=2026, far=calibrat
 
 
 def synthetic_threshold(model, integrate, cal_scores, n_cal, far):
-    """τ for the held-out scenes, and how the detectors' thresholds compare. The model keeps its own τ unless that is
-    for means of `integrate` > 1 scores (`specenc calibrate --integrate`): the scenes are single spectra, so it is then
-    calibrated per spectrum on the clean calibration scenes (`cal_scores`), as the baselines' are."""
+    """τ for the held-out scenes, and how it compares with the baselines' (calibrated to `far` on the `n_cal` clean
+    calibration scenes). The model keeps its own τ unless that is for means of `integrate` > 1 scores (`specenc
+    calibrate --integrate`): the scenes are single spectra, so it is then calibrated per spectrum on the same clean
+    scenes (`cal_scores`), to the model's own target rate."""
     own = calibrate.model_calibration(model)
-    out = {"far": float(far), "clean_spectra": int(n_cal),
-           "allowed_false_alarms": calibrate.allowed_false_alarms(n_cal, far),
-           "model_target_far": own.get("target_far"), "model_clean_spectra": own.get("clean_spectra"),
-           "model_integrate": integrate}
+    target = own.get("target_far")
+    allowed = calibrate.allowed_false_alarms(n_cal, far)
+    out = {"far": float(far), "clean_spectra": int(n_cal), "allowed_false_alarms": max(allowed, 0),
+           "far_reachable": allowed >= 0, "model_target_far": target, "model_clean_spectra": own.get("clean_spectra"),
+           "model_integrate": integrate, "model_calibrated_on": own.get("calibrated_on")}
     if integrate > 1:
-        tau = calibrate.threshold_for_far(cal_scores, far)
+        source, tau = "calibrated here", calibrate.threshold_for_far(cal_scores, target or far)
         log.warning("the model's threshold %.4g is for means of %d scores; the synthetic scenes are single spectra, "
-                    "scored at %.4g, calibrated per spectrum to far=%g on the clean calibration scenes",
-                    model.threshold, integrate, tau, far)
-        return tau, {**out, "threshold": "calibrated here", "same_target": True}
-    same = out["model_target_far"] is not None and math.isclose(out["model_target_far"], far)
+                    "scored at %.4g, calibrated per spectrum to %g on the clean calibration scenes",
+                    model.threshold, integrate, tau, target or far)
+    else:
+        # A site calibration (specenc calibrate) was on other spectra; one without a record may be a placeholder.
+        source = "site" if own.get("calibrated_on") else "training" if target is not None else "none"
+        tau = float(model.threshold)
+    same = source in ("calibrated here", "training") and math.isclose(target or far, far)
     if not same:
-        log.warning("the baselines are calibrated to far=%g, the model's threshold to %s: F1 at τ compares detectors "
-                    "at different false-alarm rates", far, out["model_target_far"] or "an unrecorded rate")
+        log.warning("F1 at τ compares the model and the baselines at different false-alarm rates (the baselines' "
+                    "far=%g; the model's threshold: %s)", far, source)
     elif (out["model_clean_spectra"] or 0) > n_cal:
-        log.warning("the baselines are calibrated on %d clean scenes (%d alarms allowed), the model on %d: the "
-                    "baselines' thresholds sit at a lower false-alarm rate (--n-clean %d calibrates them alike)",
-                    n_cal, out["allowed_false_alarms"], out["model_clean_spectra"], out["model_clean_spectra"])
-    return float(model.threshold), {**out, "threshold": "the model's", "same_target": same}
+        log.warning("the baselines are calibrated on %d clean scenes, the model on %d: the baselines' thresholds sit "
+                    "at a lower false-alarm rate (--n-clean %d calibrates them alike)",
+                    n_cal, out["model_clean_spectra"], out["model_clean_spectra"])
+    return tau, {**out, "threshold": source, "same_target": same}
 
 
 def margins(results):

@@ -140,17 +140,28 @@ def _thresholds_text(data):
     if cal is None:  # results written before the calibration was recorded
         return ("Thresholds of every detector are calibrated to the same target false-alarm rate on clean "
                 "calibration scenes (disjoint from the test scenes); " + tail)
-    base = (f"The baselines' thresholds are calibrated to {cal['far']:g} false alarms per spectrum on "
-            f"{cal['clean_spectra']} clean calibration scenes (disjoint from the test scenes; "
-            f"{cal['allowed_false_alarms']} over the threshold allowed)")
-    if cal["threshold"] == "calibrated here":
-        own = (f"the model's own τ is for means of {cal['model_integrate']} scores and these scenes are single "
-               "spectra, so its τ here is calibrated the same way")
-    elif cal["same_target"]:
-        own = (f"the model keeps its own τ, calibrated to the same rate on {cal['model_clean_spectra']} clean scenes")
+    if cal["far_reachable"]:
+        base = (f"The baselines' thresholds are calibrated to {cal['far']:g} false alarms per spectrum on "
+                f"{cal['clean_spectra']} clean calibration scenes (disjoint from the test scenes; "
+                f"{cal['allowed_false_alarms']} over the threshold allowed)")
     else:
-        own = (f"the model keeps its own τ, calibrated to {cal['model_target_far'] or 'an unrecorded rate'}: F1 at τ "
-               "compares detectors at different false-alarm rates (no F1 margin below)")
+        base = (f"The baselines' thresholds are the highest score of {cal['clean_spectra']} clean calibration scenes "
+                f"(disjoint from the test scenes; too few to show {cal['far']:g} false alarms per spectrum with 95 % "
+                "confidence)")
+    source = cal["threshold"]
+    if source == "calibrated here":
+        own = (f"the model's own τ is for means of {cal['model_integrate']} scores and these scenes are single spectra, "
+               "so its τ here is calibrated per spectrum on the same clean scenes, to its own target of "
+               f"{cal['model_target_far'] or cal['far']:g}")
+    elif source == "training":
+        own = (f"the model keeps its own τ, calibrated in training to {cal['model_target_far']:g} on "
+               f"{cal['model_clean_spectra']} clean scenes")
+    elif source == "site":
+        own = f"the model keeps its own τ, calibrated on clean spectra of {cal['model_calibrated_on']}"
+    else:
+        own = "the model keeps its own τ, which has no calibration record (an untrained model's placeholder)"
+    if not cal["same_target"]:
+        own += ": F1 at τ compares detectors at different false-alarm rates (no F1 margin below)"
     return f"{base}; {own}. {tail}"
 
 
@@ -221,6 +232,13 @@ def _synthetic_sections(results, plots_dir_rel):
     return lines
 
 
+def _integrated_text(recordings):
+    """Where the model's τ is for means of scores, the alerts on recordings are decided on those means."""
+    n = max((r.get("integrate", 1) for r in recordings.values()), default=1)
+    return [f"Over τ and anomaly F1 are per spectrum on the mean of the last {n} scores at the model's own τ, as the "
+            "anomaly detector decides with this model (none before the first mean).", ""] if n > 1 else []
+
+
 def _recording_sections(results):
     lines = []
     if results.get("recordings"):
@@ -235,6 +253,7 @@ def _recording_sections(results):
                   f"{evaluate.TWIN_TAKES} takes of other noise) for the mean of "
                   f"{calibrate.SITE_INTEGRATE} scores, as `specenc calibrate TWIN0 TWIN1 ... --integrate "
                   f"{calibrate.SITE_INTEGRATE}` and the anomaly detector use it (`--site-twins`).", "",
+                  *_integrated_text(results["recordings"]),
                   "| recording | spectra | family acc. | over τ / spectrum | anomaly F1 | site-calibrated F1 (P / R, τ) "
                   "| top predicted families |",
                   "|---|---|---|---|---|---|---|"]
