@@ -252,7 +252,7 @@ def _defaults(scenario, sample_rate, center_freq, seconds):
     if not 0 < rate < np.inf:
         raise ValueError(f"sample_rate={sample_rate} must be > 0 Hz")
     if not 0 < seconds < np.inf:
-        raise ValueError(f"seconds={seconds} must be > 0")
+        raise ValueError(f"seconds={seconds} must be a finite duration > 0")
     if not (np.isfinite(center) and center >= 0):  # 0: baseband, band "other"
         raise ValueError(f"center_freq={center_freq} must be a frequency >= 0 Hz")
     if bands_mod.band_for_frequency(center) != band:
