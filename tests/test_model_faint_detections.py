@@ -32,15 +32,22 @@ def test_drop_faint_keeps_what_stands_above_its_free_neighbours():
     spans = [(0, 100, 110), (0, 300, 310), (0, 500, 508), (0, 600, 650), (0, 650, 660), (1, 0, 1024), (2, 0, 10)]
     dets = _dets(3, spans)
     np.testing.assert_allclose(local_contrast_db(dets, level)[[0, 1, 2, 3, 4, 6]], [10.5, 1.5, 2.5, 40.5, 5.5, 10.0])
-    assert np.isinf(local_contrast_db(dets, level)[5])  # row 1 is all one detection: nothing to compare with, kept
-    assert _spans(drop_faint(dets, level, 2.0)) == [s for s in spans if s != (0, 300, 310)]
-    assert _spans(drop_faint(dets, level, 3.0)) == [s for s in spans if s not in ((0, 300, 310), (0, 500, 508))]
-    assert len(drop_faint(dets, level).row) == 6  # FAINT_DB = 2
+    # Row 1 is all one detection of a flat floor: measured against the row's 10th percentile, 0 dB, dropped
+    # (an infinite contrast kept it: audit 46).
+    assert local_contrast_db(dets, level)[5] == 0.0
+    assert _spans(drop_faint(dets, level, 2.0)) == [s for s in spans if s not in ((0, 300, 310), (1, 0, 1024))]
+    assert _spans(drop_faint(dets, level, 3.0)) == [s for s in spans
+                                                    if s not in ((0, 300, 310), (0, 500, 508), (1, 0, 1024))]
+    assert len(drop_faint(dets, level).row) == 5  # FAINT_DB = 2
+    level[1, 200:400] = -80.0  # the same whole-row detection over a 20 dB emitter filling a fifth of it: kept
+    np.testing.assert_allclose(local_contrast_db(dets, level)[5], 20.0 * 200 / 1024, rtol=1e-6)
+    assert (1, 0, 1024) in _spans(drop_faint(dets, level, 2.0))
     assert drop_faint(_dets(3, []), level).row.size == 0
 
 
 def _contrast_reference(dets, level, floor_bins):
-    """Detection by detection: mean level minus the median of the nearest free bins on each side."""
+    """Detection by detection: mean level minus the median of the nearest free bins on each side (without any,
+    the row's 10th percentile)."""
     covered = np.zeros(level.shape, bool)
     for r, a, b in _spans(dets):
         covered[r, a:b] = True
@@ -49,7 +56,7 @@ def _contrast_reference(dets, level, floor_bins):
         free = np.flatnonzero(~covered[r])
         near = np.concatenate([free[free < a][-floor_bins:], free[free >= b][:floor_bins]])
         out.append(level[r, a:b].astype(np.float64).mean() - np.median(level[r, near].astype(np.float64))
-                   if near.size else np.inf)
+                   if near.size else level[r, a:b].astype(np.float64).mean() - np.percentile(level[r], 10))
     return np.array(out)
 
 
@@ -66,7 +73,7 @@ def test_contrast_agrees_with_a_loop_on_random_grids():
         want = _contrast_reference(dets, level, floor_bins)
         got = local_contrast_db(dets, level, floor_bins)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
-        assert np.isinf(got[-1]) and np.isfinite(got[:-1]).all()
+        assert np.isfinite(got).all()
     kept = drop_faint(dets, level, 2.0)
     assert 0 < len(kept.row) < len(dets.row)  # the case drops some and keeps some
 

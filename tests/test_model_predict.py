@@ -133,6 +133,10 @@ def test_detections_read_as_rows_of_dicts_and_slice_take_concat_and_replace_by_r
     for part in (slice(1, 3), slice(2, 4), slice(3, 1), slice(None, None, 2), slice(None, None, -1)):
         assert as_tuples(det[part]) == rows[part]
     assert as_tuples(det.take([3, 0, 3])) == [rows[3], rows[0], rows[3]]
+    assert as_tuples(det.take([-1, -4])) == [rows[3], rows[0]]  # as det[-1] reads (audit 46: -1 raised, -4 misread)
+    with pytest.raises(IndexError, match="rows -5..0 of 4"):
+        det.take([0, -5])
+    assert det[0][0]["contrast_db"] is None  # not measured here; predict's are (drop_faint)
     both = Detections.concat([det, det.take([2])])
     assert len(both) == 5 and as_tuples(both) == rows + [rows[2]]
     other = Detections(2, [1], [100], [104], [2], [0.125], names)  # rows: [], [(100, 104, fm)]
@@ -392,11 +396,19 @@ def test_row_workers_survive_a_failing_chunk_and_concurrent_callers():
             np.testing.assert_allclose(e, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_digital_silence_is_noise_with_score_zero_and_leaves_other_rows_alone():
+@pytest.mark.parametrize("silence", ["all-zero IQ", "one IQ value repeated", "noiseless tone"])
+def test_digital_silence_is_noise_with_score_zero_and_leaves_other_rows_alone(silence):
+    from gnuradio.specenc import dsp
+
     m = SpectrumModel.from_config(SMALL, seed=3)
     m.threshold = -1.0  # every scored spectrum would alert
     x = _spectra(3)
-    x[1] = -200.0  # all-zero IQ: every bin at the power floor
+    n = x.shape[1]
+    iq = {"all-zero IQ": np.zeros(2 * n, np.complex64),
+          "one IQ value repeated": np.full(2 * n, 0.3 - 0.3j, np.complex64),  # a stalled source: DC bins only
+          "noiseless tone": np.exp(2j * np.pi * 10 / n * np.arange(2 * n)).astype(np.complex64)}[silence]
+    x[1] = dsp.power_spectrum(iq, nfft=n)[0]  # no noise floor: most bins at dsp's -200 dB
+    assert np.mean(x[1] <= -199.9) > 0.5
     pred = m.predict(x)
     alone = m.predict(x[[0, 2]])
     assert pred.labels[1] == "noise" and pred.confidence[1] == 1.0 and pred.anomaly_score[1] == 0.0

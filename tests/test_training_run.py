@@ -198,16 +198,21 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
     assert (tmp_path / "again" / "report.md").read_text() == (tmp_path / "report.md").read_text()
 
 
-TRAINED = {"target_far": 1e-3, "clean_spectra": 64}
+TRAINED = {"target_far": 0.2, "clean_spectra": 64}  # 32 clean scenes can show 0.2, not 1e-3
 
 
 @pytest.mark.parametrize("metadata, far, expect, same", [
-    ({"training": {"calibration": TRAINED}}, "1e-3", "calibrated in training to 0.001 on 64 clean scenes", True),
-    ({"calibration": {**TRAINED, "integrate": 16}}, "1e-3", "is for means of 16 scores", True),
-    ({"training": {"calibration": TRAINED}}, "0.2", "compares detectors at different false-alarm rates", False),
-    ({"calibration": {**TRAINED, "calibrated_on": "site.sigmf-meta"}}, "1e-3", "clean spectra of site.sigmf-meta",
+    ({"training": {"calibration": TRAINED}}, "0.2", "calibrated in training to 0.2 on 64 clean scenes", True),
+    ({"calibration": {**TRAINED, "integrate": 16}}, "0.2", "calibrated per spectrum on the same clean scenes, to its "
+     "own target of 0.2", True),
+    # Neither rate can be shown on 32 scenes: both thresholds are their highest score, the same rule (audit 45).
+    ({"calibration": {**TRAINED, "target_far": 1e-3, "integrate": 16}}, "1e-3", "the highest score of the same "
+     "clean scenes (too few to show its target of 0.001)", True),
+    ({"training": {"calibration": TRAINED}}, "1e-3", "compares detectors at different false-alarm rates", False),
+    ({"training": {"calibration": {**TRAINED, "target_far": 1e-3}}}, "0.2", "calibrated in training to 0.001", False),
+    ({"calibration": {**TRAINED, "calibrated_on": "site.sigmf-meta"}}, "0.2", "clean spectra of site.sigmf-meta",
      False),
-    ({}, "1e-3", "has no calibration record", False)])
+    ({}, "0.2", "has no calibration record", False)])
 def test_eval_says_how_the_models_threshold_compares_with_the_baselines(tmp_path, tiny_model, metadata, far, expect,
                                                                         same):
     model = tmp_path / "m.safetensors"

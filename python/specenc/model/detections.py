@@ -127,8 +127,9 @@ def split_at_valleys(dets, occupied, level, min_gap=SPLIT_GAP_BINS, valley_db=SP
 
 def local_contrast_db(dets, level, floor_bins=FLOOR_BINS):
     """(D,) how far each detection's mean `level` (B, N) dB over its bins lies above the local floor: the median
-    level of the `floor_bins` nearest bins on each side, in the same row, that no detection covers (inf where
-    its row has no free bin: nothing to compare with).
+    level of the `floor_bins` nearest bins on each side, in the same row, that no detection covers; where its row
+    has no free bin, the row's 10th-percentile level (a whole band called occupied is mostly a flat noise floor,
+    which an infinite contrast let through: audit 46).
 
     Vectorised: the free bins of the flattened grid are listed once; each detection reads its neighbours there."""
     if not len(dets.row):
@@ -138,9 +139,9 @@ def local_contrast_db(dets, level, floor_bins=FLOOR_BINS):
     start, stop = dets.row * n + dets.bin_start, dets.row * n + dets.bin_stop
     depth = np.cumsum(np.bincount(start, minlength=b * n + 1) - np.bincount(stop, minlength=b * n + 1))[:-1]
     free = np.flatnonzero(depth == 0)  # flat indices of bins no detection covers, ascending
-    if not len(free):
-        return np.full(len(start), np.inf)
     mean = np.add.reduceat(flat, np.stack([start, stop], 1).ravel(), dtype=np.float64)[::2] / (stop - start)
+    if not len(free):
+        return mean - np.percentile(level, 10, axis=1)[dets.row]
     left = np.searchsorted(free, start)[:, None] - np.arange(floor_bins, 0, -1)  # the floor_bins free bins below
     right = np.searchsorted(free, stop)[:, None] + np.arange(floor_bins)  # and above
     slot = np.concatenate([left, right], axis=1)
@@ -151,7 +152,11 @@ def local_contrast_db(dets, level, floor_bins=FLOOR_BINS):
     count = ok.sum(axis=1)
     pick = np.arange(len(values))
     floor = 0.5 * (values[pick, np.maximum(count - 1, 0) // 2].astype(np.float64) + values[pick, count // 2])
-    return np.where(count > 0, mean - floor, np.inf)
+    out = mean - floor
+    lone = count == 0
+    if lone.any():
+        out[lone] = mean[lone] - np.percentile(level[dets.row[lone]], 10, axis=1)
+    return out
 
 
 def drop_faint(dets, level, min_db=FAINT_DB, floor_bins=FLOOR_BINS):
@@ -164,15 +169,14 @@ def drop_faint(dets, level, min_db=FAINT_DB, floor_bins=FLOOR_BINS):
 
 class Detections(Sequence):
     """The detections of a batch of spectra: row i reads as a list of {"bin_start", "bin_stop" (exclusive),
-    "family", "confidence"} dicts in frequency order.
+    "family", "confidence", "contrast_db"} dicts in frequency order.
 
     Kept as flat columns sorted by row, and turned into dicts only when a row is read: building ~19 dicts
     per spectrum cost 4 % of predict on the bench scene, and the flowgraph's emission tracker takes the
     columns as they are.
 
     Columns: row, bin_start, bin_stop (int64), family (int64, index into `names`), confidence (float32),
-    contrast_db (float32: dB of its mean level over the local floor, local_contrast_db; NaN where not measured,
-    inf where its spectrum has no free bin).
+    contrast_db (float32: dB of its mean level over the local floor, local_contrast_db; NaN where not measured).
     """
 
     def __init__(self, n_rows, row, bin_start, bin_stop, family, confidence, names, contrast_db=None):
@@ -205,9 +209,11 @@ class Detections(Sequence):
         if not -len(self) <= i < len(self):
             raise IndexError(f"row {i} of {len(self)}")
         a, b = self._bounds[i % len(self)], self._bounds[i % len(self) + 1]
-        return [{"bin_start": s, "bin_stop": e, "family": self.names[f], "confidence": c}
-                for s, e, f, c in zip(self.bin_start[a:b].tolist(), self.bin_stop[a:b].tolist(),
-                                      self.family[a:b].tolist(), self.confidence[a:b].tolist())]
+        return [{"bin_start": s, "bin_stop": e, "family": self.names[f], "confidence": c,
+                 "contrast_db": None if k != k else k}  # None where not measured (NaN): equal when compared
+                for s, e, f, c, k in zip(self.bin_start[a:b].tolist(), self.bin_stop[a:b].tolist(),
+                                         self.family[a:b].tolist(), self.confidence[a:b].tolist(),
+                                         self.contrast_db[a:b].tolist())]
 
     def __repr__(self):
         return f"Detections({len(self)} rows, {len(self.row)} detections)"
@@ -215,6 +221,9 @@ class Detections(Sequence):
     def take(self, rows):
         """The detections of `rows` (row indices, any order), renumbered 0, 1, ..."""
         rows = np.asarray(rows, np.int64)
+        if len(rows) and not (-len(self) <= rows.min() and rows.max() < len(self)):
+            raise IndexError(f"rows {rows.min()}..{rows.max()} of {len(self)}")
+        rows = rows % max(len(self), 1)
         first, counts = self._bounds[rows], self._bounds[rows + 1] - self._bounds[rows]
         new_row = np.repeat(np.arange(len(rows)), counts)
         where = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())

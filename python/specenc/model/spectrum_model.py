@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from .. import bands, labels
+from .. import bands, dsp, labels
 from .attention import check_backend
 from .checkpoint import load_weights, read_info, save_checkpoint
 from .config import ModelConfig
@@ -46,6 +46,11 @@ CHUNKS_PER_WORKER = 2
 # padding, dropped samples; dsp and the psd block floor it at -200 dB). It carries nothing to classify, and
 # the network, which never saw one, called it jamming: predict reports it as noise, score 0, no detections.
 SILENT_RANGE_DB = 1e-3
+# So is one with more than this share of its bins at that floor: no noise floor, only a few bins of DC (a source
+# repeating one IQ value) or of rounding residue (a noiseless test signal). The network called the first one chirp
+# across the band with an anomaly score just under the threshold, the second dozens of detections (audit 46).
+FLOOR_SHARE = 0.5
+FLOOR_DB = 10.0 * math.log10(dsp.POWER_FLOOR) + 0.1
 
 
 @dataclass
@@ -55,9 +60,10 @@ class Prediction:
     confidence: np.ndarray  # (B,) float32, probability of the label
     anomaly_score: np.ndarray  # (B,) float32 in [0, 1]
     anomaly_kind: list  # (B,) kind name, "" when not anomalous (score <= threshold; alerts need score > threshold)
-    detections: Detections  # (B,) row i: list of {"bin_start", "bin_stop" (exclusive), "family", "confidence"}
+    detections: Detections  # row i: list of {"bin_start", "bin_stop" (exclusive), "family", "confidence", "contrast_db"}
     embedding: np.ndarray  # (B, D) float32
-    anomaly_bins: np.ndarray  # (B, nfft) bool: where the model locates an anomaly (token probability >= 0.5)
+    # (B, nfft) bool: per-token anomaly probability >= 0.5; it places an anomaly on rows whose anomaly_kind is set
+    anomaly_bins: np.ndarray
 
     @classmethod
     def concat(cls, parts):
@@ -338,14 +344,15 @@ class SpectrumModel:
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
         """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order. A spectrum with no
-        dynamic range (digital silence, see SILENT_RANGE_DB) comes out as noise with score 0, no detections.
+        dynamic range or no noise floor (digital silence, see SILENT_RANGE_DB and FLOOR_SHARE) comes out as
+        noise with score 0, no detections.
 
         rx_freq (None, float or (B,) Hz) picks each row's band. sample_rate is accepted for API symmetry
         (detections are in bins; convert with dsp.bin_edges_hz)."""
         x = self._check_spectra(spectra)
         n = x.shape[0]
         r = self.forward_rows(x, bands_for(rx_freq, n))
-        silent = np.ptp(x, axis=1) <= SILENT_RANGE_DB
+        silent = (np.ptp(x, axis=1) <= SILENT_RANGE_DB) | (np.mean(x <= FLOOR_DB, axis=1) > FLOOR_SHARE)
         if silent.any():
             r["label_index"][silent] = labels.FAMILY_INDEX["noise"]
             r["confidence"][silent] = 1.0

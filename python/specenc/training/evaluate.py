@@ -218,22 +218,27 @@ def synthetic_threshold(model, integrate, cal_scores, n_cal, far):
            "far_reachable": allowed >= 0, "model_target_far": target, "model_clean_spectra": own.get("clean_spectra"),
            "model_integrate": integrate, "model_calibrated_on": own.get("calibrated_on")}
     if integrate > 1:
-        source, tau = "calibrated here", calibrate.threshold_for_far(cal_scores, target or far)
+        # Calibrated on the baselines' scenes: the same rate when the targets agree, or when neither can be shown
+        # there (every threshold is then the highest clean score).
+        rate = target or far
+        source, tau = "calibrated here", calibrate.threshold_for_far(cal_scores, rate)
+        out["model_far_reachable"] = calibrate.allowed_false_alarms(n_cal, rate) >= 0
+        same = math.isclose(rate, far) or not (out["model_far_reachable"] or out["far_reachable"])
         log.warning("the model's threshold %.4g is for means of %d scores; the synthetic scenes are single spectra, "
                     "scored at %.4g, calibrated per spectrum to %g on the clean calibration scenes",
-                    model.threshold, integrate, tau, target or far)
+                    model.threshold, integrate, tau, rate)
     else:
         # A site calibration (specenc calibrate) was on other spectra; one without a record may be a placeholder.
         source = "site" if own.get("calibrated_on") else "training" if target is not None else "none"
         tau = float(model.threshold)
-    same = source in ("calibrated here", "training") and math.isclose(target or far, far)
+        same = source == "training" and out["far_reachable"] and math.isclose(target, far)
+        if same and (out["model_clean_spectra"] or 0) > n_cal:
+            log.warning("the baselines are calibrated on %d clean scenes, the model on %d: the baselines' thresholds "
+                        "sit at a lower false-alarm rate (--n-clean %d calibrates them alike)",
+                        n_cal, out["model_clean_spectra"], out["model_clean_spectra"])
     if not same:
         log.warning("F1 at τ compares the model and the baselines at different false-alarm rates (the baselines' "
                     "far=%g; the model's threshold: %s)", far, source)
-    elif (out["model_clean_spectra"] or 0) > n_cal:
-        log.warning("the baselines are calibrated on %d clean scenes, the model on %d: the baselines' thresholds sit "
-                    "at a lower false-alarm rate (--n-clean %d calibrates them alike)",
-                    n_cal, out["model_clean_spectra"], out["model_clean_spectra"])
     return tau, {**out, "threshold": source, "same_target": same}
 
 

@@ -150,9 +150,12 @@ def _thresholds_text(data):
                 "confidence)")
     source = cal["threshold"]
     if source == "calibrated here":
+        rate = cal["model_target_far"] or cal["far"]
         own = (f"the model's own τ is for means of {cal['model_integrate']} scores and these scenes are single spectra, "
-               "so its τ here is calibrated per spectrum on the same clean scenes, to its own target of "
-               f"{cal['model_target_far'] or cal['far']:g}")
+               + (f"so its τ here is calibrated per spectrum on the same clean scenes, to its own target of {rate:g}"
+                  if cal["model_far_reachable"] else
+                  f"so its τ here is the highest score of the same clean scenes (too few to show its target of "
+                  f"{rate:g})"))
     elif source == "training":
         own = (f"the model keeps its own τ, calibrated in training to {cal['model_target_far']:g} on "
                f"{cal['model_clean_spectra']} clean scenes")
