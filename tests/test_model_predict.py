@@ -137,6 +137,8 @@ def test_detections_read_as_rows_of_dicts_and_slice_take_concat_and_replace_by_r
     with pytest.raises(IndexError, match="rows -5..0 of 4"):
         det.take([0, -5])
     assert det[0][0]["contrast_db"] is None  # not measured here; predict's are (drop_faint)
+    with pytest.raises(TypeError, match="not a boolean mask"):  # as integers it named rows 0 and 1 (audit 47)
+        det.take(np.array([True, False, True, False]))
     both = Detections.concat([det, det.take([2])])
     assert len(both) == 5 and as_tuples(both) == rows + [rows[2]]
     other = Detections(2, [1], [100], [104], [2], [0.125], names)  # rows: [], [(100, 104, fm)]
@@ -396,7 +398,7 @@ def test_row_workers_survive_a_failing_chunk_and_concurrent_callers():
             np.testing.assert_allclose(e, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("silence", ["all-zero IQ", "one IQ value repeated", "noiseless tone"])
+@pytest.mark.parametrize("silence", ["all-zero IQ", "one IQ value repeated", "on another floor", "constant"])
 def test_digital_silence_is_noise_with_score_zero_and_leaves_other_rows_alone(silence):
     from gnuradio.specenc import dsp
 
@@ -404,11 +406,12 @@ def test_digital_silence_is_noise_with_score_zero_and_leaves_other_rows_alone(si
     m.threshold = -1.0  # every scored spectrum would alert
     x = _spectra(3)
     n = x.shape[1]
-    iq = {"all-zero IQ": np.zeros(2 * n, np.complex64),
-          "one IQ value repeated": np.full(2 * n, 0.3 - 0.3j, np.complex64),  # a stalled source: DC bins only
-          "noiseless tone": np.exp(2j * np.pi * 10 / n * np.arange(2 * n)).astype(np.complex64)}[silence]
-    x[1] = dsp.power_spectrum(iq, nfft=n)[0]  # no noise floor: most bins at dsp's -200 dB
-    assert np.mean(x[1] <= -199.9) > 0.5
+    stalled = np.full(2 * n, 0.3 - 0.3j, np.complex64)  # a source repeating one value: DC bins only
+    x[1] = {"all-zero IQ": dsp.power_spectrum(np.zeros(2 * n, np.complex64), nfft=n)[0],  # every bin at -200 dB
+            "one IQ value repeated": dsp.power_spectrum(stalled, nfft=n)[0],
+            # the same in dB of user code, 10*log10(p + 1e-12): the floor rule is relative (audit 47)
+            "on another floor": 10 * np.log10(dsp.power_spectrum(stalled, nfft=n, db=False)[0] + 1e-12),
+            "constant": np.full(n, -60.0)}[silence]
     pred = m.predict(x)
     alone = m.predict(x[[0, 2]])
     assert pred.labels[1] == "noise" and pred.confidence[1] == 1.0 and pred.anomaly_score[1] == 0.0

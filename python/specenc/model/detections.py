@@ -53,7 +53,8 @@ def _segmented_running_max(values, run_id):
 def grid_to_detections(token_prob, level_db, stride, family_names, valley_db=VALLEY_DB):
     """token_prob (B, T, F) per-token family probabilities (class 0 = no emission; dropped tokens as
     P(no emission) = 1), level_db (B, T) each token's window maximum in dB -> Detections (per row, a list
-    of {"bin_start", "bin_stop" (exclusive), "family", "confidence"} in frequency order).
+    of {"bin_start", "bin_stop" (exclusive), "family", "confidence", "contrast_db"} in frequency order; contrast
+    not measured yet: drop_faint measures it).
 
     Vectorised over the batch on the flattened grid; runs never cross a row."""
     b, t, _ = token_prob.shape
@@ -220,6 +221,8 @@ class Detections(Sequence):
 
     def take(self, rows):
         """The detections of `rows` (row indices, any order), renumbered 0, 1, ..."""
+        if np.asarray(rows).dtype == bool:  # as integers a mask would name rows 0 and 1
+            raise TypeError("Detections.take: rows must be row indices, not a boolean mask (np.flatnonzero it)")
         rows = np.asarray(rows, np.int64)
         if len(rows) and not (-len(self) <= rows.min() and rows.max() < len(self)):
             raise IndexError(f"rows {rows.min()}..{rows.max()} of {len(self)}")
@@ -243,6 +246,8 @@ class Detections(Sequence):
 
     def replace(self, rows, other):
         """These detections with row rows[j] taken from other's row j."""
+        if np.asarray(rows).dtype == bool:
+            raise TypeError("Detections.replace: rows must be row indices, not a boolean mask (np.flatnonzero it)")
         source = np.arange(len(self))
         source[np.asarray(rows, np.int64)] = len(self) + np.arange(len(other))
         return Detections.concat([self, other]).take(source)

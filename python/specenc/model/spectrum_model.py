@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from .. import bands, dsp, labels
+from .. import bands, labels
 from .attention import check_backend
 from .checkpoint import load_weights, read_info, save_checkpoint
 from .config import ModelConfig
@@ -42,15 +42,14 @@ CPU_PASS_ROWS = 32
 # MIN_CHUNK_ROWS runs whole on one thread (batch 1: 748 spectra/s on one thread vs 373 on two).
 MIN_CHUNK_ROWS = 8
 CHUNKS_PER_WORKER = 2
-# A spectrum whose bins all lie within this range (dB) is digital silence (all-zero IQ: a stalled source,
-# padding, dropped samples; dsp and the psd block floor it at -200 dB). It carries nothing to classify, and
-# the network, which never saw one, called it jamming: predict reports it as noise, score 0, no detections.
-SILENT_RANGE_DB = 1e-3
-# So is one with more than this share of its bins at that floor: no noise floor, only a few bins of DC (a source
-# repeating one IQ value) or of rounding residue (a noiseless test signal). The network called the first one chirp
-# across the band with an anomaly score just under the threshold, the second dozens of detections (audit 46).
-FLOOR_SHARE = 0.5
-FLOOR_DB = 10.0 * math.log10(dsp.POWER_FLOOR) + 0.1
+# A spectrum with more than SILENT_SHARE of its bins within SILENT_DB of its lowest level has no noise floor: digital
+# silence (all-zero IQ: a stalled source, padding, dropped samples; dsp and the psd block floor it at -200 dB), a
+# source repeating one IQ value (only its DC bins above that floor), a constant row. It carries nothing to
+# classify, and the network, which never saw one, called them jamming, or one chirp across the band with a score
+# just under the threshold (audit 46): predict reports them as noise, score 0, no detections. Relative to the
+# row's own lowest level, so a floor other than -200 dB (10*log10(p + 1e-12), an offset) is silence too.
+SILENT_SHARE = 0.5
+SILENT_DB = 0.1
 
 
 @dataclass
@@ -344,15 +343,14 @@ class SpectrumModel:
 
     def predict(self, spectra, rx_freq=None, sample_rate=None):
         """spectra (B, nfft) or (nfft,) dB -> Prediction with B rows in input order. A spectrum with no
-        dynamic range or no noise floor (digital silence, see SILENT_RANGE_DB and FLOOR_SHARE) comes out as
-        noise with score 0, no detections.
+        noise floor (digital silence, see SILENT_SHARE) comes out as noise with score 0, no detections.
 
         rx_freq (None, float or (B,) Hz) picks each row's band. sample_rate is accepted for API symmetry
         (detections are in bins; convert with dsp.bin_edges_hz)."""
         x = self._check_spectra(spectra)
         n = x.shape[0]
         r = self.forward_rows(x, bands_for(rx_freq, n))
-        silent = (np.ptp(x, axis=1) <= SILENT_RANGE_DB) | (np.mean(x <= FLOOR_DB, axis=1) > FLOOR_SHARE)
+        silent = np.mean(x <= x.min(axis=1, keepdims=True) + SILENT_DB, axis=1) > SILENT_SHARE
         if silent.any():
             r["label_index"][silent] = labels.FAMILY_INDEX["noise"]
             r["confidence"][silent] = 1.0

@@ -218,12 +218,13 @@ def synthetic_threshold(model, integrate, cal_scores, n_cal, far):
            "far_reachable": allowed >= 0, "model_target_far": target, "model_clean_spectra": own.get("clean_spectra"),
            "model_integrate": integrate, "model_calibrated_on": own.get("calibrated_on")}
     if integrate > 1:
-        # Calibrated on the baselines' scenes: the same rate when the targets agree, or when neither can be shown
-        # there (every threshold is then the highest clean score).
+        # Calibrated on the baselines' scenes: at the same rate when both allow as many scores over the threshold
+        # (the same order statistic; the highest score where a rate cannot be shown).
         rate = target or far
         source, tau = "calibrated here", calibrate.threshold_for_far(cal_scores, rate)
-        out["model_far_reachable"] = calibrate.allowed_false_alarms(n_cal, rate) >= 0
-        same = math.isclose(rate, far) or not (out["model_far_reachable"] or out["far_reachable"])
+        allowed_own = calibrate.allowed_false_alarms(n_cal, rate)
+        out["model_far_reachable"] = allowed_own >= 0
+        same = max(allowed_own, 0) == out["allowed_false_alarms"]
         log.warning("the model's threshold %.4g is for means of %d scores; the synthetic scenes are single spectra, "
                     "scored at %.4g, calibrated per spectrum to %g on the clean calibration scenes",
                     model.threshold, integrate, tau, rate)
