@@ -490,6 +490,21 @@ def test_calibrate_cli_integrate_sets_the_threshold_of_running_means(tmp_path, t
         calibrate_cli.recalibrate(model, meta, 0.01, integrate=800)
 
 
+@pytest.mark.parametrize("integrate", [1, 4])
+def test_calibrate_leaves_digital_silence_out(tmp_path, tiny_model, caplog, integrate):
+    """A gap of zeros scores 0: counted as clean trials it would lower the threshold (audit of session 22)."""
+    rng = np.random.default_rng(4)
+    iq = ((rng.normal(size=256 * 100) + 1j * rng.normal(size=256 * 100)) * 1e-3).astype(np.complex64)
+    gapped = np.concatenate([iq[:256 * 50], np.zeros(256 * 100, np.complex64), iq[256 * 50:]])
+    model = load_model(tiny_model)
+    with caplog.at_level("WARNING"):
+        tau, summary = calibrate_cli.recalibrate(model, sigmf_io.write_recording(
+            str(tmp_path / "gap.sigmf-meta"), gapped, 1e6, 433.92e6), far=0.2, integrate=integrate)
+    assert "gap.sigmf-meta: 199 of its 399 spectra are digital silence" in caplog.text
+    # Left: the 200 spectra that are not silence, or the means of 4 within the two stretches of them (3 fewer each)
+    assert summary["clean_spectra"] == {1: 200, 4: 200 - 2 * 3}[integrate]
+
+
 def test_calibrate_and_eval_refuse_an_average_below_one(tmp_path, tiny_model):
     iq = np.ones(4096, np.complex64)
     meta = sigmf_io.write_recording(str(tmp_path / "clean.sigmf-meta"), iq, 1e6, 433.92e6)

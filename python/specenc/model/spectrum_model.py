@@ -52,6 +52,12 @@ SILENT_SHARE = 0.5
 SILENT_DB = 0.1
 
 
+def silent_rows(spectra):
+    """(B,) bool: the rows of (B, nfft) dB spectra that are digital silence (see SILENT_SHARE)."""
+    x = np.asarray(spectra)
+    return np.mean(x <= x.min(axis=1, keepdims=True) + SILENT_DB, axis=1) > SILENT_SHARE
+
+
 @dataclass
 class Prediction:
     labels: list  # (B,) family names
@@ -350,7 +356,7 @@ class SpectrumModel:
         x = self._check_spectra(spectra)
         n = x.shape[0]
         r = self.forward_rows(x, bands_for(rx_freq, n))
-        silent = np.mean(x <= x.min(axis=1, keepdims=True) + SILENT_DB, axis=1) > SILENT_SHARE
+        silent = silent_rows(x)
         if silent.any():
             r["label_index"][silent] = labels.FAMILY_INDEX["noise"]
             r["confidence"][silent] = 1.0

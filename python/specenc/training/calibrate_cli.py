@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .. import sigmf_io
 from ..folders import make_parent
+from ..model.spectrum_model import silent_rows
 from . import calibrate, datasets, evaluate, modelio
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,18 @@ def recording_scores(model, recording, average, max_spectra, integrate):
                     "on a recording without them", name, len(marked), marked[0].get("core:sample_start", 0))
     with tqdm(total=len(spectra), desc=f"scoring {name}", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
+    # Digital silence (a gap, zero padding) scores 0 wherever it is: counted as the site's clean trials it would
+    # lower the threshold by as many as it holds, so it is left out, with the means that reach into it.
+    silent = silent_rows(spectra)
+    if silent.any():
+        log.warning("%s: %d of its %d spectra are digital silence (gaps, zero padding), left out of the calibration",
+                    name, int(silent.sum()), len(spectra))
     if integrate == 1:
-        return scores
+        return scores[~silent]
     if len(scores) < integrate:
         raise ValueError(f"{rec.meta_path or rec.data_path}: its {len(scores)} spectra are fewer than "
                          f"integrate={integrate}")
-    return calibrate.score_means(scores, integrate)
+    return calibrate.score_means(scores, integrate)[calibrate.score_means(silent, integrate) == 0]
 
 
 def main(args):
