@@ -137,8 +137,11 @@ def test_detections_read_as_rows_of_dicts_and_slice_take_concat_and_replace_by_r
     with pytest.raises(IndexError, match="rows -5..0 of 4"):
         det.take([0, -5])
     assert det[0][0]["contrast_db"] is None  # not measured here; predict's are (drop_faint)
-    with pytest.raises(TypeError, match="not a boolean mask"):  # as integers it named rows 0 and 1 (audit 47)
-        det.take(np.array([True, False, True, False]))
+    for bad in (np.array([True, False, True, False]), np.array([0.9, 2.99])):  # read as rows 0/1, truncated
+        with pytest.raises(TypeError, match="must be integer row indices"):  # (audits 47, 48)
+            det.take(bad)
+    with pytest.raises(ValueError, match="2 rows to replace by the 1 of the other"):
+        det.replace([0, 2], det.take([1]))
     both = Detections.concat([det, det.take([2])])
     assert len(both) == 5 and as_tuples(both) == rows + [rows[2]]
     other = Detections(2, [1], [100], [104], [2], [0.125], names)  # rows: [], [(100, 104, fm)]

@@ -500,9 +500,15 @@ def test_calibrate_leaves_digital_silence_out(tmp_path, tiny_model, caplog, inte
     with caplog.at_level("WARNING"):
         tau, summary = calibrate_cli.recalibrate(model, sigmf_io.write_recording(
             str(tmp_path / "gap.sigmf-meta"), gapped, 1e6, 433.92e6), far=0.2, integrate=integrate)
-    assert "gap.sigmf-meta: 199 of its 399 spectra are digital silence" in caplog.text
-    # Left: the 200 spectra that are not silence, or the means of 4 within the two stretches of them (3 fewer each)
-    assert summary["clean_spectra"] == {1: 200, 4: 200 - 2 * 3}[integrate]
+    # 199 spectra all zeros, and 2 on each side that share samples with the gap (the one straddling its edge, partly
+    # zeros, scores high: audit 48)
+    assert "gap.sigmf-meta: 203 of its 399 spectra are digital silence or straddle its edges" in caplog.text
+    # Left: the other 196, or the means of 4 within the two stretches of them (3 fewer each)
+    assert summary["clean_spectra"] == {1: 196, 4: 196 - 2 * 3}[integrate]
+    with pytest.raises(ValueError, match="nothing to calibrate on: every spectrum of these recordings is or reaches "
+                                         "into digital silence"):
+        calibrate_cli.recalibrate(model, sigmf_io.write_recording(str(tmp_path / "zeros.sigmf-meta"),
+                                                                  np.zeros(256 * 20, np.complex64), 1e6, 433.92e6), 0.2)
 
 
 def test_calibrate_and_eval_refuse_an_average_below_one(tmp_path, tiny_model):

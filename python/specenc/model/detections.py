@@ -168,6 +168,14 @@ def drop_faint(dets, level, min_db=FAINT_DB, floor_bins=FLOOR_BINS):
                       dets.confidence[keep], dets.names, contrast[keep])
 
 
+def _row_indices(rows, what):
+    """rows as int64 indices; a boolean mask (as integers, rows 0 and 1) or floats (truncated) are refused."""
+    a = np.asarray(rows)
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"Detections.{what}: rows must be integer row indices, not {a.dtype} (a mask: np.flatnonzero)")
+    return a.astype(np.int64).ravel()
+
+
 class Detections(Sequence):
     """The detections of a batch of spectra: row i reads as a list of {"bin_start", "bin_stop" (exclusive),
     "family", "confidence", "contrast_db"} dicts in frequency order.
@@ -221,9 +229,7 @@ class Detections(Sequence):
 
     def take(self, rows):
         """The detections of `rows` (row indices, any order), renumbered 0, 1, ..."""
-        if np.asarray(rows).dtype == bool:  # as integers a mask would name rows 0 and 1
-            raise TypeError("Detections.take: rows must be row indices, not a boolean mask (np.flatnonzero it)")
-        rows = np.asarray(rows, np.int64)
+        rows = _row_indices(rows, "take")
         if len(rows) and not (-len(self) <= rows.min() and rows.max() < len(self)):
             raise IndexError(f"rows {rows.min()}..{rows.max()} of {len(self)}")
         rows = rows % max(len(self), 1)
@@ -246,10 +252,11 @@ class Detections(Sequence):
 
     def replace(self, rows, other):
         """These detections with row rows[j] taken from other's row j."""
-        if np.asarray(rows).dtype == bool:
-            raise TypeError("Detections.replace: rows must be row indices, not a boolean mask (np.flatnonzero it)")
+        rows = _row_indices(rows, "replace")
+        if len(rows) != len(other):
+            raise ValueError(f"Detections.replace: {len(rows)} rows to replace by the {len(other)} of the other")
         source = np.arange(len(self))
-        source[np.asarray(rows, np.int64)] = len(self) + np.arange(len(other))
+        source[rows] = len(self) + np.arange(len(other))
         return Detections.concat([self, other]).take(source)
 
 

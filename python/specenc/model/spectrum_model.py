@@ -47,9 +47,10 @@ CHUNKS_PER_WORKER = 2
 # source repeating one IQ value (only its DC bins above that floor), a constant row. It carries nothing to
 # classify, and the network, which never saw one, called them jamming, or one chirp across the band with a score
 # just under the threshold (audit 46): predict reports them as noise, score 0, no detections. Relative to the
-# row's own lowest level, so a floor other than -200 dB (10*log10(p + 1e-12), an offset) is silence too.
+# row's own lowest level, so a floor other than -200 dB (10*log10(p + 1e-12), an offset) is silence too. Only an
+# exact floor: 0.1 dB took noise averaged over 16384 frames, with a 53 dB carrier on it, for silence (audit 48).
 SILENT_SHARE = 0.5
-SILENT_DB = 0.1
+SILENT_DB = 0.01  # exact floors and constants; the noise of the longest average the psd block takes spreads wider
 
 
 def silent_rows(spectra):
