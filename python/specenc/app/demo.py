@@ -74,11 +74,12 @@ def main(args):
 
 
 # One site's scores are steady (the demo scene's average 0.425 between ghosts, 99 % under 0.49), so a threshold
-# set on its own clean recording sits far below the shipped one (0.986, set across every generated site), and
+# set on its own clean recording sits far below the shipped one (0.980, set across every generated site), and
 # the mean of 16 scores (calibrate.SITE_INTEGRATE; 8 ms at 1 MS/s) lets a frequency hopper's small lift clear it.
-# On the demo scenes of seeds 0-8 (time overlap): 42 of 54 ghosts caught against 25 at the shipped threshold, with
-# 9 of 89 alerts between the ghosts (0 of 50). With twins drawn without the ghosts (another site) and the previous
-# model: 39 of 54; single scores 41 with 19 of 129 alerts between ghosts, means of 32 42 with 5 of 78, of 64 41.
+# On the demo scenes of seeds 0-8 (time overlap), v13: 39 of 54 ghosts caught against 25 at the shipped threshold,
+# with 7 of 91 alerts between the ghosts (0 of 49); v12: 42 of 54, 9 of 89. With twins drawn without the ghosts
+# (another site) and v10: 39 of 54; single scores 41 with 19 of 129 alerts between ghosts, means of 32 42 with 5
+# of 78, of 64 41.
 def site_calibrated(args, model, average, rec, truth):
     """Calibrate on a clean recording of the demo's site, run the ghost scene again -> summary rows."""
     from ..training.calibrate import DEFAULT_FAR, SITE_INTEGRATE
