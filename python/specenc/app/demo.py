@@ -73,7 +73,7 @@ def main(args):
     return 0
 
 
-# One site's scores are steady (the demo scene's average 0.425 between ghosts, 99 % under 0.49), so a threshold
+# One site's scores are steady (v10: the demo scene's average 0.425 between ghosts, 99 % under 0.49), so a threshold
 # set on its own clean recording sits far below the shipped one (0.980, set across every generated site), and
 # the mean of 16 scores (calibrate.SITE_INTEGRATE; 8 ms at 1 MS/s) lets a frequency hopper's small lift clear it.
 # On the demo scenes of seeds 0-8 (time overlap), v13: 39 of 54 ghosts caught against 25 at the shipped threshold,
