@@ -44,6 +44,7 @@ make_venv() {
     if [ ! -x "$PY" ]; then
         log "creating $VENV (system site packages: GNU Radio, numpy, scipy from Debian)"
         /usr/bin/python3 -m venv --system-site-packages "$VENV"
+        rm -f "$STAMPS/requirements.sha256"  # it described the venv that was removed (audit 50)
     fi
     mkdir -p "$STAMPS"
     local want have=""
@@ -75,7 +76,7 @@ build_install() {
     fi
     cmake --build "$BUILD" -j "$JOBS"
     cmake --install "$BUILD" > "$BUILD/install.log"
-    log "installed into $VENV ($(grep -c "Installing:" "$BUILD/install.log") files updated; see build/install.log)"
+    log "installed into $VENV ($(grep -c "Installing:" "$BUILD/install.log") files; see build/install.log)"
 }
 
 case "${1:-all}" in
