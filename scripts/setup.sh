@@ -44,16 +44,15 @@ make_venv() {
     if [ ! -x "$PY" ]; then
         log "creating $VENV (system site packages: GNU Radio, numpy, scipy from Debian)"
         /usr/bin/python3 -m venv --system-site-packages "$VENV"
-        rm -f "$STAMPS/requirements.sha256"  # it described the venv that was removed (audit 50)
     fi
-    mkdir -p "$STAMPS"
-    local want have=""
+    # The stamp lives in the venv, so a venv made anew (rm -rf, venv --clear) is installed into (audit 50, 51).
+    local stamp="$VENV/specenc-requirements.sha256" want have=""
     want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
-    [ -f "$STAMPS/requirements.sha256" ] && have="$(cat "$STAMPS/requirements.sha256")"
+    [ -f "$stamp" ] && have="$(cat "$stamp")"
     if [ "$want" != "$have" ]; then
         log "pip install -r requirements.txt"
         "$PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
-        echo "$want" > "$STAMPS/requirements.sha256"
+        echo "$want" > "$stamp"
     fi
 }
 
@@ -76,7 +75,7 @@ build_install() {
     fi
     cmake --build "$BUILD" -j "$JOBS"
     cmake --install "$BUILD" > "$BUILD/install.log"
-    log "installed into $VENV ($(grep -c "Installing:" "$BUILD/install.log") files; see build/install.log)"
+    log "installed into $VENV ($(grep -c "Installing:" "$BUILD/install.log") files updated; see build/install.log)"
 }
 
 case "${1:-all}" in
