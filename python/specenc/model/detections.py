@@ -141,20 +141,19 @@ def local_contrast_db(dets, level, floor_bins=FLOOR_BINS):
     depth = np.cumsum(np.bincount(start, minlength=b * n + 1) - np.bincount(stop, minlength=b * n + 1))[:-1]
     free = np.flatnonzero(depth == 0)  # flat indices of bins no detection covers, ascending
     mean = np.add.reduceat(flat, np.stack([start, stop], 1).ravel(), dtype=np.float64)[::2] / (stop - start)
-    if not len(free):
-        return mean - np.percentile(level, 10, axis=1)[dets.row]
-    left = np.searchsorted(free, start)[:, None] - np.arange(floor_bins, 0, -1)  # the floor_bins free bins below
-    right = np.searchsorted(free, stop)[:, None] + np.arange(floor_bins)  # and above
-    slot = np.concatenate([left, right], axis=1)
-    near = free[np.clip(slot, 0, len(free) - 1)]
-    ok = (slot >= 0) & (slot < len(free)) & (near // n == dets.row[:, None])
-    # float32, as the spectra: sorting these rows costs a sixth of sorting them as float64
-    values = np.sort(np.where(ok, flat[near], np.float32(np.inf)), axis=1)  # unused slots sort last
-    count = ok.sum(axis=1)
-    pick = np.arange(len(values))
-    floor = 0.5 * (values[pick, np.maximum(count - 1, 0) // 2].astype(np.float64) + values[pick, count // 2])
-    out = mean - floor
-    lone = count == 0
+    out, lone = np.zeros(len(start)), np.ones(len(start), bool)
+    if len(free):
+        left = np.searchsorted(free, start)[:, None] - np.arange(floor_bins, 0, -1)  # the floor_bins free bins below
+        right = np.searchsorted(free, stop)[:, None] + np.arange(floor_bins)  # and above
+        slot = np.concatenate([left, right], axis=1)
+        near = free[np.clip(slot, 0, len(free) - 1)]
+        ok = (slot >= 0) & (slot < len(free)) & (near // n == dets.row[:, None])
+        # float32, as the spectra: sorting these rows costs a sixth of sorting them as float64
+        values = np.sort(np.where(ok, flat[near], np.float32(np.inf)), axis=1)  # unused slots sort last
+        count = ok.sum(axis=1)
+        pick = np.arange(len(values))
+        out = mean - 0.5 * (values[pick, np.maximum(count - 1, 0) // 2].astype(np.float64) + values[pick, count // 2])
+        lone = count == 0
     if lone.any():
         out[lone] = mean[lone] - np.percentile(level[dets.row[lone]], 10, axis=1)
     return out

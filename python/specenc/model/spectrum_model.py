@@ -66,7 +66,8 @@ class Prediction:
     confidence: np.ndarray  # (B,) float32, probability of the label
     anomaly_score: np.ndarray  # (B,) float32 in [0, 1]
     anomaly_kind: list  # (B,) kind name, "" when not anomalous (score <= threshold; alerts need score > threshold)
-    detections: Detections  # row i: list of {"bin_start", "bin_stop" (exclusive), "family", "confidence", "contrast_db"}
+    # row i: list of {"bin_start", "bin_stop" (exclusive), "family", "confidence", "contrast_db"}
+    detections: Detections
     embedding: np.ndarray  # (B, D) float32
     # (B, nfft) bool: per-token anomaly probability >= 0.5; it places an anomaly on rows whose anomaly_kind is set
     anomaly_bins: np.ndarray

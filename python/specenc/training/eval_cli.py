@@ -25,8 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--n-test", type=int, default=2048, help="mixed held-out scenes, half with anomalies (2048)")
     parser.add_argument("--n-clean", type=int, default=4096, help="clean scenes per clean set: calibration, false alarms (4096)")
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
-                        help="false-alarm rate the baselines are calibrated to; the model keeps its own threshold unless that "
-                             "is for means of several scores (specenc calibrate --integrate) (%(default)g)")
+                        help="false-alarm rate the baselines are calibrated to; the model keeps its own threshold "
+                             "unless that is for means of several scores (specenc calibrate --integrate) "
+                             "(%(default)g)")
     parser.add_argument("--ae-steps", type=int, default=300, help="training steps of the autoencoder baseline (300)")
     parser.add_argument("--average", type=int, default=1,
                         help="frames averaged per spectrum for recordings (default 1; training saw 1, 2 and 4)")

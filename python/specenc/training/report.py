@@ -151,7 +151,8 @@ def _thresholds_text(data):
     source = cal["threshold"]
     if source == "calibrated here":
         rate = cal["model_target_far"] or cal["far"]
-        own = (f"the model's own τ is for means of {cal['model_integrate']} scores and these scenes are single spectra, "
+        own = (f"the model's own τ is for means of {cal['model_integrate']} scores and these scenes are single "
+               "spectra, "
                + (f"so its τ here is calibrated per spectrum on the same clean scenes, to its own target of {rate:g}"
                   if cal.get("model_far_reachable", True) else  # not recorded before audit 47
                   f"so its τ here is the highest score of the same clean scenes (too few to show its target of "

@@ -163,8 +163,8 @@ def _write_metrics(out_dir, history):
         w.writerows(history)
 
 
-# What a resumed run may change: how long it goes on, and where its batches are made. Anything else would mix two recipes in one model (and a new seed
-# a new validation set, against which the saved best loss means nothing).
+# What a resumed run may change: how long it goes on, and where its batches are made. Anything else would mix two
+# recipes in one model (and a new seed a new validation set, against which the saved best loss means nothing).
 RESUMABLE_CHANGES = ("max_minutes", "max_epochs", "patience", "workers")
 
 
