@@ -7,7 +7,8 @@ under equal compute rather than reproduce converged numbers.
 
 Run: python -m gnuradio.specenc.training.ablations --base configs/ablation_base.json --steps 300 \
          --out docs/eval/ablations
-(ablation_base.json: the paper's 4-bin tokens with gumbel dropout, which every variant changes one field of)
+(ablation_base.json: the paper's 4-bin tokens with gumbel dropout, which every variant changes one field of;
+ --base configs/default.json asks the same of the shipped network)
 """
 
 import argparse
@@ -21,6 +22,7 @@ import numpy as np
 
 from .. import json_out
 from . import evaluate, metrics, train
+from ..model.config import ModelConfig
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -39,14 +41,22 @@ CELLS = {
     "layernorm": {"norm": "layernorm"},
     "rmsnorm": {"norm": "rmsnorm"},
 }
-# Cells that are the same network as the base (r=0.25 gumbel, dynamic RoPE, RMSNorm) share one run.
-BASE_ALIASES = {"rope dynamic": "r=0.25 gumbel", "rmsnorm": "r=0.25 gumbel"}
 TABLES = {
     "Compression vs accuracy": ["r=0 (no dropout)", "r=0.25 fixed", "r=0.25 gumbel", "r=0.5 fixed", "r=0.5 gumbel"],
     "RoPE": ["rope none", "rope static", "rope dynamic"],
     "Normalisation": ["rmsnorm", "layernorm"],
     "Anomaly F1 vs dropout ratio (gumbel)": ["r=0 (no dropout)", "r=0.25 gumbel", "r=0.5 gumbel", "r=0.75 gumbel"],
 }
+
+
+def shared_runs(base):
+    """cell -> the first cell (in CELLS order) training the same network: cells equal to the base share its run."""
+    first, runs = {}, {}
+    for name, overrides in CELLS.items():
+        network = json.dumps(ModelConfig.from_dict({**base.model, **overrides, "nfft": base.nfft}).to_dict(),
+                             sort_keys=True)
+        runs[name] = first.setdefault(network, name)
+    return runs
 
 
 def cell_config(base, overrides, steps, seed):
@@ -88,29 +98,31 @@ def run_cell(name, cfg, out_dir, n_test, n_clean, test_seed):
     }
 
 
-def markdown(rows, steps, command):
+def markdown(rows, runs, steps, n_test, n_clean, command):
     by = {r["cell"]: r for r in rows}
+    shared = "; ".join(f"{c} is {runs[c]}" for c in CELLS if runs[c] != c)
     lines = ["# Paper tables on our data (small budget per cell)", "",
              f"Each cell: the base config (`--base` in the command below) with one model field changed, trained for "
-             f"**{steps} steps** (batch 64, a small fraction of the shipped model's training) and evaluated on the "
-             "same held-out synthetic scenes. "
+             f"**{steps} steps** (batch 64, a fraction of the shipped model's training) and evaluated on the "
+             "same held-out synthetic scenes. Cells that leave the base's network as it is share one run "
+             f"({shared}). "
              "Numbers compare variants under equal small compute; they are not converged figures. "
-             "The test set has 1024 scenes (one seed), so differences below ~3 pp in accuracy or ~0.03 in AUROC are "
-             "within noise; thresholds come from only 1024 clean spectra, so F1@τ is rough. "
+             f"The test set has {n_test} scenes (one seed), so differences below ~{3 * (1024 / n_test) ** 0.5:.0f} pp "
+             f"in accuracy are within noise; thresholds come from only {n_clean} clean spectra, so F1@τ is rough. "
              "`train s` is wall time on a shared, variably loaded machine: not a speed comparison.", "",
              f"Command: `{command}`", ""]
     for title, cells in TABLES.items():
         lines += [f"## {title}", "", "| variant | family acc. | acc. SNR≥10 dB | anomaly F1@τ | best F1 | AUROC | "
                   "det. recall | train s |", "|---|---|---|---|---|---|---|---|"]
         for c in cells:
-            r = by.get(BASE_ALIASES.get(c, c))
+            r = by.get(runs[c])
             if r is None:
                 continue
             lines.append(f"| {c} | {100 * r['family_accuracy']:.1f} % | {100 * r['family_accuracy_snr_ge_10']:.1f} % | "
                          f"{r['anomaly_f1_at_threshold']:.3f} | {r['anomaly_best_f1']:.3f} | {r['anomaly_auroc']:.3f} | "
                          f"{r['detection_recall']:.3f} | {r['train_s']:.0f} |")
         lines.append("")
-    missing = [c for c in CELLS if c not in BASE_ALIASES and c not in by]
+    missing = [c for c in CELLS if runs[c] == c and c not in by]
     if missing:
         lines += [f"Not run (out of time on the shared machine): {', '.join(missing)}.", ""]
     lines += ["Paper claims for comparison: 91.4 % accuracy at r = 0.25 Gumbel, dynamic θ +2.6 pp over static, "
@@ -122,7 +134,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="configs/ablation_base.json")
     ap.add_argument("--steps", type=int, default=300, help="training steps per cell")
-    ap.add_argument("--cells", nargs="*", default=None, help="subset of cells (default: all)")
+    ap.add_argument("--cells", nargs="*", default=None, choices=list(CELLS), help="subset of cells (default: all)")
     ap.add_argument("--out", default="docs/eval/ablations")
     ap.add_argument("--work", default="out/ablations", help="where the cells' checkpoints go")
     ap.add_argument("--n-test", type=int, default=1024)
@@ -133,7 +145,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     base = TrainConfig.load(args.base)
-    names = args.cells or [c for c in CELLS if c not in BASE_ALIASES]
+    runs = shared_runs(base)
+    names = [runs[c] for c in args.cells] if args.cells else [c for c in CELLS if runs[c] == c]
     os.makedirs(args.out, exist_ok=True)
     rows_path = os.path.join(args.out, "ablations.json")
     rows = json_out.null_to_nan(json.load(open(rows_path))) if os.path.exists(rows_path) else []
@@ -151,7 +164,7 @@ def main(argv=None):
     argv = [a for a in (argv or os.sys.argv[1:]) if a != "--report-only"]
     command = "python -m gnuradio.specenc.training.ablations " + " ".join(argv)
     with open(os.path.join(args.out, "ablations.md"), "w") as f:
-        f.write(markdown(rows, args.steps, command))
+        f.write(markdown(rows, runs, args.steps, args.n_test, args.n_clean, command))
     return 0
 
 
