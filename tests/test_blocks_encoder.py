@@ -166,6 +166,15 @@ def test_retune_mid_stream_moves_detections_and_model_band():
     np.testing.assert_array_equal(seen, [FREQ] * 10 + [1575.42e6] * 30)
 
 
+def test_a_retune_to_0_hz_leaves_the_earlier_spectra_of_its_window_their_band():
+    """0 Hz (unknown tuning, band 'other') from spectrum 10 on: the window's first 10 spectra were tuned to 433.92
+    MHz and keep that band (the whole window went to the model without a frequency when it ended at 0 Hz; audit 52)."""
+    model = ToneModel(NFFT)
+    run_encoder(scene(40), model, rx_tags() + [tag(10, "rx_freq", pmt.from_double(0.0))], batch=64)
+    seen = np.concatenate([np.broadcast_to(f, (n,)) for n, f in model.calls[1:]])
+    np.testing.assert_array_equal(seen, [FREQ] * 10 + [0.0] * 30)
+
+
 def test_fallback_tuning_without_rx_tags():
     spectra = np.full((14, NFFT), -100.0, np.float32)
     spectra[:3, 0] = -50.0

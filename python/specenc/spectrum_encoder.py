@@ -308,9 +308,10 @@ class spectrum_encoder(gr.basic_block):
         rows = np.flatnonzero(valid)
         pred = None
         if rows.size:
-            known = self._clock.freq > 0
             finite = slice(None) if rows.size == n else rows  # all finite: a view of the copy, not a second copy
-            pred = self._calls.submit(spectra[finite], freqs[finite] if known else None,
+            # each spectrum's own tuning: a window retuned to 0 Hz (unknown, band 'other') mid-way keeps its
+            # earlier spectra's band
+            pred = self._calls.submit(spectra[finite], freqs[finite],
                                       self._clock.rate if self._clock.rate > 0 else None)
         return _Window(first, spectra, valid, rows, runs, pred, context, retunes)
 
