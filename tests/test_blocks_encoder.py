@@ -242,8 +242,6 @@ def test_constructor_refuses_bad_arguments():
         spectrum_encoder(model_path=model, nfft=NFFT, embeddings=5)
     with pytest.raises(ValueError, match="tokens_kept=1.5"):
         spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=1.5)
-    with pytest.raises(ValueError, match="no token-drop override"):
-        spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=0.5)  # a model without the override
     with pytest.raises(ValueError, match="device='gpu'"):
         open_model("x.safetensors", device="gpu")
     with pytest.raises(ValueError, match="runtime='tensorrt'"):
@@ -416,13 +414,29 @@ def test_anomaly_bin_extents_are_first_and_one_past_last_bin():
     assert located.tolist() == [False, False] and lo.size == hi.size == 0
 
 
-def test_tokens_kept_runs_the_model_on_fewer_tokens_in_the_flowgraph():
-    from gnuradio.specenc.model import ModelConfig, SpectrumModel
+def test_tokens_kept_runs_the_model_on_fewer_tokens_in_the_flowgraph(tmp_path):
+    from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
     model = SpectrumModel.from_config(ModelConfig(nfft=NFFT, pool_stride=4, d_model=16, n_layers=1, n_heads=2,
                                                   n_kv_heads=2, dropout_mode="none", drop_ratio=0.0), seed=0)
+    path, _ = model.save(str(tmp_path / "m.safetensors"))
     spectra = scene(n=20)
-    out, _, _ = run_encoder(spectra, model, tokens_kept=0.5)
+    out, _, _ = run_encoder(spectra, str(path), tokens_kept=0.5)
+    model.set_tokens_kept(0.5)
     assert model.net.dropout.n_keep == NFFT // 4 // 2
     labels = tags_by_key(out, "specenc_class")
     assert sorted(labels) == list(range(20))  # every spectrum classified, none dropped
     assert [labels[i] for i in range(20)] == model.predict(spectra).labels
+    assert [labels[i] for i in range(20)] != load_model(str(path)).predict(spectra).labels  # all tokens: other labels
+
+
+def test_a_loaded_model_runs_as_loaded_or_is_refused():
+    """Settings the encoder cannot apply to a model object were ignored (backend, runtime, device) or changed the
+    caller's object under it (tokens_kept; audit 52)."""
+    from gnuradio.specenc.model import ModelConfig, SpectrumModel
+    model = SpectrumModel.from_config(ModelConfig(nfft=NFFT, pool_stride=4, d_model=16, n_layers=1, n_heads=2,
+                                                  n_kv_heads=2, dropout_mode="none", drop_ratio=0.0), seed=0)
+    for kw, said in (({"backend": "mha"}, "backend='mha'"), ({"device": "cuda"}, "device='cuda'"),
+                     ({"runtime": "onnxruntime"}, "runtime='onnxruntime'"), ({"tokens_kept": 0.5}, "tokens_kept")):
+        with pytest.raises(ValueError, match=f"{said} .*loaded model"):
+            spectrum_encoder(model_path=model, nfft=NFFT, **kw)
+    assert model.net.dropout.n_keep == NFFT // 4

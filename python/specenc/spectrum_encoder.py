@@ -38,6 +38,12 @@ def open_model(model_path="", backend="", runtime="torch", device="cpu", threads
     """Load the model once: '' = the shipped default; a loaded model object is used as is. `logger` (a block's):
     where the choice of runtime and device is logged, with why."""
     if not isinstance(model_path, str):
+        # an object was loaded with its backend, runtime and device: settings here could only be ignored
+        asked = [f"{k}={v!r}" for k, v, default in (("backend", backend, ""), ("runtime", runtime, "torch"),
+                                                     ("device", device, "cpu")) if v != default]
+        if asked:
+            raise ValueError(f"{', '.join(asked)} given with a loaded model, which runs as it was loaded: pass them "
+                             "to load_model(), or give the model's path here")
         return model_path
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
@@ -130,7 +136,8 @@ class spectrum_encoder(gr.basic_block):
            local floor, when the model measures it).
 
     Args:
-        model_path: model file ('' = the shipped default), or an already loaded SpectrumModel.
+        model_path: model file ('' = the shipped default), or an already loaded SpectrumModel, run as it was
+            loaded (backend, runtime, device and tokens_kept then stay at their defaults: a ValueError otherwise).
         backend: attention backend name ('' = the model's default).
         runtime: 'torch' or 'onnxruntime'.
         device: 'cpu', 'cuda' or 'auto' (cuda when available).
@@ -161,9 +168,9 @@ class spectrum_encoder(gr.basic_block):
             raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
                              f"set the psd block's FFT size to {self.model.nfft}")
         if tokens_kept:
-            if not hasattr(self.model, "set_tokens_kept"):  # an exported (ONNX) graph has its token count built in
-                raise ValueError(f"tokens_kept is set but this {runtime} model offers no token-drop override "
-                                 "(leave it at 0 to keep the model's own setting)")
+            if not isinstance(model_path, str):
+                raise ValueError("tokens_kept is set with a loaded model, which it would change for every other user "
+                                 "of it: call model.set_tokens_kept() yourself, or give the model's path here")
             self.model.set_tokens_kept(tokens_kept)
         self.nfft = nfft
         self._runtime_context = contextlib.nullcontext
