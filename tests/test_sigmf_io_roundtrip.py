@@ -73,6 +73,19 @@ def test_written_meta_is_valid_sigmf_with_sorted_annotations_and_declared_extens
     assert [a["core:sample_start"] for a in sigmf_io.read_meta(meta).annotations] == [7]
 
 
+def test_annotations_with_one_start_are_written_in_one_order_whatever_order_they_came_in(tmp_path, iq):
+    """Emissions ending in one encoder call came in an order set by where the batches were cut, so two runs of
+    `specenc run` on one input wrote different files (audit 52)."""
+    anns = [{"core:sample_start": 0, "core:sample_count": n, "core:label": label, "core:freq_lower_edge": lo,
+             "core:freq_upper_edge": lo + 1.0} for n, label, lo in ((10, "fm", 5.0), (10, "fm", 2.0), (4, "am", 9.0))]
+    written = []
+    for order in (anns, anns[::-1], anns[1:] + anns[:1]):
+        meta = sigmf_io.write_recording(tmp_path / "a.sigmf-meta", iq, 1e6, 868e6, annotations=order)
+        written.append(sigmf_io.read_meta(meta).annotations)
+    assert written[0] == written[1] == written[2]
+    assert sorted(map(str, written[0])) == sorted(map(str, anns))
+
+
 def test_write_annotations_creates_meta_describing_another_recording(tmp_path, iq):
     src = sigmf_io.read_meta(sigmf_io.write_recording(tmp_path / "in", iq, 1e6, 868e6, datatype="ci16_le"))
     out = sigmf_io.write_annotations(tmp_path / "out.sigmf-meta", [{"core:sample_start": 3}], recording=src)

@@ -444,7 +444,9 @@ def _check_annotations(annotations):
         if "core:sample_count" in ann:
             ann["core:sample_count"] = int(ann["core:sample_count"])
         out.append(ann)
-    return sorted(out, key=lambda a: a["core:sample_start"])  # stable: equal starts keep their order
+    # Equal starts in content order: emissions come from the tracker in an order that follows where the encoder's
+    # batches were cut (scheduler timing), and two runs on one input must write the same file.
+    return sorted(out, key=lambda a: (a["core:sample_start"], json.dumps(a, sort_keys=True, default=str)))
 
 
 def _declare_extensions(meta):
