@@ -68,6 +68,8 @@ def failed_asserts(name, **values):
                 namespace[p["id"]] = eval(str(p.get("default", "0")), {}, dict(namespace))  # noqa: S307 - our ymls
             except (NameError, SyntaxError):
                 namespace[p["id"]] = None
+        elif p["dtype"] in ("string", "file_open", "file_save"):
+            namespace[p["id"]] = str(p.get("default", ""))
     namespace.update(values)
     return [a for a in load(name)["asserts"] if not eval(a.strip()[2:-1], {}, namespace)]  # noqa: S307
 
@@ -75,11 +77,17 @@ def failed_asserts(name, **values):
 @pytest.mark.parametrize("name", ["spectrum_encoder", "iq_to_alerts", "psd", "sigmf_source"])
 def test_yml_asserts_refuse_what_the_blocks_refuse_at_play_time(name):
     """Values grcc compiled and the blocks then refused with a traceback at play time (audit 31): rates and centre
-    frequencies that are no finite numbers, and spans over the psd's 2^24 samples (encoder and chain)."""
-    assert failed_asserts(name) == []  # the defaults pass
+    frequencies that are no finite numbers, and spans over the psd's 2^24 samples (encoder and chain); a SigMF
+    Source without a file (audit 54)."""
+    given = {"path": "a.sigmf-meta"} if name == "sigmf_source" else {}
+    assert failed_asserts(name, **given) == []  # the defaults pass
     rate, freq = ("rate", "freq") if name == "sigmf_source" else ("sample_rate", "center_freq")
-    assert failed_asserts(name, **{rate: float("inf")}) and failed_asserts(name, **{rate: float("nan")})
+    assert failed_asserts(name, **given, **{rate: float("inf")})
+    assert failed_asserts(name, **given, **{rate: float("nan")})
     if name != "psd":
-        assert failed_asserts(name, **{freq: float("nan")}) and failed_asserts(name, **{freq: float("inf")})
+        assert failed_asserts(name, **given, **{freq: float("nan")})
+        assert failed_asserts(name, **given, **{freq: float("inf")})
     if name != "sigmf_source":
         assert failed_asserts(name, nfft=65536, average=1024, overlap=0.0)
+    else:
+        assert failed_asserts(name) == ["${ len(path) > 0 }"]  # dropped without a file: red until one is chosen

@@ -93,7 +93,7 @@ def test_callbacks_and_average(specenc_cpp):
 def test_nfft_must_match_the_model(specenc_cpp):
     from gnuradio.specenc import iq_to_alerts
 
-    with pytest.raises(ValueError, match="expects 64-bin spectra"):
+    with pytest.raises(ValueError, match="expects 64-bin spectra; set FFT Size to 64 .* IQ to Alerts"):
         iq_to_alerts(model_path=ToneModel(NFFT), nfft=128)
 
 

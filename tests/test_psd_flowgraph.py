@@ -82,6 +82,8 @@ def test_raw_file_needs_rate_and_format(specenc_cpp, tmp_path):
         specenc.sigmf_source(str(raw))
     with pytest.raises(FileNotFoundError, match="input file not found"):
         specenc.sigmf_source(str(tmp_path / "absent.cu8"), rate=1e6, fmt="cu8")
+    with pytest.raises(ValueError, match="no input file given"):  # "input file not found: " named nothing
+        specenc.sigmf_source("", rate=1e6, fmt="cu8")
     with pytest.raises(ValueError, match="unsupported datatype 'cs4'"):
         specenc.sigmf_source(str(raw), rate=1e6, fmt="cs4")
 

@@ -257,6 +257,8 @@ def open_recording(path, rate=None, freq=None, fmt=None):
     Raw: rate (Hz) and fmt (cu8, ci8, ci16, cf32) are required; freq defaults to 0 (baseband).
     """
     path = os.fspath(path)
+    if not path:
+        raise ValueError("no input file given: name a .sigmf-meta or raw IQ recording")
     if path.endswith(ARCHIVE_EXT):  # a tar: read as raw IQ it would be its headers and JSON
         raise ValueError(f"{path} is a SigMF archive; extract it (tar xf) and give its .sigmf-meta")
     if is_sigmf(path):

@@ -166,7 +166,7 @@ class spectrum_encoder(gr.basic_block):
         self.model = open_model(model_path, backend, runtime, device, threads, gr.logger("spectrum_encoder"))
         if self.model.nfft != nfft:
             raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
-                             f"set the psd block's FFT size to {self.model.nfft}")
+                             f"set FFT Size to {self.model.nfft} (of the psd block feeding it, or of IQ to Alerts)")
         if tokens_kept:
             if not isinstance(model_path, str):
                 raise ValueError("tokens_kept is set with a loaded model, which it would change for every other user "
