@@ -1,5 +1,7 @@
 """iq_to_alerts hier block: IQ with a tone burst in -> an alert at the burst's time and frequency."""
 
+import json
+
 import numpy as np
 import pmt
 import pytest
@@ -103,3 +105,36 @@ def test_psd_with_another_nfft_is_refused_at_connect(specenc_cpp):
     tb = gr.top_block()
     with pytest.raises(ValueError, match="itemsize mismatch"):
         tb.connect(psd(nfft=128), spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT))
+
+
+def test_one_top_block_per_recording_in_one_script_ends_every_time(specenc_cpp, tmp_path):
+    """Blocks of an earlier run that are not yet garbage-collected still subscribe to the sink's alias, which a new
+    sink is given again: the sink counted their connections, waited for "done"s that never came, and the third run
+    of a loop over recordings hung (audit 53)."""
+    import gc
+    import threading
+
+    from gnuradio.specenc import alert_sink, iq_to_alerts
+
+    earlier = []  # an earlier run's chain, not yet collected (its reference cycles) when the next one starts
+    for i in range(3):
+        tb = gr.top_block()
+        chain = iq_to_alerts(model_path=ToneModel(NFFT), nfft=NFFT, sample_rate=RATE, center_freq=FREQ)
+        sink = alert_sink(jsonl_path=str(tmp_path / f"{i}.jsonl"), stdout=False)
+        tb.connect(blocks.vector_source_c(burst_iq(seed=i).tolist()), chain)
+        tb.connect((chain, 0), blocks.null_sink(4 * NFFT))
+        tb.connect((chain, 1), blocks.null_sink(4))
+        tb.msg_connect(chain, "alerts", sink, "alerts")
+        tb.msg_connect(chain, "detections", sink, "alerts")
+        tb.start()
+        waiting = threading.Thread(target=tb.wait, daemon=True)
+        waiting.start()
+        waiting.join(30)
+        if waiting.is_alive():
+            tb.stop()
+            pytest.fail(f"run {i} hung (sink {sink.alias()})")
+        kinds = [json.loads(line).get("kind") for line in (tmp_path / f"{i}.jsonl").read_text().splitlines()]
+        assert "jamming" in kinds and None in kinds  # the alert and the burst's detection, every run
+        earlier.append(chain)
+        del tb, chain, sink
+        gc.collect()  # the sink goes, and the next one is given its alias

@@ -171,6 +171,7 @@ class alert_sink(gr.basic_block):
         self.set_msg_handler(tags.ALERTS_PORT, self.handle)
         self.set_msg_handler(pmt.intern("system"), self._system)
         self._dones = 0
+        self._started_at = -1  # message_senders' mark at start()
         self.jsonl_path, self.sigmf_path, self.stdout = jsonl_path, sigmf_path, bool(stdout)
         if sigmf_path:  # checked now: a folder that cannot be written would fail at the first alert
             if jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
@@ -230,7 +231,7 @@ class alert_sink(gr.basic_block):
         """End the block once every sender of ours connected here is done, not at the first (message_senders)."""
         if message_senders.is_done(msg):
             self._dones += 1
-            if self._dones < message_senders.connections_to(self):
+            if self._dones < message_senders.connections_to(self, self._started_at):
                 return
             msg = message_senders.DONE_MSG
         self.to_basic_block().system_handler(msg)
@@ -309,6 +310,7 @@ class alert_sink(gr.basic_block):
 
     def start(self):
         self._dones = 0  # a restarted or reconfigured flowgraph (lock/unlock) ends again with its senders' "done"s
+        self._started_at = message_senders.sink_started()
         return True
 
     def stop(self):

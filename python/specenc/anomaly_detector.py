@@ -96,6 +96,14 @@ class anomaly_detector(queue_block):
         self._kinds_warned = False  # the threshold in use lies under the model's, which was logged
         self._warned_untagged = False
 
+    def start(self):
+        message_senders.started(self)
+        return True
+
+    def stop(self):
+        message_senders.stopped(self)
+        return True
+
     # GRC callbacks
     def set_threshold(self, threshold):
         _check_threshold(threshold)

@@ -6,13 +6,21 @@ detector, further down the stream, had sent its last alerts, and those were lost
 publish messages register here, so a sink can wait for a "done" from each of their connections to it. A
 third-party sender is not known, and its "done" counts as one of theirs: a sink fed by one too may still end
 before the last of ours.
+
+Subscriptions name the sink by its alias, which GNU Radio gives again once a block is gone: a sender of an earlier
+flowgraph, not yet garbage-collected, still subscribes to that name. Senders tell when they start and stop, and a
+sink counts only those not stopped before it started (it waited for a "done" that never came, and the flowgraph
+hung, in a script running one top block per recording).
 """
 
+import itertools
 import weakref
 
 import pmt
 
 _SENDERS = weakref.WeakSet()
+_STOPPED = weakref.WeakKeyDictionary()  # sender -> the event number of its last stop()
+_EVENTS = itertools.count()  # orders senders' stops against sinks' starts
 DONE = pmt.intern("done")
 DONE_MSG = pmt.cons(DONE, pmt.from_long(1))  # as GNU Radio 3.10 posts it (its handler reads a number)
 
@@ -22,11 +30,29 @@ def register(block):
     _SENDERS.add(block)
 
 
-def connections_to(block):
-    """Message connections from registered senders that end at `block` (at least 1)."""
+def started(sender):
+    """A sender's start()."""
+    _STOPPED.pop(sender, None)
+
+
+def stopped(sender):
+    """A sender's stop()."""
+    _STOPPED[sender] = next(_EVENTS)
+
+
+def sink_started():
+    """A sink's start(): the mark to give connections_to."""
+    return next(_EVENTS)
+
+
+def connections_to(block, since=-1):
+    """Message connections from registered senders that end at `block` (at least 1), leaving out senders stopped
+    before the mark `since` (the sink's start)."""
     alias = pmt.intern(block.alias())
     count = 0
     for sender in list(_SENDERS):
+        if _STOPPED.get(sender, since) < since:
+            continue
         for port in pmt.to_python(sender.message_ports_out()) or ():
             subscribers = sender.message_subscribers(pmt.intern(port))
             while pmt.is_pair(subscribers):

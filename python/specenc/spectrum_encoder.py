@@ -222,6 +222,11 @@ class spectrum_encoder(gr.basic_block):
         if self._ran:
             self.logger.error("a flowgraph with spectrum_encoder runs once; build a new top block to run again")
         self._ran = True
+        message_senders.started(self)
+        return True
+
+    def stop(self):
+        message_senders.stopped(self)
         return True
 
     # GRC callbacks
