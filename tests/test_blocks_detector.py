@@ -309,3 +309,48 @@ def test_message_dicts_convert_to_the_same_pmt_as_pmt_to_pmt():
     got = dict_to_pmt(msg)
     assert pmt.equal(got, pmt.to_pmt(plain))
     assert pmt.to_python(got) == plain
+
+
+def run_tagged(stream_tags, n=50):
+    """The detector alone on spectra carrying hand-made specenc_* tags; ends within 30 s or fails."""
+    import threading
+
+    tb = gr.top_block()
+    det = anomaly_detector(nfft=NFFT)
+    scores, alerts = blocks.vector_sink_f(), blocks.message_debug()
+    tb.connect(blocks.vector_source_f([-60.0] * NFFT * n, False, NFFT, list(stream_tags)), det, scores)
+    tb.msg_connect(det, "alerts", alerts, "store")
+    tb.start()
+    waiting = threading.Thread(target=tb.wait, daemon=True)
+    waiting.start()
+    waiting.join(30)
+    if waiting.is_alive():
+        tb.stop()
+        pytest.fail("the flowgraph hung")
+    return np.array(scores.data()), [pmt.to_python(alerts.get_message(i)) for i in range(alerts.num_messages())]
+
+
+@pytest.mark.parametrize("bad", ["context", "bins"])
+def test_malformed_specenc_tags_are_reported_and_the_flowgraph_goes_on(bad, capfd):
+    """A context tag that is no dict of numbers, or anomaly bins that are no bin range (a replayed or foreign
+    stream), raised in the detector's thread, which ended, and the flowgraph hung (audit 53)."""
+    context = {"threshold": 0.5, "integrate": 1, "step": 32, "span": NFFT, "sample_rate": RATE, "center_freq": FREQ}
+    stream = [tag(0, "specenc_context", pmt.to_pmt(context))]
+    stream += [tag(i, "specenc_anomaly_score", pmt.from_double(0.9 if i in (10, 30) else 0.1)) for i in range(50)]
+    bins = pmt.cons(pmt.from_long(4), pmt.from_long(8))
+    stream += [tag(10, "specenc_anomaly_bins", bins), tag(30, "specenc_anomaly_bins", bins)]
+    if bad == "context":
+        stream.append(tag(20, "specenc_context", pmt.to_pmt({"threshold": 0.5})))
+    else:
+        stream[-1] = tag(30, "specenc_anomaly_bins", pmt.from_long(7))
+    scores, alerts = run_tagged(stream)
+    assert len(scores) == 50 and scores[30] == pytest.approx(0.9)
+    assert [a["spectrum"] for a in alerts] == [10, 30]
+    assert alerts[0]["freq_upper_edge"] - alerts[0]["freq_lower_edge"] == pytest.approx(4 * RATE / NFFT)
+    out = capfd.readouterr().out
+    if bad == "context":  # the earlier context still holds
+        assert "specenc_context" in out and "on spectrum 20 ignored: needs step" in out
+        assert alerts[1]["freq_upper_edge"] - alerts[1]["freq_lower_edge"] == pytest.approx(4 * RATE / NFFT)
+    else:  # the alert takes the band's edges, as one the model did not locate
+        assert "specenc_anomaly_bins=7 on spectrum 30 is no bin range in 0..64; ignored" in out
+        assert alerts[1]["freq_upper_edge"] - alerts[1]["freq_lower_edge"] == pytest.approx(RATE)

@@ -194,13 +194,24 @@ class anomaly_detector(queue_block):
     def _kinds_and_bins(self, window, first, n):
         kinds, bins = tags.symbol_tag_values(self, 0, n, tags.ANOMALY_KIND), [None] * n
         for tag in window(tags.ANOMALY_BINS):
-            bins[tag.offset - first] = (pmt.to_long(pmt.car(tag.value)), pmt.to_long(pmt.cdr(tag.value)))
+            pair = pmt.to_python(tag.value)
+            if isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(b, int) for b in pair) \
+                    and 0 <= pair[0] < pair[1] <= self.nfft:
+                bins[tag.offset - first] = pair
+            else:  # a foreign or replayed stream's tag: the alert takes the band's edges, as one not located
+                self.logger.warn(f"specenc_anomaly_bins={pmt.write_string(tag.value)[:80]} on spectrum {tag.offset} "
+                                 f"is no bin range in 0..{self.nfft}; ignored")
         return kinds, bins
 
     def _take(self, tag, index):
         key = tag.key
         if pmt.eq(key, tags.CONTEXT):
-            self._calibrated, calibrated_for = self._clock.apply_context(tag.value)
+            try:
+                self._calibrated, calibrated_for = self._clock.apply_context(tag.value)
+            except ValueError as exc:  # a foreign or replayed stream's tag: report and go on
+                self.logger.error(f"specenc_context={pmt.write_string(tag.value)[:200]} on spectrum {index} "
+                                  f"ignored: {exc}")
+                return
             if self._threshold_override is None:
                 self._threshold = self._calibrated
             self._check_kinds()

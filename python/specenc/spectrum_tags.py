@@ -96,10 +96,19 @@ class SpectrumClock:
         )
 
     def apply_context(self, value):
+        """Take a `specenc_context` tag value -> (threshold, integrate); ValueError, the clock as it was, for a value
+        that is not one (a replayed or foreign stream's tag)."""
         ctx = pmt.to_python(value)
-        self.step, self.span = int(ctx["step"]), int(ctx["span"])
+        numbers = ("step", "span", "sample_rate", "center_freq", "threshold")
+        if not isinstance(ctx, dict) or not all(is_real(ctx.get(k)) for k in numbers) \
+                or not is_real(ctx.get("integrate", 1)):
+            raise ValueError(f"needs {', '.join(numbers)} (and integrate) as finite numbers")
+        step, span, integrate = int(ctx["step"]), int(ctx["span"]), int(ctx.get("integrate", 1))
+        if min(step, span, integrate) < 1 or ctx["sample_rate"] < 0:
+            raise ValueError("step, span and integrate must be >= 1, sample_rate >= 0")
+        self.step, self.span = step, span
         self.rate, self.freq = float(ctx["sample_rate"]), float(ctx["center_freq"])
-        return float(ctx["threshold"]), int(ctx.get("integrate", 1))
+        return float(ctx["threshold"]), integrate
 
     def apply(self, tag, index, warn):
         """Take one rx_* tag found on spectrum `index` (other keys are ignored). A value that is no time,
