@@ -486,8 +486,29 @@ def test_calibrate_cli_integrate_sets_the_threshold_of_running_means(tmp_path, t
     assert model.metadata["calibration"]["integrate"] == 8
     with pytest.raises(ValueError, match="integrate=0 must be >= 1"):
         calibrate_cli.recalibrate(model, meta, 0.01, integrate=0)
-    with pytest.raises(ValueError, match="its 799 spectra are fewer than integrate=800"):
+    with pytest.raises(ValueError, match="nothing to calibrate on: every mean of 800 scores"):
         calibrate_cli.recalibrate(model, meta, 0.01, integrate=800)
+
+
+@pytest.mark.parametrize("integrate", [1, 4])
+def test_calibrate_leaves_out_a_recording_too_short_or_all_nan_and_goes_on(tmp_path, tiny_model, caplog, integrate):
+    """3 spectra (fewer than the gap window's 5) raised an IndexError, a recording without a finite spectrum numpy's
+    "v cannot be empty", and either aborted the calibration of the good recordings beside it (audit 53)."""
+    rng = np.random.default_rng(5)
+
+    def recording(name, n):
+        iq = ((rng.normal(size=n) + 1j * rng.normal(size=n)) * 1e-3).astype(np.complex64)
+        if name == "nan":
+            iq[:] = np.nan
+        return sigmf_io.write_recording(str(tmp_path / f"{name}.sigmf-meta"), iq, 1e6, 433.92e6)
+
+    recs = [recording("good", 256 * 100), recording("short", 256 * 2), recording("nan", 256 * 10)]
+    model = load_model(tiny_model)
+    with caplog.at_level("WARNING"):
+        _, summary = calibrate_cli.recalibrate(model, recs, far=0.2, integrate=integrate)
+    assert summary["clean_spectra"] == {1: 199 + 3, 4: 199 - 3}[integrate]
+    assert "nan.sigmf-meta: its 0 finite spectra are fewer than integrate" in caplog.text
+    assert ("short.sigmf-meta: its 3 finite spectra are fewer than integrate=4" in caplog.text) == (integrate == 4)
 
 
 @pytest.mark.parametrize("integrate", [1, 4])
@@ -505,8 +526,8 @@ def test_calibrate_leaves_digital_silence_out(tmp_path, tiny_model, caplog, inte
     assert "gap.sigmf-meta: 203 of its 399 spectra are digital silence or straddle its edges" in caplog.text
     # Left: the other 196, or the means of 4 within the two stretches of them (3 fewer each)
     assert summary["clean_spectra"] == {1: 196, 4: 196 - 2 * 3}[integrate]
-    with pytest.raises(ValueError, match="nothing to calibrate on: every spectrum of these recordings is or reaches "
-                                         "into digital silence"):
+    with pytest.raises(ValueError, match="nothing to calibrate on: every spectrum of these recordings holds NaN/inf "
+                                         "samples, is or reaches into digital silence"):
         calibrate_cli.recalibrate(model, sigmf_io.write_recording(str(tmp_path / "zeros.sigmf-meta"),
                                                                   np.zeros(256 * 20, np.complex64), 1e6, 433.92e6), 0.2)
 
@@ -567,6 +588,12 @@ def test_calibrate_cli_takes_several_recordings_of_the_site(tmp_path, tiny_model
     cal = model.metadata["calibration"]
     assert cal["clean_spectra"] == len(means) and cal["calibrated_on"] == "clean0.sigmf-meta, clean1.sigmf-meta"
     assert model.threshold == pytest.approx(calibrate.threshold_for_far(means, 0.01), abs=1e-6)
+    # A glob's .sigmf-data and .sigmf-meta, and the base name, are one recording: counted once (it was counted
+    # three times, and the model recorded a confidence bound 3 times too good; audit 53)
+    again = [metas[0].replace(".sigmf-meta", ".sigmf-data"), metas[0][: -len(".sigmf-meta")]]
+    assert calibrate_cli.main(parser.parse_args([*metas, *again, "--model", tiny_model, "--far", "0.01",
+                                                 "--integrate", "8", "--out", str(out)])) == 0
+    assert load_model(str(out)).metadata["calibration"] == cal
     with pytest.raises(FileNotFoundError, match="no such recording: .*absent.sigmf-meta"):
         calibrate_cli.main(parser.parse_args([metas[0], str(tmp_path / "absent.sigmf-meta"), "--out", str(out)]))
     base = metas[0][: -len(".sigmf-meta")]  # as specenc run takes it

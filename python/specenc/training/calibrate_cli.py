@@ -67,7 +67,8 @@ def recalibrate(model, recordings, far, average=1, max_spectra=200000, integrate
     scores = np.concatenate([recording_scores(model, r, average, max_spectra, integrate) for r in recordings])
     if not scores.size:
         raise ValueError("nothing to calibrate on: every " + ("spectrum" if integrate == 1 else
-                         f"mean of {integrate} scores") + " of these recordings is or reaches into digital silence")
+                         f"mean of {integrate} scores") + " of these recordings holds NaN/inf samples, is or reaches "
+                         "into digital silence (see the warnings above)")
     tau = calibrate.threshold_for_far(scores, far)
     return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate)}
 
@@ -82,11 +83,12 @@ def recording_scores(model, recording, average, max_spectra, integrate):
     if marked:
         log.warning("%s marks %d anomalies (e.g. at sample %d); the threshold is set over their scores too: calibrate "
                     "on a recording without them", name, len(marked), marked[0].get("core:sample_start", 0))
+    if len(spectra) < integrate:  # one of several recordings may be: the others still calibrate
+        log.warning("%s: its %d finite spectra are fewer than integrate=%d; left out of the calibration", name,
+                    len(spectra), integrate)
+        return np.empty(0, np.float32)
     with tqdm(total=len(spectra), desc=f"scoring {name}", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
-    if integrate > 1 and len(scores) < integrate:
-        raise ValueError(f"{rec.meta_path or rec.data_path}: its {len(scores)} spectra are fewer than "
-                         f"integrate={integrate}")
     # Digital silence (a gap, zero padding) scores 0 at any site, and the spectra straddling its edges, partly zeros,
     # score far above it: as the site's clean trials the first would lower the threshold, the second raise it (a
     # 10 ms gap raised it 13-fold: audit 48). Both are left out, with the means that reach into them.
@@ -104,7 +106,8 @@ def near_silence(silent, nfft, average, overlap=0.5):
     span beyond the silent ones on each side)."""
     span, step = dsp.samples_read(1, nfft, overlap, average), average * dsp.hop_size(nfft, overlap)
     reach = -(-span // step)
-    return np.convolve(silent.astype(float), np.ones(2 * reach + 1), "same") > 0
+    # "full" cut to the centre: mode "same" returns the longer input's length, the window's for a short recording
+    return np.convolve(silent.astype(float), np.ones(2 * reach + 1))[reach:reach + len(silent)] > 0
 
 
 def main(args):
@@ -113,12 +116,20 @@ def main(args):
     for path in args.input:
         if not (os.path.exists(path) or os.path.isfile(sigmf_io.meta_path_for(path))):  # a base name, as run takes
             raise FileNotFoundError(f"no such recording: {path}")
-    recs = [sigmf_io.open_recording(path, args.rate, args.freq, args.format) for path in args.input]
+    recs, names = {}, {}  # one data file named twice (a glob's .sigmf-meta and .sigmf-data) is scored once
+    for path in args.input:
+        rec = sigmf_io.open_recording(path, args.rate, args.freq, args.format)
+        key = os.path.realpath(rec.data_path)
+        if key in recs:
+            log.warning("%s is %s again; scored once", path, names[key])
+            continue
+        recs[key], names[key] = rec, path
+    recs = list(recs.values())
     model = model_lib.load_model(args.model)
     modelio.check_out_path(model, args.out)
     make_parent(args.out)  # before the scoring, which takes minutes on long recordings
     tau, summary = recalibrate(model, recs, args.far, args.average, args.max_spectra, args.integrate)
-    summary["calibrated_on"] = ", ".join(os.path.basename(path) for path in args.input)
+    summary["calibrated_on"] = ", ".join(os.path.basename(path) for path in names.values())
     summary["average"] = args.average  # the flowgraph's psd averaging the threshold holds for
     out = modelio.save_with_threshold(model, args.out, tau, summary)
     trials = "spectra" if args.integrate == 1 else f"means of {args.integrate} scores"
