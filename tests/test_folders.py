@@ -22,3 +22,10 @@ def test_a_link_to_nothing_is_named(tmp_path):
     (tmp_path / "tofile").symlink_to(tmp_path / "afile")
     with pytest.raises(NotADirectoryError, match="tofile is a file, not a folder"):
         make_parent(tmp_path / "tofile" / "out.json")
+
+
+def test_a_folder_no_file_can_be_written_in_is_refused_before_the_work():
+    """/proc passes os.access for root, and `specenc run --out /proc/x` failed only after the whole run, naming
+    its .tmp file (audit 53)."""
+    with pytest.raises(PermissionError, match="/proc: cannot write in it"):
+        make_parent("/proc/run.sigmf-meta")

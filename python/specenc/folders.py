@@ -1,11 +1,12 @@
 """Output folders made before the work that fills them, with an error that names what stands in the way."""
 
 import os
+import tempfile
 
 
 def make_folder(folder):
     """Create `folder` and its parents; NotADirectoryError when a file stands where a folder must be (os.makedirs
-    said only "[Errno 17] File exists"), PermissionError when it cannot be written."""
+    said only "[Errno 17] File exists"), PermissionError when no file can be written in it."""
     folder = os.path.abspath(os.fspath(folder))
     existing = folder
     while not os.path.lexists(existing):
@@ -14,8 +15,11 @@ def make_folder(folder):
         what = "a file" if os.path.exists(existing) else "a link to nothing"
         raise NotADirectoryError(f"{existing} is {what}, not a folder: {folder} cannot be made")
     os.makedirs(folder, exist_ok=True)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"{folder}: no permission to write in it")
+    try:  # a file written there, not os.access: root passes that on a read-only mount or in /proc
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"{folder}: cannot write in it ({exc.strerror or exc})") from None
     return folder
 
 
