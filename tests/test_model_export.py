@@ -56,3 +56,12 @@ def test_a_torch_export_program_given_as_a_model_is_refused_by_name(tmp_path):
     torch.export.save(export_program(SpectrumModel.from_config(ModelConfig(), seed=2)), program)
     with pytest.raises(ValueError, match="default.pt2 is a torch.export program"):
         load_model(program)
+
+
+def test_a_nan_parity_difference_fails_the_check():
+    """max() over {..., nan} and nan > tolerance let a NaN output pass as parity (audit 53)."""
+    from gnuradio.specenc.model import export_cli
+
+    assert export_cli._worst({"family_logits": float("nan"), "anomaly_logit": 1e-7}) > export_cli.PARITY_TOL
+    assert export_cli._worst({"family_logits": 1e-7, "anomaly_logit": float("nan")}) > export_cli.PARITY_TOL
+    assert export_cli._worst({"family_logits": 2e-6, "anomaly_logit": 1e-7}) == 2e-6

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from gnuradio.specenc import bands, labels
@@ -232,6 +233,20 @@ def test_a_json_that_is_not_its_weights_own_is_refused(tmp_path):
         (tmp_path / "b.json").write_text(json.dumps({**info, key: value}))
         with pytest.raises(ValueError, match=f"model config .*b.json: {re.escape(message)}"):
             load_model(str(b))
+
+
+def test_weights_holding_nan_are_refused_by_tensor_name(tmp_path):
+    """A diverged run's weights loaded without a word: every spectrum came out noise, no alert ever (audit 53)."""
+    path = tmp_path / "m.safetensors"
+    SpectrumModel.from_config(SMALL).save(str(path))
+    tensors = load_file(str(path))
+    name = sorted(tensors)[0]
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    with safe_open(str(path), "pt") as f:  # the header's metadata (config, version) kept as saved
+        meta = f.metadata()
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(ValueError, match=f"tensor '{re.escape(name)}' holds NaN or inf"):
+        load_model(str(path))
 
 
 def test_backend_and_device_choices_are_checked(tmp_path):

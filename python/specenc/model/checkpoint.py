@@ -149,6 +149,9 @@ def load_weights(net, path, version=VERSION):
                              f"the config needs {tuple(expected[name].shape)}")
         if t.dtype != expected[name].dtype:
             raise ValueError(f"model weights {path}: tensor {name!r} has dtype {t.dtype}, expected {expected[name].dtype}")
+        if t.is_floating_point() and not torch.isfinite(t).all():  # it ran, named every spectrum noise, alerted never
+            raise ValueError(f"model weights {path}: tensor {name!r} holds NaN or inf (a diverged training run or a "
+                             "corrupt file)")
     if version == 1:
         tensors = _upgrade_v1(tensors, net.config)
     with torch.no_grad():
