@@ -96,6 +96,15 @@ def test_run_counts_nan_spectra_as_invalid_and_goes_on(inputs, tmp_path, capsys,
     assert os.path.samefile(sigmf_io.read_meta(out).data_path, raw)
 
 
+def test_an_integration_longer_than_the_recording_is_said(inputs, tmp_path, capsys, caplog):
+    """No mean formed and no alert could be raised, and the run said only "alerts 0" (audit 53)."""
+    _, weights, meta = inputs
+    argv = ["run", meta, "--model", weights, "--out", str(tmp_path / "o.sigmf-meta"), "--integrate", "100000"]
+    with caplog.at_level("WARNING"):
+        assert run_cli(argv, capsys)[0] == 0
+    assert "fewer than the 100000 scores each alert's mean needs" in caplog.text
+
+
 def test_per_spectrum_scores_with_integration_are_the_means_and_valid_json(inputs, tmp_path, capsys):
     """With --integrate N the scores the alerts are decided on are means of N, undefined for the first N - 1
     spectra: those annotations carry no score (NaN, which JSON does not have, made the file unreadable)."""
@@ -208,6 +217,8 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("batch", "--batch=0 must be in 1..4096"),
     ("threshold", "--threshold=2.0 must be <= 1"),
     ("integrate", "--integrate=-1 must be in 0..100000"),
+    ("out_unwritable", "/proc: cannot write in it"),  # found after the whole run, naming a .tmp file (audit 53)
+    ("average", "give no spectrum (need at least 5120512 for nfft=1024, average=10000)"),  # said "at least 1024"
 ])
 def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message):
     _, weights, meta = inputs
@@ -254,8 +265,10 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         argv[-1] = str(tmp_path / "afile" / "o.sigmf-meta")
     elif problem == "waterfall_format":  # refused before the run, not by matplotlib after it
         argv += ["--waterfall", str(tmp_path / "w.txt")]
-    elif problem in ("batch", "threshold", "integrate"):
-        argv += [f"--{problem}", {"batch": "0", "threshold": "2", "integrate": "-1"}[problem]]
+    elif problem in ("batch", "threshold", "integrate", "average"):
+        argv += [f"--{problem}", {"batch": "0", "threshold": "2", "integrate": "-1", "average": "10000"}[problem]]
+    elif problem == "out_unwritable":
+        argv[-1] = "/proc/o.sigmf-meta"
     code, stdout, stderr = run_cli(argv, capsys)
     assert code == 2
     assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1

@@ -249,6 +249,16 @@ def test_weights_holding_nan_are_refused_by_tensor_name(tmp_path):
         load_model(str(path))
 
 
+def test_a_pickle_or_a_folder_given_as_the_model_is_named(tmp_path):
+    """They were reported as a missing JSON config ("model config not found: x.pt.json"; audit 53)."""
+    pickle = tmp_path / "x.pt"
+    torch.save({"w": torch.zeros(1)}, str(pickle))
+    with pytest.raises(ValueError, match="x.pt: PyTorch pickle files are not loaded"):
+        load_model(str(pickle))
+    with pytest.raises(ValueError, match="is a folder; give the model's .safetensors"):
+        load_model(str(tmp_path))
+
+
 def test_backend_and_device_choices_are_checked(tmp_path):
     path = tmp_path / "m.safetensors"
     SpectrumModel.from_config(SMALL).save(str(path))

@@ -598,3 +598,11 @@ def test_calibrate_cli_takes_several_recordings_of_the_site(tmp_path, tiny_model
         calibrate_cli.main(parser.parse_args([metas[0], str(tmp_path / "absent.sigmf-meta"), "--out", str(out)]))
     base = metas[0][: -len(".sigmf-meta")]  # as specenc run takes it
     assert calibrate_cli.main(parser.parse_args([base, "--model", tiny_model, "--far", "0.01", "--out", str(out)])) == 0
+
+
+def test_a_config_that_is_no_text_is_named(tmp_path):
+    """A binary file (a checkpoint given as --config) gave only "'utf-8' codec can't decode byte" (audit 53)."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"PK\x03\x04\x80\x81\xff" * 10)
+    with pytest.raises(ValueError, match="model.pt: not valid JSON"):
+        TrainConfig.load(str(path))

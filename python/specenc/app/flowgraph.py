@@ -120,10 +120,11 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     # GNU Radio logs every buffer resize at info level; the command line shows warnings and errors only.
     gr.logging().set_default_level(gr.log_levels.warn)
     nfft = model.nfft
+    dsp.check_params(nfft, overlap, average)  # the psd block's limits, named before the length they set
     total = dsp.num_spectra(rec.num_samples, nfft, overlap, average)
     if total == 0:
-        raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum "
-                         f"(need at least {nfft} for nfft={nfft})")
+        raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum (need at "
+                         f"least {dsp.samples_read(1, nfft, overlap, average)} for nfft={nfft}, average={average})")
     tb = gr.top_block("specenc_run")
     src = source if source is not None else sigmf_source(rec)
     spectra = psd(nfft=nfft, overlap=overlap, window="hann", average=average, db=True, sample_rate=rec.sample_rate)

@@ -133,6 +133,12 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         if path:
             make_parent(path)
     total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
+    from ..training.calibrate import model_integrate
+
+    integrate = args.integrate or model_integrate(model)
+    if integrate > total:
+        log.warning("the recording's %d spectra are fewer than the %d scores each alert's mean needs (--integrate, "
+                    "or the model's calibration): no alert can be raised", total, integrate)
     with tqdm(total=total, unit="spectra", desc="flowgraph", leave=False, disable=None) as bar:
         result = flowgraph.run_chain(rec, model, average=average, threshold=args.threshold, batch=args.batch,
                                      threads=args.threads, integrate=args.integrate, alerts_jsonl=alerts_path,

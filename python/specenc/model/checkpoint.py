@@ -58,6 +58,11 @@ def read_info(path):
     if str(path).endswith(".json"):
         raise ValueError(f"{path} is a model's JSON; give the .safetensors beside it")
     jpath = json_path_for(path)
+    if str(path).endswith((".pt", ".pth", ".ckpt", ".bin", ".pkl")):
+        raise ValueError(f"{path}: PyTorch pickle files are not loaded (unpickling runs code); give a .safetensors "
+                         "with its .json, or an exported .onnx")
+    if os.path.isdir(str(path)):
+        raise ValueError(f"{path} is a folder; give the model's .safetensors (or .onnx) in it")
     if not os.path.exists(str(path)):
         raise FileNotFoundError(f"model weights not found: {path}")
     if not os.path.exists(jpath):

@@ -123,6 +123,6 @@ class TrainConfig:
         with open(path) as f:
             try:
                 d = json.load(f)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a binary file: the decoder named no file
                 raise ValueError(f"{path}: not valid JSON ({exc})") from None
         return cls.from_dict(d)
