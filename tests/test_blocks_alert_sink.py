@@ -222,6 +222,10 @@ def test_bad_inputs():
     sink = alert_sink(stdout=False)
     with pytest.raises(ValueError, match="expects PMT dict"):
         sink._write(pmt.from_long(3))
+    with pytest.raises(ValueError, match="alerts \\(with kind\\) or detections \\(with family\\)"):
+        sink._write(pmt.to_pmt({3: 4}))  # was written to the JSONL and stdout as a "detection" (audit 53)
+    with pytest.raises(ValueError, match="freq_lower_edge=inf is no frequency"):  # was "needs both edges"
+        sink._write(pmt.to_pmt(dict(ALERT, freq_lower_edge=float("inf"))))
     with pytest.raises(ValueError, match="needs zmq_address"):
         sink.wait_for_subscriber(1)
     with pytest.raises(ValueError, match="its folder .*nowhere does not exist or cannot be written"):

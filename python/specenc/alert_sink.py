@@ -26,10 +26,15 @@ REWRITE_DUTY = 0.05  # most of the sink's time that SigMF rewrites may take
 
 
 def message_to_dict(msg):
-    """PMT dict -> plain dict with JSON-safe values (non-finite floats become None)."""
+    """PMT dict of an alert (kind) or a detection (family) -> plain dict with JSON-safe values (non-finite floats
+    become None, but for the frequency edges, which place it)."""
     value = pmt.to_python(msg)
-    if not isinstance(value, dict):
-        raise ValueError(f"alert_sink expects PMT dict messages, got {pmt.write_string(msg)[:80]}")
+    if not isinstance(value, dict) or not ({"kind", "family"} & set(map(str, value))):
+        raise ValueError(f"alert_sink expects PMT dicts of alerts (with kind) or detections (with family), got "
+                         f"{pmt.write_string(msg)[:80]}")
+    for edge in ("freq_lower_edge", "freq_upper_edge"):
+        if isinstance(value.get(edge), float) and not math.isfinite(value[edge]):
+            raise ValueError(f"{edge}={value[edge]} is no frequency")
     return {str(k): (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in value.items()}
 
 
