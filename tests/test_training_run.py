@@ -299,6 +299,15 @@ def test_a_recordings_alerts_follow_the_models_calibrated_integration(tmp_path, 
     assert out["alert_rate"] != pytest.approx(np.mean(scores > model.threshold))
 
 
+
+def test_eval_names_a_recording_without_a_finite_spectrum(tmp_path, tiny_model):
+    """It was reported as "0 spectra, nan over the threshold", exit 0 (audit 53)."""
+    iq = np.full(256 * 10, np.nan, np.complex64)
+    meta = sigmf_io.write_recording(str(tmp_path / "nan.sigmf-meta"), iq, 1e6, 433.92e6)
+    with pytest.raises(ValueError, match="nan.sigmf-meta: no spectrum without NaN/inf samples; nothing to evaluate"):
+        evaluate.evaluate_recording(load_model(tiny_model), meta)
+
+
 def test_recording_truth_is_the_generators_not_a_models_output(tmp_path):
     """Only truth annotations count: a recording whose only truth is an anomaly says nothing of families, and
     `specenc run`'s output (detections with a confidence, per-spectrum scores) is no truth at all."""

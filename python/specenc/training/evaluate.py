@@ -328,6 +328,8 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
     one too short for a mean of SITE_INTEGRATE scores)."""
     rec, spectra, freq, truth = datasets.recording_spectra(meta_path, model.nfft, average=average,
                                                            max_spectra=max_spectra)
+    if not len(spectra):
+        raise ValueError(f"{rec.meta_path or rec.data_path}: no spectrum without NaN/inf samples; nothing to evaluate")
     p = predict_all(model, spectra, freq, np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
     order = np.argsort(-counts)
@@ -340,7 +342,7 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
         "center_freq": rec.center_freq,
         "integrate": n,
         "alert_rate": float(np.mean(decided > model.threshold)),
-        "max_score": float(p["anomaly_score"].max()) if len(spectra) else float("nan"),
+        "max_score": float(p["anomaly_score"].max()),
         "predicted_families": {labels.FAMILIES[fam[i]]: int(counts[i]) for i in order},
     }
     if truth is not None:
