@@ -168,6 +168,9 @@ def test_malformed_metadata_and_rates_are_named(tmp_path, iq):
         (lambda d: d["captures"][0].update({"core:frequency": "abc"}), r"capture 0: core:frequency='abc' is not a"),
         (lambda d: d["annotations"].append({"core:sample_start": "x"}), r"annotation 0: core:sample_start='x' is not"),
         (lambda d: d["global"].update({"core:sample_rate": float("inf")}), "core:sample_rate=inf must be a finite"),
+        (lambda d: d["global"].update({"core:sample_rate": True}), "core:sample_rate=True must be a finite"),  # 1 Hz
+        (lambda d: d["captures"].append({**d["captures"][0], "core:frequency": 2e8}),  # audit 53: alerts at 200 MHz
+         "two captures start at sample 0"),
         (lambda d: d["global"].update({"core:num_channels": None}), "core:num_channels=None; only 1 channel"),
         (lambda d: d["global"].update({"core:trailing_bytes": -8}), "core:trailing_bytes=-8 must be a whole number"),
         (lambda d: d["captures"][0].update({"core:datetime": "2016-12-31T23:59:60Z"}),  # a leap second

@@ -101,7 +101,7 @@ def _is_whole(value):
 def _rate(value, what):
     """`value` as a sample rate in Hz; ValueError naming `what` unless it is finite and > 0."""
     try:
-        rate = float(value)
+        rate = math.nan if isinstance(value, bool) else float(value)  # JSON true read as 1 Hz
     except (TypeError, ValueError):
         rate = math.nan
     if not 0 < rate < math.inf:
@@ -185,6 +185,10 @@ def read_meta(path, rate=None):
             raise ValueError(f"{meta_path}: {key}={glob[key]!r} must be a whole number >= 0")
     offset = glob.get("core:offset", 0)
     captures = _from_offset(meta_path, "capture", meta.get("captures") or [], offset)
+    starts = [c["core:sample_start"] for c in captures]
+    if len(set(starts)) < len(starts):  # which one holds from there on is undefined: the alerts and the file disagreed
+        twice = next(x for x, y in zip(starts, starts[1:]) if x == y)
+        raise ValueError(f"{meta_path}: two captures start at sample {twice + offset}")
     for i, capture in enumerate(captures):
         freq = capture.get("core:frequency", 0.0)
         if isinstance(freq, bool) or not isinstance(freq, (int, float)) or not math.isfinite(freq):
