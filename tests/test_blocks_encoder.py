@@ -242,6 +242,9 @@ def test_constructor_refuses_bad_arguments():
         spectrum_encoder(model_path=model, nfft=NFFT, embeddings=5)
     with pytest.raises(ValueError, match="tokens_kept=1.5"):
         spectrum_encoder(model_path=model, nfft=NFFT, tokens_kept=1.5)
+    for kw in ({"batch": 64.0}, {"threads": 1.5}, {"nfft": 64.0}, {"embeddings": True}):  # pybind11/numpy errors,
+        with pytest.raises(ValueError, match=f"{next(iter(kw))}={next(iter(kw.values()))!r} must be a"):  # or taken
+            spectrum_encoder(model_path=model, **{"nfft": NFFT, **kw})
     with pytest.raises(ValueError, match="device='gpu'"):
         open_model("x.safetensors", device="gpu")
     with pytest.raises(ValueError, match="runtime='tensorrt'"):

@@ -69,7 +69,7 @@ def test_tone_lies_inside_the_edges_of_its_bin():
     (dict(nfft=100), "nfft=100 must be a power of two in 64..65536"),
     (dict(nfft=131072), "nfft=131072"),
     (dict(overlap=0.95), "overlap=0.95 must be in 0..0.9"),
-    (dict(average=0), "average=0 must be >= 1"),
+    (dict(average=0), "average=0 must be a whole number in 1.."),
     (dict(window="kaiser"), "unknown window 'kaiser'"),
 ])
 def test_bad_parameters(kwargs, match):

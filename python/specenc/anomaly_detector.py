@@ -5,13 +5,12 @@ once per spectrum) and tagged the score, kind and, when the model locates it, th
 """
 
 import numbers
-import operator
 
 import numpy as np
 import pmt
 from gnuradio import gr
 
-from . import message_senders
+from . import dsp, message_senders
 from . import spectrum_tags as tags
 from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
@@ -31,13 +30,7 @@ def _check_threshold(threshold):
 
 def _spectra_count(name, value, most, note=""):
     """`value` as a whole number of spectra in 0..most; a float (4.0) failed later inside work(), hanging the run."""
-    try:
-        whole = -1 if isinstance(value, (bool, np.bool_)) else operator.index(value)
-    except TypeError:
-        whole = -1
-    if not 0 <= whole <= most:
-        raise ValueError(f"{name}={value!r} must be a whole number in 0..{most} spectra{note}")
-    return whole
+    return dsp.whole_number(name, value, 0, most, f" spectra{note}")
 
 
 class anomaly_detector(queue_block):
@@ -73,8 +66,7 @@ class anomaly_detector(queue_block):
 
     def __init__(self, nfft=1024, threshold=-1.0, holdoff=16, threshold_output=False, integrate=0):
         _check_threshold(threshold)
-        if nfft < 1:
-            raise ValueError(f"nfft={nfft} must be >= 1 (the encoder's spectrum length)")
+        nfft = dsp.whole_number("nfft", nfft, 1, dsp.MAX_NFFT, " (the encoder's spectrum length)")
         holdoff = _spectra_count("holdoff", holdoff, MAX_HOLDOFF)
         integrate = _spectra_count("integrate", integrate, MAX_INTEGRATE, " (0 = the model's calibration)")
         queue_block.__init__(self, name="anomaly_detector", in_sig=[(np.float32, nfft)],

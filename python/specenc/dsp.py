@@ -13,6 +13,8 @@ Windowing and the FFT run in float64 (single precision is off by up to 1e-3 dB i
 A spectrum whose frames contain NaN or inf samples is non-finite (NaN) in every bin; others are unaffected.
 """
 
+import operator
+
 import numpy as np
 
 WINDOWS = ("hann", "rectangular", "hamming", "blackmanharris")
@@ -39,14 +41,29 @@ def window(name, nfft):
     raise ValueError(f"unknown window {name!r}; choose one of {', '.join(WINDOWS)}")
 
 
+def whole_number(name, value, least, most, note=""):
+    """`value` as an int in least..most; ValueError naming it otherwise (a float or a bool, which numpy, pybind11 or
+    a bit operation refused later with an error of their own, or took truncated)."""
+    try:
+        whole = None if isinstance(value, (bool, np.bool_)) else operator.index(value)
+    except TypeError:
+        whole = None
+    if whole is None or not least <= whole <= most:
+        raise ValueError(f"{name}={value!r} must be a whole number in {least}..{most}{note}")
+    return whole
+
+
 def check_params(nfft, overlap, average):
     """Raise ValueError naming the bad value and the allowed range."""
-    if not (MIN_NFFT <= nfft <= MAX_NFFT) or nfft & (nfft - 1):
-        raise ValueError(f"nfft={nfft} must be a power of two in {MIN_NFFT}..{MAX_NFFT}")
+    try:
+        whole = whole_number("nfft", nfft, MIN_NFFT, MAX_NFFT)
+    except ValueError:
+        whole = 3
+    if whole & (whole - 1):
+        raise ValueError(f"nfft={nfft!r} must be a power of two in {MIN_NFFT}..{MAX_NFFT}")
     if not 0.0 <= overlap <= 0.9:
         raise ValueError(f"overlap={overlap} must be in 0..0.9")
-    if average < 1:
-        raise ValueError(f"average={average} must be >= 1")
+    whole_number("average", average, 1, MAX_SPAN)
     span = samples_read(1, nfft, overlap, average)
     if span > MAX_SPAN:
         raise ValueError(f"average={average} with nfft={nfft} and overlap={overlap} reads {span} samples per spectrum; "

@@ -156,8 +156,9 @@ class spectrum_encoder(gr.basic_block):
     def __init__(self, model_path="", backend="", runtime="torch", device="cpu", threads=0, batch=64,
                  tokens_kept=0.0, nfft=1024, overlap=0.5, average=1, sample_rate=0.0, center_freq=0.0,
                  embeddings=0):
-        if not 1 <= batch <= MAX_BATCH:
-            raise ValueError(f"batch={batch} must be in 1..{MAX_BATCH}")
+        batch = dsp.whole_number("batch", batch, 1, MAX_BATCH)
+        threads = dsp.whole_number("threads", threads, 0, 1024, " (0 = the runtime's default)")
+        embeddings = dsp.whole_number("embeddings", embeddings, 0, 1 << 16, " (0 = no embedding output)")
         if not 0.0 <= tokens_kept <= 1.0:
             raise ValueError(f"tokens_kept={tokens_kept} must be in 0..1 (0 = the model's setting)")
         dsp.check_params(nfft, overlap, average)  # the psd block's settings, which place the spectra
