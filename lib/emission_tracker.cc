@@ -52,6 +52,10 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
                    " is out of order or outside spectra " + std::to_string(first) + ".." +
                    std::to_string(first + n - 1));
         }
+        if (det.bin_start < 0) { // bins count from the spectrum's first: an emission there has no frequency
+            refuse("detection bins [" + std::to_string(det.bin_start) + ", " + std::to_string(det.bin_stop) +
+                   ") start before bin 0");
+        }
         if (det.bin_start >= det.bin_stop) {
             refuse("detection bins [" + std::to_string(det.bin_start) + ", " + std::to_string(det.bin_stop) +
                    ") are empty");
@@ -59,8 +63,8 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
         if (det.family < 0 || det.family > MAX_FAMILY) { // an emission holds a sum per family code
             refuse("family code " + std::to_string(det.family) + " must be in 0.." + std::to_string(MAX_FAMILY));
         }
-        if (!(det.confidence >= 0.0)) { // the emission's family is the one with the most of it
-            refuse("detection confidence " + std::to_string(det.confidence) + " must be >= 0");
+        if (!(det.confidence >= 0.0 && std::isfinite(det.confidence))) { // the family is the one with the most
+            refuse("detection confidence " + std::to_string(det.confidence) + " must be finite and >= 0");
         }
         previous = det.index;
     }

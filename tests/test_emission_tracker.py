@@ -240,9 +240,17 @@ def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
         core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0], [0.0, 0.0])
     with pytest.raises(ValueError, match="1-D and of one length"):
         core.update(0, 2, [0, 1], [0, 0], [1, 1], [2, 2], [0.5, 0.5], [0.0, 0.0], [0.0])
-    for confidence in (-0.1, float("nan")):  # the emission's family is the one with the most confidence
-        with pytest.raises(ValueError, match="confidence .* must be >= 0"):
+    for confidence in (-0.1, float("nan"), float("inf")):  # the emission's family is the one with the most of it
+        with pytest.raises(ValueError, match="confidence .* must be finite and >= 0"):
             core.update(2, 1, [2], [3], [1], [2], [confidence], [0.0], [0.0])
+    # Float bins and family codes were truncated (10.7 read as 10), negative bins taken (audit 53).
+    with pytest.raises(ValueError, match="bin_start must be integers, not float64"):
+        core.update(2, 1, [2], [3], [10.7], [12], [0.5], [0.0], [0.0])
+    with pytest.raises(ValueError, match="family must be integers, not float64"):
+        core.update(2, 1, [2], [1.9], [10], [12], [0.5], [0.0], [0.0])
+    with pytest.raises(ValueError, match="bins \\[-50, -10\\) start before bin 0"):
+        core.update(2, 1, [2], [3], [-50], [-10], [0.5], [0.0], [0.0])
+    core.update(2, 1, np.array([2], np.int32), np.array([3], np.uint8), [1], [2], [0.5], [0.0], [0.0])  # any ints
     with pytest.raises(ValueError, match="max_gap=-1"):
         specenc_cpp.emission_tracker(max_gap=-1)
     # Values past the tracker's int fields were truncated, family codes sized a sum per code (2^27: 1 GiB), and

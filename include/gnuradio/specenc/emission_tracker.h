@@ -86,8 +86,8 @@ public:
      *
      * \param detections sorted by index, each in [first, first + n).
      * \throws std::invalid_argument when spectra go backwards, a detection lies outside the
-     *         spectra or out of order, has bin_stop <= bin_start, a family outside 0 .. MAX_FAMILY or a
-     *         confidence that is negative or NaN.
+     *         spectra or out of order, has bin_start < 0, bin_stop <= bin_start, a family outside
+     *         0 .. MAX_FAMILY or a confidence that is negative, infinite or NaN.
      */
     result update(int64_t first, int64_t n, const std::vector<detection>& detections);
 

@@ -15,7 +15,7 @@
 /* BINDTOOL_GEN_AUTOMATIC(0)                                                       */
 /* BINDTOOL_USE_PYGCCXML(0)                                                        */
 /* BINDTOOL_HEADER_FILE(emission_tracker.h)                                        */
-/* BINDTOOL_HEADER_FILE_HASH(cc65ac6ca02d949a1ffebf01376eba29)                                     */
+/* BINDTOOL_HEADER_FILE_HASH(38f26bb57e42710f2d71879a1938fed6)                                     */
 /***********************************************************************************/
 
 #include <pybind11/numpy.h>
@@ -32,6 +32,21 @@ template <typename T>
 using column = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
 namespace {
+// Bins, family codes and spectrum indices as integers: forcecast truncated floats (bin 10.7 read as 10).
+column<int64_t> integers(const py::object& given, const char* what)
+{
+    const py::array values = py::array::ensure(given);
+    if (!values) {
+        throw std::invalid_argument(std::string("emission_tracker.update: ") + what + " must be an array of integers");
+    }
+    const char kind = values.dtype().kind();
+    if (values.size() > 0 && kind != 'i' && kind != 'u') {
+        throw std::invalid_argument(std::string("emission_tracker.update: ") + what + " must be integers, not " +
+                                    py::str(values.dtype()).cast<std::string>());
+    }
+    return column<int64_t>::ensure(values);
+}
+
 // The tracker's bins and family codes are int: a value past int's range was truncated (2^32 + 1 read as 1).
 int as_int(int64_t value, const char* what)
 {
@@ -70,10 +85,13 @@ void bind_emission_tracker(py::module& m)
         .def(py::init<int, int>(), py::arg("max_gap") = 8, py::arg("max_spectra") = 1024)
         .def(
             "update",
-            [](tracker& self, int64_t first, int64_t n, const column<int64_t>& index,
-               const column<int64_t>& family, const column<int64_t>& bin_start,
-               const column<int64_t>& bin_stop, const column<double>& confidence, const column<double>& evidence,
-               const column<double>& level) {
+            [](tracker& self, int64_t first, int64_t n, const py::object& index_in, const py::object& family_in,
+               const py::object& bin_start_in, const py::object& bin_stop_in, const column<double>& confidence,
+               const column<double>& evidence, const column<double>& level) {
+                const auto index = integers(index_in, "index");
+                const auto family = integers(family_in, "family");
+                const auto bin_start = integers(bin_start_in, "bin_start");
+                const auto bin_stop = integers(bin_stop_in, "bin_stop");
                 const py::ssize_t count = index.size();
                 if (index.ndim() != 1 || family.size() != count || bin_start.size() != count || bin_stop.size() != count ||
                     confidence.size() != count || evidence.size() != count || level.size() != count) {
