@@ -300,12 +300,17 @@ def test_a_recordings_alerts_follow_the_models_calibrated_integration(tmp_path, 
 
 
 
-def test_eval_names_a_recording_without_a_finite_spectrum(tmp_path, tiny_model):
-    """It was reported as "0 spectra, nan over the threshold", exit 0 (audit 53)."""
-    iq = np.full(256 * 10, np.nan, np.complex64)
-    meta = sigmf_io.write_recording(str(tmp_path / "nan.sigmf-meta"), iq, 1e6, 433.92e6)
-    with pytest.raises(ValueError, match="nan.sigmf-meta: no spectrum without NaN/inf samples; nothing to evaluate"):
-        evaluate.evaluate_recording(load_model(tiny_model), meta)
+def test_eval_leaves_out_a_recording_without_a_finite_spectrum_and_says_so(tmp_path, tiny_model, caplog):
+    """It was reported as "0 spectra, nan over the threshold" (audit 53); an error for it lost the report of every
+    other recording and of the synthetic part (audit 55)."""
+    rng = np.random.default_rng(2)
+    noise = ((rng.normal(size=256 * 10) + 1j * rng.normal(size=256 * 10)) * 1e-3).astype(np.complex64)
+    good = sigmf_io.write_recording(str(tmp_path / "good.sigmf-meta"), noise, 1e6, 433.92e6)
+    bad = sigmf_io.write_recording(str(tmp_path / "nan.sigmf-meta"), np.full_like(noise, np.nan), 1e6, 433.92e6)
+    with caplog.at_level("WARNING"):
+        out = evaluate.evaluate_recordings(load_model(tiny_model), [good, bad])
+    assert list(out) == ["good"] and out["good"]["spectra"] == 19
+    assert "nan.sigmf-meta: no spectrum without NaN/inf samples; left out of the evaluation" in caplog.text
 
 
 def test_recording_truth_is_the_generators_not_a_models_output(tmp_path):

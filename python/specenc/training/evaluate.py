@@ -322,14 +322,16 @@ def site_calibrated_block(model, twins, anomaly, scores, average, max_spectra=MA
 
 def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SPECTRA, capture_family=None,
                        twin_dir=None):
-    """Alert rate and predicted families on one SigMF recording; truth metrics when it has annotations,
-    or family accuracy on its bursts when `capture_family` (the transmitter's family) is given. With twin_dir, a
+    """Alert rate and predicted families on one SigMF recording (None, with a warning, when it has no finite
+    spectrum); truth metrics when it has annotations, or family accuracy on its bursts when `capture_family` (the
+    transmitter's family) is given. With twin_dir, a
     generated recording with ghosts is also scored at a threshold calibrated on ghost-free twins of its site (not
     one too short for a mean of SITE_INTEGRATE scores)."""
     rec, spectra, freq, truth = datasets.recording_spectra(meta_path, model.nfft, average=average,
                                                            max_spectra=max_spectra)
-    if not len(spectra):
-        raise ValueError(f"{rec.meta_path or rec.data_path}: no spectrum without NaN/inf samples; nothing to evaluate")
+    if not len(spectra):  # one bad file among several: the report is still written, without it
+        log.warning("%s: no spectrum without NaN/inf samples; left out of the evaluation", rec.meta_path or rec.data_path)
+        return None
     p = predict_all(model, spectra, freq, np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
     order = np.argsort(-counts)
@@ -381,12 +383,14 @@ def check_recording_names(paths):
 
 def evaluate_recordings(model, paths, average=1, capture_families=None, twin_dir=None,
                         max_spectra=MAX_RECORDING_SPECTRA):
-    """{recording name: evaluate_recording(...)}; capture_families: {recording name: family}."""
+    """{recording name: evaluate_recording(...)}, leaving out those without a finite spectrum; capture_families:
+    {recording name: family}."""
     check_recording_names(paths)
     families = capture_families or {}
-    return {recording_name(p): evaluate_recording(model, p, average, max_spectra, families.get(recording_name(p)),
-                                                  twin_dir)
-            for p in tqdm(paths, desc="recordings", unit="file")}
+    scored = {recording_name(p): evaluate_recording(model, p, average, max_spectra, families.get(recording_name(p)),
+                                                    twin_dir)
+              for p in tqdm(paths, desc="recordings", unit="file")}
+    return {name: result for name, result in scored.items() if result is not None}
 
 
 def capture_family_accuracy(recordings):
