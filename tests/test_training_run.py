@@ -500,7 +500,7 @@ def test_calibrate_cli_integrate_sets_the_threshold_of_running_means(tmp_path, t
     assert model.metadata["calibration"]["integrate"] == 8
     with pytest.raises(ValueError, match="integrate=0 must be >= 1"):
         calibrate_cli.recalibrate(model, meta, 0.01, integrate=0)
-    with pytest.raises(ValueError, match="nothing to calibrate on: every mean of 800 scores"):
+    with pytest.raises(ValueError, match="nothing to calibrate on: every recording was left out"):
         calibrate_cli.recalibrate(model, meta, 0.01, integrate=800)
 
 
@@ -516,13 +516,17 @@ def test_calibrate_leaves_out_a_recording_too_short_or_all_nan_and_goes_on(tmp_p
             iq[:] = np.nan
         return sigmf_io.write_recording(str(tmp_path / f"{name}.sigmf-meta"), iq, 1e6, 433.92e6)
 
-    recs = [recording("good", 256 * 100), recording("short", 256 * 2), recording("nan", 256 * 10)]
+    recs = [recording("good", 256 * 100), recording("short", 256 * 2), recording("nan", 256 * 10),
+            recording("tiny", 100)]  # shorter than one spectrum: aborted after the others were scored (audit 55)
     model = load_model(tiny_model)
     with caplog.at_level("WARNING"):
         _, summary = calibrate_cli.recalibrate(model, recs, far=0.2, integrate=integrate)
     assert summary["clean_spectra"] == {1: 199 + 3, 4: 199 - 3}[integrate]
     assert "nan.sigmf-meta: its 0 finite spectra are fewer than integrate" in caplog.text
     assert ("short.sigmf-meta: its 3 finite spectra are fewer than integrate=4" in caplog.text) == (integrate == 4)
+    assert "tiny.sigmf-meta: its 100 samples give no spectrum of nfft=256, average=1; left out" in caplog.text
+    # the record names only what it was calibrated on (it listed the recordings left out too; audit 55)
+    assert summary["calibrated_on"] == {1: "good.sigmf-meta, short.sigmf-meta", 4: "good.sigmf-meta"}[integrate]
 
 
 @pytest.mark.parametrize("integrate", [1, 4])
@@ -540,8 +544,7 @@ def test_calibrate_leaves_digital_silence_out(tmp_path, tiny_model, caplog, inte
     assert "gap.sigmf-meta: 203 of its 399 spectra are digital silence or straddle its edges" in caplog.text
     # Left: the other 196, or the means of 4 within the two stretches of them (3 fewer each)
     assert summary["clean_spectra"] == {1: 196, 4: 196 - 2 * 3}[integrate]
-    with pytest.raises(ValueError, match="nothing to calibrate on: every spectrum of these recordings holds NaN/inf "
-                                         "samples, is or reaches into digital silence"):
+    with pytest.raises(ValueError, match="nothing to calibrate on: every recording was left out"):
         calibrate_cli.recalibrate(model, sigmf_io.write_recording(str(tmp_path / "zeros.sigmf-meta"),
                                                                   np.zeros(256 * 20, np.complex64), 1e6, 433.92e6), 0.2)
 

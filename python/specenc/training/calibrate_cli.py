@@ -62,23 +62,30 @@ def recalibrate(model, recordings, far, average=1, max_spectra=200000, integrate
         raise ValueError(f"max_spectra={max_spectra} must be >= 1")
     if integrate < 1:
         raise ValueError(f"integrate={integrate} must be >= 1")
+    dsp.check_params(model.nfft, 0.5, average)  # before the first recording is scored, not after
     if isinstance(recordings, (str, os.PathLike, sigmf_io.Recording)):
         recordings = [recordings]
-    scores = np.concatenate([recording_scores(model, r, average, max_spectra, integrate) for r in recordings])
-    if not scores.size:
-        raise ValueError("nothing to calibrate on: every " + ("spectrum" if integrate == 1 else
-                         f"mean of {integrate} scores") + " of these recordings holds NaN/inf samples, is or reaches "
-                         "into digital silence (see the warnings above)")
+    scored = [recording_scores(model, r, average, max_spectra, integrate) for r in recordings]
+    used = [name for name, scores in scored if scores.size]
+    if not used:
+        raise ValueError("nothing to calibrate on: every recording was left out (see the warnings above: too short, "
+                         "NaN/inf samples, or digital silence throughout)")
+    scores = np.concatenate([scores for _, scores in scored])
     tau = calibrate.threshold_for_far(scores, far)
-    return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate)}
+    return tau, {**calibrate.calibration_summary(scores, tau, far), "integrate": int(integrate),
+                 "calibrated_on": ", ".join(used)}
 
 
 def recording_scores(model, recording, average, max_spectra, integrate):
-    """Anomaly scores of a recording's spectra, or with integrate > 1 their running means (none across recordings:
-    their ends are not consecutive)."""
-    rec, spectra, freq, _ = datasets.recording_spectra(recording, model.nfft, average=average,
-                                                       max_spectra=max_spectra)
+    """(file name, anomaly scores of the recording's spectra, or with integrate > 1 their running means: none across
+    recordings, whose ends are not consecutive); no scores, with a warning, for one left out."""
+    rec = recording if isinstance(recording, sigmf_io.Recording) else sigmf_io.open_recording(recording)
     name = os.path.basename(rec.meta_path or rec.data_path)
+    if dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average) < 1:
+        log.warning("%s: its %d samples give no spectrum of nfft=%d, average=%d; left out of the calibration", name,
+                    rec.num_samples, model.nfft, average)
+        return name, np.empty(0, np.float32)
+    rec, spectra, freq, _ = datasets.recording_spectra(rec, model.nfft, average=average, max_spectra=max_spectra)
     marked = [a for a in rec.annotations if datasets.marks_anomaly(a)]
     if marked:
         log.warning("%s marks %d anomalies (e.g. at sample %d); the threshold is set over their scores too: calibrate "
@@ -86,7 +93,7 @@ def recording_scores(model, recording, average, max_spectra, integrate):
     if len(spectra) < integrate:  # one of several recordings may be: the others still calibrate
         log.warning("%s: its %d finite spectra are fewer than integrate=%d; left out of the calibration", name,
                     len(spectra), integrate)
-        return np.empty(0, np.float32)
+        return name, np.empty(0, np.float32)
     with tqdm(total=len(spectra), desc=f"scoring {name}", unit="spec") as bar:
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
     # Digital silence (a gap, zero padding) scores 0 at any site, and the spectra straddling its edges, partly zeros,
@@ -98,7 +105,7 @@ def recording_scores(model, recording, average, max_spectra, integrate):
         log.warning("%s: %d of its %d spectra are digital silence or straddle its edges (gaps, zero padding); %d of "
                     "its %d %s left out of the calibration", name, int(gap.sum()), len(spectra),
                     int((~kept).sum()), len(kept), "spectra" if integrate == 1 else f"means of {integrate} scores")
-    return (scores if integrate == 1 else calibrate.score_means(scores, integrate))[kept]
+    return name, (scores if integrate == 1 else calibrate.score_means(scores, integrate))[kept]
 
 
 def near_silence(silent, nfft, average, overlap=0.5):
@@ -129,7 +136,6 @@ def main(args):
     modelio.check_out_path(model, args.out)
     make_parent(args.out)  # before the scoring, which takes minutes on long recordings
     tau, summary = recalibrate(model, recs, args.far, args.average, args.max_spectra, args.integrate)
-    summary["calibrated_on"] = ", ".join(os.path.basename(path) for path in names.values())
     summary["average"] = args.average  # the flowgraph's psd averaging the threshold holds for
     out = modelio.save_with_threshold(model, args.out, tau, summary)
     trials = "spectra" if args.integrate == 1 else f"means of {args.integrate} scores"
