@@ -28,3 +28,20 @@ def test_the_report_rebuilds_from_saved_rows(tmp_path):
     md = ablations.markdown(rows, runs, 300, 1024, 1024, "cmd")
     assert "| rope dynamic | 50.0 % | 60.0 % |" in md and "| rmsnorm | 50.0 % |" in md
     assert "Not run" in md and "r=0 (no dropout)" in md.split("Not run")[1]
+
+
+def test_cells_sharing_a_run_train_it_once(tmp_path, monkeypatch):
+    """--cells naming the base run three ways trained it three times and wrote three rows (audit 55)."""
+    trained = []
+
+    def fake_cell(name, cfg, out_dir, n_test, n_clean, test_seed):
+        trained.append(name)
+        return {"cell": name, "train_s": 1.0, "family_accuracy": 0.5, "family_accuracy_snr_ge_10": 0.5,
+                "anomaly_f1_at_threshold": 0.1, "anomaly_best_f1": 0.5, "anomaly_auroc": 0.5, "detection_recall": 0.5}
+
+    monkeypatch.setattr(ablations, "run_cell", fake_cell)
+    ablations.main(["--base", str(CONFIGS / "ablation_base.json"), "--out", str(tmp_path), "--work", str(tmp_path),
+                    "--cells", "rope dynamic", "rmsnorm", "r=0.25 gumbel", "layernorm"])
+    assert trained == ["r=0.25 gumbel", "layernorm"]
+    md = (tmp_path / "ablations.md").read_text()
+    assert "| rope dynamic | 50.0 % |" in md and "| rmsnorm | 50.0 % |" in md

@@ -312,12 +312,13 @@ def test_message_dicts_convert_to_the_same_pmt_as_pmt_to_pmt():
     assert pmt.to_python(got) == plain
 
 
-def run_tagged(stream_tags, n=50):
-    """The detector alone on spectra carrying hand-made specenc_* tags; ends within 30 s or fails."""
+def run_tagged(stream_tags, n=50, det=None):
+    """The detector (a new one unless given) alone on spectra carrying hand-made specenc_* tags; ends within 30 s or
+    fails."""
     import threading
 
     tb = gr.top_block()
-    det = anomaly_detector(nfft=NFFT)
+    det = det or anomaly_detector(nfft=NFFT)
     scores, alerts = blocks.vector_sink_f(), blocks.message_debug()
     tb.connect(blocks.vector_source_f([-60.0] * NFFT * n, False, NFFT, list(stream_tags)), det, scores)
     tb.msg_connect(det, "alerts", alerts, "store")
@@ -335,9 +336,7 @@ def run_tagged(stream_tags, n=50):
 def test_malformed_specenc_tags_are_reported_and_the_flowgraph_goes_on(bad, capfd):
     """A context tag that is no dict of numbers, or anomaly bins that are no bin range (a replayed or foreign
     stream), raised in the detector's thread, which ended, and the flowgraph hung (audit 53)."""
-    context = {"threshold": 0.5, "integrate": 1, "step": 32, "span": NFFT, "sample_rate": RATE, "center_freq": FREQ}
-    stream = [tag(0, "specenc_context", pmt.to_pmt(context))]
-    stream += [tag(i, "specenc_anomaly_score", pmt.from_double(0.9 if i in (10, 30) else 0.1)) for i in range(50)]
+    stream = scored_stream()
     bins = pmt.cons(pmt.from_long(4), pmt.from_long(8))
     stream += [tag(10, "specenc_anomaly_bins", bins), tag(30, "specenc_anomaly_bins", bins)]
     if bad == "context":
@@ -355,3 +354,18 @@ def test_malformed_specenc_tags_are_reported_and_the_flowgraph_goes_on(bad, capf
     else:  # the alert takes the band's edges, as one the model did not locate
         assert "specenc_anomaly_bins=7 on spectrum 30 is no bin range in 0..64; ignored" in out
         assert alerts[1]["freq_upper_edge"] - alerts[1]["freq_lower_edge"] == pytest.approx(RATE)
+
+
+def scored_stream(above=(10, 30)):
+    context = {"threshold": 0.5, "integrate": 1, "step": 32, "span": NFFT, "sample_rate": RATE, "center_freq": FREQ}
+    return [tag(0, "specenc_context", pmt.to_pmt(context))] + [
+        tag(i, "specenc_anomaly_score", pmt.from_double(0.9 if i in above else 0.1)) for i in range(50)]
+
+
+def test_a_detector_run_again_alerts_as_a_new_one():
+    """Its last run's last alert (spectrum 30) held off the new run's first (spectrum 10; audit 55)."""
+    det = anomaly_detector(nfft=NFFT)
+    first = run_tagged(scored_stream(), det=det)[1]
+    again = run_tagged(scored_stream(), det=det)[1]
+    assert [a["spectrum"] for a in first] == [a["spectrum"] for a in again] == [10, 30]
+

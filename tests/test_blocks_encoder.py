@@ -1,5 +1,6 @@
 """spectrum_encoder: one model pass per spectrum, order kept, tags and detections placed in time and Hz."""
 
+import pathlib
 import threading
 
 import numpy as np
@@ -421,9 +422,9 @@ def test_tokens_kept_runs_the_model_on_fewer_tokens_in_the_flowgraph(tmp_path):
     from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
     model = SpectrumModel.from_config(ModelConfig(nfft=NFFT, pool_stride=4, d_model=16, n_layers=1, n_heads=2,
                                                   n_kv_heads=2, dropout_mode="none", drop_ratio=0.0), seed=0)
-    path, _ = model.save(str(tmp_path / "m.safetensors"))
+    path = pathlib.Path(model.save(str(tmp_path / "m.safetensors"))[0])
     spectra = scene(n=20)
-    out, _, _ = run_encoder(spectra, str(path), tokens_kept=0.5)
+    out, _, _ = run_encoder(spectra, path, tokens_kept=0.5)  # a pathlib.Path: taken for a loaded model (audit 55)
     model.set_tokens_kept(0.5)
     assert model.net.dropout.n_keep == NFFT // 4 // 2
     labels = tags_by_key(out, "specenc_class")

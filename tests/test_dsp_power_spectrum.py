@@ -70,6 +70,8 @@ def test_tone_lies_inside_the_edges_of_its_bin():
     (dict(nfft=131072), "nfft=131072"),
     (dict(overlap=0.95), "overlap=0.95 must be in 0..0.9"),
     (dict(average=0), "average=0 must be a whole number in 1.."),
+    (dict(nfft=1024.0), "nfft=1024.0 must be a whole number$"),  # not "a power of two" (audit 55)
+    (dict(average=2.5), "average=2.5 must be a whole number in 1.."),
     (dict(window="kaiser"), "unknown window 'kaiser'"),
 ])
 def test_bad_parameters(kwargs, match):

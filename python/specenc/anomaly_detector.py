@@ -89,6 +89,10 @@ class anomaly_detector(queue_block):
         self._warned_untagged = False
 
     def start(self):
+        """A run (again) from the first spectrum: no event held off, no scores averaged from the run before (a
+        reused detector's first alert was held off by the last run's)."""
+        self._last_above = None
+        self._history = EMPTY_HISTORY
         message_senders.started(self)
         return True
 

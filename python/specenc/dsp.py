@@ -41,26 +41,24 @@ def window(name, nfft):
     raise ValueError(f"unknown window {name!r}; choose one of {', '.join(WINDOWS)}")
 
 
-def whole_number(name, value, least, most, note=""):
-    """`value` as an int in least..most; ValueError naming it otherwise (a float or a bool, which numpy, pybind11 or
-    a bit operation refused later with an error of their own, or took truncated)."""
+def whole_number(name, value, least=None, most=None, note=""):
+    """`value` as an int (in least..most when given); ValueError naming it otherwise (a float or a bool, which numpy,
+    pybind11 or a bit operation refused later with an error of their own, or took truncated)."""
     try:
         whole = None if isinstance(value, (bool, np.bool_)) else operator.index(value)
     except TypeError:
         whole = None
-    if whole is None or not least <= whole <= most:
-        raise ValueError(f"{name}={value!r} must be a whole number in {least}..{most}{note}")
+    bounded = least is not None
+    if whole is None or bounded and not least <= whole <= most:
+        raise ValueError(f"{name}={value!r} must be a whole number{f' in {least}..{most}' if bounded else ''}{note}")
     return whole
 
 
 def check_params(nfft, overlap, average):
     """Raise ValueError naming the bad value and the allowed range."""
-    try:
-        whole = whole_number("nfft", nfft, MIN_NFFT, MAX_NFFT)
-    except ValueError:
-        whole = 3
-    if whole & (whole - 1):
-        raise ValueError(f"nfft={nfft!r} must be a power of two in {MIN_NFFT}..{MAX_NFFT}")
+    whole = whole_number("nfft", nfft)
+    if not MIN_NFFT <= whole <= MAX_NFFT or whole & (whole - 1):
+        raise ValueError(f"nfft={nfft} must be a power of two in {MIN_NFFT}..{MAX_NFFT}")
     if not 0.0 <= overlap <= 0.9:
         raise ValueError(f"overlap={overlap} must be in 0..0.9")
     whole_number("average", average, 1, MAX_SPAN)

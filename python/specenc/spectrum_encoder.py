@@ -37,6 +37,8 @@ MAX_BATCH = 4096
 def open_model(model_path="", backend="", runtime="torch", device="cpu", threads=0, logger=None):
     """Load the model once: '' = the shipped default; a loaded model object is used as is. `logger` (a block's):
     where the choice of runtime and device is logged, with why."""
+    if isinstance(model_path, os.PathLike):
+        model_path = os.fspath(model_path)
     if not isinstance(model_path, str):
         # an object was loaded with its backend, runtime and device: settings here could only be ignored
         asked = [f"{k}={v!r}" for k, v, default in (("backend", backend, ""), ("runtime", runtime, "torch"),
@@ -169,7 +171,7 @@ class spectrum_encoder(gr.basic_block):
             raise ValueError(f"nfft={nfft} but the model expects {self.model.nfft}-bin spectra; "
                              f"set FFT Size to {self.model.nfft} (of the psd block feeding it, or of IQ to Alerts)")
         if tokens_kept:
-            if not isinstance(model_path, str):
+            if not isinstance(model_path, (str, os.PathLike)):
                 raise ValueError("tokens_kept is set with a loaded model, which it would change for every other user "
                                  "of it: call model.set_tokens_kept() yourself, or give the model's path here")
             self.model.set_tokens_kept(tokens_kept)

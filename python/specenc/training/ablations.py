@@ -146,7 +146,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING)
     base = TrainConfig.load(args.base)
     runs = shared_runs(base)
-    names = [runs[c] for c in args.cells] if args.cells else [c for c in CELLS if runs[c] == c]
+    names = list(dict.fromkeys(runs[c] for c in (args.cells or CELLS)))  # a shared run once
     os.makedirs(args.out, exist_ok=True)
     rows_path = os.path.join(args.out, "ablations.json")
     rows = json_out.null_to_nan(json.load(open(rows_path))) if os.path.exists(rows_path) else []
