@@ -444,3 +444,20 @@ def test_a_loaded_model_runs_as_loaded_or_is_refused():
         with pytest.raises(ValueError, match=f"{said} .*loaded model"):
             spectrum_encoder(model_path=model, nfft=NFFT, **kw)
     assert model.net.dropout.n_keep == NFFT // 4
+
+
+def test_a_flowgraph_run_again_ends_at_once_and_says_why(capfd):
+    """Started again, the encoder's thread died on GNU Radio's "Buffer too small" and tb.run() hung (audit 57)."""
+    tb = gr.top_block()
+    sink = blocks.vector_sink_f(NFFT)
+    tb.connect(blocks.vector_source_f(scene(600).ravel().tolist(), False, NFFT), spectrum_encoder(
+        model_path=ToneModel(NFFT), nfft=NFFT, batch=256), sink)  # a batch over the second run's buffers
+    tb.run()
+    again = threading.Thread(target=tb.run, daemon=True)
+    again.start()
+    again.join(30)
+    if again.is_alive():
+        tb.stop()
+        pytest.fail("the second run hung")
+    assert len(sink.data()) == 600 * NFFT  # nothing more written
+    assert "runs once; build a new top block to run again" in capfd.readouterr().out

@@ -212,6 +212,7 @@ class spectrum_encoder(gr.basic_block):
         self._retunes = []  # (key, PMT value) from set_center_freq/set_sample_rate, for the next window's 1st spectrum
         self._held = None  # the window whose model call runs while the next call reads its input
         self._ran = False  # started once (see start)
+        self._again = False  # started again: ends at once
         self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
         # Emissions must also stand clear of the noise, whose scatter the averaging sets.
@@ -219,11 +220,15 @@ class spectrum_encoder(gr.basic_block):
                                         noise_db=dsp.noise_scatter_db(average))
 
     def start(self):
-        """A flowgraph with this block runs once. Started again, GNU Radio 3.10 gives it buffers smaller than the
-        window it writes at once and its thread stops ("Buffer too small for min_noutput_items"; the flowgraph
-        hangs): this says why, before that happens."""
+        """A flowgraph with this block runs once. Started again, GNU Radio 3.10 gave it buffers smaller than the
+        window it writes at once, its thread stopped ("Buffer too small for min_noutput_items") and the run hung:
+        now it asks for no room and ends at its first call instead (general_work), which ends that run, and says
+        why."""
         if self._ran:
             self.logger.error("a flowgraph with spectrum_encoder runs once; build a new top block to run again")
+            self._again = True
+            self.set_min_noutput_items(1)
+            return True
         self._ran = True
         message_senders.started(self)
         return True
@@ -286,7 +291,9 @@ class spectrum_encoder(gr.basic_block):
     def general_work(self, input_items, output_items):
         """One window deep: queue this window's model call, then write out the window held from the previous
         call while the model runs on this one (model_calls). Items leave in order, one call late; a call
-        without input (end of stream, or nothing queued) writes out the held window."""
+        without input (end of stream, or nothing queued) writes out the held window. A second run ends here (start)."""
+        if self._again:
+            return gr.WORK_DONE
         n = min(len(input_items[0]), self.batch)
         held = self._held
         self._held = self._start(input_items[0][:n]) if n else None
