@@ -70,3 +70,17 @@ def scene_file(folder, seconds=0.25, seed=3):
     from gnuradio.specenc.synth import write_scenario
 
     return write_scenario(str(folder / "scene.sigmf-meta"), scenario="demo", seconds=seconds, seed=seed)
+
+
+def run_or_fail(tb, what="the flowgraph", seconds=30):
+    """tb.run(), failing the test instead of hanging it when the run does not end within `seconds`."""
+    import threading
+
+    import pytest
+
+    running = threading.Thread(target=tb.run, daemon=True)
+    running.start()
+    running.join(seconds)
+    if running.is_alive():
+        tb.stop()
+        pytest.fail(f"{what} hung")

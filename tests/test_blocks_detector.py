@@ -3,7 +3,7 @@
 import numpy as np
 import pmt
 import pytest
-from blocks_fake_model import ToneModel
+from blocks_fake_model import ToneModel, run_or_fail
 from gnuradio import blocks, gr
 from test_blocks_encoder import FREQ, NFFT, RATE, assert_covers, bin_centre, rx_tags, tag, tags_by_key
 
@@ -315,20 +315,12 @@ def test_message_dicts_convert_to_the_same_pmt_as_pmt_to_pmt():
 def run_tagged(stream_tags, n=50, det=None):
     """The detector (a new one unless given) alone on spectra carrying hand-made specenc_* tags; ends within 30 s or
     fails."""
-    import threading
-
     tb = gr.top_block()
     det = det or anomaly_detector(nfft=NFFT)
     scores, alerts = blocks.vector_sink_f(), blocks.message_debug()
     tb.connect(blocks.vector_source_f([-60.0] * NFFT * n, False, NFFT, list(stream_tags)), det, scores)
     tb.msg_connect(det, "alerts", alerts, "store")
-    tb.start()
-    waiting = threading.Thread(target=tb.wait, daemon=True)
-    waiting.start()
-    waiting.join(30)
-    if waiting.is_alive():
-        tb.stop()
-        pytest.fail("the flowgraph hung")
+    run_or_fail(tb)
     return np.array(scores.data()), [pmt.to_python(alerts.get_message(i)) for i in range(alerts.num_messages())]
 
 

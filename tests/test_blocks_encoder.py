@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pmt
 import pytest
-from blocks_fake_model import ToneModel
+from blocks_fake_model import ToneModel, run_or_fail
 from gnuradio import blocks, gr
 
 from gnuradio.specenc import spectrum_tags as T
@@ -453,11 +453,6 @@ def test_a_flowgraph_run_again_ends_at_once_and_says_why(capfd):
     tb.connect(blocks.vector_source_f(scene(600).ravel().tolist(), False, NFFT), spectrum_encoder(
         model_path=ToneModel(NFFT), nfft=NFFT, batch=256), sink)  # a batch over the second run's buffers
     tb.run()
-    again = threading.Thread(target=tb.run, daemon=True)
-    again.start()
-    again.join(30)
-    if again.is_alive():
-        tb.stop()
-        pytest.fail("the second run hung")
+    run_or_fail(tb, "the second run")
     assert len(sink.data()) == 600 * NFFT  # nothing more written
     assert "runs once; build a new top block to run again" in capfd.readouterr().out

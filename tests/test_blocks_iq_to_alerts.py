@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pmt
 import pytest
-from blocks_fake_model import ToneModel
+from blocks_fake_model import ToneModel, run_or_fail
 from gnuradio import blocks, gr
 from test_blocks_encoder import tag
 
@@ -112,7 +112,6 @@ def test_one_top_block_per_recording_in_one_script_ends_every_time(specenc_cpp, 
     sink is given again: the sink counted their connections, waited for "done"s that never came, and the third run
     of a loop over recordings hung (audit 53)."""
     import gc
-    import threading
 
     from gnuradio.specenc import alert_sink, iq_to_alerts
 
@@ -126,13 +125,7 @@ def test_one_top_block_per_recording_in_one_script_ends_every_time(specenc_cpp, 
         tb.connect((chain, 1), blocks.null_sink(4))
         tb.msg_connect(chain, "alerts", sink, "alerts")
         tb.msg_connect(chain, "detections", sink, "alerts")
-        tb.start()
-        waiting = threading.Thread(target=tb.wait, daemon=True)
-        waiting.start()
-        waiting.join(30)
-        if waiting.is_alive():
-            tb.stop()
-            pytest.fail(f"run {i} hung (sink {sink.alias()})")
+        run_or_fail(tb, f"run {i} (sink {sink.alias()})")
         kinds = [json.loads(line).get("kind") for line in (tmp_path / f"{i}.jsonl").read_text().splitlines()]
         assert "jamming" in kinds and None in kinds  # the alert and the burst's detection, every run
         earlier.append(chain)
