@@ -181,3 +181,29 @@ def test_render_only_rewrites_report_and_plots_from_the_json(quick):
         with pytest.raises(ValueError, match="is no complete results file of `specenc bench paper`"):
             paper.main(_args("--render-only", "--out", str(odd)))
         assert (odd / "REPORT.md").read_text() == before  # it had been emptied before the error
+
+
+def test_the_compression_plot_puts_the_shipped_model_at_its_own_drop_ratio(monkeypatch, tmp_path):
+    """The star stood at r = 0.25 "gumbel" for a shipped network that keeps every token (audit 59)."""
+    import json
+    import pathlib
+
+    from gnuradio.specenc.bench import plots
+
+    res = json.loads((pathlib.Path(__file__).parents[1] / "bench" / "results" / "paper.json").read_text())
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: figures.append(fig))
+    plots.compression(res, tmp_path / "c.png")
+    stars = [line for ax in figures[0].axes for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 2 and all(list(s.get_xdata()) == [0.0] for s in stars)
+    assert stars[0].get_label() == "shipped default (converged, no dropout)"
+
+
+def test_latent_is_said_to_win_from_a_length_on_only_when_it_wins_at_every_longer_one():
+    """A win at 256 tokens was reported as "fastest from 256 tokens on" while latent lost from 2048 (audit 59)."""
+    from gnuradio.specenc.bench.report import _where
+
+    assert _where({256: (False, True), 1024: (False, True), 2048: (False, False)}, 1) == (
+        "at 256, 1024 tokens only (not at the longest tried)")
+    assert _where({256: (False, False), 1024: (False, True), 2048: (False, True)}, 1) == "from 1024 tokens on"
+    assert _where({256: (False, True)}, 0) is None

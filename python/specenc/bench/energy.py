@@ -62,11 +62,17 @@ def probe(device="cpu"):
     return "rapl", "RAPL package energy counters (whole package: other processes' load is included)"
 
 
+WARMUP_CALLS = 3  # the first call (allocations, one-off setup) cost 17x the median: off the counters
+
+
 def measure(fn, spectra_per_call, calls, device="cpu"):
-    """Joules per spectrum over `calls` calls of fn(), or {"value": NOT_MEASURABLE, "reason": ...}."""
+    """Joules per spectrum over `calls` calls of fn() after WARMUP_CALLS unmeasured ones, or {"value":
+    NOT_MEASURABLE, "reason": ...}."""
     source, reason = probe(device)
     if source is None:
         return {"value": NOT_MEASURABLE, "reason": reason, "source": None}
+    for _ in range(WARMUP_CALLS):
+        fn()
     if source == "nvml":
         nv, h = _nvml_handle()
         import torch

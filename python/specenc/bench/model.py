@@ -36,7 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--budget-s", type=float, default=3.0, help="max seconds of timed calls per variant (3)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
     parser.add_argument("--tokens", default=TOKENS,
-                        help="token counts into the backbone to sweep (wider tokens below the shipped model's, dropout above)")
+                        help="token counts into the backbone to sweep: each the widest power-of-two tokens that give at "
+                             "least that many, then token dropout down to it (256: 4-bin tokens; 192: 4-bin "
+                             "tokens, a quarter dropped)")
     parser.add_argument("--backends", default="", help="comma list (default: every backend usable here)")
     parser.add_argument("--batches", default=BATCHES, help="batch sizes tried for throughput")
     parser.add_argument("--no-reference", action="store_true", help="skip the seed-size reference model")
@@ -73,10 +75,12 @@ def backbone_flops(cfg):
 def network_flops(cfg):
     """Analytic FLOPs of the whole forward pass for one spectrum: tokenizer embedding, dropout scorer,
     backbone and the heads predict reads (matmuls only; elementwise work and softmax exps not counted)."""
-    t, k, d = cfg.n_tokens, cfg.n_kept, cfg.d_model
+    t, k, d, s = cfg.n_tokens, cfg.n_kept, cfg.d_model, cfg.pool_stride
     h = cfg.anomaly_hidden
-    embed = t * 2 * (cfg.pool_stride + 1) * d + (t * 2 * d if cfg.dropout_mode == "gumbel" else 0)  # + scorer
-    heads = 2 * k * d * (cfg.n_families + 1) + 2 * d * (cfg.n_families + cfg.n_kinds + h) + 2 * h * h + 2 * h
+    width = (2 * cfg.token_context + 1) * s + 1  # a token's window, its neighbours' and its energy
+    embed = t * 2 * width * d + (t * 2 * d if cfg.dropout_mode == "gumbel" else 0)  # + the dropout scorer
+    per_token = cfg.n_families + 1 + (1 if cfg.family_pool == "attention" else 0) + (s if cfg.bin_edges else 0)
+    heads = 2 * k * d * per_token + 2 * d * (cfg.n_families + cfg.n_kinds + h) + 2 * h * h + 2 * h
     return embed + backbone_flops(cfg) + heads
 
 

@@ -313,19 +313,15 @@ def memory_section(res):
 
 def _where_latent_wins(m):
     by = {(r["backend"], r["tokens"]): r for r in m["rows"]}
-    toks = sorted({r["tokens"] for r in m["rows"]})
-    mem_win = lat_win = None
-    for t in toks:
+    wins = {}  # tokens -> (less memory, faster) where latent ran
+    for t in sorted({r["tokens"] for r in m["rows"]}):
         lt = by.get(("latent", t))
         others = [by[(b, t)] for b in ("mha", "sdpa", "gqa") if (b, t) in by]
         if not lt or lt.get("peak_bytes") is None:
             continue
         # a clear margin (10 %) over every other backend that ran, not a tie within measurement noise
-        if mem_win is None and all(o.get("peak_bytes") is None or lt["peak_bytes"] < 0.9 * o["peak_bytes"]
-                                   for o in others):
-            mem_win = t
-        if lat_win is None and all(o.get("latency_ms") is None or lt["latency_ms"] < o["latency_ms"] for o in others):
-            lat_win = t
+        wins[t] = (all(o.get("peak_bytes") is None or lt["peak_bytes"] < 0.9 * o["peak_bytes"] for o in others),
+                   all(o.get("latency_ms") is None or lt["latency_ms"] < o["latency_ms"] for o in others))
     first_over = {}
     for r in sorted(m["rows"], key=lambda r: r["tokens"]):
         if r["status"] == "exceeds cap":
@@ -333,12 +329,23 @@ def _where_latent_wins(m):
     runs_out = [f"{b} exceeds the cap from {t} tokens" for b, t in first_over.items()]
     parts = [("Where each backend runs out: " + "; ".join(runs_out) + ".") if runs_out
              else "No backend reached the cap at the lengths tried."]
-    parts.append(f"Latent attention uses clearly (>10 %) less memory than every other backend from {mem_win} tokens on."
-                 if mem_win else "Latent attention never used clearly (>10 %) less memory than every other backend "
-                 "at the lengths tried.")
-    parts.append(f"It is the fastest from {lat_win} tokens on." if lat_win
-                 else "It was never the fastest at the lengths tried.")
+    mem, lat = _where(wins, 0), _where(wins, 1)
+    parts.append(f"Latent attention uses clearly (>10 %) less memory than every other backend {mem}." if mem
+                 else "Latent attention never used clearly (>10 %) less memory than every other backend at the "
+                 "lengths tried.")
+    parts.append(f"It is the fastest {lat}." if lat else "It was never the fastest at the lengths tried.")
     return " ".join(parts)
+
+
+def _where(wins, i):
+    """Where latent wins on figure i: from the first length of an unbroken run of wins up to the longest length,
+    else the lengths it wins at (a win at one length said nothing of the longer ones); None for none."""
+    lengths = sorted(wins)
+    at = [t for t in lengths if wins[t][i]]
+    tail = [t for k, t in enumerate(lengths) if all(wins[u][i] for u in lengths[k:])]
+    if tail:
+        return f"from {tail[0]} tokens on"
+    return f"at {', '.join(map(str, at))} tokens only (not at the longest tried)" if at else None
 
 
 def energy_section(res):
