@@ -290,12 +290,16 @@ def test_a_slow_sigmf_rewrite_holds_up_no_message(tmp_path, monkeypatch):
     meta, jsonl = tmp_path / "a.sigmf-meta", tmp_path / "a.jsonl"
     write = alert_sink_module.write_json_atomic
 
+    spans = []  # (start, end) of each rewrite
+
     def slow_write(path, document):
+        start = time.monotonic()
         time.sleep(0.3)
         write(path, document)
+        spans.append((start, time.monotonic()))
 
     monkeypatch.setattr(alert_sink_module, "write_json_atomic", slow_write)
-    monkeypatch.setattr(alert_sink_module, "REWRITE_DUTY", 0.5)  # a rewrite every 0.6 s: three in the loop
+    monkeypatch.setattr(alert_sink_module, "REWRITE_DUTY", 0.5)  # 0.6 s between rewrites: three in the loop
     sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=False)
     sink.handle(pmt.to_pmt(ALERT))  # written at once: no rewrite has been dear yet
     took = []
@@ -305,6 +309,8 @@ def test_a_slow_sigmf_rewrite_holds_up_no_message(tmp_path, monkeypatch):
         took.append(time.monotonic() - t0)
         time.sleep(0.05)  # the timer's rewrite runs meanwhile
     assert max(took) < 0.15 and len(jsonl.read_text().splitlines()) == 41
+    # and rewrites keep to their share of the time: a message during one armed the next at once (audit 58)
+    assert len(spans) >= 2 and all(b[0] - a[1] > 0.5 for a, b in zip(spans, spans[1:]))
     sink.stop()
     assert len(json.loads(meta.read_text())["annotations"]) == 41
     sink.close()
@@ -322,3 +328,12 @@ def test_the_jsonl_file_can_be_rotated_by_copy_and_truncate(tmp_path):
     sink.handle(pmt.to_pmt(dict(ALERT, sample_start=99)))
     assert [json.loads(line)["sample_start"] for line in jsonl.read_text().splitlines()] == [99]
     sink.close()
+    fifo = tmp_path / "alerts.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a consumer, as `... --alerts /dev/stdout | jq` has
+    for path in (os.devnull, str(fifo)):  # neither can be truncated: "[Errno 22] Invalid argument" (audit 58)
+        sink = alert_sink(jsonl_path=path, stdout=False)
+        sink.handle(pmt.to_pmt(ALERT))
+        sink.close()
+    assert json.loads(os.read(reader, 4096)) == ALERT
+    os.close(reader)

@@ -190,7 +190,7 @@ class alert_sink(gr.basic_block):
         # Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts again with whole lines
         # (written at the old offset, the next line followed a run of NUL bytes)
         self._jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None
-        if self._jsonl is not None:
+        if self._jsonl is not None and os.path.isfile(jsonl_path):  # a pipe or /dev/stdout cannot be truncated
             self._jsonl.truncate(0)
         self._annotations = []
         self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} where the messages' centre changed
@@ -199,6 +199,7 @@ class alert_sink(gr.basic_block):
         self._rewriting = threading.Lock()  # one rewrite at a time, each of a later snapshot
         self._pending = False  # annotations not in the file yet
         self._timer = None
+        self._writing = False  # a rewrite is writing its snapshot (outside the lock)
         self._rewritten_at, self._rewrite_cost = -math.inf, 0.0
         self._socket = None
         if zmq_address:
@@ -279,20 +280,25 @@ class alert_sink(gr.basic_block):
             if freq and freq != self._last_freq:  # a change; messages of two ports may come out of order: by sample
                 self._tunings[alert["sample_start"]] = self._last_freq = freq
             self._pending = True
-            if self._timer is not None:  # a rewrite is due already
+            if self._timer is not None or self._writing:  # a rewrite is due, or the one running re-arms at its end
                 return
             wait = max(0.0, self._rewritten_at + self._rewrite_cost / REWRITE_DUTY - time.monotonic())
             now = wait == 0.0 and self._rewrite_cost < SYNC_REWRITE_S
             if not now:
-                self._timer = threading.Timer(wait, self._rewrite_pending)
-                self._timer.daemon = True
-                self._timer.start()
+                self._arm(wait)
         if now:
             self._rewrite_pending()
 
+    def _arm(self, wait):
+        """The timer that rewrites the file after `wait` s (the caller holds the lock)."""
+        self._timer = threading.Timer(wait, self._rewrite_pending)
+        self._timer.daemon = True
+        self._timer.start()
+
     def _rewrite_pending(self):
         """Write what the file lacks (the message's thread while rewrites are cheap, the timer's, stop/close): the
-        annotations are taken under the lock and written outside it, so messages go on meanwhile."""
+        annotations are taken under the lock and written outside it, so messages go on meanwhile; those that came
+        meanwhile are written once the rewrite's share of the time has passed."""
         with self._rewriting:
             with self._lock:
                 if self._timer is not None:
@@ -301,17 +307,21 @@ class alert_sink(gr.basic_block):
                 if not self._pending:
                     return
                 annotations, rate, tunings = list(self._annotations), self._sample_rate, dict(self._tunings)
-                self._pending = False
+                self._pending, self._writing = False, True
             start = time.monotonic()
             try:
                 write_json_atomic(self.sigmf_path, annotations_meta(annotations, rate, tunings))
             except OSError as exc:  # the next message or stop() tries again
                 with self._lock:
-                    self._pending = True
+                    self._pending, self._writing = True, False
                 self.logger.error(f"{self.sigmf_path} not rewritten ({exc}); {len(annotations)} annotations held")
                 return
-            self._rewritten_at = time.monotonic()
-            self._rewrite_cost = self._rewritten_at - start
+            with self._lock:
+                self._writing = False
+                self._rewritten_at = time.monotonic()
+                self._rewrite_cost = self._rewritten_at - start
+                if self._pending and self._timer is None:
+                    self._arm(self._rewrite_cost / REWRITE_DUTY)
 
     @staticmethod
     def format_line(alert):

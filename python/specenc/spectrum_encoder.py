@@ -212,7 +212,7 @@ class spectrum_encoder(gr.basic_block):
         self._retunes = []  # (key, PMT value) from set_center_freq/set_sample_rate, for the next window's 1st spectrum
         self._held = None  # the window whose model call runs while the next call reads its input
         self._ran = False  # started once (see start)
-        self._again = False  # started again: ends at once
+        self._again = False  # started again: windows as large as the buffers allow
         self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
         # Emissions must also stand clear of the noise, whose scatter the averaging sets.
@@ -220,15 +220,13 @@ class spectrum_encoder(gr.basic_block):
                                         noise_db=dsp.noise_scatter_db(average))
 
     def start(self):
-        """A flowgraph with this block runs once. Started again, GNU Radio 3.10 gave it buffers smaller than the
-        window it writes at once, its thread stopped ("Buffer too small for min_noutput_items") and the run hung:
-        now it asks for no room and ends at its first call instead (general_work), which ends that run, and says
-        why."""
-        if self._ran:
-            self.logger.error("a flowgraph with spectrum_encoder runs once; build a new top block to run again")
+        """Started again (a second run, lock/unlock), GNU Radio 3.10 may give the block buffers smaller than the
+        window it writes at once: its thread stopped ("Buffer too small for min_noutput_items") and the run hung.
+        From then on it asks for no room and writes what fits, one model call at a time (_work_in_steps)."""
+        if self._ran and not self._again:
+            self.logger.info("started again: spectra go one model call at a time, as many as the buffers hold")
             self._again = True
             self.set_min_noutput_items(1)
-            return True
         self._ran = True
         message_senders.started(self)
         return True
@@ -291,14 +289,30 @@ class spectrum_encoder(gr.basic_block):
     def general_work(self, input_items, output_items):
         """One window deep: queue this window's model call, then write out the window held from the previous
         call while the model runs on this one (model_calls). Items leave in order, one call late; a call
-        without input (end of stream, or nothing queued) writes out the held window. A second run ends here (start)."""
+        without input (end of stream, or nothing queued) writes out the held window."""
         if self._again:
-            return gr.WORK_DONE
+            return self._work_in_steps(input_items, output_items)
         n = min(len(input_items[0]), self.batch)
         held = self._held
         self._held = self._start(input_items[0][:n]) if n else None
         self.consume(0, n)
         return self._finish(held, output_items) if held is not None else 0
+
+    def _work_in_steps(self, input_items, output_items):
+        """After a restart: the window held across it (lock/unlock mid-stream) once it fits, then each call's own
+        window of what the output has room for, written when its model call is done (no overlap)."""
+        room = len(output_items[0])
+        if self._held is not None:
+            if len(self._held.spectra) > room:
+                return 0  # called again when the output has more room
+            held, self._held = self._held, None
+            return self._finish(held, output_items)
+        n = min(len(input_items[0]), self.batch, room)
+        if not n:
+            return 0
+        window = self._start(input_items[0][:n])
+        self.consume(0, n)
+        return self._finish(window, output_items)
 
     def _start(self, spectra):
         """Copy a window, read its tuning tags and queue its model call -> the window, to write out later."""
