@@ -474,3 +474,21 @@ def test_a_flowgraph_run_again_or_reconfigured_classifies_every_spectrum_again()
     src.rewind()
     run_or_fail(tb, "the second run")
     assert len(sink.data()) == (first + 600) * NFFT and classes()[first:] == want
+
+
+def test_a_second_run_publishes_its_emissions_as_the_first_did():
+    """Item counters start at 0 again: the emission tracker refused "spectrum 0 comes after spectrum 299" and the
+    encoder's thread died (audit 60)."""
+    spectra = scene(300)
+    spectra[:150, 40] = -40.0  # a tone that ends: one emission a run
+    tb = gr.top_block()
+    src = blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT)
+    enc = spectrum_encoder(model_path=ToneModel(NFFT), nfft=NFFT, batch=16)
+    dets = blocks.message_debug()
+    tb.connect(src, enc, blocks.null_sink(gr.sizeof_float * NFFT))
+    tb.msg_connect(enc, "detections", dets, "store")
+    run_or_fail(tb, "the first run")
+    src.rewind()
+    run_or_fail(tb, "the second run")
+    got = [pmt.to_python(dets.get_message(i)) for i in range(dets.num_messages())]
+    assert len(got) == 2 and got[0] == got[1] and (got[0]["spectrum"], got[0]["spectra"]) == (0, 150)

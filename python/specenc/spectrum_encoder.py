@@ -9,6 +9,7 @@ device fails before the flowgraph starts.
 
 import contextlib
 import copy
+import functools
 import numbers
 import os
 from dataclasses import dataclass
@@ -216,16 +217,23 @@ class spectrum_encoder(gr.basic_block):
         self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
         # Emissions must also stand clear of the noise, whose scatter the averaging sets.
-        self._tracker = EmissionTracker(nfft, min_spectra=2 if average == 1 and overlap >= 0.5 else 1,
-                                        noise_db=dsp.noise_scatter_db(average))
+        self._new_tracker = functools.partial(EmissionTracker, nfft, noise_db=dsp.noise_scatter_db(average),
+                                              min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
+        self._tracker = self._new_tracker()
 
     def start(self):
-        """Started again (a second run, lock/unlock), GNU Radio 3.10 may give the block buffers smaller than the
-        window it writes at once: its thread stopped ("Buffer too small for min_noutput_items") and the run hung.
-        From then on it asks for no room and writes what fits, one model call at a time (_work_in_steps)."""
-        if self._ran and not self._again:
-            self.logger.info("started again: spectra go one model call at a time, as many as the buffers hold")
-            self._again = True
+        """Started again (a second run, lock/unlock), GNU Radio 3.10 counts items from 0 again and may give the block
+        buffers smaller than the window it writes at once: its thread stopped ("Buffer too small for
+        min_noutput_items") and the run hung. From then on it asks for no room and writes what fits, one model call
+        at a time (_work_in_steps); emissions are joined anew (the tracker refused spectrum 0 after the last run's),
+        and a window taken in before a lock/unlock is dropped, as GNU Radio drops the items in its buffers."""
+        if self._ran:
+            if not self._again:
+                self.logger.info("started again: spectra go one model call at a time, as many as the buffers hold")
+            if self._held is not None:
+                self.logger.warn(f"started again: {len(self._held.spectra)} spectra taken in before are dropped, as "
+                                 "GNU Radio drops the items in its buffers")
+            self._again, self._held, self._tracker = True, None, self._new_tracker()
             self.set_min_noutput_items(1)
         self._ran = True
         message_senders.started(self)
@@ -299,15 +307,9 @@ class spectrum_encoder(gr.basic_block):
         return self._finish(held, output_items) if held is not None else 0
 
     def _work_in_steps(self, input_items, output_items):
-        """After a restart: the window held across it (lock/unlock mid-stream) once it fits, then each call's own
-        window of what the output has room for, written when its model call is done (no overlap)."""
-        room = len(output_items[0])
-        if self._held is not None:
-            if len(self._held.spectra) > room:
-                return 0  # called again when the output has more room
-            held, self._held = self._held, None
-            return self._finish(held, output_items)
-        n = min(len(input_items[0]), self.batch, room)
+        """After a restart: each call's window of what the output has room for, written when its model call is done
+        (no overlap of model and stream)."""
+        n = min(len(input_items[0]), self.batch, len(output_items[0]))
         if not n:
             return 0
         window = self._start(input_items[0][:n])
