@@ -337,3 +337,24 @@ def test_the_jsonl_file_can_be_rotated_by_copy_and_truncate(tmp_path):
         sink.close()
     assert json.loads(os.read(reader, 4096)) == ALERT
     os.close(reader)
+
+
+def test_a_failed_sigmf_rewrite_is_tried_again_without_a_new_message(tmp_path, monkeypatch):
+    """A message during a rewrite that failed (a full disk) waited for the next message or stop(), which can be
+    hours away (audit 60)."""
+    meta = tmp_path / "a.sigmf-meta"
+    write, failures = alert_sink_module.write_json_atomic, [OSError(28, "No space left on device")]
+
+    def full_once(path, document):
+        if failures:
+            raise failures.pop()
+        write(path, document)
+
+    monkeypatch.setattr(alert_sink_module, "write_json_atomic", full_once)
+    sink = alert_sink(sigmf_path=str(meta), stdout=False)
+    sink.handle(pmt.to_pmt(ALERT))  # its rewrite fails; nothing else comes
+    deadline = time.monotonic() + 5
+    while not meta.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(json.loads(meta.read_text())["annotations"]) == 1
+    sink.close()

@@ -311,9 +311,11 @@ class alert_sink(gr.basic_block):
             start = time.monotonic()
             try:
                 write_json_atomic(self.sigmf_path, annotations_meta(annotations, rate, tunings))
-            except OSError as exc:  # the next message or stop() tries again
+            except OSError as exc:  # tried again later: messages that came meanwhile armed no timer of their own
                 with self._lock:
                     self._pending, self._writing = True, False
+                    if self._timer is None:
+                        self._arm(max(1.0, self._rewrite_cost / REWRITE_DUTY))
                 self.logger.error(f"{self.sigmf_path} not rewritten ({exc}); {len(annotations)} annotations held")
                 return
             with self._lock:
