@@ -21,6 +21,7 @@ from gnuradio import gr
 
 from . import message_senders, sigmf_io
 from . import spectrum_tags as tags
+from .folders import check_writable
 
 SIGMF_VERSION = "1.0.0"
 REWRITE_DUTY = 0.05  # most of the sink's time that SigMF rewrites may take
@@ -184,8 +185,11 @@ class alert_sink(gr.basic_block):
             if jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
                 raise ValueError(f"jsonl_path and sigmf_path are the same file ({sigmf_path}); give two")
             folder = os.path.dirname(os.path.abspath(sigmf_path))
-            if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
-                raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be written")
+            try:
+                check_writable(folder)
+            except PermissionError:
+                raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be "
+                                 "written") from None
         _check_output_paths(jsonl_path, sigmf_path)
         # Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts again with whole lines
         # (written at the old offset, the next line followed a run of NUL bytes)

@@ -15,7 +15,13 @@ def make_folder(folder):
         what = "a file" if os.path.exists(existing) else "a link to nothing"
         raise NotADirectoryError(f"{existing} is {what}, not a folder: {folder} cannot be made")
     os.makedirs(folder, exist_ok=True)
-    try:  # a file written there, not os.access: root passes that on a read-only mount or in /proc
+    return check_writable(folder)
+
+
+def check_writable(folder):
+    """`folder`, or PermissionError when no file can be written in it: a file is written there to see, not
+    os.access, which root passes on a read-only mount or in /proc."""
+    try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
