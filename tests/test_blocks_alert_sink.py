@@ -178,6 +178,13 @@ def test_outputs_that_would_destroy_a_recording_are_refused(tmp_path):
     for _ in range(2):
         deliver(alert_sink(jsonl_path=lines, sigmf_path=ours, stdout=False), [ALERT])
     assert len(json.loads(ours.read_text())["annotations"]) == 1 and len(lines.read_text().splitlines()) == 1
+    # A run without alerts leaves neither file holding the last run's (the SigMF one kept them: audit 63).
+    deliver(alert_sink(jsonl_path=lines, sigmf_path=ours, stdout=False), [])
+    assert json.loads(ours.read_text())["annotations"] == [] and lines.read_text() == ""
+    with pytest.raises(ValueError, match="cannot be written: .*Is a directory"):
+        alert_sink(sigmf_path=tmp_path, stdout=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.jsonl", "alerts.sigmf-meta", "capture.cu8",
+                                                          "rec.sigmf-data", "rec.sigmf-meta"]  # no .tmp left
 
 
 def test_zmq_endpoints_ipv6_and_ports_out_of_range():
@@ -265,13 +272,13 @@ def test_a_burst_of_alerts_does_not_rewrite_the_sigmf_file_each_time(tmp_path, m
 
     def slow_write(path, document):  # as slow as a file of ~2000 annotations
         time.sleep(0.02)
-        sizes.append(len(document["annotations"]))
         write(path, document)
+        sizes.append(len(document["annotations"]))  # once written: the test reads the file when it sees the size
 
     monkeypatch.setattr(alert_sink_module, "write_json_atomic", slow_write)
     sink = alert_sink(sigmf_path=str(meta), stdout=False)
     sink.handle(pmt.to_pmt(ALERT))
-    assert sizes == [1]  # a lone alert is in the file at once
+    assert sizes == [0, 1]  # the empty file when the block is made, then a lone alert at once
     for i in range(100):
         sink.handle(pmt.to_pmt(dict(ALERT, sample_start=1000 + i)))
     assert len(sizes) < 10  # not 101
@@ -298,9 +305,9 @@ def test_a_slow_sigmf_rewrite_holds_up_no_message(tmp_path, monkeypatch):
         write(path, document)
         spans.append((start, time.monotonic()))
 
+    sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=False)
     monkeypatch.setattr(alert_sink_module, "write_json_atomic", slow_write)
     monkeypatch.setattr(alert_sink_module, "REWRITE_DUTY", 0.5)  # 0.6 s between rewrites: three in the loop
-    sink = alert_sink(jsonl_path=str(jsonl), sigmf_path=str(meta), stdout=False)
     sink.handle(pmt.to_pmt(ALERT))  # written at once: no rewrite has been dear yet
     took = []
     for i in range(40):
@@ -350,11 +357,11 @@ def test_a_failed_sigmf_rewrite_is_tried_again_without_a_new_message(tmp_path, m
             raise failures.pop()
         write(path, document)
 
-    monkeypatch.setattr(alert_sink_module, "write_json_atomic", full_once)
     sink = alert_sink(sigmf_path=str(meta), stdout=False)
+    monkeypatch.setattr(alert_sink_module, "write_json_atomic", full_once)
     sink.handle(pmt.to_pmt(ALERT))  # its rewrite fails; nothing else comes
     deadline = time.monotonic() + 5
-    while not meta.exists() and time.monotonic() < deadline:
+    while not json.loads(meta.read_text())["annotations"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(json.loads(meta.read_text())["annotations"]) == 1
     sink.close()

@@ -148,11 +148,16 @@ def annotations_meta(annotations, sample_rate, tunings=None, description="", dat
 
 def write_json_atomic(path, document):
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(document, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(document, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.isfile(tmp):
+            os.remove(tmp)
+        raise
 
 
 class alert_sink(gr.basic_block):
@@ -166,8 +171,9 @@ class alert_sink(gr.basic_block):
 
     Args:
         jsonl_path: write one JSON object per line (the file is emptied when the block is made) ('' = off).
-        sigmf_path: SigMF meta file holding the alerts as annotations ('' = off); every annotation stays in memory
-            and the file is rewritten whole, so runs of days with detections connected want the JSONL file instead.
+        sigmf_path: SigMF meta file holding the alerts as annotations, replaced when the block is made ('' = off);
+            every annotation stays in memory and the file is rewritten whole, so runs of days with detections
+            connected want the JSONL file instead.
         stdout: print one line per alert.
         zmq_address: ZMQ PUB endpoint to bind, e.g. 'tcp://*:5557' ('' = off); each message is one JSON string.
     """
@@ -191,6 +197,11 @@ class alert_sink(gr.basic_block):
                 raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be "
                                  "written") from None
         _check_output_paths(jsonl_path, sigmf_path)
+        if sigmf_path:  # replaced now, as the JSONL file is emptied: a run without alerts must not leave the last run's
+            try:
+                write_json_atomic(sigmf_path, annotations_meta([], 0))
+            except OSError as exc:  # a folder of that name, say
+                raise ValueError(f"sigmf_path={sigmf_path!r} cannot be written: {exc}") from None
         # Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts again with whole lines
         # (written at the old offset, the next line followed a run of NUL bytes)
         self._jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None
