@@ -35,6 +35,9 @@ def test_run_writes_annotations_alerts_and_waterfall(inputs, tmp_path, capsys):
     rec = sigmf_io.read_meta(out)  # a valid SigMF meta pointing at the input's samples
     src = sigmf_io.read_meta(meta)
     assert rec.num_samples == src.num_samples and rec.sample_rate == src.sample_rate
+    said = rec.global_["core:description"]  # the synth recording's said "truth in annotations" (audit 63)
+    assert said.startswith("gr-specenc detections and alerts (the model's, not truth) on: ")
+    assert said.endswith(src.global_["core:description"]) and "truth in annotations" in said
     anns = rec.annotations
     lines = [json.loads(x) for x in alerts.read_text().splitlines()]
     anomalies = [a for a in anns if a["core:label"] == "anomaly"]
@@ -208,6 +211,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("unknown_backend", "backend"),
     ("cuda", "no CUDA device"),
     ("out_is_input", "is the input recording itself"),
+    ("out_is_another_recording", "is the meta of the recording beside it"),  # was replaced (audit 63)
     ("alerts_is_input", "--alerts"),
     ("alerts_is_out", "is --out's file too"),
     ("alerts_is_a_hard_link_to_the_input", "is the input recording itself"),
@@ -247,6 +251,11 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         argv += ["--device", "cuda"]
     elif problem == "out_is_input":
         argv[-1] = meta
+    elif problem == "out_is_another_recording":
+        other = tmp_path / "other.sigmf-meta"
+        sigmf_io.write_recording(str(other), np.zeros(64, np.complex64), sample_rate=2e6, center_freq=50e6)
+        size = len(other.read_text())
+        argv[-1] = str(other)
     elif problem == "alerts_is_input":  # opened for writing, it emptied the samples before the run read them
         data = sigmf_io.read_meta(meta).data_path
         size = os.path.getsize(data)
@@ -274,6 +283,8 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
     assert stderr.startswith("specenc run: error:") and message in stderr and stderr.count("\n") == 1
     if problem in ("alerts_is_input", "alerts_is_a_hard_link_to_the_input"):
         assert os.path.getsize(data) == size
+    if problem == "out_is_another_recording":
+        assert len(other.read_text()) == size
 
 
 def test_run_on_a_real_cu8_capture(inputs, shared_iq, tmp_path, capsys):
@@ -345,7 +356,7 @@ def test_run_places_what_follows_a_retune_at_the_new_frequency(inputs, tmp_path,
     the old one; the waterfall is drawn as offsets from the tuned centre. --freq overrides both captures."""
     _, weights, meta = inputs
     src = sigmf_io.read_meta(meta)
-    half = src.num_samples // 2
+    half = src.num_samples // 2 // 512 * 512 + 100  # inside a spectrum: the psd block's tag puts it at the new tuning
     doc = json.load(open(meta))
     doc["captures"].append({"core:sample_start": half, "core:frequency": 2.44e9})
     doc["global"]["core:dataset"] = src.data_path
@@ -363,6 +374,12 @@ def test_run_places_what_follows_a_retune_at_the_new_frequency(inputs, tmp_path,
         for group, centre in ((before, centres[0]), (after, centres[1])):
             assert all(centre - 5e5 <= a["core:freq_lower_edge"] < a["core:freq_upper_edge"] <= centre + 5e5
                        for a in group)
+        # every annotation lies in the band of the capture it starts in, the one a SigMF reader gives it (those of
+        # the spectrum holding the retune started 100 samples before it: audit 63)
+        placed = [a for a in sigmf_io.read_meta(out).annotations if "core:freq_lower_edge" in a]
+        assert freq or any(a["core:sample_start"] == half for a in placed)
+        assert all(abs(a[edge] - centres[a["core:sample_start"] >= half]) <= 5e5
+                   for a in placed for edge in ("core:freq_lower_edge", "core:freq_upper_edge"))
         # threshold 0: every spectrum is above it, one alert per tuning (a retune starts a new event), the second on
         # the spectrum that holds the retune
         lines = [json.loads(x) for x in alerts.read_text().splitlines()]

@@ -107,6 +107,18 @@ def spectrum_annotations(result):
     return out
 
 
+def start_at_retunes(annotations, retunes, step):
+    """An annotation whose first spectrum is already of a retune's tuning (from spectrum n // step on, where the psd
+    block puts the rx_freq tag) but starts before its sample n is made to start at n: a SigMF reader takes the centre
+    from the capture its core:sample_start falls in, and found edges outside that capture's band (audit 63)."""
+    for n, _ in retunes:
+        for ann in annotations:
+            start = ann["core:sample_start"]
+            if n // step * step <= start < n:
+                ann["core:sample_start"], ann["core:sample_count"] = n, ann["core:sample_count"] - (n - start)
+    return annotations
+
+
 def check_outputs(rec, **paths):
     """Refuse an output (flag=path) that is the input's meta or data file (the alerts file, opened for writing
     before the flowgraph starts, emptied the samples it was about to read) or another output."""
@@ -128,7 +140,11 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 
     from . import flowgraph, waterfall
 
-    check_outputs(rec, out=sigmf_io.meta_path_for(out), alerts=alerts_path, waterfall=waterfall_path)
+    out_meta = sigmf_io.meta_path_for(out)
+    check_outputs(rec, out=out_meta, alerts=alerts_path, waterfall=waterfall_path)
+    if os.path.isfile(sigmf_io.data_path_for(out_meta)):  # another recording's meta (the input's is refused above)
+        raise UsageError(f"--out {out} is the meta of the recording beside it ({sigmf_io.data_path_for(out_meta)}): "
+                         "it would be replaced; choose another file")
     for path in (out, alerts_path, waterfall_path):
         if path:
             make_parent(path)
@@ -146,10 +162,13 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     annotations = [to_annotation(d) for d in result.detections] + [to_annotation(a) for a in result.alerts]
     if per_spectrum:
         annotations += spectrum_annotations(result)
-    out_meta = sigmf_io.meta_path_for(out)
+    start_at_retunes(annotations, sigmf_io.retunes(rec), result.step)
     if os.path.exists(out_meta):
         os.remove(out_meta)  # describe this recording, not whatever the file held before
-    extra = {"specenc:threshold": result.threshold}
+    described = rec.global_.get("core:description")  # a synth recording's says its annotations are the truth
+    extra = {"specenc:threshold": result.threshold,
+             "core:description": "gr-specenc detections and alerts (the model's, not truth)"
+                                 + (f" on: {described}" if described else "")}
     out_dir = os.path.dirname(os.path.abspath(out_meta))
     if os.path.dirname(os.path.abspath(rec.data_path)) != out_dir:
         # core:dataset is a file name beside the meta in SigMF; a relative path keeps it findable elsewhere.
