@@ -122,22 +122,19 @@ def to_annotation(alert):
     return ann
 
 
-def annotations_meta(annotations, sample_rate, tunings=None, description="", dataset=None):
+def annotations_meta(annotations, sample_rate, tunings=None):
     """A metadata-only SigMF document holding `annotations` (sorted by sample_start). `tunings`, {sample_start:
     centre Hz} of the messages, become its captures: one where the centre changes (the first at sample 0)."""
     glob = {
         "core:datatype": "cf32_le",
         "core:version": SIGMF_VERSION,
-        "core:description": description or "gr-specenc alerts",
+        "core:description": "gr-specenc alerts",
         "core:recorder": "gr-specenc",
         "core:extensions": [{"name": "specenc", "version": "1.0.0", "optional": True}],
+        "core:metadata_only": True,
     }
     if sample_rate:
         glob["core:sample_rate"] = float(sample_rate)
-    if dataset:
-        glob["core:dataset"] = dataset
-    else:
-        glob["core:metadata_only"] = True
     captures = []
     for start, freq in sorted((tunings or {}).items()):
         if not captures or freq != captures[-1]["core:frequency"]:
@@ -252,7 +249,7 @@ class alert_sink(gr.basic_block):
         lose every later alert."""
         try:
             self._write(msg)
-        except Exception as exc:  # noqa: BLE001 - report and go on (DESIGN.md)
+        except Exception as exc:  # noqa: BLE001 - report and go on: a bad message must not end the flowgraph
             self.logger.error(f"message not written ({type(exc).__name__}: {exc}): {pmt.write_string(msg)[:200]}")
 
     def _system(self, msg):

@@ -1,6 +1,6 @@
 """Label vocabularies shared by the generator, the model, the blocks and the files they write.
 
-These names are public surfaces (SigMF `core:label`, stream tag values, alert `kind`): see DESIGN.md.
+These names are public surfaces (SigMF `core:label`, stream tag values, alert `kind`): README documents them.
 """
 
 # Spectral emission families a power spectrum can tell apart (phase is gone, so PSK vs QAM is not

@@ -1,6 +1,6 @@
 """Stream tag keys, message port names and per-spectrum time/frequency bookkeeping shared by the blocks.
 
-Keys are interned once here; the GRC yml files use the same strings. See DESIGN.md.
+Keys are interned once here; the GRC yml files use the same strings, and README's table of the encoder's tags.
 
 How results flow without a second backbone pass: `spectrum_encoder` runs the model once per spectrum
 and tags each pass-through spectrum with its class, confidence, anomaly score and kind (and anomaly

@@ -107,31 +107,30 @@ def messages(debug):
     return [pmt.to_python(debug.get_message(i)) for i in range(debug.num_messages())]
 
 
-def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, batch=64, threads=0, alerts_jsonl="",
-              alerts_sigmf="", stdout=False, collect_detections=True, progress=None, source=None, integrate=0):
-    """Run the chain over a recording; returns a RunResult.
+def run_chain(rec, model, average=1, threshold=-1.0, holdoff=16, batch=64, threads=0, alerts_jsonl="", stdout=False,
+              progress=None, integrate=0):
+    """Run the chain over a recording (spectra at the model's 50 % overlap); returns a RunResult.
 
     model: a loaded SpectrumModel (loaded once by the caller). progress: a tqdm-like object or None.
-    source: a ready GNU Radio source (default: a sigmf_source of rec, with the overrides it was opened with).
     """
     from .. import psd
     from ..sigmf_source import sigmf_source
 
     # GNU Radio logs every buffer resize at info level; the command line shows warnings and errors only.
     gr.logging().set_default_level(gr.log_levels.warn)
-    nfft = model.nfft
+    nfft, overlap = model.nfft, 0.5
     dsp.check_params(nfft, overlap, average)  # the psd block's limits, named before the length they set
     total = dsp.num_spectra(rec.num_samples, nfft, overlap, average)
     if total == 0:
         raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum (need at "
                          f"least {dsp.samples_read(1, nfft, overlap, average)} for nfft={nfft}, average={average})")
     tb = gr.top_block("specenc_run")
-    src = source if source is not None else sigmf_source(rec)
+    src = sigmf_source(rec)
     spectra = psd(nfft=nfft, overlap=overlap, window="hann", average=average, db=True, sample_rate=rec.sample_rate)
     encoder = spectrum_encoder(model_path=model, nfft=nfft, batch=batch, threads=threads, overlap=overlap,
                                average=average, sample_rate=rec.sample_rate, center_freq=rec.center_freq)
     detector = anomaly_detector(nfft=nfft, threshold=threshold, holdoff=holdoff, integrate=integrate)
-    sink = alert_sink(jsonl_path=alerts_jsonl, sigmf_path=alerts_sigmf, stdout=stdout)
+    sink = alert_sink(jsonl_path=alerts_jsonl, stdout=stdout)
     collector = run_collector(nfft, decimation=-(-total // WATERFALL_ROWS))
     alert_log = blocks.message_debug()
     # Buffers that hold two batches, so the encoder's work() sees up to `batch` queued spectra (the
@@ -143,10 +142,8 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
     tb.connect(detector, (collector, 1))
     tb.msg_connect(detector, "alerts", sink, "alerts")
     tb.msg_connect(detector, "alerts", alert_log, "store")
-    detection_log = None
-    if collect_detections:
-        detection_log = blocks.message_debug()
-        tb.msg_connect(encoder, "detections", detection_log, "store")
+    detection_log = blocks.message_debug()
+    tb.msg_connect(encoder, "detections", detection_log, "store")
 
     started, started_cpu = time.perf_counter(), time.process_time()
     run_to_end(tb, lambda: collector.count, total, progress)
@@ -165,7 +162,7 @@ def run_chain(rec, model, average=1, overlap=0.5, threshold=-1.0, holdoff=16, ba
         confidence=np.concatenate(collector.confidence) if collector.confidence else np.zeros(0, np.float32),
         scores=collector.scores(), num_invalid=collector.invalid, rows=collector.rows(),
         decimation=collector.decimation, alerts=messages(alert_log),
-        detections=(messages(detection_log) + encoder.flush_detections()) if detection_log is not None else [],
+        detections=messages(detection_log) + encoder.flush_detections(),
         block_cpu_s=block_cpu_s,
     )
 

@@ -1,7 +1,7 @@
 """SpectrumEncoder model library (pure PyTorch; imports no GNU Radio).
 
-load_model / SpectrumModel.predict are the public contract (see DESIGN.md); ModelConfig,
-SpectrumEncoder and spectrum_loss are for training and experiments.
+load_model / SpectrumModel.predict are the public contract (README, "The model, its data and its training");
+ModelConfig, SpectrumEncoder and spectrum_loss are for training and experiments.
 """
 
 from .attention import attn, available_backends, get_backend

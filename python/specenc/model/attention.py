@@ -24,10 +24,7 @@ class Backend:
     name: str
     fn: object  # fn(q, k, v, mask, latents) -> (B, H, T, hd)
     kernel: str  # what runs, for the load-time log line
-    supports_rope: bool = True
     supports_mask: bool = True
-    supports_dropout: bool = False  # attention-probability dropout (none of ours use it)
-    supports_gqa: bool = True
     devices: tuple = ("cpu", "cuda")
     dtypes: tuple = (torch.float32, torch.float16, torch.bfloat16)
     needs_latents: bool = False
@@ -106,9 +103,7 @@ def _flash_func(device_type):
     return flash_attn_func
 
 
-def _flash(q, k, v, mask, latents):
-    if mask is not None:
-        raise ValueError("attention backend 'flash' takes no key mask; use backend 'sdpa'")
+def _flash(q, k, v, mask, latents):  # attn() refuses a mask: supports_mask=False
     fn = _flash_func(q.device.type)
     # flash-attn wants (B, T, H, hd) in fp16/bf16 and handles Hkv < H itself.
     dt = q.dtype if q.dtype in (torch.float16, torch.bfloat16) else torch.bfloat16
@@ -144,7 +139,7 @@ def attn(q, k, v, mask=None, rope=None, backend="sdpa", latents=None):
     """The adapter: apply RoPE to q and k, then run the named backend. Shapes in the module docstring."""
     b = get_backend(backend)
     if mask is not None and not b.supports_mask:
-        raise ValueError(f"attention backend {backend!r} does not support a key mask")
+        raise ValueError(f"attention backend {backend!r} does not support a key mask; use backend 'sdpa'")
     if rope is not None:
         q, k = rope.apply(q), rope.apply(k)
     return b.fn(q, k, v, mask, latents)

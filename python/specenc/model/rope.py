@@ -71,10 +71,6 @@ class RotaryEmbedding(nn.Module):
         else:
             self.log_theta_static = math.log(cfg.rope_theta)
 
-    def thetas(self):
-        """Per-band theta (dynamic) or the scalar theta (static), for inspection and tests."""
-        return self.log_theta.exp() if self.mode == "dynamic" else torch.tensor(math.exp(self.log_theta_static))
-
     def forward(self, positions, band):
         """positions: (B, K) float token indices; band: (B,) long -> Rotary or None."""
         if self.mode == "none":

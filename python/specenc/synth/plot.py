@@ -1,4 +1,5 @@
-"""Waterfall PNG of IQ with truth boxes (emitters white, anomalies red with their kind)."""
+"""Pictures of the generator's output: a waterfall PNG of IQ with truth boxes (emitters white, anomalies red with
+their kind), and a grid of training rows with their per-bin labels (docs/synth.md)."""
 
 import numpy as np
 

@@ -43,7 +43,7 @@ def anomaly_score(out):
     return torch.sigmoid(out["anomaly_logit"]).detach().cpu().numpy()
 
 
-def save_model(net, cfg, path, threshold, metadata):
+def save_model(net, path, threshold, metadata):
     return save_checkpoint(net, path, threshold=threshold, trained=True, metadata=metadata)
 
 

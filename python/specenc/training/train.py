@@ -297,7 +297,7 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     if calibrate_model:
         threshold, calib = calibrate_network(net, cfg, device, show_progress)
     summary["calibration"] = calib
-    modelio.save_model(net, cfg, os.path.join(out_dir, "model.safetensors"), threshold,
+    modelio.save_model(net, os.path.join(out_dir, "model.safetensors"), threshold,
                        {"training": summary})
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json_out.dump(summary, f, indent=1)
