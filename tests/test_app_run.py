@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 from types import SimpleNamespace
 
 import numpy as np
@@ -145,6 +146,59 @@ def test_a_file_cut_short_while_it_plays_exits_1_with_what_was_read(inputs, tmp_
     assert f"spectra processed   19 of {n_spectra} (the input ended early)" in stdout
     assert "IQ duration         0.010 s" in stdout  # what was read, not the recording's length
     assert out.exists()
+
+
+def test_a_run_stopped_by_sigterm_writes_what_was_done_and_exits_143(inputs, tmp_path, capsys, monkeypatch):
+    """SIGTERM (systemd) or Ctrl-C while the flowgraph runs: it stops cleanly and the outputs cover what was done (Ctrl-C
+    ended Python under GNU Radio's threads: a segfault and no SIGMF file or waterfall; audit 64)."""
+    from gnuradio.specenc.app import flowgraph
+
+    _, weights, meta = inputs
+    real = flowgraph.run_to_end
+
+    class TermOnFirstUpdate:  # the signal comes while the flowgraph runs, in the main thread, as a real one would
+        def __init__(self, bar):
+            self.bar, self.sent = bar, False
+
+        def update(self, n):
+            if not self.sent:
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)
+            self.bar.update(n)
+
+    monkeypatch.setattr(flowgraph, "run_to_end", lambda tb, done, total, bar: real(tb, done, total,
+                                                                                  TermOnFirstUpdate(bar)))
+    out, alerts, png = tmp_path / "o.sigmf-meta", tmp_path / "a.jsonl", tmp_path / "w.png"
+    code, _, stderr = run_cli(["run", meta, "--model", weights, "--out", str(out), "--alerts", str(alerts),
+                               "--waterfall", str(png)], capsys)
+    assert code == 143 and stderr.startswith("specenc run: interrupted by SIGTERM after ")
+    assert "spectra; the outputs cover those" in stderr
+    assert sigmf_io.read_meta(out).annotations and png.read_bytes()[:4] == b"\x89PNG" and alerts.read_text()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is the run's only
+
+
+def test_ctrl_c_stops_an_endless_flowgraph_and_says_so():
+    """GNU Radio's own tb.run() took Ctrl-C as the flowgraph's end, so a benchmark timed a cut-short run as its best
+    (audit 64): run_to_end returns the signal, and the flowgraph has stopped."""
+    from gnuradio import blocks, gr
+
+    from gnuradio.specenc.app.interrupts import run_to_end
+
+    tb = gr.top_block()
+    sink = blocks.null_sink(gr.sizeof_gr_complex)
+    tb.connect(blocks.vector_source_c([0j] * 4096, True), sink)  # repeats: never ends by itself
+
+    class CtrlCOnThirdUpdate:
+        calls = 0
+
+        def update(self, n):
+            self.calls += 1
+            if self.calls == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    assert run_to_end(tb, lambda: sink.nitems_read(0), 10**12, CtrlCOnThirdUpdate()) == signal.SIGINT
+    assert sink.nitems_read(0) > 0 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert run_to_end(gr.top_block()) == 0  # nothing to run: ends at once, no signal
 
 
 def test_demo_reports_caught_ghost_anomalies(inputs, tmp_path, capsys):

@@ -51,10 +51,10 @@ def main(argv=None):
     except (UsageError, ValueError, OSError) as exc:  # OSError: a missing file, a folder given for a file, ...
         print(f"specenc {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # a flowgraph's (app.interrupts.Interrupted) says which signal and what was done
         hint = " (the last epoch's checkpoint is kept: run it again with --resume)" if args.command == "train" else ""
-        print(f"specenc {args.command}: interrupted{hint}", file=sys.stderr)
-        return 130
+        print(f"specenc {args.command}: interrupted{f' by {exc}' if str(exc) else hint}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", 2)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ recording source -> psd -> spectrum_encoder -> anomaly_detector -> alert_sink (+
 The collectors only read what the blocks produced (tags and messages); they add no model call.
 """
 
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from ..alert_sink import alert_sink
 from ..anomaly_detector import anomaly_detector
 from ..queue_block import queue_block
 from ..spectrum_encoder import spectrum_encoder
+from .interrupts import run_to_end
 from .waterfall import MaxHold
 
 WATERFALL_ROWS = 1500  # the PNG keeps at most this many rows (max-hold over groups of spectra)
@@ -85,6 +85,7 @@ class RunResult:
     # CPU seconds in each stream block's work(), from GNU Radio's performance counters (all 0 unless they
     # are on: GR_CONF_PERFCOUNTERS_ON=True with clock = thread, as `specenc bench flowgraph` sets for a run).
     block_cpu_s: dict = field(default_factory=dict)
+    interrupted: int = 0  # the signal (SIGINT, SIGTERM) that stopped the run early, or 0
 
     @property
     def num_spectra(self):
@@ -146,7 +147,7 @@ def run_chain(rec, model, average=1, threshold=-1.0, holdoff=16, batch=64, threa
     tb.msg_connect(encoder, "detections", detection_log, "store")
 
     started, started_cpu = time.perf_counter(), time.process_time()
-    run_to_end(tb, lambda: collector.count, total, progress)
+    interrupted = run_to_end(tb, lambda: collector.count, total, progress)
     wall, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     clock = tags.SpectrumClock.for_psd(nfft, overlap, average)
     ticks = gr.high_res_timer_tps()
@@ -163,22 +164,5 @@ def run_chain(rec, model, average=1, threshold=-1.0, holdoff=16, batch=64, threa
         scores=collector.scores(), num_invalid=collector.invalid, rows=collector.rows(),
         decimation=collector.decimation, alerts=messages(alert_log),
         detections=messages(detection_log) + encoder.flush_detections(),
-        block_cpu_s=block_cpu_s,
+        block_cpu_s=block_cpu_s, interrupted=interrupted,
     )
-
-
-def run_to_end(tb, done_count, total, progress=None):
-    """tb.run(), updating a progress bar from done_count() while it runs."""
-    if progress is None:
-        tb.run()
-        return
-    tb.start()
-    waiter = threading.Thread(target=tb.wait, daemon=True)
-    waiter.start()
-    shown = 0
-    while waiter.is_alive():
-        waiter.join(0.2)
-        now = min(done_count(), total)
-        progress.update(now - shown)
-        shown = now
-    progress.update(max(0, done_count() - shown))

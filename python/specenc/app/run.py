@@ -13,7 +13,7 @@ from .. import sigmf_io
 from ..alert_sink import to_annotation
 from ..cli import UsageError
 from ..folders import make_parent
-from . import summary
+from . import interrupts, summary
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,9 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
                          result.center_freq, result.sample_rate, result.detections, result.alerts, truth or (),
                          title=title or os.path.basename(result.input_name),
                          retunes=sigmf_io.retunes(rec))
+    if result.interrupted:
+        raise interrupts.Interrupted(f"{interrupts.signal_name(result.interrupted)} after {result.num_spectra} of "
+                                     f"{result.expected_spectra} spectra; the outputs cover those", result.interrupted)
     return result, summary.summary_rows(result, truth, emitters)
 
 

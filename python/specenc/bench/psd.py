@@ -52,13 +52,17 @@ def _timed(fn, repeats):
 def _gr_run(make_chain, x, n):
     from gnuradio import blocks, gr
 
+    from ..app.interrupts import Interrupted, run_to_end, signal_name
+
     def run():
         tb = gr.top_block()
         src = blocks.vector_source_c(x, True)
         head = blocks.head(gr.sizeof_gr_complex, n)
         tb.connect(src, head)
         make_chain(tb, head)
-        tb.run()
+        stopped = run_to_end(tb)
+        if stopped:  # GNU Radio's own tb.run() took Ctrl-C as the end, and the cut-short run looked fastest
+            raise Interrupted(f"{signal_name(stopped)}: no figures", stopped)
     return run
 
 

@@ -1,0 +1,62 @@
+"""Ctrl-C and SIGTERM (what systemd sends an edge radio's service) while a headless flowgraph runs.
+
+Left to themselves, a KeyboardInterrupt ended Python under GNU Radio's running block threads (a segfault, no
+outputs), and GNU Radio's own tb.wait() swallowed it (a cut-short run that looked whole: a benchmark's figures
+inflated). Here the signal stops the flowgraph cleanly, the caller writes what was done and then raises Interrupted.
+"""
+
+import contextlib
+import signal
+import threading
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped the work; the command line exits 128 + signum."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
+
+
+def signal_name(signum):
+    return signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def stop_on_signals(tb):
+    """While inside, SIGINT and SIGTERM call tb.stop() (the blocks' stop() then write what they hold); yields a list
+    that gets each signal's number. Only the main thread takes signals: elsewhere nothing changes."""
+    got = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def stop(signum, _frame):
+        got.append(signum)
+        tb.stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_to_end(tb, done_count=None, total=0, progress=None):
+    """Run the flowgraph until it ends or a signal stops it, updating a tqdm-like `progress` from done_count() (up to
+    `total`) meanwhile; returns the stopping signal's number, or 0."""
+    with stop_on_signals(tb) as signals:
+        tb.start()
+        waiter = threading.Thread(target=tb.wait, daemon=True)
+        waiter.start()
+        shown = 0
+        while waiter.is_alive():
+            waiter.join(0.2)
+            if progress is not None:
+                now = min(done_count(), total)
+                progress.update(now - shown)
+                shown = now
+    if progress is not None:
+        progress.update(max(0, done_count() - shown))
+    return signals[0] if signals else 0
