@@ -36,6 +36,21 @@ def test_roundtrip_each_datatype(tmp_path, iq, datatype):
     np.testing.assert_array_equal(sigmf_io.read_samples(rec, 1234, 100), back[1234:1334])
 
 
+def test_a_write_stopped_part_way_leaves_no_old_meta_over_new_samples(tmp_path, iq, monkeypatch):
+    """`specenc synth` stopped while it rewrote a recording left the old meta (rate, centre, truth) over the new
+    partial samples, loading without a word (audit 64)."""
+    meta = tmp_path / "r.sigmf-meta"
+    sigmf_io.write_recording(str(meta), iq, sample_rate=1e6, center_freq=433.92e6)
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sigmf_io, "_to_raw", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        sigmf_io.write_recording(str(meta), iq, sample_rate=2e6, center_freq=868e6)
+    assert not meta.exists()
+
+
 def test_integer_scaling_is_documented_full_scale(tmp_path):
     raw = tmp_path / "x.cu8"
     np.array([0, 255, 127, 128], np.uint8).tofile(raw)

@@ -202,3 +202,21 @@ def test_all_means_every_kind_the_band_admits():
     _, anns = make_recording("ism", 0.05, 0, 1e6, anomalies="all")
     kinds = sorted(a["specenc:kind"] for a in anns if a["core:label"] == "anomaly")
     assert kinds == sorted(KINDS_BY_BAND["ism"])
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path, capsys, monkeypatch):
+    """SIGTERM (kill, timeout, a stopped service) killed the process outright: `specenc train` left its batch workers
+    running (audit 64). It now unwinds like Ctrl-C: one line, exit status 143, and the handler is the command's only."""
+    import os
+    import signal
+
+    from gnuradio.specenc.synth import cli as synth_cli
+
+    def killed_while_writing(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not end the command")
+
+    monkeypatch.setattr(synth_cli, "write_scenario", killed_while_writing)
+    assert cli.main(["synth", "--seconds", "0.01", "--out", str(tmp_path / "s.sigmf-meta")]) == 143
+    assert capsys.readouterr().err == "specenc synth: interrupted by SIGTERM\n"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -7,6 +7,7 @@ import logging
 import os
 import pathlib
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -567,9 +568,13 @@ def test_worker_processes_give_the_same_batches_as_inline_generation():
     ahead = train.BatchSource(cfg)
     try:
         got = [ahead.next() for _ in range(6)]
+        # Ctrl-C is the training process's: a worker's own KeyboardInterrupt printed a traceback over its one line
+        for process in ahead._workers._processes.values():
+            blocked = next(x for x in open(f"/proc/{process.pid}/status") if x.startswith("SigBlk:"))
+            assert int(blocked.split()[1], 16) & (1 << (signal.SIGINT - 1)), blocked
     finally:
         ahead.close()
-    assert ahead.made == inline.made
+    assert ahead.made == inline.made and signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     for a, b in zip(want, got):
         assert a.keys() == b.keys()
         for k in a:

@@ -8,6 +8,7 @@ as one line, with exit status 2; anything else is a bug and keeps its traceback.
 
 import argparse
 import importlib
+import signal
 import sys
 
 # subcommand -> (module relative to gnuradio.specenc, one-line help)
@@ -46,15 +47,27 @@ def build_parser(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
+    # SIGTERM (kill, timeout, a service stopped) ends a command as Ctrl-C does: its cleanup runs (training's worker
+    # processes were left running) and a headless flowgraph writes what it has done.
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _load(args.command).main(args) or 0
     except (UsageError, ValueError, OSError) as exc:  # OSError: a missing file, a folder given for a file, ...
         print(f"specenc {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # a flowgraph's (app.interrupts.Interrupted) says which signal and what was done
-        hint = " (the last epoch's checkpoint is kept: run it again with --resume)" if args.command == "train" else ""
-        print(f"specenc {args.command}: interrupted{f' by {exc}' if str(exc) else hint}", file=sys.stderr)
-        return 128 + getattr(exc, "signum", 2)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
+    except KeyboardInterrupt as exc:  # app.interrupts.Interrupted says which signal and what was done
+        signum = getattr(exc, "signum", signal.SIGINT)
+        detail = f" {exc}" if str(exc) else ""
+        print(f"specenc {args.command}: interrupted by {signal.Signals(signum).name}{detail}", file=sys.stderr)
+        return 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, _frame):
+    from .app.interrupts import Interrupted
+
+    raise Interrupted("", signum)
 
 
 if __name__ == "__main__":

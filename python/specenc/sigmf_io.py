@@ -494,6 +494,8 @@ def write_recording(meta_path, iq, sample_rate, center_freq, datatype="cf32_le",
         datetime_to_rx_time(datetime)  # validate before writing anything
     make_parent(meta_path)
     data_path = data_path_for(meta_path)
+    if os.path.exists(meta_path):  # an interrupted write left the old meta describing the new samples (audit 64)
+        os.remove(meta_path)
     with open(data_path, "wb") as f:
         step = 1 << 20  # convert in slices so memory stays bounded for long captures
         for start in range(0, len(iq), step):

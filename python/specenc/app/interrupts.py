@@ -11,15 +11,11 @@ import threading
 
 
 class Interrupted(KeyboardInterrupt):
-    """A signal stopped the work; the command line exits 128 + signum."""
+    """A signal stopped the work: the message says what was done; the command line exits 128 + signum."""
 
     def __init__(self, message, signum):
         super().__init__(message)
         self.signum = signum
-
-
-def signal_name(signum):
-    return signal.Signals(signum).name
 
 
 @contextlib.contextmanager

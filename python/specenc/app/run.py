@@ -180,8 +180,8 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
                          title=title or os.path.basename(result.input_name),
                          retunes=sigmf_io.retunes(rec))
     if result.interrupted:
-        raise interrupts.Interrupted(f"{interrupts.signal_name(result.interrupted)} after {result.num_spectra} of "
-                                     f"{result.expected_spectra} spectra; the outputs cover those", result.interrupted)
+        raise interrupts.Interrupted(f"after {result.num_spectra} of {result.expected_spectra} spectra; the outputs "
+                                     "cover those", result.interrupted)
     return result, summary.summary_rows(result, truth, emitters)
 
 

@@ -10,11 +10,13 @@ Output directory layout:
 """
 
 import collections
+import contextlib
 import csv
 import logging
 import math
 import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -65,6 +67,19 @@ def training_batch(cfg, index):
     return batch
 
 
+@contextlib.contextmanager
+def _ctrl_c_held():
+    """SIGINT blocked in this thread meanwhile (one that comes is delivered after): a batch worker started inside
+    keeps it blocked for life, so Ctrl-C, sent to the terminal's whole process group, is the training process's to
+    handle (it ends the workers); a worker's own KeyboardInterrupt, even during its imports, printed a long
+    traceback over the interruption's one line."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 class BatchSource:
     """Training batches from the generator, optionally through a pool so that generation cost is
     shared by several steps: each step adds `pool_refresh` (may be fractional, e.g. 0.5 = one fresh
@@ -90,7 +105,8 @@ class BatchSource:
         if self._workers is None:
             return training_batch(self.cfg, index)
         while len(self._pending) < 2 * self.cfg.workers:
-            self._pending.append(self._workers.submit(training_batch, self.cfg, index + len(self._pending)))
+            with _ctrl_c_held():  # submit() starts the workers (spawn: one per submit until all run)
+                self._pending.append(self._workers.submit(training_batch, self.cfg, index + len(self._pending)))
         return self._pending.popleft().result()
 
     def next(self):

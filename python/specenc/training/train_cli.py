@@ -2,8 +2,11 @@
 
 import logging
 import os
+import signal
 
 from .. import json_out
+from ..app.interrupts import Interrupted
+from . import checkpoint
 from . import train as train_lib
 from .config import TrainConfig
 
@@ -37,7 +40,12 @@ def main(args):
                          f"nfft={cfg.nfft} can be used by path (--model) but not shipped as the default")
     out = args.out or os.path.join("out", "train", os.path.splitext(os.path.basename(args.config))[0])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    summary = train_lib.train(cfg, out, device=args.device, resume=args.resume)
+    try:
+        summary = train_lib.train(cfg, out, device=args.device, resume=args.resume)
+    except KeyboardInterrupt as exc:
+        kept = ("(the last epoch's checkpoint is kept: run it again with --resume)" if checkpoint.exists(out)
+                else "(before the first epoch ended: no checkpoint to resume)")
+        raise Interrupted(kept, getattr(exc, "signum", signal.SIGINT)) from None
     print(json_out.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     model_path = os.path.join(out, "model.safetensors")
     if args.ship:
