@@ -272,6 +272,8 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("out_is_folder", "is a folder; give a file in it"),
     ("out_under_a_file", "is a file, not a folder"),  # was "[Errno 17] File exists"
     ("waterfall_format", "matplotlib cannot write .txt images"),
+    ("waterfall_folder", "is a folder; give a file in it"),  # "adir/" wrote the hidden adir/.png.png (audit 64)
+    ("alerts_folder", "--alerts"),  # said "[Errno 21] Is a directory", naming no option
     ("batch", "--batch=0 must be in 1..4096"),
     ("threshold", "--threshold=2.0 must be <= 1"),
     ("integrate", "--integrate=-1 must be in 0..100000"),
@@ -328,6 +330,10 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         argv[-1] = str(tmp_path / "afile" / "o.sigmf-meta")
     elif problem == "waterfall_format":  # refused before the run, not by matplotlib after it
         argv += ["--waterfall", str(tmp_path / "w.txt")]
+    elif problem == "waterfall_folder":
+        argv += ["--waterfall", str(tmp_path / "new") + os.sep]
+    elif problem == "alerts_folder":
+        argv += ["--alerts", str(tmp_path)]
     elif problem in ("batch", "threshold", "integrate", "average"):
         argv += [f"--{problem}", {"batch": "0", "threshold": "2", "integrate": "-1", "average": "10000"}[problem]]
     elif problem == "out_unwritable":

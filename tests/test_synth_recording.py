@@ -220,3 +220,10 @@ def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path, capsys, monkeypatch):
     assert cli.main(["synth", "--seconds", "0.01", "--out", str(tmp_path / "s.sigmf-meta")]) == 143
     assert capsys.readouterr().err == "specenc synth: interrupted by SIGTERM\n"
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_the_plot_printed_is_the_plot_written(tmp_path, capsys):
+    """`--plot X` printed X and wrote X.png (audit 64)."""
+    assert cli.main(["synth", "--seconds", "0.01", "--out", str(tmp_path / "s"), "--plot", str(tmp_path / "p")]) == 0
+    printed = capsys.readouterr().out.splitlines()[-1]
+    assert printed == str(tmp_path / "p.png") and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

@@ -197,6 +197,12 @@ def test_eval_cli_writes_complete_results_and_plots(tmp_path, tiny_model, capsys
     # The report rebuilds from the saved results, whose missing figures read null.
     report_lib.write_report(res, str(tmp_path / "again"))
     assert (tmp_path / "again" / "report.md").read_text() == (tmp_path / "report.md").read_text()
+    # A report of recordings alone (no generated scenes, no plots) into that folder leaves no plot of the first
+    # one beside it (audit 64), and a file where the folder goes is named.
+    report_lib.write_report({k: v for k, v in res.items() if k != "family"}, str(tmp_path / "again"))
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["report.md", "results.json"]
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        report_lib.write_report(res, str(tmp_path / "report.md" / "x"))
 
 
 TRAINED = {"target_far": 0.2, "clean_spectra": 64}  # 32 clean scenes can show 0.2, not 1e-3

@@ -32,3 +32,18 @@ def check_writable(folder):
 def make_parent(path):
     """make_folder for the folder that will hold the file `path`."""
     return make_folder(os.path.dirname(os.path.abspath(os.fspath(path))))
+
+
+def image_path(path, flag):
+    """The image file an option names: '.png' added when it names no format; a folder, or a format matplotlib cannot
+    write, refused now rather than after the work ("adir/" became the hidden file adir/.png.png)."""
+    from matplotlib.figure import Figure
+
+    if path.endswith(os.sep) or os.path.isdir(path):
+        raise ValueError(f"{flag} {path} is a folder; give a file in it ({os.path.join(path, flag.lstrip('-') + '.png')})")
+    ext = os.path.splitext(path)[1][1:].lower()
+    if not ext:
+        return path + ".png"
+    if ext not in Figure().canvas.get_supported_filetypes():
+        raise ValueError(f"{flag} {path}: matplotlib cannot write .{ext} images; give a .png file")
+    return path

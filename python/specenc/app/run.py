@@ -12,7 +12,7 @@ import os
 from .. import sigmf_io
 from ..alert_sink import to_annotation
 from ..cli import UsageError
-from ..folders import make_parent
+from ..folders import image_path, make_parent
 from . import interrupts, summary
 
 log = logging.getLogger(__name__)
@@ -120,13 +120,15 @@ def start_at_retunes(annotations, retunes, step):
 
 
 def check_outputs(rec, **paths):
-    """Refuse an output (flag=path) that is the input's meta or data file (the alerts file, opened for writing
+    """Refuse an output (flag=path) that is a folder, the input's meta or data file (the alerts file, opened for writing
     before the flowgraph starts, emptied the samples it was about to read) or another output."""
     def same(path):  # one key for one file, however it is reached (symbolic or hard link, relative path)
         return (os.stat(path).st_dev, os.stat(path).st_ino) if os.path.exists(path) else os.path.realpath(path)
 
     taken = {same(p): "the input recording itself" for p in (rec.meta_path, rec.data_path) if p}
     for flag, path in paths.items():
+        if path and os.path.isdir(path):  # open() said "[Errno 21] Is a directory", naming no option
+            raise UsageError(f"--{flag} {path} is a folder; give a file in it")
         if path and same(path) in taken:
             raise UsageError(f"--{flag} {path} is {taken[same(path)]}; choose another file")
         if path:
@@ -148,6 +150,9 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     for path in (out, alerts_path, waterfall_path):
         if path:
             make_parent(path)
+    for path in (out_meta, waterfall_path):  # gone now, as the alerts file is emptied now: a run killed part way
+        if path and os.path.isfile(path):  # left the last run's beside this one's alerts
+            os.remove(path)
     total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
     from ..training.calibrate import model_integrate
 
@@ -163,8 +168,6 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     if per_spectrum:
         annotations += spectrum_annotations(result)
     start_at_retunes(annotations, sigmf_io.retunes(rec), result.step)
-    if os.path.exists(out_meta):
-        os.remove(out_meta)  # describe this recording, not whatever the file held before
     described = rec.global_.get("core:description")  # a synth recording's says its annotations are the truth
     extra = {"specenc:threshold": result.threshold,
              "core:description": "gr-specenc detections and alerts (the model's, not truth)"
@@ -185,24 +188,11 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     return result, summary.summary_rows(result, truth, emitters)
 
 
-def image_path(path):
-    """--waterfall's file: '.png' added when it names no format; a format matplotlib cannot write is refused now
-    rather than after the run."""
-    from matplotlib.figure import Figure
-
-    ext = os.path.splitext(path)[1][1:].lower()
-    if not ext:
-        return path + ".png"
-    if ext not in Figure().canvas.get_supported_filetypes():
-        raise UsageError(f"--waterfall {path}: matplotlib cannot write .{ext} images; give a .png file")
-    return path
-
-
 def main(args):
     if os.path.isdir(args.out):
         example = os.path.join(args.out, "run.sigmf-meta")
         raise UsageError(f"--out {args.out} is a folder; give a file in it ({example})")
-    args.waterfall = args.waterfall and image_path(args.waterfall)
+    args.waterfall = args.waterfall and image_path(args.waterfall, "--waterfall")
     rec = sigmf_io.open_recording(args.input, args.rate, args.freq, args.format)
     model, average = load(args)
     print(model_note(model, args.model))

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import json_out
 from ..cli import UsageError
+from ..folders import make_folder
 
 FORMATS = ("onnx", "torch-export")
 PARITY_TOL = 1e-4  # fp32 ONNX vs PyTorch, max abs difference per output
@@ -212,7 +213,7 @@ def main(args):
     torch.set_num_threads(THREADS)
     model = load_model(args.model or None, backend=args.backend or None)
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)  # a file of that name: said so, not "[Errno 17] File exists"
     earlier = _earlier_files(out)
     name = pathlib.Path(args.model).stem if args.model else "default"
     data = held_out(model.nfft, args.check_rows)

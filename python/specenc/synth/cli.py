@@ -3,7 +3,7 @@
 import os
 
 from .. import labels
-from ..folders import make_parent
+from ..folders import image_path, make_parent
 from .recording import DEMO_MAX_RATE, SCENARIOS, write_scenario
 
 
@@ -48,6 +48,7 @@ def main(args):
                          "Hz, 10 bins of raster; its frequency shift vanished at 10 MS/s): use the aero scenario")
     make_parent(args.out)  # before the rendering, which takes a while for long scenes
     if args.plot:
+        args.plot = image_path(args.plot, "--plot")  # the file printed is the file written
         make_parent(args.plot)
     meta = write_scenario(args.out, args.scenario, args.seconds, args.seed, args.rate, args.freq,
                           _kinds(args.anomalies), args.datatype, args.plot, progress=True)

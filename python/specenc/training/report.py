@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .. import json_out  # noqa: E402
+from ..folders import make_folder  # noqa: E402
 from . import calibrate, datasets, evaluate  # noqa: E402
 
 
@@ -287,9 +288,12 @@ def _recording_sections(results):
 def write_report(results, out_dir):
     """Write results.json, report.md and the PNG plots into out_dir; returns the report path. `results` may be read
     back from a results.json, whose missing figures are null (n/a in the report, as NaN is)."""
-    os.makedirs(out_dir, exist_ok=True)
+    make_folder(out_dir)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json_out.dump(results, f, indent=1)
+    for name in PLOTS:  # an earlier report's plots in the folder would pass for this one's
+        if os.path.isfile(os.path.join(out_dir, name)):
+            os.remove(os.path.join(out_dir, name))
     if "family" in results:
         for name, plot in PLOTS.items():
             plot(results, os.path.join(out_dir, name))

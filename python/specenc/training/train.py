@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from .. import bands, json_out
+from ..folders import make_folder
 from ..model.attention import check_backend
 from ..model.spectrum_model import resolve_device
 from . import calibrate, checkpoint, datasets, metrics, modelio
@@ -216,7 +217,7 @@ def train(cfg, out_dir, device="cpu", resume=False, show_progress=True, calibrat
     torch.manual_seed(cfg.seed)
     net = modelio.build_network(cfg).to(device)  # checks the model's config before anything is written
     check_backend(net.config.backend, device)  # flash without flash-attn failed only at the first step
-    os.makedirs(out_dir, exist_ok=True)
+    make_folder(out_dir)  # a file of that name: said so, not "[Errno 17] File exists"
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     source = BatchSource(cfg)
     val = datasets.make_set(datasets.stream(cfg.seed, datasets.VAL_STREAM), cfg.val_spectra, cfg.nfft,
