@@ -285,6 +285,24 @@ def test_default_weights_load():
     assert p.embedding.shape == (2, m.config.d_model)
 
 
+def test_the_shipped_model_names_and_scores_held_out_scenes_as_its_report_says():
+    """Every other test compares the model with itself (batched with single rows, the flowgraph with predict, ONNX with
+    torch), so a tokenizer taking the mean of each token's bins instead of the max passed them all while the shipped
+    model scored clean spectra 0.9 and named most scenes wrong (audit 61). Held to a margin under its report's figures
+    (docs/eval/report.md: family 79.5 %, AUROC 0.923, 9.8e-4 false alarms per clean spectrum on 4096 + 32 768 scenes)
+    on 512 scenes of each kind from the report's held-out stream."""
+    from gnuradio.specenc.training import datasets, evaluate, metrics
+
+    model = load_model()
+    sets = datasets.TestSets(seed=2026, nfft=model.nfft)  # the report's held-out seed
+    scenes, clean = sets.scenes(512), sets.clean(512)
+    p = evaluate.predict_all(model, scenes["spectra"], scenes["center_freq"], scenes["sample_rate"])
+    pc = evaluate.predict_all(model, clean["spectra"], clean["center_freq"], clean["sample_rate"])
+    assert metrics.accuracy(scenes["family"], p["label_index"]) > 0.72
+    assert metrics.auroc(scenes["anomaly"], p["anomaly_score"]) > 0.85
+    assert np.median(pc["anomaly_score"]) < 0.5 and np.mean(pc["anomaly_score"] > model.threshold) <= 4 / 512
+
+
 def test_loss_terms_and_gradients():
     cfg = SMALL
     m = SpectrumModel.from_config(cfg)
