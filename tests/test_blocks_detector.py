@@ -361,3 +361,68 @@ def test_a_detector_run_again_alerts_as_a_new_one():
     again = run_tagged(scored_stream(), det=det)[1]
     assert [a["spectrum"] for a in first] == [a["spectrum"] for a in again] == [10, 30]
 
+
+def score_stream(scores, integrate=1):
+    """Context (threshold 0.5, `integrate`) on spectrum 0 and one specenc_anomaly_score tag per spectrum."""
+    context = {"threshold": 0.5, "integrate": integrate, "step": 32, "span": NFFT, "sample_rate": RATE,
+               "center_freq": FREQ}
+    return [tag(0, "specenc_context", pmt.to_pmt(context))] + [
+        tag(i, "specenc_anomaly_score", pmt.from_double(float(s))) for i, s in enumerate(scores)]
+
+
+def test_spectra_exactly_holdoff_apart_are_one_event():
+    """audit 61: holdoff read as `< holdoff` apart passed. Documented: a spectrum above the threshold within `holdoff`
+    spectra of the last one is the same event. holdoff=4: 14 is 4 after 10 (held off), 19 and 24 are 5 after the last
+    one above (new alerts)."""
+    _, alerts = run_tagged(scored_stream(above=(10, 14, 19, 24)), det=anomaly_detector(nfft=NFFT, holdoff=4))
+    assert [a["spectrum"] for a in alerts] == [10, 19, 24]
+
+
+def test_a_score_equal_to_the_threshold_raises_no_alert_and_the_metrics_agree():
+    """audit 61: the alert rule is `score > threshold`; training.metrics (false_alarm_rate, f1_at) must count the same
+    alerts, as eval and calibrate report rates with them. Spectrum 10 scores exactly the threshold: no alert."""
+    from gnuradio.specenc.training import metrics
+    truth = np.full(50, 0.1)
+    truth[[10, 20]], truth[30] = 0.5, 0.9
+    scores, alerts = run_tagged(score_stream(truth), det=anomaly_detector(nfft=NFFT, holdoff=0))
+    assert [a["spectrum"] for a in alerts] == [30]
+    assert metrics.false_alarm_rate(scores, 0.5) * len(scores) == len(alerts) == 1
+    labels = np.zeros(50, bool)
+    labels[[10, 30]] = True
+    c = metrics.f1_at(labels, scores, 0.5)
+    assert (c["tp"], c["fp"], c["fn"]) == (1, 0, 1)
+
+
+def test_integrated_scores_are_the_detectors_means_in_place():
+    """audit 61: calibrate.integrated_scores (what eval and calibrate threshold per spectrum) must place each mean on
+    the spectrum where the detector outputs it, the last of its window (0 where the detector gives NaN)."""
+    from gnuradio.specenc.training.calibrate import integrated_scores
+    raw = np.random.default_rng(5).uniform(0.0, 0.7, 50)
+    scores, alerts = run_tagged(score_stream(raw, integrate=3), det=anomaly_detector(nfft=NFFT, holdoff=0))
+    assert np.isnan(scores[:2]).all()
+    np.testing.assert_allclose(np.nan_to_num(scores, nan=0.0), integrated_scores(raw, 3), rtol=1e-6, atol=1e-7)
+    assert len(alerts) == int(np.sum(integrated_scores(raw, 3) > 0.5)) > 0
+
+
+@pytest.mark.parametrize("pair", [(60, 65), (8, 8), (9, 8)])
+def test_anomaly_bins_past_the_spectrum_or_empty_are_ignored_by_name(pair, capfd):
+    """audit 61: a bin range ending past nfft, or empty, was taken (alert edges outside the band, or of zero width).
+    It is no bin range in 0..nfft: logged, and the alert covers the band as one not located."""
+    bins = pmt.cons(pmt.from_long(pair[0]), pmt.from_long(pair[1]))
+    _, alerts = run_tagged(scored_stream() + [tag(10, "specenc_anomaly_bins", bins)])
+    assert [a["spectrum"] for a in alerts] == [10, 30]
+    edges = alerts[0]["freq_lower_edge"], alerts[0]["freq_upper_edge"]
+    assert edges == pytest.approx((FREQ - RATE / 2, FREQ + RATE / 2))
+    assert f"specenc_anomaly_bins=({pair[0]} . {pair[1]}) on spectrum 10 is no bin range in 0..64; ignored" \
+        in capfd.readouterr().out
+
+
+def test_integrating_other_than_the_calibration_warns_that_the_rate_does_not_hold(capfd):
+    """audit 61: removing the warning passed. The model's threshold holds its false-alarm rate only for the number of
+    scores it was calibrated for (the context's integrate); an explicit threshold is the user's own."""
+    run_tagged(score_stream(np.full(20, 0.1), integrate=1), n=20, det=anomaly_detector(nfft=NFFT, integrate=2))
+    warning = "the model's threshold was calibrated for integrate=1, this block integrates 2 scores"
+    assert warning in capfd.readouterr().out
+    for det in (anomaly_detector(nfft=NFFT, integrate=1), anomaly_detector(nfft=NFFT, integrate=2, threshold=0.5)):
+        run_tagged(score_stream(np.full(20, 0.1), integrate=1), n=20, det=det)
+        assert "calibrated for integrate" not in capfd.readouterr().out

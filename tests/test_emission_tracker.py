@@ -111,6 +111,18 @@ def test_a_retune_ends_open_emissions_at_the_old_tuning(tracker):
     assert [(e.first, e.as_dict()["center_freq"]) for e in rest] == [(1, 200e6)]
 
 
+def test_a_change_of_sample_rate_alone_ends_open_emissions(tracker):
+    """audit 61: a retune that changed only the rate (same centre) left emissions open: one spanned both rates, its Hz
+    edges computed with the new one. The tuning is (centre, rate): a retune ends every open emission."""
+    tr = tracker(NFFT, max_gap=8)
+    feed(tr, 0, [[det(10, 14)]], clock_at())
+    fast = SpectrumClock(step=32, span=64, sample_rate=2e6, center_freq=100e6)
+    ended = feed(tr, 1, [[det(10, 14)]], fast)
+    assert [(e.first, e.count, e.as_dict()["sample_rate"]) for e in ended] == [(0, 1, 1e6)]
+    assert ended[0].freq_edges == pytest.approx(dsp.bin_edges_hz(10, 14, NFFT, 1e6, 100e6))
+    assert [(e.first, e.count, e.as_dict()["sample_rate"]) for e in tr.flush()] == [(1, 1, 2e6)]
+
+
 def random_spectra(seed, n=400):
     rng = random.Random(seed)
     spectra = []
@@ -198,6 +210,17 @@ def test_emissions_short_of_evidence_are_dropped_once_noise_db_is_set(tracker):
     assert kept(noise_db=5.0, min_evidence=2.0) == [10, 30, 50]  # 2.08 clears 2
     assert kept(noise_db=5.0, min_evidence=14.0) == [50]
     assert kept() == [10, 30, 50]  # no noise_db: nothing weighed
+
+
+def test_the_default_evidence_cut_is_8(tracker):
+    """audit 61: MIN_EVIDENCE 8 -> 4 passed (the test above clears or misses every cut by far). Evidence of 4-bin
+    detections over 3 spectra at noise_db 5: 0.4 c per detection, sqrt(3) 0.4 c in all: c = 9 dB gives 6.2 (dropped),
+    c = 12 dB 8.3 (kept)."""
+    from gnuradio.specenc.emission_tracker import MIN_EVIDENCE
+    assert MIN_EVIDENCE == 8.0
+    tr = tracker(NFFT, max_gap=1, noise_db=5.0)
+    ended = feed(tr, 0, [[det(10, 14), det(30, 34)]] * 3 + [[], []], clock_at(), [9.0, 12.0] * 3) + tr.flush()
+    assert [e.bin_start for e in ended] == [30]
 
 
 def test_an_emission_carries_the_mean_contrast_of_its_measured_detections(tracker):

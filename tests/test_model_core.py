@@ -144,6 +144,23 @@ def test_gumbel_dropout_gradients_reach_the_scorer_and_eval_is_deterministic():
         net.set_temperature(0.0)
 
 
+def test_gumbel_dropout_in_eval_keeps_the_top_tokens_of_energy_plus_the_learned_score():
+    """audit 61: eval ranking by energy alone (the learned scorer ignored, unlike in training) passed. Energy = token
+    index, the scorer adds 20 to even tokens: the top 16 of the sum are the even tokens 6..30 and the odd 27, 29, 31
+    (energy alone: 16..31; the scorer alone: the even ones)."""
+    cfg = ModelConfig(**SMALL, dropout_mode="gumbel", drop_ratio=0.5)
+    drop = TokenDropout(cfg).eval()
+    with torch.no_grad():
+        drop.scorer.weight.zero_()
+        drop.scorer.weight[0, 0] = 20.0
+        drop.scorer.bias.zero_()
+    tokens = torch.zeros(1, 32, 16)
+    tokens[0, 0::2, 0] = 1.0
+    x, kept = drop(tokens, torch.arange(32.0)[None], torch.zeros(1, 32, 4))
+    assert kept[0].tolist() == [6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 27, 28, 29, 30, 31]
+    torch.testing.assert_close(x[0], tokens[0, kept[0]])
+
+
 def test_dynamic_theta_is_per_band_and_learnable():
     cfg = ModelConfig(**{**SMALL, "rope": "dynamic"})
     rope = RotaryEmbedding(cfg)
@@ -181,6 +198,19 @@ def test_rope_turns_neighbouring_pairs_and_scores_depend_only_on_the_position_di
     score = lambda qr, kr: (qr[0, 0, 1] * kr[0, 0, 0]).sum()  # query at the second position, key at the first
     assert torch.allclose(score(qa, ka), score(qb, kb), atol=1e-5)  # both pairs 5 apart
     assert not torch.allclose(score(qa, ka), (q[0, 0, 1] * k[0, 0, 0]).sum(), atol=1e-3)  # and turned at all
+
+
+@pytest.mark.parametrize("d_model,angles", [(16, [3.0, 0.03]), (32, [3.0, 0.3, 0.03, 0.003])])
+def test_rope_angles_follow_theta_to_the_minus_2i_over_head_dim(d_model, angles):
+    """audit 61: exponent i/hd instead of 2i/hd passed (the test above reads its angles back from the module).
+    Position 3, theta 10000: pair i turns by 3 * 10000^(-2i/hd); head_dim 4 and 8."""
+    cfg = ModelConfig(**{**SMALL, "d_model": d_model, "rope": "static"})
+    r = RotaryEmbedding(cfg)(torch.tensor([[3.0]]), torch.tensor([0]))
+    assert cfg.head_dim == 2 * len(angles) and cfg.rope_theta == 10000.0
+    torch.testing.assert_close(torch.atan2(r.sin, r.cos).flatten(), torch.tensor(angles), rtol=1e-5, atol=0)
+    dynamic = RotaryEmbedding(ModelConfig(**{**SMALL, "d_model": d_model, "rope": "dynamic"}))
+    r = dynamic(torch.tensor([[3.0]]), torch.tensor([2]))  # initialised to the same theta in every band
+    torch.testing.assert_close(torch.atan2(r.sin, r.cos).flatten(), torch.tensor(angles), rtol=1e-5, atol=0)
 
 
 def test_rope_complex_multiply_equals_the_real_ops_in_values_and_gradients():

@@ -274,3 +274,31 @@ def test_reads_the_shared_recordings_by_slices(shared_iq):
         x = sigmf_io.read_samples(rec, 0, 4096)
         assert len(x) == min(4096, rec.num_samples) and np.all(np.isfinite(x))
         assert np.max(np.abs(x)) <= np.sqrt(2) * 1.01 or rec.datatype == "cf32_le"
+
+
+@pytest.mark.parametrize("datatype", ["cf32_le", "ci16_le"])
+def test_read_samples_of_a_file_cut_short_since_read_meta_is_an_error(tmp_path, datatype):
+    """audit 61: without the check read_samples returned np.empty garbage past the data's new end (1000 samples from
+    a 10-sample file); training and eval read recordings this way."""
+    meta = sigmf_io.write_recording(tmp_path / "r", np.full(1000, 0.5, np.complex64), 1e6, 100e6, datatype=datatype)
+    rec = sigmf_io.read_meta(meta)
+    os.truncate(rec.data_path, 10 * 2 * np.dtype(sigmf_io.DATATYPES[datatype][0]).itemsize)  # 10 samples left
+    with pytest.raises(ValueError, match="the data ends at sample 10, not 1000 as when it was opened"):
+        sigmf_io.read_samples(rec)
+    with pytest.raises(ValueError, match="the data ends at sample 10, not 25 "):
+        sigmf_io.read_samples(rec, 5, 20)
+    np.testing.assert_array_equal(sigmf_io.read_samples(rec, 2, 8), np.full(8, 0.5, np.complex64))  # what is left reads
+
+
+@pytest.mark.parametrize("datatype,raw,back", [
+    ("ci8", [127, 64, -128, -13], [127 / 128 + 0.5j, -1 - 13j / 128]),
+    ("ci16_le", [32767, 16384, -32768, -3277], [32767 / 32768 + 0.5j, -1 - 3277j / 32768]),
+    ("cu8", [255, 191, 0, 115], [1 + 63.5j / 127.5, -1 - 12.5j / 127.5]),
+])
+def test_integer_writes_clip_out_of_range_samples_to_full_scale(tmp_path, datatype, raw, back):
+    """audit 61: without the clip 1.5 and -2 wrapped around in the integer type (ci16 read back -0.5 and 0: spurs in a
+    saturated synth recording); they saturate at full scale instead."""
+    iq = np.array([1.5 + 0.5j, -2.0 - 0.1j], np.complex64)
+    rec = sigmf_io.read_meta(sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 100e6, datatype=datatype))
+    assert np.fromfile(rec.data_path, sigmf_io.DATATYPES[datatype][0]).tolist() == raw
+    np.testing.assert_allclose(sigmf_io.read_samples(rec), back, rtol=0, atol=1e-7)

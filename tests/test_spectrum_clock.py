@@ -31,3 +31,27 @@ def test_a_change_of_a_known_rate_keeps_time_continuous():
     at_change = 1000 + 100 * 512 / 1e6
     assert clock.time(100) == pytest.approx(at_change, abs=1e-9)
     assert clock.time(200) == pytest.approx(at_change + 100 * 512 / 2e6, abs=1e-9)
+
+
+def test_a_rate_of_zero_is_no_rate_and_the_clock_keeps_its_own():
+    """audit 61: rx_rate=0 was taken silently (`< 0` instead of `<= 0`): times then counted samples as seconds. A
+    value that is no rate > 0 is reported and ignored."""
+    clock = SpectrumClock(step=512, span=1024, sample_rate=1e6)
+    warnings = []
+    for value in (0.0, -1.0):
+        clock.apply(tag("rx_rate", pmt.from_double(value)), 7, warnings.append)
+    assert warnings == [f"rx_rate={v} on spectrum 7 is no rate > 0; ignored" for v in (0, -1)]
+    assert clock.rate == 1e6 and clock.time(100) == pytest.approx(100 * 512 / 1e6)
+
+
+@pytest.mark.parametrize("field,value", [("step", 0), ("span", 0), ("integrate", 0), ("sample_rate", -1.0)])
+def test_a_context_with_zero_step_span_or_integrate_is_refused(field, value):
+    """audit 61: a specenc_context with step=0 or integrate=0 (a foreign or replayed stream's tag) was taken: every
+    spectrum at time 0, or means of no scores; so was a negative rate. It is refused and the clock stays as it was."""
+    context = {"threshold": 0.5, "integrate": 1, "step": 32, "span": 64, "sample_rate": 1e6, "center_freq": 1e8}
+    clock = SpectrumClock(step=512, span=1024, sample_rate=2e6, center_freq=5e8)
+    assert clock.apply_context(pmt.to_pmt(context)) == (0.5, 1)
+    clock = SpectrumClock(step=512, span=1024, sample_rate=2e6, center_freq=5e8)
+    with pytest.raises(ValueError, match="step, span and integrate must be >= 1, sample_rate >= 0"):
+        clock.apply_context(pmt.to_pmt({**context, field: value}))
+    assert (clock.step, clock.span, clock.rate, clock.freq) == (512, 1024, 2e6, 5e8)

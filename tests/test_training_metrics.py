@@ -162,3 +162,88 @@ def test_kind_named_counts_only_caught_anomalies():
     assert out["jamming"] == {"caught": 2, "named": 0.5}
     assert out["frequency_shift"] == {"caught": 1, "named": 1.0}
     assert out["stealth"]["caught"] == 0 and np.isnan(out["stealth"]["named"])
+
+
+def test_detection_f1_is_the_harmonic_mean_of_precision_and_recall():
+    """audit 61: F1 computed as p*r/(p+r) (half the harmonic mean) passed; it goes into eval's detection table."""
+    truth = [[(100, 200, 1), (400, 410, 2)]]
+    out = metrics.detection_scores(truth, [[(110, 200, 1), (100, 190, 1), (400, 402, 2)]])
+    assert out["f1"] == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))  # 0.4
+    out = metrics.detection_scores(truth, [[(100, 200, 1)]])  # one det, matched: precision 1, recall 1/2
+    assert (out["precision"], out["recall"], out["f1"]) == (1.0, 0.5, pytest.approx(2 / 3))
+
+
+def test_best_f1_reports_the_highest_f1_and_its_threshold():
+    """audit 61: the "oracle best" F1 taken at the worst threshold (argmin) passed. Thresholds from the top: 0.8
+    (F1 2/3), 0.4 (1/2), 0.35 (4/5), 0.1 (2/3)."""
+    out = metrics.best_f1([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    assert out == {"f1": pytest.approx(0.8), "threshold_ge": 0.35}
+
+
+def test_a_score_equal_to_the_threshold_raises_no_alert_in_the_metrics():
+    """audit 61: `score >= threshold` in false_alarm_rate or f1_at passed. The rule is `score > threshold`, the anomaly
+    detector's and calibrate's, whose threshold is itself a clean score: a tie is the normal case."""
+    assert metrics.false_alarm_rate([0.2, 0.5, 0.5, 0.9], 0.5) == 0.25
+    f = metrics.f1_at([0, 1, 1, 0], [0.5, 0.5, 0.9, 0.1], threshold=0.5)
+    assert (f["tp"], f["fp"], f["fn"], f["tn"]) == (1, 0, 1, 2)
+    assert (f["precision"], f["recall"]) == (1.0, 0.5)
+    clean = np.random.default_rng(0).normal(size=10_000)
+    tau = calibrate.threshold_for_far(clean, far=1e-3)  # the 5th largest clean score
+    assert metrics.false_alarm_rate(clean, tau) == calibrate.calibration_summary(clean, tau, 1e-3)["measured_far"]
+    assert metrics.false_alarm_rate(clean, tau) == 4e-4
+
+
+def test_a_detection_at_iou_exactly_0_3_is_a_match_and_located():
+    """audit 61: `IoU > 0.3` in matching or localisation passed; the documented rule is IoU >= 0.3 (DETECTION_IOU)."""
+    assert metrics.DETECTION_IOU == 0.3
+    assert metrics.interval_iou((0, 10), (7, 10)) == 0.3
+    assert metrics.match_detections([(0, 10, 1)], [(7, 10, 1)]) == (1, 1)
+    out = metrics.detection_scores([[(0, 10, 1)]], [[(7, 10, 1)]])
+    assert (out["precision"], out["recall"]) == (1.0, 1.0)
+    true, pred = np.zeros((1, 20), bool), np.zeros((1, 20), bool)
+    true[0, 0:10], pred[0, 7:10] = True, True  # bin IoU 3/10
+    assert metrics.localisation(true, pred)["located"] == 1.0
+
+
+def test_detection_matching_is_greedy_from_the_highest_iou():
+    """audit 61: matching from the lowest IoU up passed. Highest first, the long truth takes the long detection (IoU
+    0.9); the short truth's only candidate (IoU 1/3) is then used, and the other detection overlaps only the long
+    truth (0.4): one match each way. Lowest first would pair both and report precision and recall 1."""
+    truth = [(0, 100, 1), (0, 30, 1)]
+    dets = [(0, 90, 1), (60, 100, 1)]
+    assert metrics.match_detections(truth, dets) == (1, 1)
+    out = metrics.detection_scores([truth], [dets])
+    assert (out["precision"], out["recall"]) == (0.5, 0.5)
+
+
+def test_calibration_record_gives_the_exact_poisson_upper_bound():
+    """audit 61: far_upper_bound reported as the measured rate (alarms / n, 2.3x tighter than the 95 % bound) passed:
+    the old check was only `<= far`."""
+    scores = np.arange(1000.0)
+    summary = calibrate.calibration_summary(scores, 995.5, 1e-2)  # 996..999 above: 4 alarms
+    assert summary["measured_far"] == 4e-3
+    assert summary["far_upper_bound"] == pytest.approx(calibrate.poisson_upper(4) / 1000)
+    assert summary["far_upper_bound"] == pytest.approx(9.1535e-3, abs=1e-6)
+    summary = calibrate.calibration_summary(scores, 999.0, 1e-2)  # none above: -ln(0.05) / n
+    assert (summary["measured_far"], summary["far_upper_bound"]) == (0.0, pytest.approx(-np.log(0.05) / 1000))
+
+
+def test_integrated_scores_put_each_mean_on_the_last_spectrum_of_its_window():
+    """audit 61: the n - 1 leading zeros moved to the end (every mean one spectrum early) passed; eval scores these
+    per spectrum against per-spectrum labels, as anomaly_detector(integrate=n) places its means."""
+    assert calibrate.integrated_scores([1, 2, 3, 4, 5], 2).tolist() == [0.0, 1.5, 2.5, 3.5, 4.5]
+    np.testing.assert_allclose(calibrate.integrated_scores([1, 2, 3, 4, 5], 3), [0.0, 0.0, 2.0, 3.0, 4.0], atol=1e-12)
+    assert calibrate.integrated_scores([1, 2], 3).tolist() == [0.0, 0.0]  # fewer than n: no mean, no alert
+    assert calibrate.integrated_scores([1, 2, 3], 1).tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(clean_scores=[0.1, float("nan"), 0.3] * 2000, far=1e-3), "clean scores contain NaN or inf"),
+    (dict(clean_scores=[0.1, 0.2, 0.3] * 2000, far=1e-3, confidence=1.0), r"confidence=1.0 must be in \(0, 1\)"),
+    (dict(clean_scores=[0.1, 0.2, 0.3] * 2000, far=0.0), r"far=0.0 must be a false-alarm rate per spectrum"),
+])
+def test_calibration_refuses_nan_scores_certain_confidence_and_zero_far_by_name(kwargs, message):
+    """audit 61: without these checks a NaN score gave threshold nan (no alert ever), confidence=1 "math domain
+    error" and far=0 a ZeroDivisionError."""
+    with pytest.raises(ValueError, match=message):
+        calibrate.threshold_for_far(**kwargs)
