@@ -177,6 +177,44 @@ def test_a_run_stopped_by_sigterm_writes_what_was_done_and_exits_143(inputs, tmp
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is the run's only
 
 
+def test_the_meta_of_a_raw_sigmf_data_input_can_be_the_output(inputs, tmp_path, capsys):
+    """A capture whose meta was lost, played raw, may get its meta back from the run: the samples beside --out are the
+    input's own (this was refused as "another recording"; audit 65)."""
+    _, weights, meta = inputs
+    src = sigmf_io.read_meta(meta)
+    shutil.copy(src.data_path, tmp_path / "cap.sigmf-data")
+    out = tmp_path / "cap.sigmf-meta"
+    argv = ["run", str(tmp_path / "cap.sigmf-data"), "--rate", str(src.sample_rate), "--format", src.datatype.removesuffix("_le"),
+            "--freq", str(src.center_freq), "--model", weights, "--out", str(out)]
+    assert run_cli(argv, capsys)[0] == 0
+    rec = sigmf_io.read_meta(out)
+    assert rec.data_path == str(tmp_path / "cap.sigmf-data") and rec.num_samples == src.num_samples
+    assert "core:dataset" not in rec.global_
+
+
+def test_signals_the_process_ignores_stay_ignored_and_commands_run_from_other_threads():
+    """A script's background job is started ignoring Ctrl-C: a run should not be stopped by it; and cli.main called
+    from a thread failed at once ("signal only works in main thread"; audit 65)."""
+    import threading
+
+    from gnuradio import gr
+
+    from gnuradio.specenc.app.interrupts import stop_on_signals
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with stop_on_signals(gr.top_block()):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # this one is taken
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    codes = []
+    worker = threading.Thread(target=lambda: codes.append(cli.main(["synth", "--seed", "-1", "--out", "x"])))
+    worker.start()
+    worker.join()
+    assert codes == [2]  # the bad seed's one line, not an exception about signals
+
+
 def test_ctrl_c_stops_an_endless_flowgraph_and_says_so():
     """GNU Radio's own tb.run() took Ctrl-C as the flowgraph's end, so a benchmark timed a cut-short run as its best
     (audit 64): run_to_end returns the signal, and the flowgraph has stopped."""
@@ -266,6 +304,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("cuda", "no CUDA device"),
     ("out_is_input", "is the input recording itself"),
     ("out_is_another_recording", "is the meta of the recording beside it"),  # was replaced (audit 63)
+    ("out_pairs_with_other_samples", "would pair with the samples"),
     ("alerts_is_input", "--alerts"),
     ("alerts_is_out", "is --out's file too"),
     ("alerts_is_a_hard_link_to_the_input", "is the input recording itself"),
@@ -307,6 +346,8 @@ def test_bad_input_is_one_clear_line(inputs, tmp_path, capsys, problem, message)
         argv += ["--device", "cuda"]
     elif problem == "out_is_input":
         argv[-1] = meta
+    elif problem == "out_pairs_with_other_samples":  # a .sigmf-data whose meta is gone (an interrupted synth)
+        (tmp_path / "o.sigmf-data").write_bytes(bytes(64))
     elif problem == "out_is_another_recording":
         other = tmp_path / "other.sigmf-meta"
         sigmf_io.write_recording(str(other), np.zeros(64, np.complex64), sample_rate=2e6, center_freq=50e6)

@@ -587,6 +587,20 @@ def test_worker_processes_give_the_same_batches_as_inline_generation():
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def test_ctrl_c_while_a_batch_worker_starts_is_raised_after_it_has_started():
+    """Blocking SIGINT in the main thread did not hold it back (another thread of the process took it and Python
+    raised KeyboardInterrupt in the middle of starting a worker; audit 65): it is noted, then raised."""
+    import time
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with train._ctrl_c_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # a handler that raised would have raised by now
+            reached.append(True)
+    assert reached == [True] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_unknown_band_rows_get_band_other_and_keep_their_labels():
     other = bands.BAND_INDEX["other"]
     plain = train.training_batch(tiny_config(), 0)

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import signal
 import sys
+import threading
 
 # subcommand -> (module relative to gnuradio.specenc, one-line help)
 COMMANDS = {
@@ -48,8 +49,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     # SIGTERM (kill, timeout, a service stopped) ends a command as Ctrl-C does: its cleanup runs (training's worker
-    # processes were left running) and a headless flowgraph writes what it has done.
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # processes were left running) and a headless flowgraph writes what it has done. Only the main thread can set it,
+    # and a SIGTERM the process was started ignoring stays ignored.
+    previous = signal.getsignal(signal.SIGTERM)
+    handle = threading.current_thread() is threading.main_thread() and previous is not signal.SIG_IGN
+    if handle:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return _load(args.command).main(args) or 0
     except (UsageError, ValueError, OSError) as exc:  # OSError: a missing file, a folder given for a file, ...
@@ -61,7 +66,8 @@ def main(argv=None):
         print(f"specenc {args.command}: interrupted by {signal.Signals(signum).name}{detail}", file=sys.stderr)
         return 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if handle:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _terminate(signum, _frame):

@@ -21,7 +21,8 @@ class Interrupted(KeyboardInterrupt):
 @contextlib.contextmanager
 def stop_on_signals(tb):
     """While inside, SIGINT and SIGTERM call tb.stop() (the blocks' stop() then write what they hold); yields a list
-    that gets each signal's number. Only the main thread takes signals: elsewhere nothing changes."""
+    that gets each signal's number. Only the main thread takes signals: elsewhere nothing changes; a signal the
+    process was started ignoring (a script's background job ignores Ctrl-C) stays ignored."""
     got = []
     if threading.current_thread() is not threading.main_thread():
         yield got
@@ -31,7 +32,8 @@ def stop_on_signals(tb):
         got.append(signum)
         tb.stop()
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield got
     finally:

@@ -144,9 +144,11 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 
     out_meta = sigmf_io.meta_path_for(out)
     check_outputs(rec, out=out_meta, alerts=alerts_path, waterfall=waterfall_path)
-    if os.path.isfile(sigmf_io.data_path_for(out_meta)):  # another recording's meta (the input's is refused above)
-        raise UsageError(f"--out {out} is the meta of the recording beside it ({sigmf_io.data_path_for(out_meta)}): "
-                         "it would be replaced; choose another file")
+    beside = sigmf_io.data_path_for(out_meta)  # samples that --out would describe as a SigMF pair
+    if os.path.isfile(beside) and not os.path.samefile(beside, rec.data_path):
+        what = "is the meta of the recording beside it" if os.path.exists(out_meta) else "would pair with the samples"
+        raise UsageError(f"--out {out} {what} ({beside}): it would describe samples that are not the input's; choose "
+                         "another file")
     for path in (out, alerts_path, waterfall_path):
         if path:
             make_parent(path)

@@ -17,6 +17,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -70,15 +71,24 @@ def training_batch(cfg, index):
 
 @contextlib.contextmanager
 def _ctrl_c_held():
-    """SIGINT blocked in this thread meanwhile (one that comes is delivered after): a batch worker started inside
-    keeps it blocked for life, so Ctrl-C, sent to the terminal's whole process group, is the training process's to
-    handle (it ends the workers); a worker's own KeyboardInterrupt, even during its imports, printed a long
-    traceback over the interruption's one line."""
+    """Ctrl-C held back meanwhile and raised after: a batch worker started inside keeps SIGINT blocked for life, so
+    Ctrl-C, sent to the terminal's whole process group, is the training process's to handle (it ends the workers; a
+    worker's own KeyboardInterrupt, even during its imports, printed a long traceback over the interruption's one
+    line), and the handler only notes it (the mask alone does not hold it: another thread of the process takes it,
+    and Python raised it here, in the middle of starting a worker)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came = []
+    handler = signal.signal(signal.SIGINT, lambda *_: came.append(True))
     held = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        signal.signal(signal.SIGINT, handler)
+    if came and callable(handler):  # Python's default handler raises KeyboardInterrupt
+        handler(signal.SIGINT, None)
 
 
 class BatchSource:
