@@ -89,6 +89,17 @@ def test_one_model_pass_per_spectrum_in_order_with_tags():
     assert ctx["threshold"] == ToneModel.threshold and ctx["step"] == 32 and ctx["span"] == NFFT
 
 
+def test_anomaly_kind_is_tagged_only_on_spectra_scored_above_the_threshold():
+    """The docstring: specenc_anomaly_kind above the model's threshold. Tagged on every spectrum (an empty kind on
+    the others), a block keyed on the tag's presence alerted on all of them (audit 66)."""
+    spectra = scene()
+    out, _, _ = run_encoder(spectra, ToneModel(NFFT), batch=16)
+    ref = ToneModel(NFFT).predict(spectra)
+    above = np.flatnonzero(ref.anomaly_score > ToneModel.threshold)
+    assert 0 < above.size < len(spectra)
+    assert tags_by_key(out, "specenc_anomaly_kind") == {int(i): "jamming" for i in above}
+
+
 def test_detections_in_hz_and_seconds_from_rx_tags():
     spectra = np.full((40, NFFT), -100.0, np.float32)
     spectra[5:25, 48] = -50.0  # one bin, 16 bins above centre, spectra 5..24

@@ -92,6 +92,22 @@ def test_callbacks_and_average(specenc_cpp):
         ("rx_freq", 433.92e6), ("rx_rate", 2e6)]
 
 
+@pytest.mark.parametrize("kw,detector,spectra", [
+    ({}, (16, 1), [100, 136]),
+    ({"holdoff": 40}, (40, 1), [100]),  # the second burst is within 40 spectra of the first: the same event
+    ({"integrate": 8}, (16, 8), [96, 132]),  # the first mean of 8 scores over the threshold
+])
+def test_holdoff_and_integrate_reach_the_detector(specenc_cpp, kw, detector, spectra):
+    """Two 8-spectrum bursts 36 spectra apart. The GRC block's Holdoff and Integrate fields were dropped on the way
+    to the detector without a sign: a site calibrated with --integrate 16 alerted on single scores (audit 66)."""
+    iq = burst_iq(start=3200, stop=3200 + 8 * 32)  # spectra 100..107 (hop 32)
+    t = np.arange(3200 + 36 * 32, 3200 + 44 * 32)  # spectra 136..143
+    iq[t] += np.exp(2j * np.pi * 10 / NFFT * t).astype(np.complex64)
+    chain, _, _, alerts, _ = run(iq, **kw)
+    assert (chain.detector.holdoff, chain.detector.integrate) == detector
+    assert [a["spectrum"] for a in alerts] == spectra
+
+
 def test_nfft_must_match_the_model(specenc_cpp):
     from gnuradio.specenc import iq_to_alerts
 

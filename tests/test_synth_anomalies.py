@@ -149,3 +149,34 @@ def test_a_sweep_jammer_has_the_bandwidth_of_its_sweep():
             assert jammer.bandwidth == pytest.approx(occupied_bandwidth("chirp", jammer.params))
             assert (an.f_lo, an.f_hi) == pytest.approx(jammer.band)
     assert seen > 20
+
+
+def test_spoofing_sets_the_channel_12_to_25_db_over_its_strongest_neighbour():
+    """docs/synth.md: a spoofed raster emitter is 12-25 dB above its STRONGEST neighbour's SNR; boosted over the
+    weakest one, some "spoofing" channels stood below a neighbour (audit 66)."""
+    gaps = []
+    for band in ("cellular", "aero"):
+        for seed in range(30):
+            rng = np.random.default_rng(seed)
+            plan, ems = normal_scene(band, rng, N, 1 / NFFT)
+            try:
+                new, an, _ = inject("spoofing", plan, ems, rng, N, 1 / NFFT)
+            except ValueError:  # fewer than two channels on the raster
+                continue
+            (spoofed,) = [e for e in new if e.role == "spoofing"]
+            neighbours = [e.snr_db for e in new if e is not spoofed and "channel" in e.params]
+            gaps.append(spoofed.snr_db - max(neighbours))
+            assert gaps[-1] == pytest.approx(an.params["boost_db"]) and an.strength_db == spoofed.snr_db
+    assert len(gaps) >= 20 and 12.0 <= min(gaps) and max(gaps) <= 25.0
+
+
+def test_a_stealth_gap_is_away_from_dc():
+    """_free_gap's centre keeps its width + 0.004 of the band clear of DC (where the receiver's LO leaks and the
+    docs say no stealth emission goes); without the guard 2 % of draws sat on DC (audit 66)."""
+    from gnuradio.specenc.synth.anomalies import _free_gap
+
+    for seed in range(1000):
+        rng = np.random.default_rng(seed)
+        width = rng.uniform(1.5, 8) / NFFT
+        c = _free_gap(rng, [], width)
+        assert abs(c) > width + 0.004, (seed, c)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from gnuradio.specenc import bands, labels
-from gnuradio.specenc.synth import Batch, make_batch
-from gnuradio.specenc.synth.anomalies import KINDS_BY_BAND
+from gnuradio.specenc.synth import Batch, band_plans, make_batch, scene
+from gnuradio.specenc.synth import batch as synth_batch
+from gnuradio.specenc.synth.anomalies import KINDS_BY_BAND, Anomaly
+from gnuradio.specenc.synth.emitters import make_emitter
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +158,68 @@ def test_generator_imports_no_gnuradio_runtime():
             "bad = [m for m in sys.modules if m.startswith(('gnuradio.gr', 'pmt'))]; print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def one_spectrum_labels(emitters, anomaly=None, nfft=1024):
+    """label_spectrum of one K=1 spectrum of `emitters` in band "other" -> its 7-tuple (the receiver plays no part)."""
+    sc = scene.Scene("other", band_plans.Plan("other", "free"), emitters,
+                     scene.random_receiver(np.random.default_rng(0)), min_bw=1 / nfft, anomaly=anomaly)
+    return synth_batch.label_spectrum(sc, nfft, 1)
+
+
+def test_family_is_the_visible_emitter_of_highest_snr_times_bandwidth():
+    """A 10 dB OFDM over 0.3 of the band outweighs a 30 dB tone (10 dB + 24.9 dB of bandwidth against 30 dB + one
+    bin); taking the highest SNR alone made it a tone row (audit 66). The tone still labels its 3 bins."""
+    rng = np.random.default_rng(1)
+    wide, tone = make_emitter("ofdm", -0.2, 0.3, 10.0, rng), make_emitter("tone", 0.2, 0.0, 30.0, rng)
+    family, snr, _, bin_family, _, _, _ = one_spectrum_labels([wide, tone])
+    assert (labels.FAMILIES[family], snr) == ("ofdm", pytest.approx(10.0, abs=0.01))
+    assert np.flatnonzero(bin_family == labels.FAMILY_INDEX["tone"]).tolist() == [716, 717, 718]
+
+
+def test_a_tone_labels_the_bin_of_its_centre_and_its_neighbours():
+    """A tone (B = 0) labels 3 bins (docs/synth.md: "labelled as 3 bins"); min_bins=1 labelled one (audit 66)."""
+    tone = make_emitter("tone", 0.2, 0.0, 30.0, np.random.default_rng(1))  # 0.2 * 1024 + 512 = bin 716.8
+    family, snr, width, bin_family, bin_snr, _, _ = one_spectrum_labels([tone])
+    assert (labels.FAMILIES[family], width) == ("tone", 1.0)
+    assert np.flatnonzero(bin_family).tolist() == [716, 717, 718]
+    assert np.flatnonzero(np.isfinite(bin_snr)).tolist() == [716, 717, 718]
+
+
+def test_bin_range_takes_the_bins_whose_centre_half_bin_holds_each_edge():
+    """Bin i covers (i - nfft/2 - 0.5 .. i - nfft/2 + 0.5) / nfft: an edge 0.49 bin below a centre is in that bin,
+    0.51 below in the one under it. Without the lower edge's +0.5 every band gained a bin on its low side
+    (audit 66)."""
+    nfft = 1024
+    assert synth_batch.bin_range(-0.0004, 0.0004, nfft) == (512, 513)  # a tone within half a bin of the centre
+    assert synth_batch.bin_range(-0.49 / nfft, 0.49 / nfft, nfft) == (512, 513)
+    assert synth_batch.bin_range(-0.51 / nfft, 0.51 / nfft, nfft) == (511, 514)
+    assert synth_batch.bin_range(10.49 / nfft, 12.51 / nfft, nfft) == (522, 526)
+    assert synth_batch.bin_range(0.0, 0.0, nfft, min_bins=3) == (511, 514)
+    assert synth_batch.bin_range(-0.6, 0.6, nfft) == (0, nfft)
+
+
+def hopper(snr_db, dwell, seed=3):
+    """An FSK hopper of 4-bin hops over five frequencies, `dwell` samples per hop, from sample 0."""
+    h = make_emitter("fsk", 0.0, 4 / 1024, snr_db, np.random.default_rng(seed), role="hopping")
+    h.params.update(hop_freqs=[-0.3, -0.1, 0.1, 0.3, 0.35], dwell=dwell, hop_bw=h.bandwidth)
+    return h, Anomaly("hopping", -0.3, 0.35, 0, 1024, snr_db)
+
+
+def test_a_hopping_anomaly_shows_only_with_three_visible_hops():
+    """MIN_VISIBLE_HOPS = 3: a spectrum that catches one or two hops of a hopper does not show the hopping (one
+    hop is an ordinary narrow burst); with 1 such rows were labelled hopping anomalies (audit 66)."""
+    for dwell, shown in ((900, 1), (512, 2), (340, 3)):  # hops of >= 0 dB in a 1024-sample K=1 spectrum
+        h, an = hopper(25.0, dwell)
+        *_, anomaly_bins, visible = one_spectrum_labels([h], an)
+        assert anomaly_bins.sum() == 5 * shown, dwell  # 4-bin hops label 5 bins each here
+        assert visible == (shown >= 3), dwell
+
+
+def test_hops_below_0_db_in_the_spectrum_are_labelled_but_are_no_anomaly_bins():
+    """Each hop shows at 1.5 dB + 10 log10(~0.5) = -1.5 dB: visible (>= -3 dB, so its bins take its family) but
+    under ANOMALY_SNR_DB, so not part of the anomaly's extent; anomaly bins were given to them (audit 66)."""
+    h, an = hopper(1.5, 512)
+    _, _, _, bin_family, _, anomaly_bins, visible = one_spectrum_labels([h], an)
+    assert (bin_family == labels.FAMILY_INDEX["fsk"]).sum() == 10
+    assert anomaly_bins.sum() == 0 and not visible

@@ -144,3 +144,17 @@ def test_bursts_are_silent_outside_their_time():
     x = generate(em, 5000, rng)
     assert np.all(x[:1000] == 0) and np.all(x[3000:] == 0)
     assert np.mean(np.abs(x[1000:3000]) ** 2) == pytest.approx(1.0, rel=1e-6)  # unit power while on
+
+
+def test_a_hoppers_snr_is_that_of_one_hop():
+    """docs/synth.md: a frequency hopper's SNR uses one hop's bandwidth, not the span of all its hops (its
+    `bandwidth`); rendering it over the span made a 16 dB-per-hop hopper 23 dB louder than labelled (audit 66)."""
+    from gnuradio.specenc.synth.anomalies import inject
+    from gnuradio.specenc.synth.scene import amplitude, snr_bandwidth
+
+    emitters, _, _ = inject("hopping", Plan("ism", "free"), [], np.random.default_rng(0), 4096, 1 / NFFT)
+    (hopper,) = [e for e in emitters if e.role == "hopping"]
+    hop_bw = hopper.params["hop_bw"]
+    assert hopper.bandwidth > 100 * hop_bw  # the span of its hops
+    assert snr_bandwidth(hopper, 1 / NFFT) == hop_bw
+    assert amplitude(hopper, 1 / NFFT) ** 2 == pytest.approx(10 ** (hopper.snr_db / 10) * hop_bw, rel=1e-12)

@@ -32,6 +32,20 @@ def test_annotation_truth_takes_the_dominant_family_and_flags_anomalous_spectra(
     assert not datasets._is_truth({"core:label": "Sensible Living RadioHead ASK (OOK) transmission"})
 
 
+def test_an_invisible_emitter_does_not_set_a_spectrums_family():
+    """Below -3 dB SNR an emitter is not visible (the batch labels' rule): a -10 dB OFDM over 500 kHz would outweigh
+    a 10 dB tone by SNR x bandwidth, and eval scored family accuracy against it when the cut was dropped (audit 66).
+    (The -10 dB tone above, one bin wide, lost to the others either way.)"""
+    ann = [{"core:sample_start": 0, "core:sample_count": 100_000, "core:label": "ofdm", "specenc:snr_db": -10.0,
+            "core:freq_lower_edge": 0.0, "core:freq_upper_edge": 5e5},
+           {"core:sample_start": 0, "core:sample_count": 100_000, "core:label": "tone", "specenc:snr_db": 10.0,
+            "core:freq_lower_edge": 0.0, "core:freq_upper_edge": 1e3}]
+    truth = datasets._annotation_truth(ann, np.arange(0, 4096, 512), 1024, 1e6)
+    assert truth["family"].tolist() == [labels.FAMILY_INDEX["tone"]] * 8
+    ann[0]["specenc:snr_db"] = -3.0  # visible from -3 dB on
+    assert datasets._annotation_truth(ann, np.array([0]), 1024, 1e6)["family"].tolist() == [labels.FAMILY_INDEX["ofdm"]]
+
+
 def test_streams_are_disjoint_and_reproducible():
     a = datasets.stream(0, datasets.TRAIN_STREAM).random(4)
     assert np.array_equal(a, datasets.stream(0, datasets.TRAIN_STREAM).random(4))
@@ -73,3 +87,15 @@ def test_recording_spectra_read_in_blocks_and_say_when_they_stop_short(tmp_path,
         _, capped, _, _ = datasets.recording_spectra(meta, 1024, average=2, max_spectra=5)
     np.testing.assert_array_equal(capped, reference[:5])
     assert "scoring its first 5 of 28 spectra (max_spectra)" in caplog.text
+
+
+def test_an_averaged_spectrums_truth_covers_every_sample_it_reads(tmp_path):
+    """With average=4 a spectrum reads 2560 samples (4 frames of 1024, 512 apart) and starts 2048 after the last:
+    spectrum 1 (samples 2048..4607) holds the anomaly at 3500..3999. Truth taken over nfft samples only missed it
+    (audit 66)."""
+    iq = (np.random.default_rng(2).normal(size=(4 * 2048 + 512, 2)) * 0.01).astype(np.float32).view(np.complex64)
+    anns = [{"core:sample_start": 3500, "core:sample_count": 500, "core:label": "anomaly", "specenc:kind": "jamming"}]
+    meta = sigmf_io.write_recording(tmp_path / "r", iq.ravel(), 1e6, 915e6, annotations=anns)
+    _, spectra, _, truth = datasets.recording_spectra(meta, 1024, average=4)
+    assert dsp.samples_read(1, 1024, 0.5, 4) == 2560 and len(spectra) == 4
+    assert truth["anomaly"].tolist() == [False, True, False, False]

@@ -343,6 +343,32 @@ def test_holds_burst_sees_an_emission_but_not_a_dc_spike():
     assert evaluate.holds_burst(floor).tolist() == [False, False, True]
 
 
+def test_holds_burst_leaves_dc_bins_out_and_sees_an_emission_just_past_them():
+    """An LO leakage 5 bins wide and 40 dB up is no transmission (DC_BINS = 4 either side left out); without that,
+    such spectra entered a capture's family accuracy as bursts (audit 66)."""
+    x = np.full((2, 256), -90.0)
+    x[0, 126:131] += 40  # DC (bin 128) and two bins either side
+    x[1, 133:141] += 15  # an 8-bin emission starting just past DC's 4 bins
+    assert evaluate.holds_burst(x).tolist() == [False, True]
+
+
+def test_an_emissions_snr_is_the_highest_of_the_emitters_labelling_it():
+    """truth_tokens gives a run of bins the highest SNR among its emitters: a run labelled by a 20 dB and a 0 dB
+    emitter is a 20 dB emission, counted in emissions_snr_ge_10; the lowest dropped it (audit 66)."""
+    truth = evaluate.truth_tokens(np.array([[0, 1, 1, 1, 1, 0]]), np.array([[np.nan, 20, 20, 0, 0, np.nan]]))
+    assert truth == [[(1, 5, 1, 20.0)]]
+
+
+def test_capture_family_accuracy_leaves_out_a_capture_with_no_burst():
+    """A capture in which no spectrum holds a burst has no family accuracy (nan): the mean over captures skips it
+    rather than becoming nan (audit 66)."""
+    recordings = {"a": {"capture_family": "fsk", "capture_rows": 0, "family_accuracy": float("nan")},
+                  "b": {"capture_family": "fsk", "capture_rows": 50, "family_accuracy": 0.9},
+                  "synthetic": {"family_accuracy": 0.5}}  # not a capture scored against its transmitter
+    assert evaluate.capture_family_accuracy(recordings) == 0.9
+    assert evaluate.capture_family_accuracy({"a": recordings["a"]}) is None
+
+
 def test_eval_scores_a_capture_against_its_transmitters_family_on_its_bursts(tmp_path, tiny_model):
     rng = np.random.default_rng(6)
     n = 256 * 200
