@@ -8,6 +8,7 @@ accepted (pure-Python tests only; tests needing the C++ block then skip with a r
 
 import os
 import pathlib
+import signal
 import sys
 
 import pytest
@@ -63,3 +64,12 @@ def specenc_cpp():
             raise
         pytest.skip(f"SKIPPED: C++ blocks need the build tree (make build), source-tree run: {exc}")
     return specenc_python
+
+
+@pytest.fixture
+def ctrl_c_handled():
+    """Python's own Ctrl-C handler for the test: a suite started in a script's background ignores SIGINT, and the
+    code under test leaves an ignored signal ignored (audit 68: an endless flowgraph test ran for ever)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

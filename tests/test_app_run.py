@@ -156,12 +156,12 @@ def test_a_run_stopped_by_sigterm_writes_what_was_done_and_exits_143(inputs, tmp
     _, weights, meta = inputs
     real = flowgraph.run_to_end
 
-    class TermOnFirstUpdate:  # the signal comes while the flowgraph runs, in the main thread, as a real one would
-        def __init__(self, bar):
+    class TermOnFirstUpdate:  # the signal comes while the flowgraph runs, in the main thread, as a real one would,
+        def __init__(self, bar):  # once a spectrum is made (on a starved CPU the first updates count none)
             self.bar, self.sent = bar, False
 
         def update(self, n):
-            if not self.sent:
+            if n and not self.sent:
                 self.sent = True
                 os.kill(os.getpid(), signal.SIGTERM)
             self.bar.update(n)
@@ -192,7 +192,7 @@ def test_the_meta_of_a_raw_sigmf_data_input_can_be_the_output(inputs, tmp_path, 
     assert "core:dataset" not in rec.global_
 
 
-def test_signals_the_process_ignores_stay_ignored_and_commands_run_from_other_threads():
+def test_signals_the_process_ignores_stay_ignored_and_commands_run_from_other_threads(tmp_path, monkeypatch):
     """A script's background job is started ignoring Ctrl-C: a run should not be stopped by it; and cli.main called
     from a thread failed at once ("signal only works in main thread"; audit 65)."""
     import threading
@@ -200,6 +200,21 @@ def test_signals_the_process_ignores_stay_ignored_and_commands_run_from_other_th
     from gnuradio import gr
 
     from gnuradio.specenc.app.interrupts import stop_on_signals
+    from gnuradio.specenc.synth import cli as synth_cli
+
+    seen = []
+
+    def note_sigterm(*args, **kwargs):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        raise ValueError("noted")
+
+    monkeypatch.setattr(synth_cli, "write_scenario", note_sigterm)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        assert cli.main(["synth", "--seconds", "0.01", "--out", str(tmp_path / "s")]) == 2
+        assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -215,9 +230,11 @@ def test_signals_the_process_ignores_stay_ignored_and_commands_run_from_other_th
     assert codes == [2]  # the bad seed's one line, not an exception about signals
 
 
-def test_ctrl_c_stops_an_endless_flowgraph_and_says_so():
+def test_ctrl_c_stops_an_endless_flowgraph_and_says_so(ctrl_c_handled):
     """GNU Radio's own tb.run() took Ctrl-C as the flowgraph's end, so a benchmark timed a cut-short run as its best
     (audit 64): run_to_end returns the signal, and the flowgraph has stopped."""
+    import threading
+
     from gnuradio import blocks, gr
 
     from gnuradio.specenc.app.interrupts import run_to_end
@@ -225,6 +242,8 @@ def test_ctrl_c_stops_an_endless_flowgraph_and_says_so():
     tb = gr.top_block()
     sink = blocks.null_sink(gr.sizeof_gr_complex)
     tb.connect(blocks.vector_source_c([0j] * 4096, True), sink)  # repeats: never ends by itself
+    watchdog = threading.Timer(60, tb.stop)  # should the signal be lost, the test fails instead of hanging
+    watchdog.start()
 
     class CtrlCOnThirdUpdate:
         calls = 0
@@ -234,7 +253,9 @@ def test_ctrl_c_stops_an_endless_flowgraph_and_says_so():
             if self.calls == 3:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    assert run_to_end(tb, lambda: sink.nitems_read(0), 10**12, CtrlCOnThirdUpdate()) == signal.SIGINT
+    stopped = run_to_end(tb, lambda: sink.nitems_read(0), 10**12, CtrlCOnThirdUpdate())
+    watchdog.cancel()
+    assert stopped == signal.SIGINT
     assert sink.nitems_read(0) > 0 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert run_to_end(gr.top_block()) == 0  # nothing to run: ends at once, no signal
 

@@ -238,7 +238,7 @@ def test_an_altered_emitters_anomaly_spans_only_the_time_it_is_on(kind):
 
     n, rate, shorter = 1_000_000, 2e6, 0
     slot_start = int(n // 2 * 0.6)  # one anomaly: slots of n/2, the anomaly from 0.6 of its slot (build_scene)
-    for seed in range(6):
+    for seed in range(20):  # 2 to 3 in 6 seeds start inside the anomaly's time: 20 leave a margin (audit 68)
         sc, truth = build_scene("aero", n, rate, np.random.default_rng(seed), [kind])
         anns = annotations_for(sc, truth, n, rate, 127e6)
         altered = [(a["core:sample_start"], a["core:sample_count"]) for a in anns
@@ -246,4 +246,4 @@ def test_an_altered_emitters_anomaly_spans_only_the_time_it_is_on(kind):
         marked = [(a["core:sample_start"], a["core:sample_count"]) for a in anns if a["core:label"] == "anomaly"]
         assert len(altered) == 1 and marked == altered, seed
         shorter += marked[0][0] > slot_start  # a burst that starts inside the anomaly's time
-    assert shorter >= 2
+    assert shorter >= 4

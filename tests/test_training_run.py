@@ -613,9 +613,10 @@ def test_worker_processes_give_the_same_batches_as_inline_generation():
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-def test_ctrl_c_while_a_batch_worker_starts_is_raised_after_it_has_started():
+def test_ctrl_c_while_a_batch_worker_starts_is_raised_after_it_has_started(ctrl_c_handled):
     """Blocking SIGINT in the main thread did not hold it back (another thread of the process took it and Python
     raised KeyboardInterrupt in the middle of starting a worker; audit 65): it is noted, then raised."""
+    import threading
     import time
 
     reached = []
@@ -625,6 +626,16 @@ def test_ctrl_c_while_a_batch_worker_starts_is_raised_after_it_has_started():
             time.sleep(0.05)  # a handler that raised would have raised by now
             reached.append(True)
     assert reached == [True] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    inside = []  # off the main thread the handler stays, but workers started there keep Ctrl-C blocked too (audit 68)
+
+    def held_in_a_thread():
+        with train._ctrl_c_held():
+            inside.append(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+    worker = threading.Thread(target=held_in_a_thread)
+    worker.start()
+    worker.join()
+    assert inside == [True]
 
 
 def test_unknown_band_rows_get_band_other_and_keep_their_labels():

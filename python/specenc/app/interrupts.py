@@ -55,6 +55,6 @@ def run_to_end(tb, done_count=None, total=0, progress=None):
                 now = min(done_count(), total)
                 progress.update(now - shown)
                 shown = now
-    if progress is not None:
-        progress.update(max(0, done_count() - shown))
+        if progress is not None:
+            progress.update(max(0, done_count() - shown))
     return signals[0] if signals else 0

@@ -179,7 +179,9 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         # core:dataset is a file name beside the meta in SigMF; a relative path keeps it findable elsewhere.
         extra["core:dataset"] = os.path.relpath(rec.data_path, out_dir)
     sigmf_io.write_annotations(out_meta, annotations, recording=rec, extra_global=extra)
-    if waterfall_path:
+    if waterfall_path and not len(result.rows):  # stopped before its first spectrum: nothing to draw
+        log.warning("no spectrum was made: no waterfall written to %s", waterfall_path)
+    elif waterfall_path:
         waterfall.render(waterfall_path, result.rows, result.decimation * result.step / result.sample_rate,
                          result.center_freq, result.sample_rate, result.detections, result.alerts, truth or (),
                          title=title or os.path.basename(result.input_name),

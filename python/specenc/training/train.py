@@ -76,19 +76,18 @@ def _ctrl_c_held():
     worker's own KeyboardInterrupt, even during its imports, printed a long traceback over the interruption's one
     line), and the handler only notes it (the mask alone does not hold it: another thread of the process takes it,
     and Python raised it here, in the middle of starting a worker)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    main = threading.current_thread() is threading.main_thread()  # only its handler can be swapped
     came = []
-    handler = signal.signal(signal.SIGINT, lambda *_: came.append(True))
+    handler = signal.signal(signal.SIGINT, lambda *_: came.append(True)) if main else None
     held = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        signal.signal(signal.SIGINT, handler)
-    if came and callable(handler):  # Python's default handler raises KeyboardInterrupt
-        handler(signal.SIGINT, None)
+        if main:
+            signal.signal(signal.SIGINT, handler)
+    if came:  # to whatever handles it now: KeyboardInterrupt, the default's end of the process, or nothing
+        signal.raise_signal(signal.SIGINT)
 
 
 class BatchSource:
