@@ -13,9 +13,10 @@ build: setup
 	@bash scripts/setup.sh --build
 
 # All tests against the BUILD TREE (build/test_modules), never an installed copy.
-# pytest's exit 5 ("no tests collected") counts as a failure.
+# pytest's exit 5 ("no tests collected") counts as a failure; a test running over 10 minutes (hung) prints every
+# thread's traceback, naming it.
 test: build
-	@PYTHONPATH=$(CURDIR)/build/test_modules $(PY) -m pytest -q tests; rc=$$?; \
+	@PYTHONPATH=$(CURDIR)/build/test_modules $(PY) -m pytest -q -o faulthandler_timeout=600 tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests collected" >&2; exit 1; fi; exit $$rc
 
 # The main job: `specenc demo`

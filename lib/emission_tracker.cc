@@ -42,8 +42,8 @@ emission_tracker::update(int64_t first, int64_t n, const std::vector<detection>&
                std::to_string(first) + ")");
     }
     if (first < d_next_index) {
-        refuse("spectrum " + std::to_string(first) + " comes after spectrum " +
-               std::to_string(d_next_index - 1) + ": spectra must come in order");
+        refuse("spectrum " + std::to_string(first) + " was given already (spectra up to " +
+               std::to_string(d_next_index - 1) + " were): spectra must come in order");
     }
     int64_t previous = first;
     for (const auto& det : detections) { // messages are built only on failure: this runs per detection
