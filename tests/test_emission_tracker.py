@@ -250,7 +250,8 @@ def test_noise_scatter_matches_averaged_noise():
 def test_bad_calls_are_refused_by_name(specenc_cpp, tracker):
     tr = tracker(NFFT)
     feed(tr, 0, [[det(10, 14)]] * 3, clock_at())
-    with pytest.raises(ValueError, match="must come in order"):
+    with pytest.raises(ValueError, match=r"spectrum 1 was given already \(spectra up to 2 were\): spectra must come in "
+                                         "order"):  # it read "spectrum 1 comes after spectrum 1" (audit 67)
         feed(tr, 1, [[]], clock_at())
     with pytest.raises(ValueError, match="are empty"):
         feed(tr, 3, [[det(14, 14)]], clock_at())
@@ -303,3 +304,45 @@ def test_spectra_skipped_between_calls_count_as_without_detections(specenc_cpp):
     assert [e.first for e in ended] == [0] and [e.first for e in opened] == [30]
     opened, ended = one(35)  # 4 skipped: within max_gap, the same emission
     assert not opened and not ended
+
+
+def test_a_lone_detection_after_an_empty_spectrum_ends_max_gap_spectra_later(tracker):
+    """audit 67: with nothing else open, the deadline of an emission opened after an empty spectrum was one spectrum
+    late, so two blips max_gap + 2 spectra apart merged into one emission of 2 spectra (passing min_spectra=2)."""
+    empty = [[]]
+    tr = tracker(NFFT, max_gap=2)
+    ems = feed(tr, 0, empty + [[det(10, 14)]] + empty * 3 + [[det(10, 14)]] + empty, clock_at()) + tr.flush()
+    assert [(e.first, e.last, e.count) for e in ems] == [(1, 1, 1), (5, 5, 1)]
+    tr = tracker(NFFT, max_gap=2)  # max_gap spectra without it: still the same emission
+    ems = feed(tr, 0, empty + [[det(10, 14)]] + empty * 2 + [[det(10, 14)]] + empty, clock_at()) + tr.flush()
+    assert [(e.first, e.last, e.count) for e in ems] == [(1, 4, 2)]
+
+
+def test_a_mixed_emission_takes_the_family_of_most_summed_confidence_even_when_another_opened_it(tracker):
+    """audit 67: the family was the opening detection's (ask, 0.875) instead of the one with most confidence summed
+    over its detections (fsk, 5 x 0.5), and the confidence read 0.875 / 6 instead of 2.5 / 6 (confidences exact in
+    float32)."""
+    tr = tracker(NFFT, max_gap=8)
+    spectra = [[det(30, 34, "ask", 0.875)]] + [[det(30, 34, "fsk", 0.5)]] * 5
+    (em,) = feed(tr, 0, spectra, clock_at()) + tr.flush()
+    assert fields(em) == ("fsk", 0, 5, 30, 34, 6, 2.5)
+    assert em.as_dict()["confidence"] == pytest.approx(2.5 / 6)
+
+
+def test_touching_detections_share_no_bin_and_stay_separate_emissions(tracker):
+    """audit 67: the header joins a detection to an emission whose reach it overlaps (shares a bin); touching ([10, 14)
+    then [14, 18)) was taken as overlapping, and two adjacent channels of one family merged into one emission."""
+    tr = tracker(NFFT, max_gap=8)
+    spectra = [[det(10, 14, confidence=0.75)], [det(14, 18, confidence=0.75)]] * 2
+    ems = feed(tr, 0, spectra, clock_at()) + tr.flush()
+    assert [fields(e) for e in ems] == [("fsk", 0, 2, 10, 14, 2, 1.5), ("fsk", 1, 3, 14, 18, 2, 1.5)]
+
+
+def test_another_familys_emission_is_joined_by_its_latest_detection_not_its_reach(tracker):
+    """audit 67: across families the IoU was taken against the emission's reach (a skirt-wide [10, 40) once) instead
+    of its latest detection [10, 14), so an ask burst at [14, 40) beside the carrier was swallowed, never published."""
+    spectra = [[det(10, 14, confidence=0.75)], [det(10, 40, confidence=0.75)], [det(10, 14, confidence=0.75)],
+               [det(14, 40, "ask", 0.75)], [det(10, 14, confidence=0.75)], [det(10, 14, confidence=0.75)]]
+    tr = tracker(NFFT, max_gap=8)
+    ems = feed(tr, 0, spectra, clock_at()) + tr.flush()
+    assert sorted(fields(e) for e in ems) == [("ask", 3, 3, 14, 40, 1, 0.75), ("fsk", 0, 5, 10, 14, 5, 3.75)]

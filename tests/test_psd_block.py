@@ -161,3 +161,12 @@ def test_spans_longer_than_default_buffers_do_not_stall(specenc_cpp, nfft, overl
     ref = dsp.power_spectrum(x, nfft, overlap, "hann", average)
     assert len(out) == len(ref) >= 3
     np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_binding_defaults_are_the_readmes(specenc_cpp):
+    """audit 67: README documents specenc.psd(nfft=1024, overlap=0.5, ...); a binding default of overlap 0.75 (hop 256)
+    or nfft 512 (512-bin vectors) went unnoticed, doubling the spectrum rate of every `specenc.psd()`."""
+    from gnuradio import specenc
+
+    p = specenc.psd()
+    assert (p.hop(), p.decimation(), p.output_signature().sizeof_stream_item(0)) == (512, 512, 1024 * 4)

@@ -155,3 +155,42 @@ def test_rx_time_and_rx_rate_of_other_number_types_are_read_and_others_passed_on
     logged = capfd.readouterr().out
     assert "rx_rate 2e+06+0i on sample 1283 is not a rate in Hz > 0; the rate stays 1000000 Hz" in logged
     assert "rx_time {-1 0.5} on sample 1411 is not (uint64 seconds, double fraction); passed on unchanged" in logged
+
+
+def test_rx_rate_on_the_rx_time_sample_applies_in_uhd_tag_order(specenc_cpp):
+    """audit 67: gr-uhd, gr-soapy and xtrx tag rx_time, then rx_rate, then rx_freq on one sample. Keeping that
+    insertion order advanced the time at the old rate (100 Hz): 720 ms wrong on every later spectrum."""
+    nfft = 256  # hop 128
+    tags = [tag(1000, "rx_time", time_pmt(10, 0.5)),  # spectrum 7 starts at 896: 104 samples earlier, at 100 Hz
+            tag(2000, "rx_time", time_pmt(20, 0.5)),  # spectrum 15 starts at 1920: 80 samples earlier, at 1 kHz
+            tag(2000, "rx_rate", pmt.from_double(1000.0)),
+            tag(2000, "rx_freq", pmt.from_double(915e6))]
+    _, out = run(np.zeros(4096, np.complex64), tags, nfft=nfft, overlap=0.5, sample_rate=100.0)
+    times = [(t.offset, sum(seconds(t.value))) for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert times == [(7, pytest.approx(10.5 - 104 / 100.0)), (15, pytest.approx(20.5 - 80 / 1000.0))]
+    assert [(t.offset, pmt.to_double(t.value)) for t in out if pmt.symbol_to_string(t.key) == "rx_freq"] == [
+        (15, 915e6)]
+
+
+def test_rx_time_with_fractional_double_seconds_keeps_that_fraction(specenc_cpp):
+    """audit 67: an rx_time of (double 1000.5, 0.25) lost the seconds' .5 and came out as 1000.25 s, not 1000.75 s."""
+    _, out = run(np.zeros(4096, np.complex64), [tag(0, "rx_rate", pmt.from_double(1e6)),
+                                                tag(0, "rx_time", pmt.make_tuple(pmt.from_double(1000.5),
+                                                                                 pmt.from_double(0.25)))],
+                 nfft=256, overlap=0.5)
+    (value,) = [seconds(t.value) for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert value == (1000, 0.75)  # sample 0 starts spectrum 0: nothing to move back
+
+
+def test_rx_time_with_a_nan_fraction_is_logged_and_passed_on_unchanged(specenc_cpp, capfd):
+    """audit 67: a NaN fraction is no (uint64 seconds, double fraction) time; it was accepted silently and the seconds
+    came out as garbage (9223372036854776008) instead of the value passed on unchanged with a warning."""
+    bad = time_pmt(200, float("nan"))
+    _, out = run(np.zeros(4096, np.complex64), [tag(643, "rx_time", time_pmt(100, 0.5)), tag(1283, "rx_time", bad)],
+                 nfft=256, overlap=0.5, sample_rate=1e6)
+    times = [(t.offset, t.value) for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert [o for o, _ in times] == [5, 10]
+    assert seconds(times[0][1]) == (100, pytest.approx(0.5 - 3e-6))
+    assert pmt.to_uint64(pmt.tuple_ref(times[1][1], 0)) == 200 and np.isnan(seconds(times[1][1])[1])
+    logged = capfd.readouterr().out
+    assert "rx_time {200 nan} on sample 1283 is not (uint64 seconds, double fraction); passed on unchanged" in logged
