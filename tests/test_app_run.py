@@ -149,8 +149,8 @@ def test_a_file_cut_short_while_it_plays_exits_1_with_what_was_read(inputs, tmp_
 
 
 def test_a_run_stopped_by_sigterm_writes_what_was_done_and_exits_143(inputs, tmp_path, capsys, monkeypatch):
-    """SIGTERM (systemd) or Ctrl-C while the flowgraph runs: it stops cleanly and the outputs cover what was done (Ctrl-C
-    ended Python under GNU Radio's threads: a segfault and no SIGMF file or waterfall; audit 64)."""
+    """SIGTERM (systemd) or Ctrl-C while the flowgraph runs: it stops cleanly and the outputs cover what was done
+    (Ctrl-C ended Python under GNU Radio's threads: a segfault and no SigMF file or waterfall; audit 64)."""
     from gnuradio.specenc.app import flowgraph
 
     _, weights, meta = inputs
@@ -184,8 +184,9 @@ def test_the_meta_of_a_raw_sigmf_data_input_can_be_the_output(inputs, tmp_path, 
     src = sigmf_io.read_meta(meta)
     shutil.copy(src.data_path, tmp_path / "cap.sigmf-data")
     out = tmp_path / "cap.sigmf-meta"
-    argv = ["run", str(tmp_path / "cap.sigmf-data"), "--rate", str(src.sample_rate), "--format", src.datatype.removesuffix("_le"),
-            "--freq", str(src.center_freq), "--model", weights, "--out", str(out)]
+    argv = ["run", str(tmp_path / "cap.sigmf-data"), "--rate", str(src.sample_rate),
+            "--format", src.datatype.removesuffix("_le"), "--freq", str(src.center_freq), "--model", weights,
+            "--out", str(out)]
     assert run_cli(argv, capsys)[0] == 0
     rec = sigmf_io.read_meta(out)
     assert rec.data_path == str(tmp_path / "cap.sigmf-data") and rec.num_samples == src.num_samples

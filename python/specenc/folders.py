@@ -40,7 +40,8 @@ def image_path(path, flag):
     from matplotlib.figure import Figure
 
     if path.endswith(os.sep) or os.path.isdir(path):
-        raise ValueError(f"{flag} {path} is a folder; give a file in it ({os.path.join(path, flag.lstrip('-') + '.png')})")
+        example = os.path.join(path, flag.lstrip("-") + ".png")
+        raise ValueError(f"{flag} {path} is a folder; give a file in it ({example})")
     ext = os.path.splitext(path)[1][1:].lower()
     if not ext:
         return path + ".png"
