@@ -170,3 +170,16 @@ def test_binding_defaults_are_the_readmes(specenc_cpp):
 
     p = specenc.psd()
     assert (p.hop(), p.decimation(), p.output_signature().sizeof_stream_item(0)) == (512, 512, 1024 * 4)
+
+
+def test_hops_are_rounded_as_the_python_clock_rounds_them(specenc_cpp):
+    """audit 67: rounding overlap * nfft half away from zero in C++ (lround) gave hop 37 where dsp.hop_size, which the
+    encoder's clock uses, gives 38 (nfft 64, overlap 26.5/64): the spectrum times then drift a sample per spectrum.
+    Both round half to even, at every half-sample overlap of a 64-bin frame."""
+    from gnuradio import specenc
+
+    from gnuradio.specenc import dsp
+
+    overlaps = [k / 128 for k in range(116)]  # overlap * 64 = 0, 0.5, 1, ..., 57.5 samples (overlap <= 0.9)
+    assert [specenc.psd(nfft=64, overlap=o).hop() for o in overlaps] == [dsp.hop_size(64, o) for o in overlaps]
+    assert dsp.hop_size(64, 26.5 / 64) == 38 and dsp.hop_size(64, 27.5 / 64) == 36  # half to even, both ways
