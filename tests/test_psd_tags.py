@@ -157,6 +157,16 @@ def test_rx_time_and_rx_rate_of_other_number_types_are_read_and_others_passed_on
     assert "rx_time {-1 0.5} on sample 1411 is not (uint64 seconds, double fraction); passed on unchanged" in logged
 
 
+def test_an_rx_rate_of_zero_is_refused_and_the_rate_kept(specenc_cpp, capfd):
+    """audit 67: `rate >= 0` passed unnoticed; a rate of 0 taken would leave every later rx_time unconverted."""
+    count, out = run(np.zeros(8192, np.complex64), [
+        tag(0, "rx_rate", pmt.from_double(1e6)), tag(1283, "rx_rate", pmt.from_double(0.0)),
+        tag(2563, "rx_time", pmt.make_tuple(pmt.from_uint64(7), pmt.from_double(0.0)))], nfft=256, overlap=0.5)
+    times = [(t.offset, t.value) for t in out if pmt.symbol_to_string(t.key) == "rx_time"]
+    assert [o for o, _ in times] == [20] and seconds(times[0][1]) == (6, pytest.approx(1 - 3e-6))
+    assert "rx_rate 0 on sample 1283 is not a rate in Hz > 0; the rate stays 1000000 Hz" in capfd.readouterr().out
+
+
 def test_rx_rate_on_the_rx_time_sample_applies_in_uhd_tag_order(specenc_cpp):
     """audit 67: gr-uhd, gr-soapy and xtrx tag rx_time, then rx_rate, then rx_freq on one sample. Keeping that
     insertion order advanced the time at the old rate (100 Hz): 720 ms wrong on every later spectrum."""
