@@ -346,3 +346,18 @@ def test_another_familys_emission_is_joined_by_its_latest_detection_not_its_reac
     tr = tracker(NFFT, max_gap=8)
     ems = feed(tr, 0, spectra, clock_at()) + tr.flush()
     assert sorted(fields(e) for e in ems) == [("ask", 3, 3, 14, 40, 1, 0.75), ("fsk", 0, 5, 10, 14, 5, 3.75)]
+
+
+def test_the_headers_boundary_rules_tie_iou_one_half_and_one_spectrum_pieces(tracker):
+    """audit 67: the header's boundaries passed unnoticed when changed: a tie of summed confidence goes to the first
+    family (a mutant gave the highest family code), a detection of another family joins at IoU exactly 0.5 with the
+    latest detection, and max_spectra=1 reports every spectrum as its own piece (a mutant made pieces of 2)."""
+    tr = tracker(NFFT)  # the sum is the named family's
+    assert feed(tr, 0, [[det(10, 14, "fsk", 0.5)], [det(10, 14, "ask", 0.5)]], clock_at()) == []
+    assert [fields(e) for e in tr.flush()] == [("fsk", 0, 1, 10, 14, 2, 0.5)]
+    tr = tracker(NFFT)
+    assert feed(tr, 0, [[det(20, 30, "ask", 0.75)], [det(20, 40, "fsk", 0.5)]], clock_at()) == []  # IoU 10 / 20
+    assert [fields(e) for e in tr.flush()] == [("ask", 0, 1, 20, 40, 2, 0.75)]
+    tr = tracker(NFFT, max_spectra=1)
+    ems = feed(tr, 0, [[], [det(10, 14, confidence=0.75)], [det(10, 14, confidence=0.75)]], clock_at()) + tr.flush()
+    assert [fields(e) for e in ems] == [("fsk", 1, 1, 10, 14, 1, 0.75), ("fsk", 2, 2, 10, 14, 1, 0.75)]
