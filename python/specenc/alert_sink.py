@@ -21,7 +21,6 @@ from gnuradio import gr
 
 from . import message_senders, sigmf_io
 from . import spectrum_tags as tags
-from .folders import check_writable
 
 SIGMF_VERSION = "1.0.0"
 REWRITE_DUTY = 0.05  # most of the sink's time that SigMF rewrites may take
@@ -184,21 +183,18 @@ class alert_sink(gr.basic_block):
         self._dones = 0
         self._started_at = -1  # message_senders' mark at start()
         self.jsonl_path, self.sigmf_path, self.stdout = jsonl_path, sigmf_path, bool(stdout)
-        if sigmf_path:  # checked now: a folder that cannot be written would fail at the first alert
-            if jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
-                raise ValueError(f"jsonl_path and sigmf_path are the same file ({sigmf_path}); give two")
-            folder = os.path.dirname(os.path.abspath(sigmf_path))
-            try:
-                check_writable(folder)
-            except PermissionError:
-                raise ValueError(f"sigmf_path={sigmf_path!r}: its folder {folder} does not exist or cannot be "
-                                 "written") from None
+        if sigmf_path and jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
+            raise ValueError(f"jsonl_path and sigmf_path are the same file ({sigmf_path}); give two")
         _check_output_paths(jsonl_path, sigmf_path)
-        if sigmf_path:  # replaced now, as the JSONL file is emptied: a run without alerts must not leave the last run's
-            try:
+        if sigmf_path:  # replaced now, as the JSONL file is emptied (a run without alerts must not leave the last
+            try:  # run's), which also finds a path that cannot be written now rather than at the first alert
                 write_json_atomic(sigmf_path, annotations_meta([], 0))
-            except OSError as exc:  # a folder of that name, say
-                raise ValueError(f"sigmf_path={sigmf_path!r} cannot be written: {exc}") from None
+            except OSError as exc:
+                folder = os.path.dirname(os.path.abspath(sigmf_path))
+                where = "it is a folder" if os.path.isdir(sigmf_path) else \
+                    f"its folder {folder} does not exist or cannot be written"
+                raise ValueError(f"sigmf_path={sigmf_path!r} cannot be written: {exc.strerror or exc} ({where})") \
+                    from None
         # Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts again with whole lines
         # (written at the old offset, the next line followed a run of NUL bytes)
         self._jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None

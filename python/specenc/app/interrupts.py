@@ -18,6 +18,11 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+def no_timing(signum):
+    """The benchmarks' Interrupted: a cut-short run is no figure."""
+    return Interrupted("(no figures: a cut-short run is no timing)", signum)
+
+
 @contextlib.contextmanager
 def stop_on_signals(tb):
     """While inside, SIGINT and SIGTERM call tb.stop() (the blocks' stop() then write what they hold); yields a list

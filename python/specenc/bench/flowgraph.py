@@ -101,13 +101,13 @@ class ReplayModel:
 def time_flowgraph(rec, model, average, batch, repeat, threads):
     """Best (wall, CPU) seconds of the headless chain (app.flowgraph.run_chain) over the recording, and its result."""
     from ..app.flowgraph import run_chain
-    from ..app.interrupts import Interrupted
+    from ..app.interrupts import no_timing
 
     wall, cpu, result = float("inf"), float("inf"), None
     for _ in range(repeat):
         result = run_chain(rec, model, average=average, batch=batch, threads=threads)
         if result.interrupted:  # a cut-short run's time is no figure
-            raise Interrupted("(no figures: a cut-short run is no timing)", result.interrupted)
+            raise no_timing(result.interrupted)
         wall, cpu = min(wall, result.wall_s), min(cpu, result.cpu_s)
     return wall, cpu, result
 

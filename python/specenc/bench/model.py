@@ -36,8 +36,8 @@ def add_arguments(parser):
     parser.add_argument("--budget-s", type=float, default=3.0, help="max seconds of timed calls per variant (3)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
     parser.add_argument("--tokens", default=TOKENS,
-                        help="token counts into the backbone to sweep: each the widest power-of-two tokens that give at "
-                             "least that many, then token dropout down to it (256: 4-bin tokens; 192: 4-bin "
+                        help="token counts into the backbone to sweep: each the widest power-of-two tokens that give "
+                             "at least that many, then token dropout down to it (256: 4-bin tokens; 192: 4-bin "
                              "tokens, a quarter dropped)")
     parser.add_argument("--backends", default="", help="comma list (default: every backend usable here)")
     parser.add_argument("--batches", default=BATCHES, help="batch sizes tried for throughput")

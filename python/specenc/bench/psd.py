@@ -52,7 +52,7 @@ def _timed(fn, repeats):
 def _gr_run(make_chain, x, n):
     from gnuradio import blocks, gr
 
-    from ..app.interrupts import Interrupted, run_to_end
+    from ..app.interrupts import no_timing, run_to_end
 
     def run():
         tb = gr.top_block()
@@ -62,7 +62,7 @@ def _gr_run(make_chain, x, n):
         make_chain(tb, head)
         stopped = run_to_end(tb)
         if stopped:  # GNU Radio's own tb.run() took Ctrl-C as the end, and the cut-short run looked fastest
-            raise Interrupted("(no figures: a cut-short run is no timing)", stopped)
+            raise no_timing(stopped)
     return run
 
 

@@ -330,7 +330,8 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
     rec, spectra, freq, truth = datasets.recording_spectra(meta_path, model.nfft, average=average,
                                                            max_spectra=max_spectra)
     if not len(spectra):  # one bad file among several: the report is still written, without it
-        log.warning("%s: no spectrum without NaN/inf samples; left out of the evaluation", rec.meta_path or rec.data_path)
+        log.warning("%s: no spectrum without NaN/inf samples; left out of the evaluation",
+                    rec.meta_path or rec.data_path)
         return None
     p = predict_all(model, spectra, freq, np.full(len(spectra), rec.sample_rate))
     fam, counts = np.unique(p["label_index"], return_counts=True)
