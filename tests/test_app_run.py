@@ -325,7 +325,7 @@ def test_the_summary_counts_emissions_that_overlap_no_emitter():
     ("unknown_backend", "backend"),
     ("cuda", "no CUDA device"),
     ("out_is_input", "is the input recording itself"),
-    ("out_is_another_recording", "is the meta of the recording beside it"),  # was replaced (audit 63)
+    ("out_is_another_recording", "is the meta of the recording of"),  # was replaced (audit 63)
     ("out_pairs_with_other_samples", "would pair with the samples"),
     ("alerts_is_input", "--alerts"),
     ("alerts_is_out", "is --out's file too"),

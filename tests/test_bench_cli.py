@@ -47,8 +47,8 @@ def test_quick_before_a_suite_reaches_it(monkeypatch, capsys):
     (["model", "--backends", "mha,nope"], "--backends nope: unknown"),
     (["model", "--budget-s", "nan"], "--budget-s=nan must be a finite number >= 0"),
     (["model", "--iters", "-3"], "--iters=-3 must be a finite number >= 0"),
-    (["model", "--json", "/nonexistent/x.json"], "--json /nonexistent/x.json: a folder, or its folder does not"),
-    (["model", "--json", "/tmp"], "--json /tmp: a folder"),
+    (["model", "--json", "/proc/version/x.json"], "/proc/version is a file, not a folder"),  # a new folder is made
+    (["model", "--json", "/tmp"], "--json /tmp is a folder"),
     (["model", "--backends", "flash"], "--backends flash needs CUDA"),
     (["paper", "--quick", "--budget-ms", "-5"], "--budget-ms=-5.0 must be > 0"),
     (["paper", "--quick", "--mem-cap-gib", "inf"], "--mem-cap-gib=inf must be a finite number > 0"),

@@ -165,7 +165,7 @@ def test_outputs_that_would_destroy_a_recording_are_refused(tmp_path):
     before = meta.read_text(), (tmp_path / "rec.sigmf-data").read_bytes()
     raw = tmp_path / "capture.cu8"
     raw.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(ValueError, match="is the meta of the recording beside it"):
+    with pytest.raises(ValueError, match="is the meta of a recording"):
         alert_sink(sigmf_path=str(meta), stdout=False)
     with pytest.raises(ValueError, match="is a SigMF file's name"):
         alert_sink(jsonl_path=str(tmp_path / "REC.SIGMF-DATA"), stdout=False)

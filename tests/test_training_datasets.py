@@ -1,10 +1,12 @@
 """Truth per spectrum from SigMF annotations, and seed streams that never overlap."""
 
 import json
+import re
 
 import numpy as np
+import pytest
 
-from gnuradio.specenc import dsp, labels, sigmf_io
+from gnuradio.specenc import dsp, labels, sigmf_io, truth
 from gnuradio.specenc.training import datasets
 
 
@@ -18,18 +20,18 @@ def test_annotation_truth_takes_the_dominant_family_and_flags_anomalous_spectra(
         {"core:sample_start": 3000, "core:sample_count": 500, "core:label": "anomaly", "specenc:kind": "jamming"},
     ]
     starts = np.array([0, 1024, 2048, 3072, 5000])
-    truth = datasets._annotation_truth(ann, starts, 1024, 1e6)
+    found = datasets._annotation_truth(ann, starts, 1024, 1e6)
     f = labels.FAMILY_INDEX
-    assert truth["family"].tolist() == [f["ofdm"], f["ofdm"], f["fm"], f["fm"], 0]
-    assert truth["anomaly"].tolist() == [False, False, True, True, False]
+    assert found["family"].tolist() == [f["ofdm"], f["ofdm"], f["fm"], f["fm"], 0]
+    assert found["anomaly"].tolist() == [False, False, True, True, False]
     # A hopper: its box spans 200 kHz of hops, its SNR is one 2 kHz hop's (params.hop_bw, fraction of the rate).
     hopper = {"core:sample_start": 0, "core:sample_count": 4000, "core:label": "fsk", "specenc:snr_db": 20.0,
               "core:freq_lower_edge": 0.0, "core:freq_upper_edge": 2e5, "specenc:params": {"hop_bw": 0.002}}
-    truth = datasets._annotation_truth(ann[:1] + [hopper], starts, 1024, 1e6)
-    assert truth["family"][0] == f["fsk"]  # 20 dB over 2 kHz beats 10 dB over 1 kHz
+    found = datasets._annotation_truth(ann[:1] + [hopper], starts, 1024, 1e6)
+    assert found["family"][0] == f["fsk"]  # 20 dB over 2 kHz beats 10 dB over 1 kHz
     strong_fm = dict(ann[0], **{"specenc:snr_db": 25.0})  # 25 dB over 1 kHz beats it; its 200 kHz box would not
     assert datasets._annotation_truth([strong_fm, hopper], starts, 1024, 1e6)["family"][0] == f["fm"]
-    assert not datasets._is_truth({"core:label": "Sensible Living RadioHead ASK (OOK) transmission"})
+    assert not truth.is_truth({"core:label": "Sensible Living RadioHead ASK (OOK) transmission"})
 
 
 def test_an_invisible_emitter_does_not_set_a_spectrums_family():
@@ -99,3 +101,69 @@ def test_an_averaged_spectrums_truth_covers_every_sample_it_reads(tmp_path):
     _, spectra, _, truth = datasets.recording_spectra(meta, 1024, average=4)
     assert dsp.samples_read(1, 1024, 0.5, 4) == 2560 and len(spectra) == 4
     assert truth["anomaly"].tolist() == [False, True, False, False]
+
+
+def _foreign_recording(tmp_path, annotations, captures=()):
+    """A recording as another tool writes it: its annotations put into the meta as they are."""
+    iq = (np.random.default_rng(3).normal(size=(80 * 512, 2)) * 0.01).astype(np.float32).view(np.complex64).ravel()
+    meta = sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 915e6)
+    doc = json.load(open(meta))
+    doc["annotations"] = annotations
+    doc["captures"] += list(captures)
+    json.dump(doc, open(meta, "w"))
+    return meta
+
+
+def test_other_tools_labels_name_families_and_anomalies_regardless_of_case(tmp_path):
+    """"FM" and "Jamming" are truth as "fm" and "jamming" are (audit 72: other tools' labels were dropped unsaid, and a
+    kind-named anomaly counted only in the demo's summary)."""
+    assert truth.family({"core:label": " FM "}) == "fm" and truth.anomaly_kind({"core:label": "Jamming"}) == "jamming"
+    assert truth.anomaly_kind({"core:label": "anomaly"}) == "unknown" and truth.family({"core:label": "anomaly"}) is None
+    assert truth.is_foreign({"core:label": "LTE"}) and not truth.is_foreign({"core:comment": "no label"})
+    assert not truth.is_truth({"core:label": "jamming", "specenc:score": 0.9})  # the alert sink's output
+    meta = _foreign_recording(tmp_path, [
+        {"core:sample_start": 0, "core:sample_count": 20 * 512, "core:label": "FM"},
+        {"core:sample_start": 30 * 512, "core:sample_count": 1024, "core:label": "Jamming"}])
+    _, _, _, found = datasets.recording_spectra(meta, 1024)
+    assert found["family"][:19].tolist() == [labels.FAMILY_INDEX["fm"]] * 19
+    assert found["family"][20:].tolist() == [labels.FAMILY_INDEX["noise"]] * 59
+    assert np.flatnonzero(found["anomaly"]).tolist() == [29, 30, 31]
+
+
+def test_spectra_under_an_emission_of_an_unknown_family_have_no_family_truth(tmp_path):
+    """An "LTE" emission's strength is not annotated, so where it lies the dominant family is unknown: those spectra
+    are -1 (left out of family accuracy), not noise or the other annotation's family."""
+    meta = _foreign_recording(tmp_path, [
+        {"core:sample_start": 0, "core:sample_count": 40 * 512, "core:label": "fm"},
+        {"core:sample_start": 20 * 512, "core:sample_count": 40 * 512, "core:label": "LTE"}])
+    _, _, _, found = datasets.recording_spectra(meta, 1024)
+    assert found["family"][:19].tolist() == [labels.FAMILY_INDEX["fm"]] * 19
+    assert (found["family"][19:60] == -1).all()
+    assert found["family"][60:].tolist() == [labels.FAMILY_INDEX["noise"]] * 19
+    assert truth.foreign_labels(sigmf_io.read_meta(meta).annotations) == "'LTE'"
+
+
+def test_an_annotation_without_a_count_lasts_to_the_end_of_its_capture(tmp_path):
+    """SigMF: without core:sample_count an annotation runs through the end of its capture; eval read it to the end of
+    the file, marking spectra after a retune anomalous (audit 72)."""
+    meta = _foreign_recording(tmp_path, [{"core:sample_start": 20_000, "core:label": "anomaly"},
+                                         {"core:sample_start": 40_000, "core:label": "fm"}],
+                              captures=[{"core:sample_start": 30_000, "core:frequency": 2.44e9}])
+    rec = sigmf_io.read_meta(meta)
+    assert [a["core:sample_count"] for a in rec.annotations] == [10_000, 80 * 512 - 40_000]
+    _, _, _, found = datasets.recording_spectra(meta, 1024)
+    assert np.flatnonzero(found["anomaly"]).tolist() == list(range(38, 59))  # spectra touching 20000..29999
+
+
+@pytest.mark.parametrize("field, message", [
+    ({"core:sample_count": "4000"}, "annotation 0: core:sample_count='4000' is not a sample count"),
+    ({"core:sample_count": None}, "annotation 0: core:sample_count=None is not a sample count"),
+    ({"core:freq_lower_edge": None, "core:freq_upper_edge": 1e3}, "core:freq_lower_edge=None is not a frequency"),
+    ({"core:freq_lower_edge": 2e3, "core:freq_upper_edge": 1e3},
+     "annotation 0: core:freq_lower_edge=2000.0 lies above core:freq_upper_edge=1000.0"),
+])
+def test_annotation_fields_of_the_wrong_kind_are_refused_by_name(tmp_path, field, message):
+    """A string count reached an int + str deep in run, the source block and calibrate (audit 72)."""
+    meta = _foreign_recording(tmp_path, [{"core:sample_start": 0, "core:label": "fm", **field}])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        sigmf_io.read_meta(meta)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gnuradio.specenc import bands, dsp, labels, sigmf_io
+from gnuradio.specenc import bands, dsp, labels, sigmf_io, truth
 from gnuradio.specenc.model import ModelConfig, SpectrumModel, load_model
 from gnuradio.specenc.training import calibrate, calibrate_cli, checkpoint, datasets, eval_cli, evaluate, modelio, train
 from gnuradio.specenc.training import report as report_lib
@@ -326,13 +326,13 @@ def test_recording_truth_is_the_generators_not_a_models_output(tmp_path):
     starts = np.array([0, 1024, 2048])
     anomaly_only = [{"core:sample_start": 0, "core:sample_count": 1500, "core:label": "anomaly",
                      "specenc:kind": "jamming"},
-                    {"core:sample_start": 0, "core:sample_count": 4000, "core:label": "Tone"}]  # free text
-    truth = datasets._annotation_truth(anomaly_only, starts, 1024, 1e6)
-    assert truth["family"] is None and truth["anomaly"].tolist() == [True, True, False]
+                    {"core:sample_start": 0, "core:sample_count": 4000, "core:label": "a tone"}]  # free text
+    found = datasets._annotation_truth(anomaly_only, starts, 1024, 1e6)
+    assert found["family"] is None and found["anomaly"].tolist() == [True, True, False]
     run_output = [{"core:sample_start": 0, "core:sample_count": 4000, "core:label": "am", "specenc:confidence": 0.9},
                   {"core:sample_start": 0, "core:sample_count": 1024, "core:label": "anomaly",
                    "specenc:kind": "jamming", "specenc:score": 0.99}]
-    assert not any(datasets._is_truth(a) for a in run_output)
+    assert not any(truth.is_truth(a) for a in run_output)
 
 
 def test_holds_burst_sees_an_emission_but_not_a_dc_spike():

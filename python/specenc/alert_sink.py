@@ -9,6 +9,7 @@ held up the next messages' JSONL, stdout and ZMQ lines, 0.8 s at 100 000); stop(
 process killed in between leaves the SigMF file that far behind the JSONL.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -57,16 +58,28 @@ def _check_tuning(alert):
 def _check_output_paths(jsonl_path, sigmf_path):
     """ValueError for an output that would destroy a recording: a JSONL path at a file that holds no JSON lines (it
     is emptied when the block is made: a SigMF or raw capture's samples gone), or a SigMF path at the meta of a
-    recording whose samples lie beside it (rewritten metadata-only: its captures and annotations gone)."""
+    recording whose samples are there (rewritten metadata-only: its captures and annotations gone)."""
     if jsonl_path and jsonl_path.lower().endswith((".sigmf-data", ".sigmf-meta", ".sigmf")):
         raise ValueError(f"jsonl_path={jsonl_path!r} is a SigMF file's name, and the alerts file is emptied when the "
                          "block is made: give a .jsonl path")
     if jsonl_path and os.path.isfile(jsonl_path) and not _holds_json_lines(jsonl_path):
         raise ValueError(f"jsonl_path={jsonl_path!r} exists and holds no JSON lines (a recording?); it would be "
                          "emptied when the block is made: give a new path")
-    if sigmf_path and os.path.isfile(sigmf_io.data_path_for(sigmf_path)):
-        raise ValueError(f"sigmf_path={sigmf_path!r} is the meta of the recording beside it "
-                         f"({sigmf_io.data_path_for(sigmf_path)}): the alert sink would replace it; give a new path")
+    samples = sigmf_path and sigmf_io.described_samples(sigmf_path)
+    if samples and os.path.isfile(samples):
+        raise ValueError(f"sigmf_path={sigmf_path!r} is the meta of a recording ({samples}): the alert sink would "
+                         "replace it; give a new path")
+
+
+@contextlib.contextmanager
+def _writable(name, path):
+    """An OSError writing output `name` as one ValueError naming it and why (a folder, or a folder missing)."""
+    try:
+        yield
+    except OSError as exc:
+        folder = os.path.dirname(os.path.abspath(path))
+        where = "it is a folder" if os.path.isdir(path) else f"its folder {folder} does not exist or cannot be written"
+        raise ValueError(f"{name}={path!r} cannot be written: {exc.strerror or exc} ({where})") from None
 
 
 def _holds_json_lines(path):
@@ -186,18 +199,20 @@ class alert_sink(gr.basic_block):
         if sigmf_path and jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
             raise ValueError(f"jsonl_path and sigmf_path are the same file ({sigmf_path}); give two")
         _check_output_paths(jsonl_path, sigmf_path)
-        if sigmf_path:  # replaced now, as the JSONL file is emptied (a run without alerts must not leave the last
-            try:  # run's), which also finds a path that cannot be written now rather than at the first alert
-                write_json_atomic(sigmf_path, annotations_meta([], 0))
-            except OSError as exc:
-                folder = os.path.dirname(os.path.abspath(sigmf_path))
-                where = "it is a folder" if os.path.isdir(sigmf_path) else \
-                    f"its folder {folder} does not exist or cannot be written"
-                raise ValueError(f"sigmf_path={sigmf_path!r} cannot be written: {exc.strerror or exc} ({where})") \
-                    from None
+        # Both files are made now, which finds a path that cannot be written now rather than at the first alert, and
+        # the SigMF one is replaced, as the JSONL file is emptied: a run without alerts must not leave the last run's.
         # Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts again with whole lines
         # (written at the old offset, the next line followed a run of NUL bytes)
-        self._jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None
+        with _writable("jsonl_path", jsonl_path):
+            self._jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None
+        if sigmf_path:
+            try:
+                with _writable("sigmf_path", sigmf_path):
+                    write_json_atomic(sigmf_path, annotations_meta([], 0))
+            except ValueError:
+                if self._jsonl is not None:
+                    self._jsonl.close()
+                raise
         if self._jsonl is not None and os.path.isfile(jsonl_path):  # a pipe or /dev/stdout cannot be truncated
             self._jsonl.truncate(0)
         self._annotations = []

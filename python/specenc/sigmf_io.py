@@ -94,6 +94,32 @@ def _from_offset(meta_path, what, items, offset):
     return sorted(_shifted(items, -offset), key=lambda item: item["core:sample_start"])
 
 
+def _check_annotation_fields(meta_path, annotations):
+    """ValueError naming the annotation unless its core:sample_count is a count and its frequency edges are numbers
+    in order (other writers' files get these wrong; a string count failed deep in the flowgraph)."""
+    for i, ann in enumerate(annotations):
+        count = ann.get("core:sample_count", 0)
+        if not _is_whole(count):
+            raise ValueError(f"{meta_path}: annotation {i}: core:sample_count={count!r} is not a sample count")
+        for key in ("core:freq_lower_edge", "core:freq_upper_edge"):
+            edge = ann.get(key, 0.0)
+            if isinstance(edge, bool) or not isinstance(edge, (int, float)) or not math.isfinite(edge):
+                raise ValueError(f"{meta_path}: annotation {i}: {key}={edge!r} is not a frequency in Hz")
+        if ann.get("core:freq_lower_edge", -math.inf) > ann.get("core:freq_upper_edge", math.inf):
+            raise ValueError(f"{meta_path}: annotation {i}: core:freq_lower_edge={ann['core:freq_lower_edge']!r} lies "
+                             f"above core:freq_upper_edge={ann['core:freq_upper_edge']!r}")
+
+
+def _through_capture(annotations, captures, num_samples):
+    """Give each annotation without core:sample_count one: SigMF's 'through the end of its capture' (the next
+    capture's start, or the end of the data)."""
+    starts = [c["core:sample_start"] for c in captures]
+    for ann in annotations:
+        if "core:sample_count" not in ann:
+            end = next((s for s in starts if s > ann["core:sample_start"]), num_samples)
+            ann["core:sample_count"] = max(end - ann["core:sample_start"], 0)
+
+
 def _is_whole(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -154,6 +180,18 @@ def data_path_for(path):
     return meta_path_for(path)[: -len(META_EXT)] + DATA_EXT
 
 
+def described_samples(path):
+    """The samples file a SigMF meta path names (its core:dataset, else the .sigmf-data beside it), whether or not the
+    meta or the file exists: an output written at that meta would take another recording's metadata."""
+    meta_path = meta_path_for(path)
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            name = json.load(f)["global"].get("core:dataset")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no meta, or no SigMF one
+        name = None
+    return os.path.join(os.path.dirname(meta_path), name) if isinstance(name, str) and name else data_path_for(path)
+
+
 def read_meta(path, rate=None):
     """Parse a SigMF recording (meta, data or base path) into a Recording; the samples stay on disk. rate (Hz), when
     given, is used instead of core:sample_rate (which SigMF leaves optional)."""
@@ -212,8 +250,10 @@ def read_meta(path, rate=None):
     data_name = glob.get("core:dataset")
     data_path = os.path.join(base_dir, data_name) if data_name else data_path_for(meta_path)
     annotations = _from_offset(meta_path, "annotation", meta.get("annotations") or [], offset)
+    _check_annotation_fields(meta_path, meta.get("annotations") or [])
     num_samples = _count_samples(data_path, datatype, glob.get("core:trailing_bytes", 0))
-    past = [a for a in annotations if a["core:sample_start"] + (a.get("core:sample_count") or 0) > num_samples]
+    _through_capture(annotations, captures, num_samples)
+    past = [a for a in annotations if a["core:sample_start"] + a["core:sample_count"] > num_samples]
     past += [c for c in captures if c["core:sample_start"] >= num_samples > 0]
     if past:
         log.warning("%s: %d captures or annotations reach past the %d samples its data holds (from sample %d)",

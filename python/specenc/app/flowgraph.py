@@ -108,6 +108,16 @@ def messages(debug):
     return [pmt.to_python(debug.get_message(i)) for i in range(debug.num_messages())]
 
 
+def count_spectra(rec, nfft, overlap, average):
+    """The spectra the chain makes of `rec`; ValueError when it is too short for one."""
+    dsp.check_params(nfft, overlap, average)  # the psd block's limits, named before the length they set
+    total = dsp.num_spectra(rec.num_samples, nfft, overlap, average)
+    if total == 0:
+        raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum (need at "
+                         f"least {dsp.samples_read(1, nfft, overlap, average)} for nfft={nfft}, average={average})")
+    return total
+
+
 def run_chain(rec, model, average=1, threshold=-1.0, holdoff=16, batch=64, threads=0, alerts_jsonl="", stdout=False,
               progress=None, integrate=0):
     """Run the chain over a recording (spectra at the model's 50 % overlap); returns a RunResult.
@@ -120,11 +130,7 @@ def run_chain(rec, model, average=1, threshold=-1.0, holdoff=16, batch=64, threa
     # GNU Radio logs every buffer resize at info level; the command line shows warnings and errors only.
     gr.logging().set_default_level(gr.log_levels.warn)
     nfft, overlap = model.nfft, 0.5
-    dsp.check_params(nfft, overlap, average)  # the psd block's limits, named before the length they set
-    total = dsp.num_spectra(rec.num_samples, nfft, overlap, average)
-    if total == 0:
-        raise ValueError(f"{rec.meta_path or rec.data_path}: {rec.num_samples} samples give no spectrum (need at "
-                         f"least {dsp.samples_read(1, nfft, overlap, average)} for nfft={nfft}, average={average})")
+    total = count_spectra(rec, nfft, overlap, average)
     tb = gr.top_block("specenc_run")
     src = sigmf_source(rec)
     spectra = psd(nfft=nfft, overlap=overlap, window="hann", average=average, db=True, sample_rate=rec.sample_rate)

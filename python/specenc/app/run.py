@@ -127,7 +127,8 @@ def check_outputs(rec, **paths):
 
     taken = {same(p): "the input recording itself" for p in (rec.meta_path, rec.data_path) if p}
     for flag, path in paths.items():
-        if path and os.path.isdir(path):  # open() said "[Errno 21] Is a directory", naming no option
+        if path and (os.path.isdir(path) or path.endswith(os.sep)):  # open() said "[Errno 21] Is a directory",
+            # naming no option; a folder still to be made ("new/") became the hidden file new/.sigmf-meta
             raise UsageError(f"--{flag} {path} is a folder; give a file in it")
         if path and same(path) in taken:
             raise UsageError(f"--{flag} {path} is {taken[same(path)]}; choose another file")
@@ -144,18 +145,18 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 
     out_meta = sigmf_io.meta_path_for(out)
     check_outputs(rec, out=out_meta, alerts=alerts_path, waterfall=waterfall_path)
-    beside = sigmf_io.data_path_for(out_meta)  # samples that --out would describe as a SigMF pair
-    if os.path.isfile(beside) and not os.path.samefile(beside, rec.data_path):
-        what = "is the meta of the recording beside it" if os.path.exists(out_meta) else "would pair with the samples"
-        raise UsageError(f"--out {out} {what} ({beside}): it would describe samples that are not the input's; choose "
+    samples = sigmf_io.described_samples(out_meta)  # samples that --out would describe
+    if os.path.isfile(samples) and not os.path.samefile(samples, rec.data_path):
+        what = "is the meta of the recording of" if os.path.exists(out_meta) else "would pair with the samples"
+        raise UsageError(f"--out {out} {what} {samples}: it would describe samples that are not the input's; choose "
                          "another file")
+    total = flowgraph.count_spectra(rec, model.nfft, 0.5, average)  # a recording too short leaves the outputs be
     for path in (out, alerts_path, waterfall_path):
         if path:
             make_parent(path)
     for path in (out_meta, waterfall_path):  # gone now, as the alerts file is emptied now: a run killed part way
         if path and os.path.isfile(path):  # left the last run's beside this one's alerts
             os.remove(path)
-    total = flowgraph.dsp.num_spectra(rec.num_samples, model.nfft, 0.5, average)
     from ..training.calibrate import model_integrate
 
     integrate = args.integrate or model_integrate(model)
@@ -174,10 +175,10 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     extra = {"specenc:threshold": result.threshold,
              "core:description": "gr-specenc detections and alerts (the model's, not truth)"
                                  + (f" on: {described}" if described else "")}
-    out_dir = os.path.dirname(os.path.abspath(out_meta))
-    if os.path.dirname(os.path.abspath(rec.data_path)) != out_dir:
+    out_dir = os.path.realpath(os.path.dirname(os.path.abspath(out_meta)))  # the path from a folder linked to is
+    if os.path.dirname(os.path.realpath(rec.data_path)) != out_dir:  # from the folder it links to
         # core:dataset is a file name beside the meta in SigMF; a relative path keeps it findable elsewhere.
-        extra["core:dataset"] = os.path.relpath(rec.data_path, out_dir)
+        extra["core:dataset"] = os.path.relpath(os.path.realpath(rec.data_path), out_dir)
     sigmf_io.write_annotations(out_meta, annotations, recording=rec, extra_global=extra)
     if waterfall_path and not len(result.rows):  # stopped before its first spectrum: nothing to draw
         log.warning("no spectrum was made: no waterfall written to %s", waterfall_path)
@@ -193,7 +194,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 
 
 def main(args):
-    if os.path.isdir(args.out):
+    if os.path.isdir(args.out) or args.out.endswith(os.sep):
         example = os.path.join(args.out, "run.sigmf-meta")
         raise UsageError(f"--out {args.out} is a folder; give a file in it ({example})")
     args.waterfall = args.waterfall and image_path(args.waterfall, "--waterfall")

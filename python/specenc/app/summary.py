@@ -2,23 +2,17 @@
 
 from collections import Counter
 
-from ..labels import ANOMALY_KINDS, FAMILIES
+from .. import truth
 
 
 def truth_anomalies(annotations):
-    """Annotations that mark an injected anomaly: core:label 'anomaly' or an anomaly kind name."""
-    out = []
-    for ann in annotations:
-        label = ann.get("core:label", "")
-        kind = ann.get("specenc:kind") or ann.get("specenc:anomaly_kind") or (label if label in ANOMALY_KINDS else "")
-        if label == "anomaly" or label in ANOMALY_KINDS or ann.get("specenc:anomaly_kind"):
-            out.append(dict(ann, kind=kind or "unknown"))
-    return out
+    """Annotations that mark an injected anomaly (truth.anomaly_kind), each with its `kind`."""
+    return [dict(ann, kind=truth.anomaly_kind(ann)) for ann in annotations if truth.anomaly_kind(ann)]
 
 
 def truth_emitters(annotations):
     """Annotations of a generated recording's emitters (core:label a family name; jammers and hoppers included)."""
-    return [ann for ann in annotations if ann.get("core:label") in FAMILIES]
+    return [ann for ann in annotations if truth.family(ann)]
 
 
 def _overlap(a0, a1, b0, b1):
@@ -34,7 +28,7 @@ def match_alerts(truth, alerts):
     matched = [False] * len(alerts)
     for i, t in enumerate(truth):
         t0 = t["core:sample_start"]
-        t1 = t0 + t.get("core:sample_count", 1)
+        t1 = t0 + t["core:sample_count"]
         f0, f1 = t.get("core:freq_lower_edge", float("-inf")), t.get("core:freq_upper_edge", float("inf"))
         for j, a in enumerate(alerts):
             a0 = a["sample_start"]

@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from ..folders import make_parent
+
 log = logging.getLogger(__name__)
 
 # Spinning OpenMP workers on busy shared cores slow the model severalfold (as the encoder block and bench paper).
@@ -205,9 +207,10 @@ def main(args):
             raise ValueError(f"{flag}={value} must be a finite number >= 0")
     tokens, batches = _counts("--tokens", args.tokens), _counts("--batches", args.batches)
     ref_batches = [] if args.no_reference else _counts("--ref-batches", args.ref_batches)
-    folder = os.path.dirname(os.path.abspath(args.json)) if args.json else ""
-    if args.json and (os.path.isdir(args.json) or not os.path.isdir(folder) or not os.access(folder, os.W_OK)):
-        raise ValueError(f"--json {args.json}: a folder, or its folder does not exist or cannot be written")
+    if args.json and (os.path.isdir(args.json) or args.json.endswith(os.sep)):
+        raise ValueError(f"--json {args.json} is a folder; give a file in it")
+    if args.json:
+        make_parent(args.json)  # made as every other output's folder is
     backends = args.backends.split(",") if args.backends else available_backends()
     unknown = [b for b in backends if b not in available_backends()]
     if unknown:

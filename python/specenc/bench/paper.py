@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import time
 
 # The product's OpenMP wait policy (see spectrum_encoder): spinning threads on a shared 2-core machine
@@ -117,7 +118,7 @@ def command_line(args):
         parts.append(f"--budget-ms {args.budget_ms:g}")
     if args.mem_cap_gib != 8.0:
         parts.append(f"--mem-cap-gib {args.mem_cap_gib:g}")
-    parts.append(f"--out {args.out}")
+    parts.append(f"--out {shlex.quote(args.out)}")  # to be run again as it is
     return " ".join(parts)
 
 

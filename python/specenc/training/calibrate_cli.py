@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .. import dsp, sigmf_io
 from ..folders import make_parent
 from ..model.spectrum_model import silent_rows
+from ..truth import anomaly_kind
 from . import calibrate, datasets, evaluate, modelio
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,10 @@ def recording_scores(model, recording, average, max_spectra, integrate):
                     rec.num_samples, model.nfft, average)
         return name, np.empty(0, np.float32)
     rec, spectra, freq, _ = datasets.recording_spectra(rec, model.nfft, average=average, max_spectra=max_spectra)
-    marked = [a for a in rec.annotations if datasets.marks_anomaly(a)]
+    marked = [a for a in rec.annotations if anomaly_kind(a)]
     if marked:
         log.warning("%s marks %d anomalies (e.g. at sample %d); the threshold is set over their scores too: calibrate "
-                    "on a recording without them", name, len(marked), marked[0].get("core:sample_start", 0))
+                    "on a recording without them", name, len(marked), marked[0]["core:sample_start"])
     if len(spectra) < integrate:  # one of several recordings may be: the others still calibrate
         log.warning("%s: its %d finite spectra are fewer than integrate=%d; left out of the calibration", name,
                     len(spectra), integrate)

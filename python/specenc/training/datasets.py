@@ -9,7 +9,7 @@ import logging
 import numpy as np
 from tqdm import tqdm
 
-from .. import dsp, labels, sigmf_io, synth
+from .. import dsp, labels, sigmf_io, synth, truth
 
 log = logging.getLogger(__name__)
 
@@ -65,35 +65,24 @@ class TestSets:
             yield synth.make_batch(rng, batch_size=self.batch_size, nfft=self.nfft, anomaly_fraction=0.0).spectra
 
 
-def _is_truth(annotation):
-    if "specenc:score" in annotation or "specenc:confidence" in annotation:  # a model's output (specenc run)
-        return False
-    label = str(annotation.get("core:label", ""))
-    return label in labels.FAMILY_INDEX or label == "anomaly" or bool(annotation.get("specenc:kind"))
-
-
-def marks_anomaly(annotation):
-    """A truth annotation (not a model's output) of an injected anomaly."""
-    label = str(annotation.get("core:label", ""))
-    return _is_truth(annotation) and (label == "anomaly" or label in labels.ANOMALY_INDEX
-                                      or bool(annotation.get("specenc:kind")))
-
-
 def _annotation_truth(annotations, starts, span, sample_rate):
     """Per spectrum (samples [start, start+span)): dominant family index (None without any family annotation: the
-    recording then says nothing of its families) and anomaly flag from annotations."""
+    recording then says nothing of its families; -1 where an emission of a family unknown here lies, whose strength
+    the annotation does not give: such a spectrum's dominant family is unknown) and anomaly flag from annotations."""
     family = np.zeros(len(starts), dtype=np.int64)
     strength = np.full(len(starts), -np.inf)
     anomaly = np.zeros(len(starts), dtype=bool)
+    unknown = np.zeros(len(starts), dtype=bool)
     has_families = False
-    for a in filter(_is_truth, annotations):
-        s0 = int(a.get("core:sample_start", 0))
-        s1 = s0 + int(a.get("core:sample_count", 1 << 62))
-        hit = (starts < s1) & (starts + span > s0)
-        label = str(a.get("core:label", ""))
-        if marks_anomaly(a):
+    for a in annotations:
+        s0 = a["core:sample_start"]
+        hit = (starts < s0 + a["core:sample_count"]) & (starts + span > s0)
+        name = truth.family(a)
+        if truth.anomaly_kind(a) is not None:
             anomaly |= hit
-        elif label in labels.FAMILY_INDEX:
+        elif truth.is_foreign(a):
+            unknown |= hit
+        elif name is not None:
             has_families = True
             # The dominant emission as the generator defines it: highest total power, SNR x bandwidth
             # (the widest when no SNR is annotated). Emissions below -3 dB SNR are not visible. A frequency
@@ -101,15 +90,16 @@ def _annotation_truth(annotations, starts, span, sample_rate):
             # fraction of the sample rate): its span instead outweighed stronger emitters by ~29 dB.
             hop_bw = (a.get("specenc:params") or {}).get("hop_bw")
             width = (hop_bw * sample_rate if hop_bw else
-                     float(a.get("core:freq_upper_edge", 0.0)) - float(a.get("core:freq_lower_edge", 0.0)))
+                     a.get("core:freq_upper_edge", 0.0) - a.get("core:freq_lower_edge", 0.0))
             width = max(width, 1.0)
             snr = float(a.get("specenc:snr_db", 0.0))
             if snr < VISIBLE_SNR_DB:
                 continue
             level = snr + 10.0 * np.log10(width)
             better = hit & (level > strength)
-            family[better] = labels.FAMILY_INDEX[label]
+            family[better] = labels.FAMILY_INDEX[name]
             strength[better] = level
+    family[unknown] = -1
     return {"family": family if has_families else None, "anomaly": anomaly}
 
 
@@ -142,10 +132,10 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
         log.warning("%s: %d of %d spectra hold NaN or inf samples (the first from sample %d); left out",
                     name, (~finite).sum(), len(spectra), starts[~finite][0])
         spectra, starts, freqs = spectra[finite], starts[finite], freqs[finite]
-    truth = None
+    found = None
     # Truth only from annotations in our vocabulary (as `specenc synth` writes them); free-text labels
     # such as the real captures' whole-file descriptions say nothing per spectrum.
-    if any(_is_truth(a) for a in rec.annotations):
-        truth = _annotation_truth(rec.annotations, starts, dsp.samples_read(1, nfft, overlap, average),
+    if any(map(truth.is_truth, rec.annotations)):
+        found = _annotation_truth(rec.annotations, starts, dsp.samples_read(1, nfft, overlap, average),
                                   rec.sample_rate)
-    return rec, spectra, freqs, truth
+    return rec, spectra, freqs, found

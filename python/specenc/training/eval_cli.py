@@ -45,7 +45,7 @@ def add_arguments(parser):
 
 def _recording_paths(spec):
     if os.path.isdir(spec):
-        paths = sorted(glob.glob(os.path.join(spec, "*.sigmf-meta")))
+        paths = sorted(glob.glob(os.path.join(glob.escape(spec), "*.sigmf-meta")))  # a folder "x [2024]" too
         if not paths:
             raise FileNotFoundError(f"no .sigmf-meta files in {spec}")
         return paths

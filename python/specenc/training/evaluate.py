@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import bands, dsp, labels, sigmf_io
+from ..truth import anomaly_kind, foreign_labels, is_foreign
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ def site_twins(rec, folder, samples):
     made_by = rec.global_
     if "specenc:scenario" not in made_by or "specenc:seed" not in made_by:
         return []
-    kinds = [a["specenc:kind"] for a in rec.annotations if datasets.marks_anomaly(a) and "specenc:kind" in a]
+    kinds = [a["specenc:kind"] for a in rec.annotations if anomaly_kind(a) and "specenc:kind" in a]
     paths = []
     for take in range(TWIN_TAKES):
         path = os.path.join(folder, f"{recording_name(rec.meta_path)}_site{take}.sigmf-meta")
@@ -348,9 +349,21 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
         "max_score": float(p["anomaly_score"].max()),
         "predicted_families": {labels.FAMILIES[fam[i]]: int(counts[i]) for i in order},
     }
+    name = rec.meta_path or rec.data_path
+    foreign = sum(map(is_foreign, rec.annotations))
+    if truth is None and capture_family is None and foreign:
+        log.warning("%s: none of its annotations names a family or an anomaly kind (%s): no truth figures; labels "
+                    "read as truth: %s, %s and 'anomaly' (case ignored)", name, foreign_labels(
+                        rec.annotations), ", ".join(labels.FAMILIES), ", ".join(labels.ANOMALY_KINDS))
     if truth is not None:
         if truth["family"] is not None:
-            out["family_accuracy"] = metrics.accuracy(truth["family"], p["label_index"])
+            known = truth["family"] >= 0
+            out["family_accuracy"] = metrics.accuracy(truth["family"][known], p["label_index"][known])
+            if not known.all():
+                out["family_rows"] = int(known.sum())
+                log.warning("%s: %d of its %d spectra hold emissions labelled outside specenc's families (%s), whose "
+                            "strength is not annotated; left out of family accuracy", name, (~known).sum(),
+                            len(known), foreign_labels(rec.annotations))
         if truth["anomaly"].any():
             out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], decided, model.threshold)["f1"]
             twins = []

@@ -6,15 +6,12 @@ a saved `results.json` without re-running the model.
 
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure  # not pyplot: its backend is the caller's (a notebook's) to choose
 
-matplotlib.use("Agg")  # headless: the report is written by CLI runs and tests
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .. import json_out  # noqa: E402
-from ..folders import make_folder  # noqa: E402
-from . import calibrate, datasets, evaluate  # noqa: E402
+from .. import json_out
+from ..folders import make_folder
+from . import calibrate, datasets, evaluate
 
 
 def _fmt(v, digits=3, spec=None):
@@ -35,7 +32,6 @@ def _pct(v):
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_confusion(results, path):
@@ -43,7 +39,8 @@ def plot_confusion(results, path):
     cm = np.asarray(fam["confusion"], dtype=np.float64)
     names = fam["classes"]
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig = Figure(figsize=(6.5, 5.5))
+    ax = fig.subplots()
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
@@ -66,7 +63,8 @@ def _detectors(results):
 
 
 def plot_roc(results, path):
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.subplots()
     for name, a in _detectors(results):
         ax.plot(a["roc"]["fpr"], a["roc"]["tpr"], label=f"{name} (AUROC {_fmt(a['auroc'])})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
@@ -78,7 +76,8 @@ def plot_roc(results, path):
 
 
 def plot_pr(results, path):
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.subplots()
     for name, a in _detectors(results):
         ax.plot(a["pr"]["recall"], a["pr"]["precision"], label=f"{name} (AP {_fmt(a['average_precision'])})")
     ax.set_xlabel("recall")
@@ -93,7 +92,8 @@ def plot_snr(results, path):
     by = results["family"]["by_snr"]
     names = list(by)
     acc = [by[n]["accuracy"] for n in names]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     ax.bar(range(len(names)), [100 * a if a is not None and np.isfinite(a) else 0 for a in acc], color="tab:blue")
     for i, n in enumerate(names):
         ax.text(i, 2, f"n={by[n]['count']}", ha="center", color="white", fontsize=8)
@@ -248,7 +248,9 @@ def _recording_sections(results):
     lines = []
     if results.get("recordings"):
         lines += ["## SigMF recordings", "",
-                  "Family accuracy and anomaly F1 where the recording carries truth annotations (`specenc synth`). "
+                  "Family accuracy and anomaly F1 where the recording carries truth annotations (`specenc synth`'s, or "
+                  "labels naming a family or an anomaly kind; \"x % of N\": the N spectra free of emissions labelled "
+                  "otherwise). "
                   "Real captures have no injected anomalies (every alert is a false alarm); where their transmitter's "
                   "family is known (`--capture-families`), family accuracy is that family named on the spectra holding "
                   f"a burst (an 8-bin mean away from DC {evaluate.BURST_DB:g} dB over the spectrum's median; every "
@@ -267,6 +269,8 @@ def _recording_sections(results):
             acc = _pct(r.get("family_accuracy"))
             if "capture_family" in r:
                 acc = f"{acc} of {r['capture_rows']} ({r['capture_family']})"
+            elif "family_rows" in r:  # spectra under emissions of families unknown here are left out
+                acc = f"{acc} of {r['family_rows']}"
             site = r.get("site_calibrated")
             site = (f"{_fmt(site['f1'])} ({_fmt(site['precision'], 2)} / {_fmt(site['recall'], 2)}, "
                     f"{_fmt(site['threshold'])})" if site else "n/a")
