@@ -54,7 +54,11 @@ def test_nan_makes_only_its_spectra_non_finite():
 def test_bin_edges_follow_fftshift_layout():
     lo, hi = dsp.bin_edges_hz(512, 513, 1024, 1.024e6, 100e6)
     assert (lo, hi) == (100e6 - 500.0, 100e6 + 500.0)  # bin nfft/2 is centred on the centre frequency
-    assert dsp.bin_edges_hz(0, 1024, 1024, 1.024e6, 0.0) == (-512.5e3, 511.5e3)
+    # Bin 0 lies on the band's lower end: its edge stops there, where an alert the model does not place starts
+    # (its half bin below made edges at 2.44 GHz / 20 MS/s 9.8 kHz outside the band: audit 70).
+    assert dsp.bin_edges_hz(0, 1024, 1024, 1.024e6, 0.0) == (-512e3, 511.5e3)
+    assert dsp.bin_edges_hz(0, 10, 1024, 20e6, 2.44e9)[0] == 2.44e9 - 10e6
+    assert dsp.bin_edges_hz(1, 10, 1024, 1.024e6, 0.0)[0] == -511.5e3
 
 
 def test_tone_lies_inside_the_edges_of_its_bin():

@@ -124,7 +124,9 @@ def noise_scatter_db(average=1):
 def bin_edges_hz(bin_start, bin_stop, nfft, sample_rate, center_freq):
     """Frequency edges (Hz) of the half-open bin range [bin_start, bin_stop) of an fftshifted spectrum.
 
-    Bin k is centred on center_freq + (k - nfft/2) * rate/nfft and spans half a bin either side.
+    Bin k is centred on center_freq + (k - nfft/2) * rate/nfft and spans half a bin either side, but no edge lies
+    below the captured band (bin 0 sits on its lower end: an alert's edges were outside the band it was raised in).
     """
     step = sample_rate / nfft
-    return (center_freq + (bin_start - nfft / 2 - 0.5) * step, center_freq + (bin_stop - nfft / 2 - 0.5) * step)
+    return (center_freq + max(bin_start - nfft / 2 - 0.5, -nfft / 2) * step,
+            center_freq + (bin_stop - nfft / 2 - 0.5) * step)
