@@ -48,7 +48,7 @@ class anomaly_detector(queue_block):
            context has set it), to plot beside the score.
         alerts (message): dict per anomaly event: kind, score, threshold, time (s), freq_lower_edge,
            freq_upper_edge (Hz; the anomaly's bins when the model gives them, else the whole band),
-           center_freq, sample_rate, band, spectrum, sample_start, sample_count.
+           center_freq, sample_rate, band, spectrum (the first), spectra (how many), sample_start, sample_count.
 
     Args:
         nfft: spectrum length (the encoder's).

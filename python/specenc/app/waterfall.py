@@ -49,10 +49,7 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
     retunes: [(sample, Hz)] where the receiver retuned after sample 0 (sigmf_io.capture_changes); the frequency
     axis is then the offset from the tuned centre, each box drawn at its own tuning, a dashed line at each retune.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: its backend is the caller's (a notebook's) to choose
     from matplotlib.patches import Rectangle
 
     rows = np.asarray(rows, np.float32)
@@ -70,7 +67,8 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
     t_end = len(rows) * seconds_per_row
     finite = rows[np.isfinite(rows)]
     vmin, vmax = (np.percentile(finite, [5, 99.9]) if finite.size else (-120, 0))
-    fig, ax = plt.subplots(figsize=(11, 7), dpi=110)
+    fig = Figure(figsize=(11, 7), dpi=110)
+    ax = fig.subplots()
     im = ax.imshow(rows, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest",
                    extent=[f0, f1, t_end, 0])
     fig.colorbar(im, ax=ax, label="power (dBFS/bin)", pad=0.01)
@@ -86,7 +84,7 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
             ax.text(lo, t0, em["family"], color="white", fontsize=6, va="bottom")
     for ann in truth:
         t0 = seconds(ann["core:sample_start"])
-        t1 = seconds(ann["core:sample_start"] + ann.get("core:sample_count", 0))
+        t1 = seconds(ann["core:sample_start"] + ann["core:sample_count"])
         tuned = tuned_at(ann["core:sample_start"])
         shift = tuned if retunes else 0.0
         lo = (ann.get("core:freq_lower_edge", tuned - sample_rate / 2) - shift) * to_mhz
@@ -117,8 +115,7 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
                (("white", "-"), ("orange", "--"), ("red", "-"))]
     ax.legend(handles, ["detection", "truth anomaly", "alert"], loc="lower right", fontsize=8,
               facecolor="#333333", labelcolor="white")
-    ax.set_title(title or "gr-specenc waterfall")
+    ax.set_title(title or "gr-specenc waterfall", parse_math=False)  # a file name may hold $
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path

@@ -1,5 +1,5 @@
 """PNG plots of the paper suite: latency vs tokens, accuracy vs compression, memory vs sequence length,
-throughput vs batch. Each takes the results dict of `bench.paper` and writes one file (Agg backend)."""
+throughput vs batch. Each takes the results dict of `bench.paper` and writes one file (Agg canvas)."""
 
 import os
 
@@ -7,19 +7,17 @@ FILES = {"latency": "latency_vs_tokens.png", "compression": "accuracy_vs_compres
          "memory": "memory_vs_seqlen.png", "throughput": "throughput_vs_batch.png"}
 
 
-def _plt():
-    import matplotlib
+def _subplots(rows=1, cols=1, figsize=None, squeeze=True):
+    """A figure and its axes without pyplot, whose backend is the caller's (a notebook's) to choose."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
 
 
-def _save(plt, fig, path):
+def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _subtitle(res):
@@ -29,10 +27,9 @@ def _subtitle(res):
 
 
 def latency(res, path):
-    plt = _plt()
     rows = res["latency"]["rows"]
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
+    fig, axes = _subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
     for ax, model in zip(axes[0], models):
         for backend in res["latency"]["backends"]:
             pts = sorted((r["tokens"], r["p50"], r["p95"]) for r in rows
@@ -48,13 +45,12 @@ def latency(res, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     fig.suptitle("Forward latency vs token count per attention backend\n" + _subtitle(res), fontsize=9)
-    _save(plt, fig, path)
+    _save(fig, path)
 
 
 def compression(res, path):
-    plt = _plt()
     rows = res["compression"]["rows"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    fig, axes = _subplots(1, 2, figsize=(11, 5))
     for ax, key, label in ((axes[0], "accuracy", "family accuracy (%)"), (axes[1], "anomaly_f1", "anomaly F1 (%)")):
         for mode, marker in (("fixed", "s-"), ("gumbel", "o-")):
             pts = []
@@ -79,13 +75,12 @@ def compression(res, path):
     b = res["compression"]["budget"]
     fig.suptitle(f"Accuracy vs compression: cells of {b['steps']} steps, mean ± sd over {b['seeds']} seed(s)\n"
                  + _subtitle(res), fontsize=9)
-    _save(plt, fig, path)
+    _save(fig, path)
 
 
 def memory(res, path):
-    plt = _plt()
     m = res["memory"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = _subplots(1, 2, figsize=(11, 4.2))
     cap = m["cap_bytes"] / 2 ** 30
     for backend in dict.fromkeys(r["backend"] for r in m["rows"]):
         rs = [r for r in m["rows"] if r["backend"] == backend]
@@ -111,13 +106,12 @@ def memory(res, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("Memory vs sequence length (default architecture, no token dropout)\n" + _subtitle(res), fontsize=9)
-    _save(plt, fig, path)
+    _save(fig, path)
 
 
 def throughput(res, path):
-    plt = _plt()
     rows = res["throughput"]["rows"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = _subplots(figsize=(6.5, 4.2))
     for backend in dict.fromkeys(r["backend"] for r in rows):
         rs = sorted((r["batch"], r["spectra_per_s_p50"], r["spectra_per_s_p95"])
                     for r in rows if r["backend"] == backend)
@@ -132,7 +126,7 @@ def throughput(res, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.suptitle(_subtitle(res), fontsize=8, y=0.99)
-    _save(plt, fig, path)
+    _save(fig, path)
 
 
 def write_all(res, out_dir):

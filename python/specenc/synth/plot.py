@@ -10,10 +10,7 @@ MAX_ROWS = 800  # spectra drawn; longer recordings average more frames per row
 
 def plot_waterfall(iq, sample_rate, center_freq, annotations, out_png, nfft=1024, title=""):
     """Render a waterfall of `iq` with the annotation boxes to `out_png`; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: its backend is the caller's (a notebook's) to choose
     from matplotlib.patches import Rectangle
 
     hop = dsp.hop_size(nfft, 0.5)
@@ -25,7 +22,8 @@ def plot_waterfall(iq, sample_rate, center_freq, annotations, out_png, nfft=1024
     seconds = len(spec) * average * hop / sample_rate
     f0 = (center_freq - sample_rate / 2) / 1e6
     f1 = (center_freq + sample_rate / 2) / 1e6
-    fig, ax = plt.subplots(figsize=(11, 7))
+    fig = Figure(figsize=(11, 7))
+    ax = fig.subplots()
     lo, hi = np.percentile(spec, 2), spec.max()
     ax.imshow(spec, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi,
               extent=(f0, f1, 0, seconds), interpolation="nearest")
@@ -42,24 +40,22 @@ def plot_waterfall(iq, sample_rate, center_freq, annotations, out_png, nfft=1024
             ax.text(fl, t0 + dt, ann.get("specenc:kind", "anomaly"), color="red", fontsize=8, va="bottom")
     ax.set_xlabel("frequency (MHz)")
     ax.set_ylabel("time (s)")
-    ax.set_title(title or "waterfall (dBFS/bin)")
+    ax.set_title(title or "waterfall (dBFS/bin)", parse_math=False)  # a file name may hold $
     fig.colorbar(ax.images[0], ax=ax, label="dBFS/bin")
     fig.tight_layout()
     fig.savefig(out_png, dpi=90)
-    plt.close(fig)
     return out_png
 
 
 def plot_batch(batch, out_png, rows=4, cols=4):
     """Grid of a Batch's spectra with their labels: family shading per bin, anomaly bins in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     from .. import bands, labels
 
-    fig, axs = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 2.6 * rows))
+    axs = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axs.flat):
         if i >= len(batch):
             ax.axis("off")
@@ -70,7 +66,7 @@ def plot_batch(batch, out_png, rows=4, cols=4):
         for f in range(1, len(labels.FAMILIES)):
             m = batch.bin_family[i] == f
             if m.any():
-                ax.fill_between(x, lo, hi, where=m, color=plt.cm.tab10(f), alpha=0.25, lw=0,
+                ax.fill_between(x, lo, hi, where=m, color=colormaps["tab10"](f), alpha=0.25, lw=0,
                                 label=labels.FAMILIES[f])
         if batch.anomaly[i]:
             ax.fill_between(x, lo, lo + 0.08 * (hi - lo), where=batch.anomaly_bins[i], color="red", lw=0)
@@ -83,5 +79,4 @@ def plot_batch(batch, out_png, rows=4, cols=4):
             ax.legend(fontsize=5, loc="upper right")
     fig.tight_layout()
     fig.savefig(out_png, dpi=70)
-    plt.close(fig)
     return out_png
