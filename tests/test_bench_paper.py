@@ -192,7 +192,7 @@ def test_the_compression_plot_puts_the_shipped_model_at_its_own_drop_ratio(monke
 
     res = json.loads((pathlib.Path(__file__).parents[1] / "bench" / "results" / "paper.json").read_text())
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: figures.append(fig))
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
     plots.compression(res, tmp_path / "c.png")
     stars = [line for ax in figures[0].axes for line in ax.get_lines() if line.get_marker() == "*"]
     assert len(stars) == 2 and all(list(s.get_xdata()) == [0.0] for s in stars)

@@ -192,7 +192,8 @@ def test_fallback_tuning_without_rx_tags():
     spectra = np.full((14, NFFT), -100.0, np.float32)
     spectra[:3, 0] = -50.0
     _, dets, _ = run_encoder(spectra, ToneModel(NFFT), sample_rate=2e6, center_freq=100e6)
-    assert_covers(dets[0], 99e6, rate=2e6)
+    # Bin 0 is centred on the band's lower edge, 99 MHz: its detection stops there, half a bin wide
+    assert (dets[0]["freq_lower_edge"], dets[0]["freq_upper_edge"]) == pytest.approx((99e6, 99e6 + 1e6 / NFFT))
     assert dets[0]["time"] == 0.0
     assert dets[0]["sample_count"] == 2 * 32 + NFFT
 
