@@ -302,3 +302,13 @@ def test_integer_writes_clip_out_of_range_samples_to_full_scale(tmp_path, dataty
     rec = sigmf_io.read_meta(sigmf_io.write_recording(tmp_path / "r", iq, 1e6, 100e6, datatype=datatype))
     assert np.fromfile(rec.data_path, sigmf_io.DATATYPES[datatype][0]).tolist() == raw
     np.testing.assert_allclose(sigmf_io.read_samples(rec), back, rtol=0, atol=1e-7)
+
+
+def test_upper_case_sigmf_names_are_refused_not_read_as_raw(tmp_path):
+    """REC.SIGMF-META given with --rate/--format was read as raw IQ, its JSON text analysed as samples (audit 69)."""
+    meta = sigmf_io.write_recording(tmp_path / "r", np.zeros(64, np.complex64), 1e6, 915e6)
+    upper = tmp_path / "R.SIGMF-META"
+    os.rename(meta, upper)
+    with pytest.raises(ValueError, match="SigMF names its files in lower case"):
+        sigmf_io.open_recording(upper, rate=1e6, fmt="cu8")
+    assert sigmf_io.open_recording(tmp_path / "r.sigmf-data", rate=1e6, fmt="cf32").num_samples == 64  # meta gone

@@ -320,6 +320,9 @@ def open_recording(path, rate=None, freq=None, fmt=None):
         raise ValueError(f"{path} is a folder; give a recording in it")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"input file not found: {path}")
+    # X.SIGMF-META was read as raw IQ: its JSON text analysed as samples (audit 69)
+    if path.lower().endswith((META_EXT, DATA_EXT)) and not path.endswith((META_EXT, DATA_EXT)):
+        raise ValueError(f"{path}: SigMF names its files in lower case ({META_EXT}, {DATA_EXT}); rename the pair")
     if rate is None or not fmt:
         raise ValueError(f"raw file {path} needs a sample rate and a format (cu8, ci8, ci16, cf32), "
                          f"or a .sigmf-meta beside it")
