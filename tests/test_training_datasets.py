@@ -158,6 +158,7 @@ def test_an_annotation_without_a_count_lasts_to_the_end_of_its_capture(tmp_path)
 @pytest.mark.parametrize("field, message", [
     ({"core:sample_count": "4000"}, "annotation 0: core:sample_count='4000' is not a sample count"),
     ({"core:sample_count": None}, "annotation 0: core:sample_count=None is not a sample count"),
+    ({"core:sample_count": 1000.5}, "annotation 0: core:sample_count=1000.5 is not a sample count"),
     ({"core:freq_lower_edge": None, "core:freq_upper_edge": 1e3}, "core:freq_lower_edge=None is not a frequency"),
     ({"core:freq_lower_edge": 2e3, "core:freq_upper_edge": 1e3},
      "annotation 0: core:freq_lower_edge=2000.0 lies above core:freq_upper_edge=1000.0"),
@@ -167,3 +168,10 @@ def test_annotation_fields_of_the_wrong_kind_are_refused_by_name(tmp_path, field
     meta = _foreign_recording(tmp_path, [{"core:sample_start": 0, "core:label": "fm", **field}])
     with pytest.raises(ValueError, match=re.escape(message)):
         sigmf_io.read_meta(meta)
+
+
+def test_a_whole_float_count_is_a_count(tmp_path):
+    """1000.0 is an integer to JSON Schema, and writers with float arithmetic give it; it reads as the int 1000."""
+    meta = _foreign_recording(tmp_path, [{"core:sample_start": 0, "core:label": "fm", "core:sample_count": 1000.0}])
+    count = sigmf_io.read_meta(meta).annotations[0]["core:sample_count"]
+    assert count == 1000 and isinstance(count, int)

@@ -99,7 +99,8 @@ def _check_annotation_fields(meta_path, annotations):
     in order (other writers' files get these wrong; a string count failed deep in the flowgraph)."""
     for i, ann in enumerate(annotations):
         count = ann.get("core:sample_count", 0)
-        if not _is_whole(count):
+        # 1000.0 is a count too (JSON Schema's integer; writers with float arithmetic give it)
+        if not (_is_whole(count) or isinstance(count, float) and count.is_integer() and count >= 0):
             raise ValueError(f"{meta_path}: annotation {i}: core:sample_count={count!r} is not a sample count")
         for key in ("core:freq_lower_edge", "core:freq_upper_edge"):
             edge = ann.get(key, 0.0)
@@ -110,12 +111,14 @@ def _check_annotation_fields(meta_path, annotations):
                              f"above core:freq_upper_edge={ann['core:freq_upper_edge']!r}")
 
 
-def _through_capture(annotations, captures, num_samples):
-    """Give each annotation without core:sample_count one: SigMF's 'through the end of its capture' (the next
-    capture's start, or the end of the data)."""
+def _sample_counts(annotations, captures, num_samples):
+    """Each annotation's core:sample_count as an int, and one for an annotation without: SigMF's 'through the end of
+    its capture' (the next capture's start, or the end of the data)."""
     starts = [c["core:sample_start"] for c in captures]
     for ann in annotations:
-        if "core:sample_count" not in ann:
+        if "core:sample_count" in ann:
+            ann["core:sample_count"] = int(ann["core:sample_count"])
+        else:
             end = next((s for s in starts if s > ann["core:sample_start"]), num_samples)
             ann["core:sample_count"] = max(end - ann["core:sample_start"], 0)
 
@@ -180,16 +183,24 @@ def data_path_for(path):
     return meta_path_for(path)[: -len(META_EXT)] + DATA_EXT
 
 
+def read_global(path):
+    """The global object of the SigMF meta at `path` (meta, data or base path); {} when there is none or it is no
+    SigMF meta."""
+    try:
+        with open(meta_path_for(path), encoding="utf-8") as f:
+            glob = json.load(f)["global"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+    return glob if isinstance(glob, dict) else {}
+
+
 def described_samples(path):
     """The samples file a SigMF meta path names (its core:dataset, else the .sigmf-data beside it), whether or not the
     meta or the file exists: an output written at that meta would take another recording's metadata."""
-    meta_path = meta_path_for(path)
-    try:
-        with open(meta_path, encoding="utf-8") as f:
-            name = json.load(f)["global"].get("core:dataset")
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no meta, or no SigMF one
-        name = None
-    return os.path.join(os.path.dirname(meta_path), name) if isinstance(name, str) and name else data_path_for(path)
+    name = read_global(path).get("core:dataset")
+    if isinstance(name, str) and name:
+        return os.path.join(os.path.dirname(meta_path_for(path)), name)
+    return data_path_for(path)
 
 
 def read_meta(path, rate=None):
@@ -252,7 +263,7 @@ def read_meta(path, rate=None):
     annotations = _from_offset(meta_path, "annotation", meta.get("annotations") or [], offset)
     _check_annotation_fields(meta_path, meta.get("annotations") or [])
     num_samples = _count_samples(data_path, datatype, glob.get("core:trailing_bytes", 0))
-    _through_capture(annotations, captures, num_samples)
+    _sample_counts(annotations, captures, num_samples)
     past = [a for a in annotations if a["core:sample_start"] + a["core:sample_count"] > num_samples]
     past += [c for c in captures if c["core:sample_start"] >= num_samples > 0]
     if past:

@@ -102,24 +102,24 @@ def _settings(args):
 
 
 def command_line(args):
-    parts = ["specenc bench paper"]
+    """The command that reproduces this run, quoted to be run again as it is."""
+    parts = ["specenc", "bench", "paper"]
     if args.quick:
         parts.append("--quick")
     if args.sections != "all":
-        parts.append(f"--sections {args.sections}")
+        parts += ["--sections", args.sections]
     for key in ("iters", "ref_iters", "steps", "seeds"):
         if getattr(args, key, None) is not None:
-            parts.append(f"--{key.replace('_', '-')} {getattr(args, key)}")
+            parts += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     if args.device != "cpu":
-        parts.append(f"--device {args.device}")
+        parts += ["--device", args.device]
     if args.threads != 2:
-        parts.append(f"--threads {args.threads}")
+        parts += ["--threads", str(args.threads)]
     if args.budget_ms != selector.DEFAULT_BUDGET_MS:
-        parts.append(f"--budget-ms {args.budget_ms:g}")
+        parts += ["--budget-ms", f"{args.budget_ms:g}"]
     if args.mem_cap_gib != 8.0:
-        parts.append(f"--mem-cap-gib {args.mem_cap_gib:g}")
-    parts.append(f"--out {shlex.quote(args.out)}")  # to be run again as it is
-    return " ".join(parts)
+        parts += ["--mem-cap-gib", f"{args.mem_cap_gib:g}"]
+    return shlex.join(parts + ["--out", args.out])
 
 
 # ---------------------------------------------------------------------------------------------- models
