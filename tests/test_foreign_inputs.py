@@ -123,6 +123,21 @@ def test_a_recording_too_short_for_a_spectrum_leaves_the_last_runs_outputs_alone
     assert (out.read_bytes(), png.read_bytes()) == before
 
 
+@pytest.mark.parametrize("alerts", ["notes.txt", "alerts.sigmf-meta"])
+def test_an_alerts_file_the_sink_refuses_leaves_the_last_runs_outputs_alone(inputs, tmp_path, capsys, alerts):
+    """The run removed the last run's meta and waterfall before the alert sink refused its --alerts file (a file of no
+    JSON lines, a SigMF name; audit 75)."""
+    weights, meta = inputs
+    out, png = tmp_path / "o.sigmf-meta", tmp_path / "w.png"
+    argv = ["run", meta, "--model", weights, "--out", str(out), "--waterfall", str(png)]
+    assert run_cli(argv, capsys)[0] == 0
+    before = out.read_bytes(), png.read_bytes()
+    (tmp_path / "notes.txt").write_text("not JSON\n")
+    code, _, err = run_cli(argv + ["--alerts", str(tmp_path / alerts)], capsys)
+    assert code == 2 and f"--alerts='{tmp_path / alerts}'" in err and err.count("\n") == 1
+    assert (out.read_bytes(), png.read_bytes()) == before
+
+
 def test_an_output_in_a_linked_folder_finds_the_input_samples(inputs, tmp_path, capsys):
     """core:dataset was a path from the link's own place (../..), which the kernel follows from the folder linked to:
     it named a file that does not exist (audit 69)."""
@@ -184,6 +199,10 @@ def test_the_alert_sink_names_a_jsonl_path_it_cannot_write_and_leaves_the_sigmf_
         alert_sink(jsonl_path=str(missing), sigmf_path=str(meta), stdout=False)
     assert "missing does not exist or cannot be written" in str(err.value)
     assert meta.read_bytes() == before and not missing.parent.exists()
+    new_jsonl = tmp_path / "ok" / "new.jsonl"  # a sink not made leaves no file behind (audit 74)
+    with pytest.raises(ValueError, match="sigmf_path="):
+        alert_sink(jsonl_path=str(new_jsonl), sigmf_path=str(tmp_path / "missing" / "a.sigmf-meta"), stdout=False)
+    assert not new_jsonl.exists()
 
 
 def _labelled_recording(folder, annotations, samples=128 * 81):
@@ -200,7 +219,8 @@ def test_eval_leaves_spectra_under_a_foreign_label_out_of_family_accuracy_and_sa
     model = load_model(tiny_model)
     meta = _labelled_recording(tmp_path, [
         {"core:sample_start": 0, "core:sample_count": 40 * 128, "core:label": "fm"},
-        {"core:sample_start": 20 * 128, "core:sample_count": 40 * 128, "core:label": "LTE"}])
+        {"core:sample_start": 20 * 128, "core:sample_count": 40 * 128, "core:label": "LTE",
+         "core:freq_lower_edge": 914.9e6, "core:freq_upper_edge": 915.1e6}])
     with caplog.at_level("WARNING"):
         out = evaluate.evaluate_recording(model, meta)
     rec, spectra, freq, _ = datasets.recording_spectra(meta, model.nfft)
@@ -267,3 +287,14 @@ def test_bench_model_makes_the_folder_of_its_json_file(tmp_path, monkeypatch, ca
     monkeypatch.setattr(sys, "argv", ["specenc"] + argv)  # the suite's options are added from sys.argv
     assert cli.main(argv) == 0, capsys.readouterr().err
     assert json.loads(path.read_text())["rows"][0]["p50_ms"] == 1.0
+
+
+def test_capture_families_score_a_capture_whose_label_names_a_family(tmp_path, tiny_model, caplog):
+    """A real capture's whole-file label "FSK" became truth once labels matched regardless of case, and its
+    --capture-families entry was dropped without a word (audit 74): the user's family for it wins, said in a warning."""
+    model = load_model(tiny_model)
+    meta = _labelled_recording(tmp_path, [{"core:sample_start": 0, "core:label": "FSK"}])
+    with caplog.at_level("WARNING"):
+        out = evaluate.evaluate_recording(model, meta, capture_family="fsk")
+    assert out["capture_family"] == "fsk" and "capture_rows" in out
+    assert "--capture-families names its transmitter (fsk): scored on its bursts, not on its annotations" in caplog.text

@@ -132,15 +132,18 @@ def test_other_tools_labels_name_families_and_anomalies_regardless_of_case(tmp_p
 
 def test_spectra_under_an_emission_of_an_unknown_family_have_no_family_truth(tmp_path):
     """An "LTE" emission's strength is not annotated, so where it lies the dominant family is unknown: those spectra
-    are -1 (left out of family accuracy), not noise or the other annotation's family."""
+    are -1 (left out of family accuracy), not noise or the other annotation's family. A note without frequency edges
+    (a whole-file description) is no emission: it left every spectrum out (audit 74)."""
+    edges = {"core:freq_lower_edge": 914.9e6, "core:freq_upper_edge": 915.1e6}
     meta = _foreign_recording(tmp_path, [
         {"core:sample_start": 0, "core:sample_count": 40 * 512, "core:label": "fm"},
-        {"core:sample_start": 20 * 512, "core:sample_count": 40 * 512, "core:label": "LTE"}])
+        {"core:sample_start": 20 * 512, "core:sample_count": 40 * 512, "core:label": "LTE", **edges},
+        {"core:sample_start": 0, "core:label": "Roof antenna, Tuesday noon"}])
     _, _, _, found = datasets.recording_spectra(meta, 1024)
     assert found["family"][:19].tolist() == [labels.FAMILY_INDEX["fm"]] * 19
     assert (found["family"][19:60] == -1).all()
     assert found["family"][60:].tolist() == [labels.FAMILY_INDEX["noise"]] * 19
-    assert truth.foreign_labels(sigmf_io.read_meta(meta).annotations) == "'LTE'"
+    assert truth.foreign_labels(sigmf_io.read_meta(meta).annotations) == "'Roof antenna, Tuesday noon', 'LTE'"
 
 
 def test_an_annotation_without_a_count_lasts_to_the_end_of_its_capture(tmp_path):
@@ -160,8 +163,6 @@ def test_an_annotation_without_a_count_lasts_to_the_end_of_its_capture(tmp_path)
     ({"core:sample_count": None}, "annotation 0: core:sample_count=None is not a sample count"),
     ({"core:sample_count": 1000.5}, "annotation 0: core:sample_count=1000.5 is not a sample count"),
     ({"core:freq_lower_edge": None, "core:freq_upper_edge": 1e3}, "core:freq_lower_edge=None is not a frequency"),
-    ({"core:freq_lower_edge": 2e3, "core:freq_upper_edge": 1e3},
-     "annotation 0: core:freq_lower_edge=2000.0 lies above core:freq_upper_edge=1000.0"),
 ])
 def test_annotation_fields_of_the_wrong_kind_are_refused_by_name(tmp_path, field, message):
     """A string count reached an int + str deep in run, the source block and calibrate (audit 72)."""
@@ -175,3 +176,16 @@ def test_a_whole_float_count_is_a_count(tmp_path):
     meta = _foreign_recording(tmp_path, [{"core:sample_start": 0, "core:label": "fm", "core:sample_count": 1000.0}])
     count = sigmf_io.read_meta(meta).annotations[0]["core:sample_count"]
     assert count == 1000 and isinstance(count, int)
+
+
+def test_edges_the_wrong_way_round_are_read_the_right_way_with_a_warning(tmp_path, caplog):
+    """A 200 kHz FM annotated with its edges swapped was a 1 Hz emission, losing dominance to a 1 kHz tone (audit 72);
+    refusing the file stopped run and the source block, which never read edges (audit 74)."""
+    meta = _foreign_recording(tmp_path, [
+        {"core:sample_start": 0, "core:label": "fm", "core:freq_lower_edge": 915.1e6, "core:freq_upper_edge": 914.9e6},
+        {"core:sample_start": 0, "core:label": "tone", "core:freq_lower_edge": 915e6, "core:freq_upper_edge": 915.001e6}])
+    with caplog.at_level("WARNING"):
+        rec, _, _, found = datasets.recording_spectra(meta, 1024)
+    assert "annotation 0: core:freq_lower_edge=915100000.0 lies above core:freq_upper_edge=914900000.0" in caplog.text
+    assert (rec.annotations[0]["core:freq_lower_edge"], rec.annotations[0]["core:freq_upper_edge"]) == (914.9e6, 915.1e6)
+    assert (found["family"] == labels.FAMILY_INDEX["fm"]).all()

@@ -55,15 +55,16 @@ def _check_tuning(alert):
         raise ValueError(f"sample_rate={rate!r} is no rate >= 0")
 
 
-def _check_output_paths(jsonl_path, sigmf_path):
+def check_output_paths(jsonl_path, sigmf_path, jsonl_name="jsonl_path"):
     """ValueError for an output that would destroy a recording: a JSONL path at a file that holds no JSON lines (it
     is emptied when the block is made: a SigMF or raw capture's samples gone), or a SigMF path at the meta of a
-    recording whose samples are there (rewritten metadata-only: its captures and annotations gone)."""
+    recording whose samples are there (rewritten metadata-only: its captures and annotations gone). jsonl_name: the
+    JSONL path's name in the message (specenc run checks its --alerts before it touches any output)."""
     if jsonl_path and jsonl_path.lower().endswith((".sigmf-data", ".sigmf-meta", ".sigmf")):
-        raise ValueError(f"jsonl_path={jsonl_path!r} is a SigMF file's name, and the alerts file is emptied when the "
+        raise ValueError(f"{jsonl_name}={jsonl_path!r} is a SigMF file's name, and the alerts file is emptied when the "
                          "block is made: give a .jsonl path")
     if jsonl_path and os.path.isfile(jsonl_path) and not _holds_json_lines(jsonl_path):
-        raise ValueError(f"jsonl_path={jsonl_path!r} exists and holds no JSON lines (a recording?); it would be "
+        raise ValueError(f"{jsonl_name}={jsonl_path!r} exists and holds no JSON lines (a recording?); it would be "
                          "emptied when the block is made: give a new path")
     samples = sigmf_path and sigmf_io.described_samples(sigmf_path)
     if samples and os.path.isfile(samples):
@@ -198,20 +199,23 @@ class alert_sink(gr.basic_block):
         self.jsonl_path, self.sigmf_path, self.stdout = jsonl_path, sigmf_path, bool(stdout)
         if sigmf_path and jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
             raise ValueError(f"jsonl_path and sigmf_path are the same file ({sigmf_path}); give two")
-        _check_output_paths(jsonl_path, sigmf_path)
+        check_output_paths(jsonl_path, sigmf_path)
         # Both files are made now, which finds a path that cannot be written now rather than at the first alert, and
         # the SigMF one is replaced, as the JSONL file is emptied: a run without alerts must not leave the last run's.
         # Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts again with whole lines
         # (written at the old offset, the next line followed a run of NUL bytes)
+        made = jsonl_path and not os.path.exists(jsonl_path)
         with _writable("jsonl_path", jsonl_path):
             self._jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None
         if sigmf_path:
             try:
                 with _writable("sigmf_path", sigmf_path):
                     write_json_atomic(sigmf_path, annotations_meta([], 0))
-            except ValueError:
+            except ValueError:  # a block not made leaves no file behind
                 if self._jsonl is not None:
                     self._jsonl.close()
+                if made:
+                    os.remove(jsonl_path)
                 raise
         if self._jsonl is not None and os.path.isfile(jsonl_path):  # a pipe or /dev/stdout cannot be truncated
             self._jsonl.truncate(0)

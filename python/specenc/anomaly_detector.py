@@ -56,7 +56,7 @@ class anomaly_detector(queue_block):
         holdoff: spectra above the threshold within this many spectra of the last one belong to the same event
             and raise no new alert (0 = alert on every spectrum), whatever kind the model names: at a site's
             threshold the kind flickers between spectra, and the demo's site-calibrated run raised 79 alerts with
-            events per kind, each named from its own spectrum, against 4 now. A retune (rx_freq or rx_rate
+            events per kind, each named from its own spectrum, against 12 now. A retune (rx_freq or rx_rate
             changed) starts a new event.
         threshold_output: add output 1, the threshold per spectrum.
         integrate: threshold the mean of this many consecutive scores (a persistent weak anomaly, such as a

@@ -96,7 +96,7 @@ def _from_offset(meta_path, what, items, offset):
 
 def _check_annotation_fields(meta_path, annotations):
     """ValueError naming the annotation unless its core:sample_count is a count and its frequency edges are numbers
-    in order (other writers' files get these wrong; a string count failed deep in the flowgraph)."""
+    (other writers' files get these wrong; a string count failed deep in the flowgraph)."""
     for i, ann in enumerate(annotations):
         count = ann.get("core:sample_count", 0)
         # 1000.0 is a count too (JSON Schema's integer; writers with float arithmetic give it)
@@ -107,15 +107,18 @@ def _check_annotation_fields(meta_path, annotations):
             if isinstance(edge, bool) or not isinstance(edge, (int, float)) or not math.isfinite(edge):
                 raise ValueError(f"{meta_path}: annotation {i}: {key}={edge!r} is not a frequency in Hz")
         if ann.get("core:freq_lower_edge", -math.inf) > ann.get("core:freq_upper_edge", math.inf):
-            raise ValueError(f"{meta_path}: annotation {i}: core:freq_lower_edge={ann['core:freq_lower_edge']!r} lies "
-                             f"above core:freq_upper_edge={ann['core:freq_upper_edge']!r}")
+            log.warning("%s: annotation %d: core:freq_lower_edge=%r lies above core:freq_upper_edge=%r; read the other "
+                        "way round", meta_path, i, ann["core:freq_lower_edge"], ann["core:freq_upper_edge"])
 
 
-def _sample_counts(annotations, captures, num_samples):
+def _normalised(annotations, captures, num_samples):
     """Each annotation's core:sample_count as an int, and one for an annotation without: SigMF's 'through the end of
-    its capture' (the next capture's start, or the end of the data)."""
+    its capture' (the next capture's start, or the end of the data); frequency edges in order."""
     starts = [c["core:sample_start"] for c in captures]
     for ann in annotations:
+        if ann.get("core:freq_lower_edge", -math.inf) > ann.get("core:freq_upper_edge", math.inf):
+            ann["core:freq_lower_edge"], ann["core:freq_upper_edge"] = ann["core:freq_upper_edge"], \
+                ann["core:freq_lower_edge"]
         if "core:sample_count" in ann:
             ann["core:sample_count"] = int(ann["core:sample_count"])
         else:
@@ -263,7 +266,7 @@ def read_meta(path, rate=None):
     annotations = _from_offset(meta_path, "annotation", meta.get("annotations") or [], offset)
     _check_annotation_fields(meta_path, meta.get("annotations") or [])
     num_samples = _count_samples(data_path, datatype, glob.get("core:trailing_bytes", 0))
-    _sample_counts(annotations, captures, num_samples)
+    _normalised(annotations, captures, num_samples)
     past = [a for a in annotations if a["core:sample_start"] + a["core:sample_count"] > num_samples]
     past += [c for c in captures if c["core:sample_start"] >= num_samples > 0]
     if past:

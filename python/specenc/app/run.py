@@ -127,8 +127,8 @@ def check_outputs(rec, **paths):
 
     taken = {same(p): "the input recording itself" for p in (rec.meta_path, rec.data_path) if p}
     for flag, path in paths.items():
-        if path and (os.path.isdir(path) or path.endswith(os.sep)):  # open() said "[Errno 21] Is a directory",
-            # naming no option; a folder still to be made ("new/") became the hidden file new/.sigmf-meta
+        # open() said "[Errno 21] Is a directory", naming no option; "new/" became the hidden file new/.sigmf-meta
+        if path and (os.path.isdir(path) or path.endswith(os.sep)):
             raise UsageError(f"--{flag} {path} is a folder; give a file in it")
         if path and same(path) in taken:
             raise UsageError(f"--{flag} {path} is {taken[same(path)]}; choose another file")
@@ -141,6 +141,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     """Run the chain and write every output; returns (result, summary rows)."""
     from tqdm import tqdm
 
+    from ..alert_sink import check_output_paths
     from . import flowgraph, waterfall
 
     out_meta = sigmf_io.meta_path_for(out)
@@ -151,7 +152,9 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         what = "is the meta of the recording of" if os.path.exists(out_meta) else "would pair with the samples"
         raise UsageError(f"--out {out} {what} {samples}: it would describe samples that are not the input's; choose "
                          "another file")
-    total = flowgraph.count_spectra(rec, model.nfft, 0.5, average)  # a recording too short leaves the outputs be
+    # Refused inputs leave the last run's outputs be: a recording too short, an --alerts file the sink would refuse
+    total = flowgraph.count_spectra(rec, model.nfft, 0.5, average)
+    check_output_paths(alerts_path, "", jsonl_name="--alerts")
     for path in (out, alerts_path, waterfall_path):
         if path:
             make_parent(path)
@@ -176,10 +179,13 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     extra = {"specenc:threshold": result.threshold,
              "core:description": "gr-specenc detections and alerts (the model's, not truth)"
                                  + (f" on: {described}" if described else "")}
-    out_dir = os.path.realpath(os.path.dirname(os.path.abspath(out_meta)))  # the path from a folder linked to is
-    if os.path.dirname(os.path.realpath(rec.data_path)) != out_dir:  # from the folder it links to
-        # core:dataset is a file name beside the meta in SigMF; a relative path keeps it findable elsewhere.
-        extra["core:dataset"] = os.path.relpath(os.path.realpath(rec.data_path), out_dir)
+    # core:dataset is a file name beside the meta in SigMF; a relative path keeps it findable elsewhere. Between the
+    # folders as they are (a path from a linked folder is followed from the folder it links to), to the data file by
+    # its own name (a link into git-annex's store stays the link).
+    out_dir = os.path.realpath(os.path.dirname(os.path.abspath(out_meta)))
+    data_dir = os.path.realpath(os.path.dirname(os.path.abspath(rec.data_path)))
+    if data_dir != out_dir:
+        extra["core:dataset"] = os.path.relpath(os.path.join(data_dir, os.path.basename(rec.data_path)), out_dir)
     sigmf_io.write_annotations(out_meta, annotations, recording=rec, extra_global=extra)
     if waterfall_path and not len(result.rows):  # stopped before its first spectrum: nothing to draw
         log.warning("no spectrum was made: no waterfall written to %s", waterfall_path)

@@ -286,7 +286,7 @@ class SpectrumModel:
         if dtype.kind not in "iuf":  # complex IQ lost its imaginary part and scored 'jamming' everywhere (audit 71)
             raise ValueError(f"spectra of dtype {dtype} are no power spectra: the model takes dB spectra (B, nfft); IQ "
                              "samples go through dsp.power_spectrum(iq, nfft) first")
-        x = np.array(spectra, dtype=np.float32)  # a copy: a read-only input made torch warn, and rows stay the caller's
+        x = np.asarray(spectra, dtype=np.float32)
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != self.nfft:
@@ -359,7 +359,8 @@ class SpectrumModel:
         x = self._check_spectra(spectra)
         band = bands_for(rx_freq, len(x))
         # MAX_BATCH rows at a time, decoding too: the decoding's arrays of a whole batch took ~70 kB per row.
-        return Prediction.concat([self._predict_rows(x[i:i + MAX_BATCH], band[i:i + MAX_BATCH])
+        # A copy of each block: rows stay the caller's, and a read-only input made torch warn.
+        return Prediction.concat([self._predict_rows(np.array(x[i:i + MAX_BATCH]), band[i:i + MAX_BATCH])
                                   for i in range(0, len(x), MAX_BATCH)])
 
     def _predict_rows(self, x, band):

@@ -67,8 +67,9 @@ class TestSets:
 
 def _annotation_truth(annotations, starts, span, sample_rate):
     """Per spectrum (samples [start, start+span)): dominant family index (None without any family annotation: the
-    recording then says nothing of its families; -1 where an emission of a family unknown here lies, whose strength
-    the annotation does not give: such a spectrum's dominant family is unknown) and anomaly flag from annotations."""
+    recording then says nothing of its families; -1 where an emission of a family unknown here lies, an annotation
+    with frequency edges whose strength is not given: such a spectrum's dominant family is unknown) and anomaly flag
+    from annotations."""
     family = np.zeros(len(starts), dtype=np.int64)
     strength = np.full(len(starts), -np.inf)
     anomaly = np.zeros(len(starts), dtype=bool)
@@ -80,7 +81,7 @@ def _annotation_truth(annotations, starts, span, sample_rate):
         name = truth.family(a)
         if truth.anomaly_kind(a) is not None:
             anomaly |= hit
-        elif truth.is_foreign(a):
+        elif truth.is_foreign(a) and "core:freq_lower_edge" in a:  # an emission; a note without edges is a note
             unknown |= hit
         elif name is not None:
             has_families = True
@@ -133,8 +134,8 @@ def recording_spectra(recording, nfft, average=1, max_spectra=20000, overlap=0.5
                     name, (~finite).sum(), len(spectra), starts[~finite][0])
         spectra, starts, freqs = spectra[finite], starts[finite], freqs[finite]
     found = None
-    # Truth only from annotations in our vocabulary (as `specenc synth` writes them); free-text labels
-    # such as the real captures' whole-file descriptions say nothing per spectrum.
+    # Truth only where some annotation is in our vocabulary (as `specenc synth` writes them); free-text labels alone,
+    # such as the real captures' whole-file descriptions, say nothing per spectrum.
     if any(map(truth.is_truth, rec.annotations)):
         found = _annotation_truth(rec.annotations, starts, dsp.samples_read(1, nfft, overlap, average),
                                   rec.sample_rate)

@@ -324,10 +324,9 @@ def site_calibrated_block(model, twins, anomaly, scores, average, max_spectra=MA
 def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SPECTRA, capture_family=None,
                        twin_dir=None):
     """Alert rate and predicted families on one SigMF recording (None, with a warning, when it has no finite
-    spectrum); truth metrics when it has annotations, or family accuracy on its bursts when `capture_family` (the
-    transmitter's family) is given. With twin_dir, a
-    generated recording with ghosts is also scored at a threshold calibrated on ghost-free twins of its site (not
-    one too short for a mean of SITE_INTEGRATE scores)."""
+    spectrum); family accuracy on its bursts when `capture_family` (the transmitter's family) is given, else truth
+    metrics when it has truth annotations. With twin_dir, a generated recording with ghosts is also scored at a
+    threshold calibrated on ghost-free twins of its site (not one too short for a mean of SITE_INTEGRATE scores)."""
     rec, spectra, freq, truth = datasets.recording_spectra(meta_path, model.nfft, average=average,
                                                            max_spectra=max_spectra)
     if not len(spectra):  # one bad file among several: the report is still written, without it
@@ -355,7 +354,12 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
         log.warning("%s: none of its annotations names a family or an anomaly kind (%s): no truth figures; labels "
                     "read as truth: %s, %s and 'anomaly' (case ignored)", name, foreign_labels(
                         rec.annotations), ", ".join(labels.FAMILIES), ", ".join(labels.ANOMALY_KINDS))
-    if truth is not None:
+    if capture_family is not None:  # the user's word for its transmitter, over labels that may name a family too
+        if truth is not None:
+            log.warning("%s: --capture-families names its transmitter (%s): scored on its bursts, not on its "
+                        "annotations", name, capture_family)
+        out.update(capture_family_block(capture_family, p["label_index"], spectra))
+    elif truth is not None:
         if truth["family"] is not None:
             known = truth["family"] >= 0
             out["family_accuracy"] = metrics.accuracy(truth["family"][known], p["label_index"][known])
@@ -377,8 +381,6 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
             if twins:
                 out["site_calibrated"] = site_calibrated_block(model, twins, truth["anomaly"], p["anomaly_score"],
                                                                average, max_spectra)
-    elif capture_family is not None:
-        out.update(capture_family_block(capture_family, p["label_index"], spectra))
     return out
 
 
