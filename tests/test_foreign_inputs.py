@@ -134,7 +134,7 @@ def test_an_alerts_file_the_sink_refuses_leaves_the_last_runs_outputs_alone(inpu
     before = out.read_bytes(), png.read_bytes()
     (tmp_path / "notes.txt").write_text("not JSON\n")
     code, _, err = run_cli(argv + ["--alerts", str(tmp_path / alerts)], capsys)
-    assert code == 2 and f"--alerts='{tmp_path / alerts}'" in err and err.count("\n") == 1
+    assert code == 2 and f"--alerts {tmp_path / alerts} " in err and err.count("\n") == 1
     assert (out.read_bytes(), png.read_bytes()) == before
 
 
@@ -268,7 +268,8 @@ def test_bench_paper_prints_a_command_line_that_runs_again_as_it_is(tmp_path):
 
     parser = argparse.ArgumentParser()
     paper.add_arguments(parser)
-    args = parser.parse_args(["--quick", "--sections", "latency, memory", "--out", str(tmp_path / "my runs" / "it's 1")])
+    out = str(tmp_path / "my runs" / "it's 1")
+    args = parser.parse_args(["--quick", "--sections", "latency, memory", "--out", out])
     words = shlex.split(paper.command_line(args))
     assert words[:3] == ["specenc", "bench", "paper"]
     assert vars(parser.parse_args(words[3:])) == vars(args)
@@ -291,10 +292,61 @@ def test_bench_model_makes_the_folder_of_its_json_file(tmp_path, monkeypatch, ca
 
 def test_capture_families_score_a_capture_whose_label_names_a_family(tmp_path, tiny_model, caplog):
     """A real capture's whole-file label "FSK" became truth once labels matched regardless of case, and its
-    --capture-families entry was dropped without a word (audit 74): the user's family for it wins, said in a warning."""
+    --capture-families entry was dropped without a word (audit 74): the user's family for it wins, said in a warning;
+    its anomaly truth still gives anomaly F1 (audit 76)."""
     model = load_model(tiny_model)
-    meta = _labelled_recording(tmp_path, [{"core:sample_start": 0, "core:label": "FSK"}])
+    meta = _labelled_recording(tmp_path, [{"core:sample_start": 0, "core:label": "FSK"},
+                                          {"core:sample_start": 0, "core:sample_count": 2048, "core:label": "jamming"}])
     with caplog.at_level("WARNING"):
         out = evaluate.evaluate_recording(model, meta, capture_family="fsk")
-    assert out["capture_family"] == "fsk" and "capture_rows" in out
-    assert "--capture-families names its transmitter (fsk): scored on its bursts, not on its annotations" in caplog.text
+    assert out["capture_family"] == "fsk" and "capture_rows" in out and np.isfinite(out["anomaly_f1"])
+    assert ("--capture-families names its transmitter (fsk): its family is scored on its bursts, not on its "
+            "annotations") in caplog.text
+
+
+def test_only_a_foreign_annotation_with_both_edges_leaves_spectra_out(tmp_path, tiny_model, caplog):
+    """A foreign label with one edge was an emission by its lower edge alone and a note by its upper edge alone; the
+    warning named notes that left nothing out (audit 76). One edge is read as none, with a warning."""
+    model = load_model(tiny_model)
+    meta = _labelled_recording(tmp_path, [
+        {"core:sample_start": 0, "core:sample_count": 40 * 128, "core:label": "fm"},
+        {"core:sample_start": 0, "core:label": "LTE", "core:freq_lower_edge": 914.9e6},
+        {"core:sample_start": 0, "core:label": "Roof antenna"},
+        {"core:sample_start": 20 * 128, "core:sample_count": 40 * 128, "core:label": "WiFi",
+         "core:freq_lower_edge": 914.9e6, "core:freq_upper_edge": 915.1e6}])
+    with caplog.at_level("WARNING"):
+        out = evaluate.evaluate_recording(model, meta)
+    assert "annotation 1 gives one frequency edge" in caplog.text
+    assert out["family_rows"] == 39  # the spectra touching the WiFi emission are left out, no others
+    assert "labelled outside specenc's families ('WiFi')" in caplog.text
+
+
+def test_run_names_an_alerts_file_it_cannot_open_before_it_removes_anything(inputs, tmp_path, capsys):
+    """An --alerts file the sink could not open (a link into a missing folder, a root-owned file) was found after the
+    last run's meta and waterfall were removed, and the error named jsonl_path= (audit 76)."""
+    weights, meta = inputs
+    out, png = tmp_path / "o.sigmf-meta", tmp_path / "w.png"
+    argv = ["run", meta, "--model", weights, "--out", str(out), "--waterfall", str(png)]
+    assert run_cli(argv, capsys)[0] == 0
+    before = out.read_bytes(), png.read_bytes()
+    os.symlink(tmp_path / "gone" / "a.jsonl", tmp_path / "a.jsonl")
+    code, _, err = run_cli(argv + ["--alerts", str(tmp_path / "a.jsonl")], capsys)
+    assert code == 2 and err.startswith(f"specenc run: error: --alerts {tmp_path / 'a.jsonl'} cannot be written")
+    assert (out.read_bytes(), png.read_bytes()) == before
+
+
+def test_a_sink_refused_for_its_zmq_address_or_sigmf_path_leaves_the_users_files(tmp_path):
+    """A typo in the ZMQ port emptied the last run's alerts file before the address was refused; a sink whose SigMF
+    path failed removed a JSONL link to nothing, taken for a file it had made (audit 76)."""
+    from gnuradio.specenc.alert_sink import alert_sink
+
+    alerts = tmp_path / "a.jsonl"
+    alerts.write_text('{"kind": "jamming"}\n')
+    with pytest.raises(ValueError, match="zmq_address"):
+        alert_sink(jsonl_path=str(alerts), stdout=False, zmq_address="tcp://*:99999")
+    assert alerts.read_text() == '{"kind": "jamming"}\n'
+    link = tmp_path / "link.jsonl"
+    os.symlink(tmp_path / "target.jsonl", link)
+    with pytest.raises(ValueError, match="sigmf_path="):
+        alert_sink(jsonl_path=str(link), sigmf_path=str(tmp_path / "missing" / "a.sigmf-meta"), stdout=False)
+    assert os.path.islink(link)

@@ -131,3 +131,16 @@ def test_plots_leave_the_callers_matplotlib_backend_alone(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["synth", "svg", "waterfall", "svg", "report", "svg"]
     assert all((tmp_path / name).read_bytes()[:4] == b"\x89PNG" for name in ("s.png", "w.png", "r.png"))
+
+
+def test_predict_converts_float64_block_by_block_and_refuses_values_float32_cannot_hold(model, spectra):
+    """A float64 batch was converted to float32 whole before the blocks (audit 76); a value past float32's range,
+    finite in float64, would reach the model as inf."""
+    x = spectra[:6].astype(np.float64)
+    want = model.predict(spectra[:6])
+    got = model.predict(x)
+    assert got.labels == want.labels
+    np.testing.assert_allclose(got.anomaly_score, want.anomaly_score, atol=1e-6)
+    x[4, 7] = 1e300
+    with pytest.raises(ValueError, match=r"row\(s\) \[4\] contain NaN or inf"):
+        model.predict(x)

@@ -312,3 +312,11 @@ def test_upper_case_sigmf_names_are_refused_not_read_as_raw(tmp_path):
     with pytest.raises(ValueError, match="SigMF names its files in lower case"):
         sigmf_io.open_recording(upper, rate=1e6, fmt="cu8")
     assert sigmf_io.open_recording(tmp_path / "r.sigmf-data", rate=1e6, fmt="cf32").num_samples == 64  # meta gone
+
+
+def test_an_upper_case_archive_name_is_refused_as_an_archive(tmp_path):
+    """R.SIGMF (a tar) was read as raw IQ, its headers and JSON analysed as samples (audit 76)."""
+    archive = tmp_path / "R.SIGMF"
+    archive.write_bytes(bytes(1024))
+    with pytest.raises(ValueError, match="is a SigMF archive; extract it"):
+        sigmf_io.open_recording(archive, rate=1e6, fmt="cu8")

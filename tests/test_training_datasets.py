@@ -118,7 +118,8 @@ def test_other_tools_labels_name_families_and_anomalies_regardless_of_case(tmp_p
     """"FM" and "Jamming" are truth as "fm" and "jamming" are (audit 72: other tools' labels were dropped unsaid, and a
     kind-named anomaly counted only in the demo's summary)."""
     assert truth.family({"core:label": " FM "}) == "fm" and truth.anomaly_kind({"core:label": "Jamming"}) == "jamming"
-    assert truth.anomaly_kind({"core:label": "anomaly"}) == "unknown" and truth.family({"core:label": "anomaly"}) is None
+    assert truth.anomaly_kind({"core:label": "anomaly"}) == "unknown"
+    assert truth.family({"core:label": "anomaly"}) is None
     assert truth.is_foreign({"core:label": "LTE"}) and not truth.is_foreign({"core:comment": "no label"})
     assert not truth.is_truth({"core:label": "jamming", "specenc:score": 0.9})  # the alert sink's output
     meta = _foreign_recording(tmp_path, [
@@ -183,9 +184,11 @@ def test_edges_the_wrong_way_round_are_read_the_right_way_with_a_warning(tmp_pat
     refusing the file stopped run and the source block, which never read edges (audit 74)."""
     meta = _foreign_recording(tmp_path, [
         {"core:sample_start": 0, "core:label": "fm", "core:freq_lower_edge": 915.1e6, "core:freq_upper_edge": 914.9e6},
-        {"core:sample_start": 0, "core:label": "tone", "core:freq_lower_edge": 915e6, "core:freq_upper_edge": 915.001e6}])
+        {"core:sample_start": 0, "core:label": "tone", "core:freq_lower_edge": 915e6,
+         "core:freq_upper_edge": 915.001e6}])
     with caplog.at_level("WARNING"):
         rec, _, _, found = datasets.recording_spectra(meta, 1024)
     assert "annotation 0: core:freq_lower_edge=915100000.0 lies above core:freq_upper_edge=914900000.0" in caplog.text
-    assert (rec.annotations[0]["core:freq_lower_edge"], rec.annotations[0]["core:freq_upper_edge"]) == (914.9e6, 915.1e6)
+    fm = rec.annotations[0]
+    assert (fm["core:freq_lower_edge"], fm["core:freq_upper_edge"]) == (914.9e6, 915.1e6)
     assert (found["family"] == labels.FAMILY_INDEX["fm"]).all()

@@ -60,12 +60,13 @@ def check_output_paths(jsonl_path, sigmf_path, jsonl_name="jsonl_path"):
     is emptied when the block is made: a SigMF or raw capture's samples gone), or a SigMF path at the meta of a
     recording whose samples are there (rewritten metadata-only: its captures and annotations gone). jsonl_name: the
     JSONL path's name in the message (specenc run checks its --alerts before it touches any output)."""
+    named = f"{jsonl_name} {jsonl_path}" if jsonl_name.startswith("--") else f"{jsonl_name}={jsonl_path!r}"
     if jsonl_path and jsonl_path.lower().endswith((".sigmf-data", ".sigmf-meta", ".sigmf")):
-        raise ValueError(f"{jsonl_name}={jsonl_path!r} is a SigMF file's name, and the alerts file is emptied when the "
-                         "block is made: give a .jsonl path")
+        raise ValueError(f"{named} is a SigMF file's name, and the alerts file is emptied at the start: give a .jsonl "
+                         "path")
     if jsonl_path and os.path.isfile(jsonl_path) and not _holds_json_lines(jsonl_path):
-        raise ValueError(f"{jsonl_name}={jsonl_path!r} exists and holds no JSON lines (a recording?); it would be "
-                         "emptied when the block is made: give a new path")
+        raise ValueError(f"{named} exists and holds no JSON lines (a recording?); it would be emptied at the start: "
+                         "give a new path")
     samples = sigmf_path and sigmf_io.described_samples(sigmf_path)
     if samples and os.path.isfile(samples):
         raise ValueError(f"sigmf_path={sigmf_path!r} is the meta of a recording ({samples}): the alert sink would "
@@ -79,7 +80,12 @@ def _writable(name, path):
         yield
     except OSError as exc:
         folder = os.path.dirname(os.path.abspath(path))
-        where = "it is a folder" if os.path.isdir(path) else f"its folder {folder} does not exist or cannot be written"
+        if os.path.isdir(path):
+            where = "it is a folder"
+        elif os.path.lexists(path):
+            where = "the file, or the file its link names, cannot be written"
+        else:
+            where = f"its folder {folder} does not exist or cannot be written"
         raise ValueError(f"{name}={path!r} cannot be written: {exc.strerror or exc} ({where})") from None
 
 
@@ -170,6 +176,50 @@ def write_json_atomic(path, document):
         raise
 
 
+def _open_outputs(jsonl_path, sigmf_path):
+    """The JSONL file ('' = None), open and emptied, once the SigMF file is replaced with an empty one. Both are made
+    now, which finds a path that cannot be written now rather than at the first alert, and a run without alerts
+    leaves none of the last run's. Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts
+    again with whole lines (written at the old offset, the next line followed a run of NUL bytes)."""
+    made = jsonl_path and not os.path.lexists(jsonl_path)  # a link to nothing is the user's
+    with _writable("jsonl_path", jsonl_path):
+        jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None
+    try:
+        with _writable("sigmf_path", sigmf_path):
+            if sigmf_path:
+                write_json_atomic(sigmf_path, annotations_meta([], 0))
+    except ValueError:  # a sink not made leaves no file behind
+        if jsonl is not None:
+            jsonl.close()
+        if made:
+            os.remove(jsonl_path)
+        raise
+    if jsonl is not None and os.path.isfile(jsonl_path):  # a pipe or /dev/stdout cannot be truncated
+        jsonl.truncate(0)
+    return jsonl
+
+
+def _bound_socket(zmq_address):
+    """A ZMQ XPUB socket bound to `zmq_address` (XPUB sends like PUB and also lets wait_for_subscriber() see
+    subscriptions arrive); ValueError naming the address when it cannot be bound."""
+    import zmq
+
+    _check_tcp_port(zmq_address)
+    socket = zmq.Context.instance().socket(zmq.XPUB)
+    socket.setsockopt(zmq.LINGER, 1000)
+    if zmq_address.startswith("tcp://["):  # an IPv6 literal; an interface name stays IPv4 (its IPv6 address
+        socket.setsockopt(zmq.IPV6, 1)  # alone with the option), as IPv4 subscribers expect
+    for wait in [0.05] * 20 + [None]:  # a closed sink's address is freed on ZMQ's thread, a moment later
+        try:
+            socket.bind(zmq_address)
+            return socket
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EADDRINUSE or wait is None:
+                socket.close()
+                raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc}") from exc
+            time.sleep(wait)
+
+
 class alert_sink(gr.basic_block):
     """Write each message on port `alerts` to the chosen outputs. The block runs until every spectrum_encoder and
     anomaly_detector connected to it is done (GNU Radio alone would end it with the first, losing the last alerts).
@@ -200,25 +250,14 @@ class alert_sink(gr.basic_block):
         if sigmf_path and jsonl_path and os.path.realpath(jsonl_path) == os.path.realpath(sigmf_path):
             raise ValueError(f"jsonl_path and sigmf_path are the same file ({sigmf_path}); give two")
         check_output_paths(jsonl_path, sigmf_path)
-        # Both files are made now, which finds a path that cannot be written now rather than at the first alert, and
-        # the SigMF one is replaced, as the JSONL file is emptied: a run without alerts must not leave the last run's.
-        # Emptied once, then appended to: rotated by logrotate's copytruncate, the file starts again with whole lines
-        # (written at the old offset, the next line followed a run of NUL bytes)
-        made = jsonl_path and not os.path.exists(jsonl_path)
-        with _writable("jsonl_path", jsonl_path):
-            self._jsonl = open(jsonl_path, "a", buffering=1) if jsonl_path else None
-        if sigmf_path:
-            try:
-                with _writable("sigmf_path", sigmf_path):
-                    write_json_atomic(sigmf_path, annotations_meta([], 0))
-            except ValueError:  # a block not made leaves no file behind
-                if self._jsonl is not None:
-                    self._jsonl.close()
-                if made:
-                    os.remove(jsonl_path)
-                raise
-        if self._jsonl is not None and os.path.isfile(jsonl_path):  # a pipe or /dev/stdout cannot be truncated
-            self._jsonl.truncate(0)
+        # The ZMQ address first: a sink refused for it (a typo in the port) leaves the last run's files be.
+        self._socket = _bound_socket(zmq_address) if zmq_address else None
+        try:
+            self._jsonl = _open_outputs(jsonl_path, sigmf_path)
+        except ValueError:
+            if self._socket is not None:
+                self._socket.close()
+            raise
         self._annotations = []
         self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} where the messages' centre changed
         self._last_freq = None
@@ -228,25 +267,6 @@ class alert_sink(gr.basic_block):
         self._timer = None
         self._writing = False  # a rewrite is writing its snapshot (outside the lock)
         self._rewritten_at, self._rewrite_cost = -math.inf, 0.0
-        self._socket = None
-        if zmq_address:
-            import zmq
-
-            _check_tcp_port(zmq_address)
-            # XPUB sends like PUB and also lets wait_for_subscriber() see subscriptions arrive.
-            self._socket = zmq.Context.instance().socket(zmq.XPUB)
-            self._socket.setsockopt(zmq.LINGER, 1000)
-            if zmq_address.startswith("tcp://["):  # an IPv6 literal; an interface name stays IPv4 (its IPv6 address
-                self._socket.setsockopt(zmq.IPV6, 1)  # alone with the option), as IPv4 subscribers expect
-            for wait in [0.05] * 20 + [None]:  # a closed sink's address is freed on ZMQ's thread, a moment later
-                try:
-                    self._socket.bind(zmq_address)
-                    break
-                except zmq.ZMQError as exc:
-                    if exc.errno != zmq.EADDRINUSE or wait is None:
-                        self._socket.close()
-                        raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc}") from exc
-                    time.sleep(wait)
         self.count = 0
 
     def wait_for_subscriber(self, timeout_ms=5000):

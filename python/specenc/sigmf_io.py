@@ -96,7 +96,8 @@ def _from_offset(meta_path, what, items, offset):
 
 def _check_annotation_fields(meta_path, annotations):
     """ValueError naming the annotation unless its core:sample_count is a count and its frequency edges are numbers
-    (other writers' files get these wrong; a string count failed deep in the flowgraph)."""
+    (other writers' files get these wrong; a string count failed deep in the flowgraph); a warning for one edge alone
+    (SigMF wants both) and for edges the wrong way round (_normalised swaps them)."""
     for i, ann in enumerate(annotations):
         count = ann.get("core:sample_count", 0)
         # 1000.0 is a count too (JSON Schema's integer; writers with float arithmetic give it)
@@ -106,6 +107,9 @@ def _check_annotation_fields(meta_path, annotations):
             edge = ann.get(key, 0.0)
             if isinstance(edge, bool) or not isinstance(edge, (int, float)) or not math.isfinite(edge):
                 raise ValueError(f"{meta_path}: annotation {i}: {key}={edge!r} is not a frequency in Hz")
+        if ("core:freq_lower_edge" in ann) != ("core:freq_upper_edge" in ann):
+            log.warning("%s: annotation %d gives one frequency edge: it is read as placed nowhere in frequency",
+                        meta_path, i)
         if ann.get("core:freq_lower_edge", -math.inf) > ann.get("core:freq_upper_edge", math.inf):
             log.warning("%s: annotation %d: core:freq_lower_edge=%r lies above core:freq_upper_edge=%r; read the other "
                         "way round", meta_path, i, ann["core:freq_lower_edge"], ann["core:freq_upper_edge"])
@@ -317,7 +321,7 @@ def open_recording(path, rate=None, freq=None, fmt=None):
     path = os.fspath(path)
     if not path:
         raise ValueError("no input file given: name a .sigmf-meta or raw IQ recording")
-    if path.endswith(ARCHIVE_EXT):  # a tar: read as raw IQ it would be its headers and JSON
+    if path.lower().endswith(ARCHIVE_EXT):  # a tar: read as raw IQ it would be its headers and JSON
         raise ValueError(f"{path} is a SigMF archive; extract it (tar xf) and give its .sigmf-meta")
     if is_sigmf(path):
         if fmt:

@@ -2,8 +2,9 @@
 
 `specenc synth` labels each emitter with its family and each ghost `anomaly` with `specenc:kind`; other tools'
 annotations count where their core:label names a family or an anomaly kind (case ignored: "FM", "Jamming").
-Any other label ("LTE", "WiFi", a whole-capture description) is an emission of a family unknown here. The
-model's own output (`specenc run`, the alert sink: annotations with a score or confidence) is never truth.
+Any other label is foreign: with frequency edges an emission of a family unknown here ("LTE", "WiFi"), without
+them a note (a whole-capture description). The model's own output (`specenc run`, the alert sink: annotations with
+a score or confidence) is never truth.
 """
 
 from collections import Counter
@@ -44,6 +45,11 @@ def is_truth(ann):
 def is_foreign(ann):
     """An annotation another tool labelled outside this vocabulary (the model's output and unlabelled notes aside)."""
     return bool(_label(ann)) and not is_model_output(ann) and not is_truth(ann)
+
+
+def is_foreign_emission(ann):
+    """A foreign annotation placed in frequency (both edges): an emission whose family is unknown here."""
+    return is_foreign(ann) and "core:freq_lower_edge" in ann and "core:freq_upper_edge" in ann
 
 
 def foreign_labels(annotations, most=5):

@@ -153,13 +153,21 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         raise UsageError(f"--out {out} {what} {samples}: it would describe samples that are not the input's; choose "
                          "another file")
     # Refused inputs leave the last run's outputs be: a recording too short, an --alerts file the sink would refuse
+    # or cannot open
     total = flowgraph.count_spectra(rec, model.nfft, 0.5, average)
     check_output_paths(alerts_path, "", jsonl_name="--alerts")
     for path in (out, alerts_path, waterfall_path):
         if path:
             make_parent(path)
-    for path in (out_meta, waterfall_path):  # gone now, as the alerts file is emptied now: a run killed part way
-        if path and os.path.isfile(path):  # left the last run's beside this one's alerts
+    if alerts_path:
+        try:
+            open(alerts_path, "a").close()
+        except OSError as exc:
+            raise UsageError(f"--alerts {alerts_path} cannot be written: {exc.strerror or exc}") from None
+    # The last run's meta and waterfall go now, as the alerts file is emptied now: a run killed part way left them
+    # beside this one's alerts.
+    for path in (out_meta, waterfall_path):
+        if path and os.path.isfile(path):
             os.remove(path)
     from ..training.calibrate import model_integrate
 

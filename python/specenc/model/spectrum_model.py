@@ -286,7 +286,7 @@ class SpectrumModel:
         if dtype.kind not in "iuf":  # complex IQ lost its imaginary part and scored 'jamming' everywhere (audit 71)
             raise ValueError(f"spectra of dtype {dtype} are no power spectra: the model takes dB spectra (B, nfft); IQ "
                              "samples go through dsp.power_spectrum(iq, nfft) first")
-        x = np.asarray(spectra, dtype=np.float32)
+        x = np.asarray(spectra)  # float32 block by block in predict: a float64 batch was converted whole
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != self.nfft:
@@ -294,6 +294,9 @@ class SpectrumModel:
         if not len(x):
             raise ValueError("no spectra to predict (an empty batch)")
         finite = np.isfinite(x).all(axis=1)
+        if x.dtype.itemsize > 4:  # past float32's range a value is inf to the model
+            top = np.finfo(np.float32).max
+            finite &= (x.max(axis=1) <= top) & (x.min(axis=1) >= -top)
         if not finite.all():
             bad = np.flatnonzero(~finite)
             raise ValueError(f"spectra row(s) {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} contain NaN or inf; "
@@ -359,8 +362,8 @@ class SpectrumModel:
         x = self._check_spectra(spectra)
         band = bands_for(rx_freq, len(x))
         # MAX_BATCH rows at a time, decoding too: the decoding's arrays of a whole batch took ~70 kB per row.
-        # A copy of each block: rows stay the caller's, and a read-only input made torch warn.
-        return Prediction.concat([self._predict_rows(np.array(x[i:i + MAX_BATCH]), band[i:i + MAX_BATCH])
+        # A float32 copy of each block: rows stay the caller's, and a read-only input made torch warn.
+        return Prediction.concat([self._predict_rows(np.array(x[i:i + MAX_BATCH], np.float32), band[i:i + MAX_BATCH])
                                   for i in range(0, len(x), MAX_BATCH)])
 
     def _predict_rows(self, x, band):

@@ -81,7 +81,7 @@ def _annotation_truth(annotations, starts, span, sample_rate):
         name = truth.family(a)
         if truth.anomaly_kind(a) is not None:
             anomaly |= hit
-        elif truth.is_foreign(a) and "core:freq_lower_edge" in a:  # an emission; a note without edges is a note
+        elif truth.is_foreign_emission(a):
             unknown |= hit
         elif name is not None:
             has_families = True

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import bands, dsp, labels, sigmf_io
-from ..truth import anomaly_kind, foreign_labels, is_foreign
+from ..truth import anomaly_kind, foreign_labels, is_foreign, is_foreign_emission
 from . import baselines, calibrate, datasets, metrics
 
 log = logging.getLogger(__name__)
@@ -324,9 +324,10 @@ def site_calibrated_block(model, twins, anomaly, scores, average, max_spectra=MA
 def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SPECTRA, capture_family=None,
                        twin_dir=None):
     """Alert rate and predicted families on one SigMF recording (None, with a warning, when it has no finite
-    spectrum); family accuracy on its bursts when `capture_family` (the transmitter's family) is given, else truth
-    metrics when it has truth annotations. With twin_dir, a generated recording with ghosts is also scored at a
-    threshold calibrated on ghost-free twins of its site (not one too short for a mean of SITE_INTEGRATE scores)."""
+    spectrum); family accuracy on its bursts when `capture_family` (the transmitter's family) is given, else from its
+    truth annotations, and anomaly F1 when those mark anomalies. With twin_dir, a generated recording with ghosts is
+    also scored at a threshold calibrated on ghost-free twins of its site (not one too short for a mean of
+    SITE_INTEGRATE scores)."""
     rec, spectra, freq, truth = datasets.recording_spectra(meta_path, model.nfft, average=average,
                                                            max_spectra=max_spectra)
     if not len(spectra):  # one bad file among several: the report is still written, without it
@@ -355,32 +356,31 @@ def evaluate_recording(model, meta_path, average=1, max_spectra=MAX_RECORDING_SP
                     "read as truth: %s, %s and 'anomaly' (case ignored)", name, foreign_labels(
                         rec.annotations), ", ".join(labels.FAMILIES), ", ".join(labels.ANOMALY_KINDS))
     if capture_family is not None:  # the user's word for its transmitter, over labels that may name a family too
-        if truth is not None:
-            log.warning("%s: --capture-families names its transmitter (%s): scored on its bursts, not on its "
-                        "annotations", name, capture_family)
+        if truth is not None and truth["family"] is not None:
+            log.warning("%s: --capture-families names its transmitter (%s): its family is scored on its bursts, not "
+                        "on its annotations", name, capture_family)
         out.update(capture_family_block(capture_family, p["label_index"], spectra))
-    elif truth is not None:
-        if truth["family"] is not None:
-            known = truth["family"] >= 0
-            out["family_accuracy"] = metrics.accuracy(truth["family"][known], p["label_index"][known])
-            if not known.all():
-                out["family_rows"] = int(known.sum())
-                log.warning("%s: %d of its %d spectra hold emissions labelled outside specenc's families (%s), whose "
-                            "strength is not annotated; left out of family accuracy", name, (~known).sum(),
-                            len(known), foreign_labels(rec.annotations))
-        if truth["anomaly"].any():
-            out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], decided, model.threshold)["f1"]
-            twins = []
-            if twin_dir and len(spectra) < calibrate.SITE_INTEGRATE:
-                log.warning("%s: its %d spectra are too few for a mean of %d scores; no site-calibrated figure",
-                            rec.meta_path, len(spectra), calibrate.SITE_INTEGRATE)
-            elif twin_dir:
-                # The stretch scored: up to the end of the last spectrum read (max_spectra of them at most).
-                scored = min(rec.num_samples, dsp.samples_read(max_spectra, model.nfft, 0.5, average))
-                twins = site_twins(rec, twin_dir, scored)
-            if twins:
-                out["site_calibrated"] = site_calibrated_block(model, twins, truth["anomaly"], p["anomaly_score"],
-                                                               average, max_spectra)
+    elif truth is not None and truth["family"] is not None:
+        known = truth["family"] >= 0
+        out["family_accuracy"] = metrics.accuracy(truth["family"][known], p["label_index"][known])
+        if not known.all():
+            out["family_rows"] = int(known.sum())
+            log.warning("%s: %d of its %d spectra hold emissions labelled outside specenc's families (%s), whose "
+                        "strength is not annotated; left out of family accuracy", name, (~known).sum(), len(known),
+                        foreign_labels(filter(is_foreign_emission, rec.annotations)))
+    if truth is not None and truth["anomaly"].any():
+        out["anomaly_f1"] = metrics.f1_at(truth["anomaly"], decided, model.threshold)["f1"]
+        twins = []
+        if twin_dir and len(spectra) < calibrate.SITE_INTEGRATE:
+            log.warning("%s: its %d spectra are too few for a mean of %d scores; no site-calibrated figure",
+                        rec.meta_path, len(spectra), calibrate.SITE_INTEGRATE)
+        elif twin_dir:
+            # The stretch scored: up to the end of the last spectrum read (max_spectra of them at most).
+            scored = min(rec.num_samples, dsp.samples_read(max_spectra, model.nfft, 0.5, average))
+            twins = site_twins(rec, twin_dir, scored)
+        if twins:
+            out["site_calibrated"] = site_calibrated_block(model, twins, truth["anomaly"], p["anomaly_score"],
+                                                           average, max_spectra)
     return out
 
 
