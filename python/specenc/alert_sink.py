@@ -10,6 +10,8 @@ process killed in between leaves the SigMF file that far behind the JSONL.
 """
 
 import contextlib
+import functools
+import gc
 import json
 import math
 import os
@@ -21,6 +23,7 @@ import pmt
 from gnuradio import gr
 
 from . import message_senders, sigmf_io
+from .folders import write_text_atomic
 from . import spectrum_tags as tags
 
 SIGMF_VERSION = "1.0.0"
@@ -163,17 +166,7 @@ def annotations_meta(annotations, sample_rate, tunings=None):
 
 
 def write_json_atomic(path, document):
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(document, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        if os.path.isfile(tmp):
-            os.remove(tmp)
-        raise
+    write_text_atomic(path, json.dumps(document, indent=2))
 
 
 def _open_outputs(jsonl_path, sigmf_path):
@@ -216,8 +209,15 @@ def _bound_socket(zmq_address):
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EADDRINUSE or wait is None:
                 socket.close()
-                raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc}") from exc
+                raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc} (a sink of this process that "
+                                 "holds it is freed by its close())") from exc
+            gc.collect()  # a sink deleted with its flowgraph holds the address until the collector frees it
             time.sleep(wait)
+
+
+def _print(text):
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 class alert_sink(gr.basic_block):
@@ -306,18 +306,26 @@ class alert_sink(gr.basic_block):
             annotation = to_annotation(alert)
             _check_tuning(alert)
         self.count += 1
-        if self._jsonl is not None:
-            self._jsonl.write(line + "\n")
-            self._jsonl.flush()
-        if self.stdout:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-        if self._socket is not None:
-            self._socket.send_string(line)
-        if annotation is not None:
-            self._annotate(alert, annotation)
-        elif self.sigmf_path:  # a SigMF annotation must say where it starts
+        if annotation is None and self.sigmf_path:  # a SigMF annotation must say where it starts
             self.logger.warn(f"a message without sample_start is left out of {self.sigmf_path}: {line[:100]}")
+        # Each output on its own: one that fails (a full disk, stdout's reader gone) kept the message from the
+        # outputs after it, and its failure from the log when that went to the same stdout (audit 79).
+        for output, write in ((self.jsonl_path, self._jsonl and functools.partial(self._append, line)),
+                              ("stdout", self.stdout and functools.partial(_print, text)),
+                              ("ZMQ", self._socket and functools.partial(self._socket.send_string, line)),
+                              (self.sigmf_path, annotation and functools.partial(self._annotate, alert, annotation))):
+            if not write:
+                continue
+            try:
+                write()
+            except Exception as exc:  # noqa: BLE001 - reported, and the other outputs still get the message
+                self.logger.error(f"message not written to {output} ({type(exc).__name__}: {exc})")
+                if output == "stdout" and isinstance(exc, BrokenPipeError):
+                    self.stdout = False  # its reader is gone (`| head`): one error, not one per alert
+
+    def _append(self, line):
+        self._jsonl.write(line + "\n")
+        self._jsonl.flush()
 
     def _annotate(self, alert, annotation):
         with self._lock:
@@ -391,8 +399,6 @@ class alert_sink(gr.basic_block):
 
     def stop(self):
         """Write what the SigMF file lacks; the outputs stay open for a restart (close() releases them)."""
-        if self._jsonl is not None:
-            self._jsonl.flush()
         self._rewrite_pending()
         return True
 

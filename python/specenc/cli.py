@@ -8,6 +8,7 @@ as one line, with exit status 2; anything else is a bug and keeps its traceback.
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -47,6 +48,7 @@ def build_parser(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    _standard_streams()
     args = build_parser(argv).parse_args(argv)
     # SIGTERM (kill, timeout, a service stopped) ends a command as Ctrl-C does: its cleanup runs (training's worker
     # processes were left running) and a headless flowgraph writes what it has done. Only the main thread can set it,
@@ -56,7 +58,12 @@ def main(argv=None):
     if handle:
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        return _load(args.command).main(args) or 0
+        code = _load(args.command).main(args) or 0
+        sys.stdout.flush()  # here, where a full disk is one line (at exit it was "Exception ignored" and status 120)
+        return code
+    except BrokenPipeError:  # stdout's reader is gone (`specenc run ... | head -1`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (UsageError, ValueError, OSError) as exc:  # OSError: a missing file, a folder given for a file, ...
         print(f"specenc {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -68,6 +75,17 @@ def main(argv=None):
     finally:
         if handle:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _standard_streams():
+    """Before any command: a stdout or stderr the shell closed (`2>&-`) is /dev/null, as tqdm and GNU Radio write
+    there (every command ended silently with status 1) and a file opened later would take its number; GNU Radio's
+    log goes to stderr unless configured otherwise (Debian's config sends it to stdout, amid alerts and summaries)."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+            setattr(sys, name, open(fd, "w", closefd=False))
+    os.environ.setdefault("GR_CONF_LOG_LOG_FILE", "stderr")
 
 
 def _terminate(signum, _frame):

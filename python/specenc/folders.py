@@ -1,5 +1,7 @@
-"""Output folders made before the work that fills them, with an error that names what stands in the way."""
+"""Output folders made before the work that fills them, with an error that names what stands in the way, and output
+files written whole or not at all."""
 
+import itertools
 import os
 import tempfile
 
@@ -48,3 +50,24 @@ def image_path(path, flag):
     if ext not in Figure().canvas.get_supported_filetypes():
         raise ValueError(f"{flag} {path}: matplotlib cannot write .{ext} images; give a .png file")
     return path
+
+
+_TEMPORARY = itertools.count()
+
+
+def write_text_atomic(path, text):
+    """Write `path` whole or not at all: a temporary file beside it, of a name of its own (two processes writing one
+    output mixed their texts in a shared `path.tmp`, and a name near the 255-byte limit had no room for `.tmp`), is
+    synced and then replaces `path`, so readers never see it half-written."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    tmp = os.path.join(folder, f".{name[:64]}.{os.getpid()}-{next(_TEMPORARY)}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.isfile(tmp):
+            os.remove(tmp)
+        raise

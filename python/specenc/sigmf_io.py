@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .folders import make_parent
+from .folders import make_parent, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -530,12 +530,8 @@ def _declare_extensions(meta):
 
 def _write_meta(meta_path, meta):
     _declare_extensions(meta)
-    tmp = meta_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        # NaN is not JSON: an error here rather than a file SigMF readers reject
-        json.dump(meta, f, indent=2, default=_json_default, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, meta_path)  # readers never see a half-written meta
+    # NaN is not JSON: an error here rather than a file SigMF readers reject
+    write_text_atomic(meta_path, json.dumps(meta, indent=2, default=_json_default, allow_nan=False) + "\n")
 
 
 def write_recording(meta_path, iq, sample_rate, center_freq, datatype="cf32_le", annotations=(),

@@ -6,6 +6,7 @@ inflated). Here the signal stops the flowgraph cleanly, the caller writes what w
 """
 
 import contextlib
+import os
 import signal
 import threading
 
@@ -46,9 +47,23 @@ def stop_on_signals(tb):
             signal.signal(s, handler)
 
 
+def check_gnuradio_home():
+    """ValueError unless GNU Radio can make $HOME/.gnuradio, as it does when a flowgraph starts: a service account's
+    HOME=/nonexistent ended `specenc run` in a 20-line traceback, after its outputs were replaced (audit 79)."""
+    home = os.environ.get("HOME")
+    if not home:  # GNU Radio then works in /tmp/.gnuradio
+        return
+    try:
+        os.makedirs(os.path.join(home, ".gnuradio"), exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"GNU Radio needs to make {os.path.join(home, '.gnuradio')} ({exc.strerror or exc}): set HOME "
+                         "to a folder you can write") from None
+
+
 def run_to_end(tb, done_count=None, total=0, progress=None):
     """Run the flowgraph until it ends or a signal stops it, updating a tqdm-like `progress` from done_count() (up to
     `total`) meanwhile; returns the stopping signal's number, or 0."""
+    check_gnuradio_home()
     with stop_on_signals(tb) as signals:
         tb.start()
         waiter = threading.Thread(target=tb.wait, daemon=True)

@@ -152,9 +152,10 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
         what = "is the meta of the recording of" if os.path.exists(out_meta) else "would pair with the samples"
         raise UsageError(f"--out {out} {what} {samples}: it would describe samples that are not the input's; choose "
                          "another file")
-    # Refused inputs leave the last run's outputs be: a recording too short, an --alerts file the sink would refuse
-    # or cannot open
+    # Refused inputs leave the last run's outputs be: a recording too short, a HOME where GNU Radio cannot work, an
+    # --alerts file the sink would refuse or cannot open
     total = flowgraph.count_spectra(rec, model.nfft, 0.5, average)
+    interrupts.check_gnuradio_home()
     check_output_paths(alerts_path, "", jsonl_name="--alerts")
     for path in (out, alerts_path, waterfall_path):
         if path:

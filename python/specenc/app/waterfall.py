@@ -115,7 +115,8 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
                (("white", "-"), ("orange", "--"), ("red", "-"))]
     ax.legend(handles, ["detection", "truth anomaly", "alert"], loc="lower right", fontsize=8,
               facecolor="#333333", labelcolor="white")
-    ax.set_title(title or "gr-specenc waterfall", parse_math=False)  # a file name may hold $
+    # A file name may hold $ (mathtext) or bytes that are no UTF-8 (matplotlib raised on their surrogates)
+    ax.set_title((title or "gr-specenc waterfall").encode("utf-8", "replace").decode(), parse_math=False)
     fig.tight_layout()
     fig.savefig(path)
     return path

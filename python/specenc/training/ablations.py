@@ -131,7 +131,7 @@ def markdown(rows, runs, steps, n_test, n_clean, command):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])  # python -OO drops docstrings
     ap.add_argument("--base", default="configs/ablation_base.json")
     ap.add_argument("--steps", type=int, default=300, help="training steps per cell")
     ap.add_argument("--cells", nargs="*", default=None, choices=list(CELLS), help="subset of cells (default: all)")
