@@ -117,7 +117,7 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     for over, message in [({"lr": float("inf")}, "lr=inf must be a finite number"),
                           ({"model": {"mlp_ratio": float("inf")}}, "mlp_ratio=inf must be a finite number"),
                           ({"model": {"n_layers": True}}, "n_layers=True must be an integer"),
-                          ({"model": {"n_families": 4}}, "model n_families=4 must be 9, the size of the generator's"),
+                          ({"model": {"n_families": 4}}, "n_families=4 must be 9, the size of the label set"),
                           ({"lr": 10**400}, "must be a finite number"),
                           ({"band_weights": {"ism": 1e308, "gnss": 1e308}}, "must map band names to numbers"),
                           ({"model": {"n_heads": 3}}, "d_model=64 must be a multiple of n_heads=3"),

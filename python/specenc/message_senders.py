@@ -50,7 +50,12 @@ def connections_to(block, since=-1):
     before the mark `since` (the sink's start)."""
     alias = pmt.intern(block.alias())
     count = 0
-    for sender in list(_SENDERS):
+    # A snapshot of the weak references, taken at once: another thread may make a sender meanwhile, and the WeakSet's
+    # own iterator raised "set changed size during iteration" in the sink's thread, which ended it (audit 77).
+    for ref in list(_SENDERS.data):
+        sender = ref()
+        if sender is None:
+            continue
         if _STOPPED.get(sender, since) < since:
             continue
         for port in pmt.to_python(sender.message_ports_out()) or ():

@@ -8,7 +8,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .. import bands, labels
+from .. import bands, dsp, labels
 
 NORMS = ("rmsnorm", "layernorm")
 FAMILY_POOLS = ("mean", "attention")
@@ -95,7 +95,15 @@ class ModelConfig:
         need(self.rope in ROPES, f"rope={self.rope!r} must be one of {ROPES}")
         need(self.dropout_mode in DROPOUT_MODES, f"dropout_mode={self.dropout_mode!r} must be one of {DROPOUT_MODES}")
         need(0.0 <= self.drop_ratio < 1.0, f"drop_ratio={self.drop_ratio!r} must be in [0, 1)")
-        need(self.mlp_ratio > 0, f"mlp_ratio={self.mlp_ratio!r} must be > 0")
+        need(int(self.d_model * self.mlp_ratio) >= 1,
+             f"mlp_ratio={self.mlp_ratio!r} with d_model={self.d_model} gives an MLP {int(self.d_model * self.mlp_ratio)} "
+             "wide; it must be at least 1")
+        # Fewer failed in the loss, more named spectra "family39", fewer bands indexed past the embedding (audit 78).
+        for name, size in (("n_families", len(labels.FAMILIES)), ("n_kinds", len(labels.ANOMALY_KINDS)),
+                           ("n_bands", len(bands.BANDS))):
+            need(getattr(self, name) == size, f"{name}={getattr(self, name)} must be {size}, the size of the label set")
+        need(self.nfft & (self.nfft - 1) == 0 and dsp.MIN_NFFT <= self.nfft <= dsp.MAX_NFFT,
+             f"nfft={self.nfft} must be a power of two in {dsp.MIN_NFFT}..{dsp.MAX_NFFT} (the psd block's spectra)")
         need(self.rope_theta > 1.0, f"rope_theta={self.rope_theta!r} must be > 1")
         need(self.norm_scale_db > 0, f"norm_scale_db={self.norm_scale_db!r} must be > 0")
         from .attention import available_backends

@@ -229,9 +229,12 @@ def load_onnx_model(path=None, backend=None, device="cpu", threads=None):
         except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends: not an ONNX file
             raise ValueError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     else:
-        from .spectrum_model import load_model
+        from .checkpoint import read_info
+        from .spectrum_model import DEFAULT_WEIGHTS, load_model
 
-        source = onnx_bytes(load_model(path, backend=backend, device="cpu"))
+        # A flash model loads on CUDA alone; its export is SDPA's maths either way (EXPORT_AS_SDPA)
+        built = read_info(path or DEFAULT_WEIGHTS)["config"].backend
+        source = onnx_bytes(load_model(path, backend=backend or ("sdpa" if built == "flash" else None), device="cpu"))
         proto = onnx.load_from_string(source)
     meta = {e.key: e.value for e in proto.metadata_props}
     if META_KEY not in meta:

@@ -40,6 +40,8 @@ def add_arguments(parser):
     parser.add_argument("--model", default=None,
                         help="model .safetensors, or the exported .onnx you deploy (an int8 one scores a little "
                              "differently from its fp32 source) (default: the shipped model)")
+    parser.add_argument("--backend", default="", help="attention backend (default: the model's; a model trained "
+                                                      "with flash runs here as sdpa, which the calibrated copy records)")
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
                         help="target false alarms per spectrum, held with 95 %% confidence (default 1e-3; "
                              "at 1e-3 that takes >= 2996 clean spectra; fewer give their maximum score)")
@@ -133,7 +135,7 @@ def main(args):
             continue
         recs[key], names[key] = rec, path
     recs = list(recs.values())
-    model = model_lib.load_model(args.model)
+    model = model_lib.load_model(args.model, backend=args.backend)
     modelio.check_out_path(model, args.out)
     make_parent(args.out)  # before the scoring, which takes minutes on long recordings
     tau, summary = recalibrate(model, recs, args.far, args.average, args.max_spectra, args.integrate)

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 def add_arguments(parser):
     parser.add_argument("--model", default=None,
                         help="model .safetensors or exported .onnx (default: the shipped model)")
+    parser.add_argument("--backend", default="", help="attention backend (default: the model's; a model trained "
+                                                      "with flash runs here as sdpa, the same maths)")
     parser.add_argument("--data", action="append", default=None, metavar="D",
                         help="'synthetic' (held-out generated scenes), a .sigmf-meta file or a directory of them "
                              "(repeatable; default: synthetic)")
@@ -98,7 +100,7 @@ def main(args):
     paths = list({os.path.realpath(p): p for d in data if d != "synthetic" for p in _recording_paths(d)}.values())
     evaluate.check_recording_names(paths)
     families = load_capture_families(args.capture_families, {evaluate.recording_name(p) for p in paths})
-    model = model_lib.load_model(args.model)
+    model = model_lib.load_model(args.model, backend=args.backend)
     for p in paths:  # a recording too short to score stops the run here, not after the synthetic part
         if dsp.num_spectra(sigmf_io.read_meta(p).num_samples, model.nfft, 0.5, args.average) < 1:
             raise ValueError(f"{p}: too short for one spectrum of nfft={model.nfft}, average={args.average}")
