@@ -202,16 +202,17 @@ def _bound_socket(zmq_address):
     socket.setsockopt(zmq.LINGER, 1000)
     if zmq_address.startswith("tcp://["):  # an IPv6 literal; an interface name stays IPv4 (its IPv6 address
         socket.setsockopt(zmq.IPV6, 1)  # alone with the option), as IPv4 subscribers expect
-    for wait in [0.05] * 20 + [None]:  # a closed sink's address is freed on ZMQ's thread, a moment later
+    for attempt, wait in enumerate([0.05] * 20 + [None]):  # a closed sink's address is freed on ZMQ's thread, later
         try:
             socket.bind(zmq_address)
             return socket
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EADDRINUSE or wait is None:
                 socket.close()
-                raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc} (a sink of this process that "
-                                 "holds it is freed by its close())") from exc
-            gc.collect()  # a sink deleted with its flowgraph holds the address until the collector frees it
+                raise ValueError(f"zmq_address={zmq_address!r} cannot be bound: {exc} (another program's, or a sink "
+                                 "of this process not closed: sink.close() frees it)") from exc
+            if attempt == 0:
+                gc.collect()  # a sink deleted with its flowgraph holds the address until the collector frees it
             time.sleep(wait)
 
 
@@ -259,6 +260,7 @@ class alert_sink(gr.basic_block):
                 self._socket.close()
             raise
         self._annotations = []
+        self._failing = set()  # outputs whose last write failed (logged once)
         self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} where the messages' centre changed
         self._last_freq = None
         self._lock = threading.Lock()  # the handler and the rewrite timer share the annotations
@@ -318,10 +320,13 @@ class alert_sink(gr.basic_block):
                 continue
             try:
                 write()
+                self._failing.discard(output)
             except Exception as exc:  # noqa: BLE001 - reported, and the other outputs still get the message
-                self.logger.error(f"message not written to {output} ({type(exc).__name__}: {exc})")
+                if output not in self._failing:  # once until it works again, not once per alert
+                    self.logger.error(f"messages not written to {output} ({type(exc).__name__}: {exc})")
+                    self._failing.add(output)
                 if output == "stdout" and isinstance(exc, BrokenPipeError):
-                    self.stdout = False  # its reader is gone (`| head`): one error, not one per alert
+                    self.stdout = False  # its reader is gone (`| head`)
 
     def _append(self, line):
         self._jsonl.write(line + "\n")
@@ -405,10 +410,11 @@ class alert_sink(gr.basic_block):
     def close(self):
         """Write what the SigMF file lacks; release the JSONL file and the ZMQ address (garbage collection does too):
         a new flowgraph's sink can bind the same address once the old one is closed."""
-        self._rewrite_pending()
-        if self._jsonl is not None:
-            self._jsonl.close()
-            self._jsonl = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        jsonl, socket, self._jsonl, self._socket = self._jsonl, self._socket, None, None
+        try:
+            self._rewrite_pending()
+            if jsonl is not None:
+                jsonl.close()  # on a full disk its last flush raises: the address is released all the same
+        finally:
+            if socket is not None:
+                socket.close()

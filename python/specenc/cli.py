@@ -47,8 +47,21 @@ def build_parser(argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
     _standard_streams()
+    try:
+        return _flushed(_run(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # stdout's reader is gone (`specenc run ... | head -1`): stop quietly, as other tools do
+        _drop_stdout()
+        return 128 + signal.SIGPIPE
+    except SystemExit as done:  # argparse's --help or usage error (status 0 or 2): its text is written here too
+        return _flushed(done.code or 0)
+    except OSError as exc:  # the help itself not written (a full disk; unbuffered, it failed in argparse's write)
+        _drop_stdout()
+        print(f"specenc: error: writing stdout: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(argv):
     args = build_parser(argv).parse_args(argv)
     # SIGTERM (kill, timeout, a service stopped) ends a command as Ctrl-C does: its cleanup runs (training's worker
     # processes were left running) and a headless flowgraph writes what it has done. Only the main thread can set it,
@@ -58,12 +71,9 @@ def main(argv=None):
     if handle:
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        code = _load(args.command).main(args) or 0
-        sys.stdout.flush()  # here, where a full disk is one line (at exit it was "Exception ignored" and status 120)
-        return code
-    except BrokenPipeError:  # stdout's reader is gone (`specenc run ... | head -1`): stop quietly, as other tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+        return _load(args.command).main(args) or 0
+    except BrokenPipeError:
+        raise
     except (UsageError, ValueError, OSError) as exc:  # OSError: a missing file, a folder given for a file, ...
         print(f"specenc {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -77,15 +87,47 @@ def main(argv=None):
             signal.signal(signal.SIGTERM, previous)
 
 
+def _flushed(code):
+    """`code`, once what stdout holds is written: a full disk is one line here (at exit it was "Exception ignored"
+    and status 120, and the text still held was tried again)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # its reader is gone (`| head -1`): quietly, as other tools end
+        _drop_stdout()
+        return 128 + signal.SIGPIPE
+    except OSError as exc:
+        _drop_stdout()
+        print(f"specenc: error: writing stdout: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _drop_stdout():
+    """Point stdout at /dev/null, dropping what its buffer holds, so nothing is tried again at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _standard_streams():
     """Before any command: a stdout or stderr the shell closed (`2>&-`) is /dev/null, as tqdm and GNU Radio write
     there (every command ended silently with status 1) and a file opened later would take its number; GNU Radio's
-    log goes to stderr unless configured otherwise (Debian's config sends it to stdout, amid alerts and summaries)."""
+    log goes to stderr unless the user's config.conf sets log_file (Debian's system config sends it to stdout, amid
+    alerts and summaries)."""
     for fd, name in ((1, "stdout"), (2, "stderr")):
         if getattr(sys, name) is None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
             setattr(sys, name, open(fd, "w", closefd=False))
-    os.environ.setdefault("GR_CONF_LOG_LOG_FILE", "stderr")
+    if not _configured("log_file"):  # the environment would beat the user's own config.conf
+        os.environ.setdefault("GR_CONF_LOG_LOG_FILE", "stderr")
+
+
+def _configured(key):
+    """Whether the user's GNU Radio config.conf sets `key`."""
+    path = os.path.join(os.path.expanduser("~"), ".gnuradio", "config.conf")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return any(line.split("=")[0].strip() == key for line in f)
+    except OSError:
+        return False
 
 
 def _terminate(signum, _frame):

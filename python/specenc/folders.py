@@ -60,7 +60,8 @@ def write_text_atomic(path, text):
     output mixed their texts in a shared `path.tmp`, and a name near the 255-byte limit had no room for `.tmp`), is
     synced and then replaces `path`, so readers never see it half-written."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
-    tmp = os.path.join(folder, f".{name[:64]}.{os.getpid()}-{next(_TEMPORARY)}.tmp")
+    short = os.fsdecode(os.fsencode(name)[:64])  # bytes: 64 characters of 4 bytes each had no room either
+    tmp = os.path.join(folder, f".{short}.{os.getpid()}-{next(_TEMPORARY)}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as f:
             f.write(text)

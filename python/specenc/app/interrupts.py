@@ -48,16 +48,19 @@ def stop_on_signals(tb):
 
 
 def check_gnuradio_home():
-    """ValueError unless GNU Radio can make $HOME/.gnuradio, as it does when a flowgraph starts: a service account's
-    HOME=/nonexistent ended `specenc run` in a 20-line traceback, after its outputs were replaced (audit 79)."""
-    home = os.environ.get("HOME")
-    if not home:  # GNU Radio then works in /tmp/.gnuradio
-        return
+    """ValueError unless GNU Radio can write its .gnuradio/prefs folder (in HOME, or where it falls back without one),
+    as it does when a flowgraph starts: a service account's HOME=/nonexistent ended `specenc run` in a 20-line
+    traceback, after its outputs were replaced (audits 79, 81)."""
+    from gnuradio import gr
+
+    from ..folders import make_folder
+
+    prefs = os.path.join(gr.userconf_path(), "prefs")
     try:
-        os.makedirs(os.path.join(home, ".gnuradio"), exist_ok=True)
+        make_folder(prefs)
     except OSError as exc:
-        raise ValueError(f"GNU Radio needs to make {os.path.join(home, '.gnuradio')} ({exc.strerror or exc}): set HOME "
-                         "to a folder you can write") from None
+        raise ValueError(f"GNU Radio needs to write in {os.path.abspath(prefs)} ({exc}): set HOME to a folder you can "
+                         "write") from None
 
 
 def run_to_end(tb, done_count=None, total=0, progress=None):

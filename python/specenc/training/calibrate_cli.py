@@ -41,7 +41,8 @@ def add_arguments(parser):
                         help="model .safetensors, or the exported .onnx you deploy (an int8 one scores a little "
                              "differently from its fp32 source) (default: the shipped model)")
     parser.add_argument("--backend", default="", help="attention backend (default: the model's; a model trained "
-                                                      "with flash runs here as sdpa, which the calibrated copy records)")
+                                                      "with flash runs here as sdpa), which the calibrated copy "
+                                                      "records")
     parser.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
                         help="target false alarms per spectrum, held with 95 %% confidence (default 1e-3; "
                              "at 1e-3 that takes >= 2996 clean spectra; fewer give their maximum score)")
