@@ -287,7 +287,7 @@ def make_recording(scenario="demo", seconds=4.0, seed=0, sample_rate=None, cente
     starts = range(0, m, CHUNK)
     if progress:
         from tqdm import tqdm
-        starts = tqdm(starts, desc=f"synth {scenario}", unit="chunk")
+        starts = tqdm(starts, desc=f"synth {scenario}", unit="chunk", disable=None)  # none in a log file
     for t0 in starts:
         iq[t0: t0 + CHUNK] = render(sc, min(CHUNK, m - t0), rng, NFFT, t0)
     return iq, annotations_for(sc, truth, m, rate, center)

@@ -98,7 +98,7 @@ def recording_scores(model, recording, average, max_spectra, integrate):
         log.warning("%s: its %d finite spectra are fewer than integrate=%d; left out of the calibration", name,
                     len(spectra), integrate)
         return name, np.empty(0, np.float32)
-    with tqdm(total=len(spectra), desc=f"scoring {name}", unit="spec") as bar:
+    with tqdm(total=len(spectra), desc=f"scoring {name}", unit="spec", disable=None) as bar:  # none in a log file
         scores = evaluate.predict_all(model, spectra, freq, progress=bar)["anomaly_score"]
     # Digital silence (a gap, zero padding) scores 0 at any site, and the spectra straddling its edges, partly zeros,
     # score far above it: as the site's clean trials the first would lower the threshold, the second raise it (a

@@ -405,7 +405,7 @@ def evaluate_recordings(model, paths, average=1, capture_families=None, twin_dir
     families = capture_families or {}
     scored = {recording_name(p): evaluate_recording(model, p, average, max_spectra, families.get(recording_name(p)),
                                                     twin_dir)
-              for p in tqdm(paths, desc="recordings", unit="file")}
+              for p in tqdm(paths, desc="recordings", unit="file", disable=None)}  # none in a log file
     return {name: result for name, result in scored.items() if result is not None}
 
 
