@@ -172,7 +172,7 @@ def test_the_command_line_reports_stdout_on_a_full_disk_as_one_line(tmp_path):
                               stdout=full, stderr=subprocess.PIPE, text=True, env=_child_env(), timeout=120)
     said = done.stderr.splitlines()  # no progress bar either: stderr is no terminal (audit 79)
     assert done.returncode == 2, done.stderr
-    assert said == ["specenc: error: writing stdout: [Errno 28] No space left on device"], done.stderr
+    assert said == ["specenc: error: writing stdout: No space left on device"], done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -275,3 +275,20 @@ def test_the_ablations_command_runs_under_python_oo():
                           capture_output=True, text=True, env=_child_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage:") and "--report-only" in done.stdout
+
+
+@pytest.mark.parametrize("conf, honoured", [
+    ("[LOG]\nlog_file = /tmp/gr.log\n", True),
+    ("[LOG]\nLOG_FILE = /tmp/gr.log\n", True),  # GNU Radio reads keys in any case
+    ("[PerfCounters]\nlog_file = x\n", False),  # another section's key says nothing of the log
+    ("not an ini file [", False),
+])
+def test_gnu_radios_log_goes_to_stderr_unless_the_users_config_sets_it(tmp_path, monkeypatch, conf, honoured):
+    """Debian's system config sends GNU Radio's log to stdout, amid alerts (audit 79); the environment variable that
+    moves it would beat the user's own config.conf, so it is set only where that says nothing (audits 81, 82)."""
+    (tmp_path / ".gnuradio").mkdir()
+    (tmp_path / ".gnuradio" / "config.conf").write_text(conf)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("GR_CONF_LOG_LOG_FILE", raising=False)
+    cli._standard_streams()
+    assert ("GR_CONF_LOG_LOG_FILE" not in os.environ) == honoured

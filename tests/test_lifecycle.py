@@ -70,6 +70,25 @@ def test_a_model_giving_one_row_too_few_is_a_model_failure_and_the_run_ends(spec
             f"spectra, not the {n} it was given)") in logged
 
 
+def test_a_model_that_locates_no_anomaly_is_scored(specenc_cpp):
+    """anomaly_bins None (a model that does not locate anomalies) is no wrong row count: the row check took len(None)
+    and every spectrum went out unscored (audit 82)."""
+    class Unlocated(ToneModel):
+        def predict(self, spectra, rx_freq=None, sample_rate=None):
+            pred = super().predict(spectra, rx_freq, sample_rate)
+            pred.anomaly_bins = None
+            return pred
+
+    spectra = (-100 + np.random.default_rng(1).normal(0, 1, (32, NFFT))).astype(np.float32)
+    tb = gr.top_block()
+    out = blocks.vector_sink_f(NFFT)
+    tb.connect(blocks.vector_source_f(spectra.ravel().tolist(), False, NFFT),
+               spectrum_encoder(model_path=Unlocated(NFFT), nfft=NFFT, batch=16), out)
+    tb.run()
+    assert sorted(_tags(out, "specenc_anomaly_score")) == list(range(len(spectra)))
+    assert not _tags(out, "specenc_invalid")
+
+
 def test_a_sink_counts_its_senders_while_another_thread_makes_senders():
     """connections_to walked the senders' WeakSet while another thread's constructors added to it: "Set changed size
     during iteration" in the sink's thread ended it at a "done", and the detector's last alerts were lost (audit 77).

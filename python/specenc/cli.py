@@ -55,14 +55,16 @@ def main(argv=None):
         return 128 + signal.SIGPIPE
     except SystemExit as done:  # argparse's --help or usage error (status 0 or 2): its text is written here too
         return _flushed(done.code or 0)
-    except OSError as exc:  # the help itself not written (a full disk; unbuffered, it failed in argparse's write)
-        _drop_stdout()
-        print(f"specenc: error: writing stdout: {exc}", file=sys.stderr)
-        return 2
 
 
 def _run(argv):
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # its help not written (a full disk; unbuffered, it failed in argparse's own write)
+        return _stdout_failed(exc)
     # SIGTERM (kill, timeout, a service stopped) ends a command as Ctrl-C does: its cleanup runs (training's worker
     # processes were left running) and a headless flowgraph writes what it has done. Only the main thread can set it,
     # and a SIGTERM the process was started ignoring stays ignored.
@@ -96,10 +98,14 @@ def _flushed(code):
         _drop_stdout()
         return 128 + signal.SIGPIPE
     except OSError as exc:
-        _drop_stdout()
-        print(f"specenc: error: writing stdout: {exc}", file=sys.stderr)
-        return 2
+        return _stdout_failed(exc)
     return code
+
+
+def _stdout_failed(exc):
+    _drop_stdout()
+    print(f"specenc: error: writing stdout: {exc.strerror or exc}", file=sys.stderr)
+    return 2
 
 
 def _drop_stdout():
@@ -121,13 +127,16 @@ def _standard_streams():
 
 
 def _configured(key):
-    """Whether the user's GNU Radio config.conf sets `key`."""
-    path = os.path.join(os.path.expanduser("~"), ".gnuradio", "config.conf")
+    """Whether the user's GNU Radio config.conf sets `key` of its [LOG] section (keys in any case, as GNU Radio reads
+    them)."""
+    import configparser
+
+    conf = configparser.ConfigParser(interpolation=None, strict=False)
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return any(line.split("=")[0].strip() == key for line in f)
-    except OSError:
+        conf.read(os.path.join(os.path.expanduser("~"), ".gnuradio", "config.conf"), encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
         return False
+    return any(section.lower() == "log" and conf.has_option(section, key) for section in conf.sections())
 
 
 def _terminate(signum, _frame):

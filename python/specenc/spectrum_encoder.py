@@ -391,8 +391,9 @@ class spectrum_encoder(gr.basic_block):
             return None
         try:
             pred = ModelCalls.result(win.pred)
+            bins = getattr(pred, "anomaly_bins", None)  # None: a model that does not locate anomalies
             sizes = {len(pred.labels), len(pred.anomaly_kind), len(pred.detections), len(pred.confidence),
-                     len(pred.anomaly_score), len(pred.embedding), len(getattr(pred, "anomaly_bins", pred.labels))}
+                     len(pred.anomaly_score), len(pred.embedding), *([] if bins is None else [len(bins)])}
             if sizes != {len(win.rows)}:  # failing later, in work(), it ended the block's thread and hung the run
                 raise ValueError(f"it gave results for {sorted(sizes)} spectra, not the {len(win.rows)} it was given")
         except Exception as exc:  # noqa: BLE001 - any model error: report it and go on

@@ -59,8 +59,8 @@ def check_gnuradio_home():
     try:
         make_folder(prefs)
     except OSError as exc:
-        raise ValueError(f"GNU Radio needs to write in {os.path.abspath(prefs)} ({exc}): set HOME to a folder you can "
-                         "write") from None
+        raise ValueError(f"GNU Radio needs to write in {os.path.abspath(prefs)} ({exc.strerror or exc}): set HOME "
+                         "to a folder you can write") from None
 
 
 def run_to_end(tb, done_count=None, total=0, progress=None):
