@@ -15,6 +15,7 @@ declare every non-core namespace used (e.g. `specenc:`) in core:extensions.
 This module imports no GNU Radio.
 """
 
+import bisect
 import datetime as _dt
 import json
 import logging
@@ -126,7 +127,9 @@ def _normalised(annotations, captures, num_samples):
         if "core:sample_count" in ann:
             ann["core:sample_count"] = int(ann["core:sample_count"])
         else:
-            end = next((s for s in starts if s > ann["core:sample_start"]), num_samples)
+            # The captures are sorted: a scan for each annotation was quadratic (20 000 retunes: 4 s to read the meta)
+            i = bisect.bisect_right(starts, ann["core:sample_start"])
+            end = starts[i] if i < len(starts) else num_samples
             ann["core:sample_count"] = max(end - ann["core:sample_start"], 0)
 
 
