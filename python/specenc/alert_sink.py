@@ -261,6 +261,7 @@ class alert_sink(gr.basic_block):
             raise
         self._annotations = []
         self._failing = set()  # outputs whose last write failed (logged once)
+        self._rewrite_failing = False  # the SigMF file's last rewrite failed (logged once)
         self._sample_rate, self._tunings = 0.0, {}  # {sample_start: centre Hz} where the messages' centre changed
         self._last_freq = None
         self._lock = threading.Lock()  # the handler and the rewrite timer share the annotations
@@ -322,11 +323,11 @@ class alert_sink(gr.basic_block):
                 write()
                 self._failing.discard(output)
             except Exception as exc:  # noqa: BLE001 - reported, and the other outputs still get the message
-                if output not in self._failing:  # once until it works again, not once per alert
+                if output == "stdout" and isinstance(exc, BrokenPipeError):
+                    self.stdout = False  # its reader is gone (`| head -1`): printing ends, as asked, unlogged
+                elif output not in self._failing:  # once until it works again, not once per alert
                     self.logger.error(f"messages not written to {output} ({type(exc).__name__}: {exc})")
                     self._failing.add(output)
-                if output == "stdout" and isinstance(exc, BrokenPipeError):
-                    self.stdout = False  # its reader is gone (`| head`)
 
     def _append(self, line):
         self._jsonl.write(line + "\n")
@@ -376,8 +377,12 @@ class alert_sink(gr.basic_block):
                     self._pending, self._writing = True, False
                     if self._timer is None:
                         self._arm(max(1.0, self._rewrite_cost / REWRITE_DUTY))
-                self.logger.error(f"{self.sigmf_path} not rewritten ({exc}); {len(annotations)} annotations held")
+                if not self._rewrite_failing:  # once until a rewrite works again, not at every retry
+                    self.logger.error(f"{self.sigmf_path} not rewritten ({exc}); {len(annotations)} annotations held, "
+                                      "tried again each second")
+                    self._rewrite_failing = True
                 return
+            self._rewrite_failing = False
             with self._lock:
                 self._writing = False
                 self._rewritten_at = time.monotonic()

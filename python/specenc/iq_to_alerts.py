@@ -20,7 +20,7 @@ class iq_to_alerts(gr.hier_block2):
         detections (message): spectrum_encoder per-emission detections.
 
     Args:
-        model_path: model file ('' = the shipped default).
+        model_path: model file ('' = the shipped default), or a loaded SpectrumModel (built in a loop: load it once).
         device: 'cpu', 'cuda' or 'auto'.
         threshold: alert threshold (negative = the model's calibrated one).
         sample_rate, center_freq: used until rx_rate/rx_freq tags arrive (Hz).
