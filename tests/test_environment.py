@@ -322,3 +322,50 @@ def test_a_sigmf_file_that_cannot_be_rewritten_is_logged_once_until_it_can(tmp_p
         assert "".join(capfd.readouterr()).count("not rewritten") == 1  # failing again after it worked: said again
     finally:
         sink.close()
+
+
+@pytest.mark.parametrize("argv", [["run", "--help"], ["eval", "--help"], ["run", "RUN"]])
+def test_every_path_to_a_gone_reader_ends_quietly_with_141(inputs, tmp_path, argv):
+    """Help texts (printed by argparse) and a run printing its alerts line by line reach a gone reader by other paths
+    than synth's final flush: each must end with 141 and nothing on stderr (audit 84: mutants of those paths gave a
+    traceback, status 1, or "error: Broken pipe", status 2, unseen)."""
+    weights, meta = inputs
+    if argv[-1] == "RUN":
+        argv = ["run", meta, "--model", weights, "--out", str(tmp_path / "o.sigmf-meta"), "--per-spectrum",
+                "--print-alerts", "--threshold", "0.5"]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(_specenc(*argv), stdout=write, stderr=subprocess.PIPE, text=True, env=_child_env(),
+                              timeout=300)
+    finally:
+        os.close(write)
+    said = [line for line in done.stderr.splitlines() if "is NOT trained" not in line]
+    assert done.returncode == 128 + signal.SIGPIPE and said == [], done.stderr
+
+
+def test_python_m_reports_a_usage_error_as_one_line(inputs, tmp_path):
+    """Under `python -m gnuradio.specenc.cli` the module ran as __main__, whose UsageError is another class than the
+    one the commands raise: a usage error became a traceback and status 1 (audit 84)."""
+    weights, meta = inputs
+    done = subprocess.run(_specenc("run", meta, "--model", weights, "--out", str(tmp_path / "new") + os.sep),
+                          capture_output=True, text=True, env=_child_env(), timeout=300)
+    said = [line for line in done.stderr.splitlines() if "is NOT trained" not in line]
+    assert done.returncode == 2 and len(said) == 1 and said[0].startswith("specenc run: error: --out"), done.stderr
+
+
+def test_a_lower_case_log_section_is_the_users_too(tmp_path, monkeypatch):
+    """config.conf's [log] in lower case is GNU Radio's LOG section as well (audit 84)."""
+    (tmp_path / ".gnuradio").mkdir()
+    (tmp_path / ".gnuradio" / "config.conf").write_text("[log]\nlog_file = /tmp/gr.log\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("GR_CONF_LOG_LOG_FILE", raising=False)
+    cli._standard_streams()
+    assert "GR_CONF_LOG_LOG_FILE" not in os.environ
+
+
+def test_a_name_of_four_byte_characters_is_written(tmp_path):
+    """The temporary file's name was cut in characters: 61 four-byte characters (244 bytes) had no room (audit 84)."""
+    path = tmp_path / ("\U0001F4E1" * 61)
+    folders.write_text_atomic(path, "ok")
+    assert path.read_text() == "ok" and os.listdir(tmp_path) == [path.name]

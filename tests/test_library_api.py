@@ -144,3 +144,13 @@ def test_predict_converts_float64_block_by_block_and_refuses_values_float32_cann
     x[4, 7] = 1e300
     with pytest.raises(ValueError, match=r"row\(s\) \[4\] contain NaN or inf"):
         model.predict(x)
+
+
+def test_a_model_built_from_its_config_leaves_torchs_random_stream_where_it_was():
+    """SpectrumModel.from_config seeds its own initial weights: the caller's torch stream stays where it was (audit 84:
+    only load_model's was tested)."""
+    torch.manual_seed(7)
+    want = torch.rand(5)
+    torch.manual_seed(7)
+    SpectrumModel.from_config(SMALL, seed=3)
+    assert torch.equal(torch.rand(5), want)

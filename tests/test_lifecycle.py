@@ -141,8 +141,10 @@ def test_a_deleted_sinks_zmq_address_is_bound_again(tmp_path):
     ({"n_families": 3}, "n_families=3 must be 9, the size of the label set"),
     ({"n_kinds": 1}, "n_kinds=1 must be 6, the size of the label set"),
     ({"mlp_ratio": 0.01, "d_model": 32}, "mlp_ratio=0.01 with d_model=32 gives an MLP 0 wide"),
+    ({"nfft": 32, "pool_stride": 4}, "nfft=32 must be a power of two >= 64"),
+    ({"n_families": 10}, "n_families=10 must be 9, the size of the label set"),
     ({"nfft": 1000}, "nfft=1000 must be a power of two >= 64"),
-], ids=["n_bands", "n_families", "n_kinds", "mlp_ratio", "nfft"])
+], ids=["n_bands", "n_families", "n_kinds", "mlp_ratio", "nfft_small", "n_families_more", "nfft"])
 def test_model_config_refuses_what_no_model_can_work_with(change, message):
     """2 bands crashed predict with a TorchScript traceback, 3 families named every spectrum family0, an MLP 0 wide
     trained without a word and failed export --int8, nfft 1000 was refused late by every command (audit 78)."""

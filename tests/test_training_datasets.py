@@ -192,3 +192,40 @@ def test_edges_the_wrong_way_round_are_read_the_right_way_with_a_warning(tmp_pat
     fm = rec.annotations[0]
     assert (fm["core:freq_lower_edge"], fm["core:freq_upper_edge"]) == (914.9e6, 915.1e6)
     assert (found["family"] == labels.FAMILY_INDEX["fm"]).all()
+
+
+def test_the_models_own_annotations_and_contradictions_are_read_as_meant():
+    """specenc run's and the sink's annotations (a confidence or a score) are never truth, whatever their label: eval
+    would score the model against itself (audit 84); a kind given with another anomaly label is the kind."""
+    assert truth.family({"core:label": "fm", "specenc:confidence": 0.9}) is None
+    assert truth.anomaly_kind({"core:label": "anomaly", "specenc:kind": "jamming", "specenc:score": 0.99}) is None
+    assert truth.anomaly_kind({"core:label": "jamming", "specenc:kind": "spoofing"}) == "spoofing"
+
+
+def test_an_uncounted_annotation_past_the_data_lasts_no_samples_and_is_warned_of(tmp_path, caplog):
+    """Without a count, an annotation that starts past the data's end lasts 0 samples (not a negative count) and is
+    named among those reaching past the data (audit 84)."""
+    with caplog.at_level("WARNING"):
+        meta = _foreign_recording(tmp_path, [{"core:sample_start": 50_000, "core:label": "fm"}])
+        rec = sigmf_io.read_meta(meta)
+    assert rec.annotations[0]["core:sample_count"] == 0
+    assert "reach past the 40960 samples its data holds (from sample 50000)" in caplog.text
+
+
+@pytest.mark.parametrize("edge", [float("inf"), True])
+def test_an_edge_that_is_no_finite_frequency_is_refused(tmp_path, edge):
+    """inf or true as a frequency edge was read as one (audit 84): refused by name, as a string is."""
+    meta = _foreign_recording(tmp_path, [{"core:sample_start": 0, "core:label": "fm", "core:freq_lower_edge": 1e6,
+                                          "core:freq_upper_edge": edge}])
+    with pytest.raises(ValueError, match="core:freq_upper_edge=.* is not a frequency in Hz"):
+        sigmf_io.read_meta(meta)
+
+
+@pytest.mark.parametrize("text", ['{"global": []}', '{"captures": []}', "[1, 2]", "not json", ""])
+def test_a_meta_that_is_no_sigmf_object_has_no_global(tmp_path, text):
+    """read_global and described_samples answer for any file at a meta's path (an output about to be written there):
+    a list, a global that is no object, no JSON at all (audit 84: crashed with AttributeError, KeyError)."""
+    meta = tmp_path / "x.sigmf-meta"
+    meta.write_text(text)
+    assert sigmf_io.read_global(meta) == {}
+    assert sigmf_io.described_samples(meta) == str(tmp_path / "x.sigmf-data")

@@ -146,4 +146,8 @@ def _terminate(signum, _frame):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m` runs this file as a module other than gnuradio.specenc.cli, whose UsageError the commands raise: its
+    # main did not catch them (a usage error became a traceback and status 1)
+    from gnuradio.specenc import cli
+
+    sys.exit(cli.main())
