@@ -50,9 +50,8 @@ def main(argv=None):
     _standard_streams()
     try:
         return _flushed(_run(sys.argv[1:] if argv is None else argv))
-    except BrokenPipeError:  # stdout's reader is gone (`specenc run ... | head -1`): stop quietly, as other tools do
-        _drop_stdout()
-        return 128 + signal.SIGPIPE
+    except BrokenPipeError:
+        return _reader_gone()
     except SystemExit as done:  # argparse's --help or usage error (status 0 or 2): its text is written here too
         return _flushed(done.code or 0)
 
@@ -94,12 +93,17 @@ def _flushed(code):
     and status 120, and the text still held was tried again)."""
     try:
         sys.stdout.flush()
-    except BrokenPipeError:  # its reader is gone (`| head -1`): quietly, as other tools end
-        _drop_stdout()
-        return 128 + signal.SIGPIPE
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as exc:
         return _stdout_failed(exc)
     return code
+
+
+def _reader_gone():
+    """stdout's reader is gone (`specenc run ... | head -1`): stop quietly, as other tools do, with SIGPIPE's status."""
+    _drop_stdout()
+    return 128 + signal.SIGPIPE
 
 
 def _stdout_failed(exc):

@@ -204,10 +204,11 @@ def read_global(path):
     return glob if isinstance(glob, dict) else {}
 
 
-def described_samples(path):
+def described_samples(path, glob=None):
     """The samples file a SigMF meta path names (its core:dataset, else the .sigmf-data beside it), whether or not the
-    meta or the file exists: an output written at that meta would take another recording's metadata."""
-    name = read_global(path).get("core:dataset")
+    meta or the file exists: an output written at that meta would take another recording's metadata. glob: the meta's
+    read_global, when the caller has it."""
+    name = (read_global(path) if glob is None else glob).get("core:dataset")
     if isinstance(name, str) and name:
         return os.path.join(os.path.dirname(meta_path_for(path)), name)
     return data_path_for(path)

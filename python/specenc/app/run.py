@@ -146,8 +146,9 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
 
     out_meta = sigmf_io.meta_path_for(out)
     check_outputs(rec, out=out_meta, alerts=alerts_path, waterfall=waterfall_path)
-    samples = sigmf_io.described_samples(out_meta)  # samples that --out would describe
-    ours = "specenc:threshold" in sigmf_io.read_global(out_meta)  # an earlier run's output, of another input maybe
+    glob = sigmf_io.read_global(out_meta)  # read once: an earlier output may hold thousands of annotations
+    samples = sigmf_io.described_samples(out_meta, glob)  # samples that --out would describe
+    ours = "specenc:threshold" in glob  # an earlier run's output, of another input maybe
     if os.path.isfile(samples) and not os.path.samefile(samples, rec.data_path) and not ours:
         what = "is the meta of the recording of" if os.path.exists(out_meta) else "would pair with the samples"
         raise UsageError(f"--out {out} {what} {samples}: it would describe samples that are not the input's; choose "

@@ -7,7 +7,7 @@ from .. import truth
 
 def truth_anomalies(annotations):
     """Annotations that mark an injected anomaly (truth.anomaly_kind), each with its `kind`."""
-    return [dict(ann, kind=truth.anomaly_kind(ann)) for ann in annotations if truth.anomaly_kind(ann)]
+    return [dict(ann, kind=kind) for ann in annotations if (kind := truth.anomaly_kind(ann))]
 
 
 def truth_emitters(annotations):
