@@ -26,6 +26,9 @@ namespace {
 
 const pmt::pmt_t RX_TIME = pmt::intern("rx_time");
 const pmt::pmt_t RX_RATE = pmt::intern("rx_rate");
+// On the first spectrum: how spectra are spaced in IQ samples, which the encoder's own overlap/average settings
+// must match (it placed every alert 4x early behind a psd of average 4 left at its default 1; audit 88).
+const pmt::pmt_t PSD_SETTINGS = pmt::intern("specenc_psd");
 // Floor for dB conversion so an all-zero frame gives -200 dB instead of -inf (as dsp.POWER_FLOOR).
 constexpr double POWER_FLOOR = 1e-20;
 // Most input samples one spectrum may read (as dsp.MAX_SPAN): 2^24, 128 MiB of complex buffer.
@@ -372,6 +375,13 @@ int psd_impl::general_work(int noutput_items,
     const int n = std::min(noutput_items, (avail - span) / dec + 1);
     for (int m = 0; m < n; m++)
         compute_spectrum(in + m * dec, out + m * d_nfft);
+    if (nitems_written(0) == 0 && n > 0) {
+        pmt::pmt_t settings = pmt::make_dict();
+        settings = pmt::dict_add(settings, pmt::intern("nfft"), pmt::from_long(d_nfft));
+        settings = pmt::dict_add(settings, pmt::intern("hop"), pmt::from_long(d_hop));
+        settings = pmt::dict_add(settings, pmt::intern("average"), pmt::from_long(d_average));
+        add_item_tag(0, 0, PSD_SETTINGS, settings);
+    }
     move_tags(n);
     consume_each(n * dec);
     return n;

@@ -41,8 +41,10 @@ def test_real_recording_spectra_count_values_and_tags(specenc_cpp, shared_iq, na
     assert len(out) == dsp.num_spectra(rec.num_samples, nfft, overlap, average) > 10
     ref = dsp.power_spectrum(sigmf_io.read_samples(rec), nfft, overlap, "hann", average)
     np.testing.assert_allclose(out, ref, atol=1e-4)
-    assert set(tags) == {"rx_freq", "rx_rate", "rx_time"}
-    assert tags["rx_freq"][0] == tags["rx_rate"][0] == tags["rx_time"][0] == 0
+    assert set(tags) == {"rx_freq", "rx_rate", "rx_time", "specenc_psd"}
+    assert tags["rx_freq"][0] == tags["rx_rate"][0] == tags["rx_time"][0] == tags["specenc_psd"][0] == 0
+    # the spacing the encoder checks its own overlap/average against (audit 88)
+    assert pmt.to_python(tags["specenc_psd"][1]) == {"nfft": nfft, "hop": dsp.hop_size(nfft, overlap), "average": average}
     assert pmt.to_double(tags["rx_freq"][1]) == rec.center_freq
     assert pmt.to_double(tags["rx_rate"][1]) == rec.sample_rate
 

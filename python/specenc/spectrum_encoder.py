@@ -215,11 +215,33 @@ class spectrum_encoder(gr.basic_block):
         self._ran = False  # started once (see start)
         self._again = False  # started again: windows as large as the buffers allow
         self._calls = ModelCalls(self.model, self._predict, threads if runtime == "torch" else 0)
+        self._join_emissions(dsp.hop_size(nfft, overlap), average)
+
+    def _join_emissions(self, hop, average):
+        """A new emission tracker for spectra of frames `hop` samples apart, `average` frames each."""
         # Overlapping frames without averaging show every emission in >= 2 spectra: drop one-spectrum flicker.
         # Emissions must also stand clear of the noise, whose scatter the averaging sets.
-        self._new_tracker = functools.partial(EmissionTracker, nfft, noise_db=dsp.noise_scatter_db(average),
-                                              min_spectra=2 if average == 1 and overlap >= 0.5 else 1)
+        self._new_tracker = functools.partial(EmissionTracker, self.nfft, noise_db=dsp.noise_scatter_db(average),
+                                              min_spectra=2 if average == 1 and 2 * hop <= self.nfft else 1)
         self._tracker = self._new_tracker()
+
+    def _follow_psd(self, tag):
+        """Spectrum 0's specenc_psd tag: the psd block's spacing of spectra, which this block's overlap/average must
+        match or every time and sample position is off by their ratio (audit 88). A mismatch is logged once and the
+        psd block's spacing is used."""
+        psd = pmt.to_python(tag.value)
+        hop, average = (psd.get("hop"), psd.get("average")) if isinstance(psd, dict) else (None, None)
+        if not all(isinstance(v, int) and v >= 1 for v in (hop, average)):
+            self.logger.warn(f"specenc_psd={pmt.write_string(tag.value)} is no psd block's hop and average; ignored")
+            return
+        step, span = hop * average, (average - 1) * hop + self.nfft
+        if (step, span) != (self._clock.step, self._clock.span):
+            self.logger.error(f"overlap/average place spectra {self._clock.step} IQ samples apart, each "
+                              f"{self._clock.span} long, but the psd block feeding this one makes them {step} apart "
+                              f"(hop {hop}, average {average}): placing them as the psd block makes them; set this "
+                              "block's overlap and average to the psd block's")
+            self._clock.step, self._clock.span = step, span
+            self._join_emissions(hop, average)
 
     def start(self):
         """Started again (a second run, lock/unlock), GNU Radio 3.10 counts items from 0 again and may give the block
@@ -321,12 +343,15 @@ class spectrum_encoder(gr.basic_block):
         first = self.nitems_read(0)
         n = len(spectra)
         spectra = spectra.copy()  # the input buffer is reused once consumed
+        own = list(self.get_tags_in_window(0, 0, n))
+        for tag in own:
+            if tag.offset == 0 and pmt.eq(tag.key, tags.PSD_SETTINGS):
+                self._follow_psd(tag)
         # The context goes on the first spectrum, before any rx_* tag.
         context = self._clock.context_pmt(self.threshold, self.calibrated_integrate) if first == 0 else None
         # Per-spectrum tuning, applying rx_* tags in stream order; a clock snapshot per run of spectra. Retunes set
         # through the callbacks come first on the window's first spectrum, so a source's own tags there win.
         retunes, self._retunes = self._retunes, []
-        own = list(self.get_tags_in_window(0, 0, n))
         # Re-sent downstream only where the source sets no value of its own on that spectrum: the detector
         # follows the tags in stream order and would take the callback's over the one this block used.
         retunes = [(key, value) for key, value in retunes

@@ -30,6 +30,7 @@ ANOMALY_SCORE = pmt.intern("specenc_anomaly_score")  # double in [0, 1]
 ANOMALY_KIND = pmt.intern("specenc_anomaly_kind")  # symbol; only where the score is above the model's threshold
 ANOMALY_BINS = pmt.intern("specenc_anomaly_bins")  # pair (bin_start, bin_stop), only when the model locates it
 INVALID = pmt.intern("specenc_invalid")  # True on spectra holding NaN/inf (skipped by the model)
+PSD_SETTINGS = pmt.intern("specenc_psd")  # dict nfft, hop, average on the psd block's first spectrum
 CONTEXT = pmt.intern("specenc_context")  # dict on the first spectrum, see SpectrumClock.context_pmt
 # Tag added by anomaly_detector on spectra whose score exceeds the threshold (value: kind symbol).
 ANOMALY = pmt.intern("specenc_anomaly")
@@ -123,9 +124,11 @@ class SpectrumClock:
             self._time_ref = (index, value)
         elif key == "rx_freq":
             self.freq = value
-        else:
+        elif value != self.rate:
             # Keep time continuous across a rate change: re-anchor at the tagged spectrum. Not when no rate was known:
-            # time() counted samples as seconds then, and the first rate is the stream's since its rx_time.
+            # time() counted samples as seconds then, and the first rate is the stream's since its rx_time. Not for
+            # a rate sent again unchanged: each re-anchor rounds epoch seconds (~0.24 us), and a source repeating
+            # its rx_rate made that drift by ~1 s an hour (audit 87).
             if self.rate > 0:
                 self._time_ref = (index, self.time(index))
             self.rate = value

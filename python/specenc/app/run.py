@@ -5,6 +5,7 @@ Writes a SigMF meta whose annotations hold the emission tracks (core:label = fam
 and prints a summary table.
 """
 
+import bisect
 import logging
 import math
 import os
@@ -107,15 +108,21 @@ def spectrum_annotations(result):
     return out
 
 
-def start_at_retunes(annotations, retunes, step):
+def start_at_retunes(annotations, retunes, step, sample_rate):
     """An annotation whose first spectrum is already of a retune's tuning (from spectrum n // step on, where the psd
     block puts the rx_freq tag) but starts before its sample n is made to start at n: a SigMF reader takes the centre
-    from the capture its core:sample_start falls in, and found edges outside that capture's band (audit 63)."""
-    for n, _ in retunes:
-        for ann in annotations:
-            start = ann["core:sample_start"]
-            if n // step * step <= start < n:
-                ann["core:sample_start"], ann["core:sample_count"] = n, ann["core:sample_count"] - (n - start)
+    from the capture its core:sample_start falls in, and found edges outside that capture's band (audit 63). Its
+    specenc:time moves with it (audit 87)."""
+    samples = sorted(n for n, _ in retunes)
+    for ann in annotations:  # by bisection: thousands of retunes and annotations took seconds (audit 86)
+        start = ann["core:sample_start"]
+        # the last retune after the start within the spectrum holding it: n // step * step <= start < n
+        j = bisect.bisect_left(samples, (start // step + 1) * step) - 1
+        if j >= 0 and samples[j] > start:
+            n = samples[j]
+            ann["core:sample_start"], ann["core:sample_count"] = n, ann["core:sample_count"] - (n - start)
+            if "specenc:time" in ann:
+                ann["specenc:time"] += (n - start) / sample_rate
     return annotations
 
 
@@ -184,7 +191,7 @@ def execute(rec, model, average, args, out, alerts_path="", waterfall_path="", p
     annotations = [to_annotation(d) for d in result.detections] + [to_annotation(a) for a in result.alerts]
     if per_spectrum:
         annotations += spectrum_annotations(result)
-    start_at_retunes(annotations, sigmf_io.retunes(rec), result.step)
+    start_at_retunes(annotations, sigmf_io.retunes(rec), result.step, result.sample_rate)
     described = rec.global_.get("core:description")  # a synth recording's says its annotations are the truth
     extra = {"specenc:threshold": result.threshold,
              "core:description": "gr-specenc detections and alerts (the model's, not truth)"

@@ -62,7 +62,10 @@ def render(path, rows, seconds_per_row, center_freq, sample_rate, emissions=(), 
     def zero(item):  # the axis' zero for a box: 0 Hz, or with retunes the centre it was tuned to
         return item["center_freq"] if retunes else 0.0
 
-    f0 = (-sample_rate / 2 if retunes else center_freq - sample_rate / 2) * to_mhz
+    # Bin k is centred on centre - rate/2 + k * rate/nfft (dsp.bin_edges_hz, which places the boxes): the image's
+    # columns start half a bin lower.
+    half_bin = sample_rate / (2 * rows.shape[-1]) if rows.size else 0.0
+    f0 = ((0.0 if retunes else center_freq) - sample_rate / 2 - half_bin) * to_mhz
     f1 = f0 + sample_rate * to_mhz
     t_end = len(rows) * seconds_per_row
     finite = rows[np.isfinite(rows)]
