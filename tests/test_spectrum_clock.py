@@ -44,14 +44,17 @@ def test_a_rate_of_zero_is_no_rate_and_the_clock_keeps_its_own():
     assert clock.rate == 1e6 and clock.time(100) == pytest.approx(100 * 512 / 1e6)
 
 
-@pytest.mark.parametrize("field,value", [("step", 0), ("span", 0), ("integrate", 0), ("sample_rate", -1.0)])
+@pytest.mark.parametrize("field,value", [("step", 0), ("span", 0), ("integrate", 0), ("sample_rate", -1.0),
+                                         ("step", 1e300), ("span", 2 ** 24 + 1), ("integrate", 100001), ("step", 65)])
 def test_a_context_with_zero_step_span_or_integrate_is_refused(field, value):
     """audit 61: a specenc_context with step=0 or integrate=0 (a foreign or replayed stream's tag) was taken: every
-    spectrum at time 0, or means of no scores; so was a negative rate. It is refused and the clock stays as it was."""
+    spectrum at time 0, or means of no scores; so was a negative rate. Audit 86: a step of 1e300 killed the detector's
+    thread at its first alert (a sample index past int64), an integrate of 2^63 kept every score. Refused, and the
+    clock stays as it was."""
     context = {"threshold": 0.5, "integrate": 1, "step": 32, "span": 64, "sample_rate": 1e6, "center_freq": 1e8}
     clock = SpectrumClock(step=512, span=1024, sample_rate=2e6, center_freq=5e8)
     assert clock.apply_context(pmt.to_pmt(context)) == (0.5, 1)
     clock = SpectrumClock(step=512, span=1024, sample_rate=2e6, center_freq=5e8)
-    with pytest.raises(ValueError, match="step, span and integrate must be >= 1, sample_rate >= 0"):
+    with pytest.raises(ValueError, match=r"needs 1 <= step <= span <= 16777216, integrate in 1..100000, sample_rate"):
         clock.apply_context(pmt.to_pmt({**context, field: value}))
     assert (clock.step, clock.span, clock.rate, clock.freq) == (512, 1024, 2e6, 5e8)

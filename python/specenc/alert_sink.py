@@ -98,7 +98,7 @@ def _holds_json_lines(path):
         first = f.readline(65536)
     try:
         return not first or isinstance(json.loads(first), dict)
-    except ValueError:  # UnicodeDecodeError included: binary samples
+    except (ValueError, RecursionError):  # UnicodeDecodeError included: binary samples; RecursionError: nested deep
         return False
 
 

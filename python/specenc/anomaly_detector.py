@@ -14,10 +14,9 @@ from . import dsp, message_senders
 from . import spectrum_tags as tags
 from .queue_block import queue_block
 from .spectrum_tags import SpectrumClock
-from .training.calibrate import score_means
+from .training.calibrate import MAX_INTEGRATE, score_means
 
 MAX_HOLDOFF = 100000
-MAX_INTEGRATE = 100000
 EMPTY_HISTORY = (np.zeros(0, np.int64), np.zeros(0), [], [])  # (stream index, score, kind, bins) of past spectra
 
 

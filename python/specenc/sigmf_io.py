@@ -96,9 +96,9 @@ def _from_offset(meta_path, what, items, offset):
 
 
 def _check_annotation_fields(meta_path, annotations):
-    """ValueError naming the annotation unless its core:sample_count is a count and its frequency edges are numbers
-    (other writers' files get these wrong; a string count failed deep in the flowgraph); a warning for one edge alone
-    (SigMF wants both) and for edges the wrong way round (_normalised swaps them)."""
+    """ValueError naming the annotation unless its core:sample_count is a count, its frequency edges, SNR and hop
+    bandwidth numbers (other writers' files get these wrong; a string count failed deep in the flowgraph); a warning
+    for one edge alone (SigMF wants both) and for edges the wrong way round (_normalised swaps them)."""
     for i, ann in enumerate(annotations):
         count = ann.get("core:sample_count", 0)
         # 1000.0 is a count too (JSON Schema's integer; writers with float arithmetic give it)
@@ -108,6 +108,12 @@ def _check_annotation_fields(meta_path, annotations):
             edge = ann.get(key, 0.0)
             if isinstance(edge, bool) or not isinstance(edge, (int, float)) or not math.isfinite(edge):
                 raise ValueError(f"{meta_path}: annotation {i}: {key}={edge!r} is not a frequency in Hz")
+        # the truth specenc synth writes, which eval reads: a list or a string there was a traceback naming no file
+        params, snr = ann.get("specenc:params", {}), ann.get("specenc:snr_db", 0.0)
+        hop_bw = params.get("hop_bw", 0.0) if isinstance(params, dict) else None
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (hop_bw, snr)):
+            raise ValueError(f"{meta_path}: annotation {i}: specenc:params must be an object (hop_bw a number) and "
+                             f"specenc:snr_db a number, not {params!r} and {snr!r}")
         if ("core:freq_lower_edge" in ann) != ("core:freq_upper_edge" in ann):
             log.warning("%s: annotation %d gives one frequency edge: it is read as placed nowhere in frequency",
                         meta_path, i)
@@ -199,7 +205,7 @@ def read_global(path):
     try:
         with open(meta_path_for(path), encoding="utf-8") as f:
             glob = json.load(f)["global"]
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return {}
     return glob if isinstance(glob, dict) else {}
 
@@ -223,7 +229,7 @@ def read_meta(path, rate=None):
     try:
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ValueError(f"{meta_path}: not valid JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{meta_path}: not a SigMF meta (a JSON object holding 'global', 'captures', 'annotations')")
@@ -270,6 +276,8 @@ def read_meta(path, rate=None):
         when = None
     base_dir = os.path.dirname(meta_path)
     data_name = glob.get("core:dataset")
+    if data_name is not None and not isinstance(data_name, str):  # os.path.join raised a TypeError
+        raise ValueError(f"{meta_path}: core:dataset={data_name!r} must be the data file's name")
     data_path = os.path.join(base_dir, data_name) if data_name else data_path_for(meta_path)
     annotations = _from_offset(meta_path, "annotation", meta.get("annotations") or [], offset)
     _check_annotation_fields(meta_path, meta.get("annotations") or [])
@@ -366,7 +374,11 @@ def capture_changes(rec):
         if _is_whole(index):
             dropped = (index - index_ref) - (start - sample_ref) if index_ref is not None else 0
             if dropped > 0 and not when:
-                when = datetime_after(when_ref, (index - index_ref) / rec.sample_rate)
+                try:
+                    when = datetime_after(when_ref, (index - index_ref) / rec.sample_rate)
+                except (OverflowError, ValueError, OSError):  # past the year 9999: a corrupt count
+                    raise ValueError(f"{rec.meta_path}: capture {i}: core:global_index {index} puts it past any date "
+                                     "a clock can give") from None
             elif dropped <= 0:  # no gap, or the receiver's count restarted: it counts on from here
                 index_ref = index - (start - sample_ref)
         if i == 0:  # the first capture sets the stream's start: rx_* tags on sample 0
@@ -594,8 +606,11 @@ def write_annotations(meta_path, annotations, recording=None, replace=False, ext
     meta_path = meta_path_for(meta_path)
     new = _check_annotations(annotations)
     if os.path.isfile(meta_path):
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"{meta_path}: not valid JSON, so its annotations cannot be added to: {exc}") from None
         meta.setdefault("captures", [])
         old = [] if replace else meta.get("annotations") or []
         offset = int(meta["global"].get("core:offset", 0))

@@ -1,5 +1,7 @@
 """GNU Radio source that plays a SigMF recording or a raw IQ file, with rx_freq/rx_rate/rx_time tags."""
 
+import bisect
+
 import numpy as np
 import pmt
 from gnuradio import gr
@@ -49,9 +51,15 @@ class sigmf_source(gr.sync_block):
         # (sample, key, value) tags of this pass; a repeat goes back to the first capture's frequency and retunes
         # again, but tags no time (it would run backwards)
         start = (0, RX_TIME, rx_time(sigmf_io.start_datetime(rec)))
-        self._tags = [tuning, (0, RX_RATE, pmt.from_double(rec.sample_rate)), start,
-                      *sorted(retunes + times, key=lambda t: t[0])]
+        self._use_tags([tuning, (0, RX_RATE, pmt.from_double(rec.sample_rate)), start, *retunes, *times])
         self._repeat_tags = [tuning, *retunes] if retunes else []
+
+    def _use_tags(self, tags):
+        """Tag this pass with `tags`, kept in sample order with their samples apart, so that each work() call finds
+        its own by bisection (a scan of all of them each call made a long scanning recording play slower than real
+        time: thousands of captures; audit 86)."""
+        self._tags = sorted(tags, key=lambda t: t[0])  # stable: a sample's tags keep their order
+        self._tag_samples = [t[0] for t in self._tags]
 
     def work(self, input_items, output_items):
         out, done = output_items[0], 0
@@ -59,7 +67,8 @@ class sigmf_source(gr.sync_block):
             if self._pos >= self.recording.num_samples:
                 if not self._repeat:
                     break
-                self._pos, self._tags = 0, self._repeat_tags
+                self._pos = 0
+                self._use_tags(self._repeat_tags)
             got = self._play(out[done:], self.nitems_written(0) + done)
             if got == 0:
                 break
@@ -71,9 +80,9 @@ class sigmf_source(gr.sync_block):
         rec = self.recording
         n = min(len(out), rec.num_samples - self._pos)
         got = sigmf_io.read_complex(self._file, rec.datatype, self._pos, out[:n])
-        for sample, key, value in self._tags:
-            if self._pos <= sample < self._pos + got:
-                self.add_item_tag(0, written + sample - self._pos, key, value)
+        first, stop = (bisect.bisect_left(self._tag_samples, n) for n in (self._pos, self._pos + got))
+        for sample, key, value in self._tags[first:stop]:
+            self.add_item_tag(0, written + sample - self._pos, key, value)
         self._pos += got
         if got < n:
             self.logger.error(f"{rec.data_path}: the data ends at sample {self._pos}, not {rec.num_samples} as "

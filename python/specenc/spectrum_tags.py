@@ -15,6 +15,7 @@ import numpy as np
 import pmt
 
 from . import bands, dsp
+from .training.calibrate import MAX_INTEGRATE
 
 # Upstream tags (UHD/Soapy/sigmf_source conventions), moved by `specenc.psd` onto the spectrum
 # holding the tagged sample.
@@ -105,8 +106,10 @@ class SpectrumClock:
                 or not is_real(ctx.get("integrate", 1)):
             raise ValueError(f"needs {', '.join(numbers)} (and integrate) as finite numbers")
         step, span, integrate = int(ctx["step"]), int(ctx["span"]), int(ctx.get("integrate", 1))
-        if min(step, span, integrate) < 1 or ctx["sample_rate"] < 0:
-            raise ValueError("step, span and integrate must be >= 1, sample_rate >= 0")
+        # bounded as the blocks bound them: a step of 1e300 killed the detector's thread at its first alert
+        if not (1 <= step <= span <= dsp.MAX_SPAN and 1 <= integrate <= MAX_INTEGRATE) or ctx["sample_rate"] < 0:
+            raise ValueError(f"needs 1 <= step <= span <= {dsp.MAX_SPAN}, integrate in 1..{MAX_INTEGRATE}, "
+                             "sample_rate >= 0")
         self.step, self.span = step, span
         self.rate, self.freq = float(ctx["sample_rate"]), float(ctx["center_freq"])
         return float(ctx["threshold"]), integrate

@@ -58,7 +58,7 @@ def add_arguments(parser):
 
 def load(args):
     """Load the model once (clear errors before any flowgraph exists); returns (model, average)."""
-    from ..anomaly_detector import MAX_INTEGRATE
+    from ..training.calibrate import MAX_INTEGRATE
     from ..spectrum_encoder import MAX_BATCH, open_model
     from ..training.calibrate import model_calibration
 

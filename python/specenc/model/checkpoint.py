@@ -19,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .. import json_out
+from ..training.calibrate import MAX_INTEGRATE
 from .config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def read_info(path):
     try:
         with open(jpath) as f:
             info = json.load(f)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ValueError(f"model config {jpath} is not valid JSON: {exc}") from exc
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise ValueError(f"model config {jpath} is not a {FORMAT!r} file (format={info.get('format')!r})"
@@ -97,8 +98,18 @@ def check_fields(info, where):
         raise ValueError(f"{where}: threshold={threshold!r} must be a score in 0..1")
     if not isinstance(info["trained"], bool):
         raise ValueError(f"{where}: trained={info['trained']!r} must be true or false")
-    if not isinstance(info.get("metadata", {}), dict):
-        raise ValueError(f"{where}: metadata must be a JSON object")
+    meta = info.get("metadata", {})
+    if not isinstance(meta, dict) or not isinstance(meta.get("training", {}), dict):
+        raise ValueError(f"{where}: metadata (and its training record) must be a JSON object")
+    # The calibration record sets how many scores the detector averages, and what run warns of: a crafted
+    # integrate of 1e30 killed the encoder's thread and hung the flowgraph (audit 86).
+    for record in (meta.get("calibration", {}), meta.get("training", {}).get("calibration", {})):
+        if not isinstance(record, dict):  # null included
+            raise ValueError(f"{where}: a calibration record must be a JSON object")
+        for key, most in (("integrate", MAX_INTEGRATE), ("average", 2 ** 24)):  # frames: one spectrum's samples at most
+            value = record.get(key, 1)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise ValueError(f"{where}: calibration {key}={value!r} must be a whole number in 1..{most}")
 
 
 # Config fields that choose how the same weights are computed (load_model(backend=...) overrides them).
@@ -127,36 +138,57 @@ def _upgrade_v1(tensors, cfg):
     return out
 
 
-def load_weights(net, path, version=VERSION):
-    """Load safetensors `path` (written as checkpoint `version`) into `net`, strictly: every tensor present
-    with the expected shape."""
+def _saved_config(header, path):
+    """The config a weights file's header records ({} for files written before it was)."""
     try:
-        with safe_open(str(path), "pt") as f:  # tensors and header in one read
+        saved = json.loads(header.get("config", "{}"))
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"model weights {path}: the config in its header is not JSON: {str(exc)[:200]}") from exc
+    if not isinstance(saved, dict):
+        raise ValueError(f"model weights {path}: the config in its header must be a JSON object")
+    return saved
+
+
+def load_weights(cfg, path, version=VERSION):
+    """A SpectrumEncoder of `cfg` holding the weights of safetensors `path` (written as checkpoint `version`), checked
+    strictly: every tensor present with the expected shape and dtype. The file's header and shapes are checked against
+    the config before the network is made, so a config of absurd sizes allocates nothing (audit 86)."""
+    from .encoder import SpectrumEncoder
+
+    with torch.device("meta"):  # shapes only, no memory
+        expected = SpectrumEncoder(cfg).state_dict()
+    try:
+        with safe_open(str(path), "pt") as f:
             header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise ValueError(f"model weights {path} could not be read as safetensors: {exc}") from exc
-    saved = json.loads(header.get("config", "{}"))  # files written before it was recorded have none
-    now = net.config.to_dict()
+    saved, now = _saved_config(header, path), cfg.to_dict()
     differ = sorted(k for k, v in saved.items() if k not in KERNEL_FIELDS and now.get(k) != v)
     if differ:
         raise ValueError(f"model weights {path} were saved with another config than {json_path_for(path)} "
                          f"describes (differs in {', '.join(differ)}): the pair does not belong together")
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
     if missing or unexpected:
         raise ValueError(f"model weights {path} do not match the config: missing tensors {missing[:5]}, "
                          f"unexpected tensors {unexpected[:5]}")
-    for name, t in tensors.items():
-        if tuple(t.shape) != tuple(expected[name].shape):
-            raise ValueError(f"model weights {path}: tensor {name!r} has shape {tuple(t.shape)}, "
+    for name, shape in shapes.items():
+        if shape != tuple(expected[name].shape):
+            raise ValueError(f"model weights {path}: tensor {name!r} has shape {shape}, "
                              f"the config needs {tuple(expected[name].shape)}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise ValueError(f"model weights {path} could not be read as safetensors: {exc}") from exc
+    for name, t in tensors.items():
         if t.dtype != expected[name].dtype:
             raise ValueError(f"model weights {path}: tensor {name!r} has dtype {t.dtype}, expected {expected[name].dtype}")
         if t.is_floating_point() and not torch.isfinite(t).all():  # it ran, named every spectrum noise, alerted never
             raise ValueError(f"model weights {path}: tensor {name!r} holds NaN or inf (a diverged training run or a "
                              "corrupt file)")
+    net = SpectrumEncoder(cfg)
     if version == 1:
         tensors = _upgrade_v1(tensors, net.config)
     with torch.no_grad():

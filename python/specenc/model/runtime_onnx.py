@@ -22,7 +22,7 @@ from .. import labels
 from . import runtime_select
 from .checkpoint import check_fields
 from .config import ModelConfig
-from .encoder import InferenceGraph, outputs_for
+from .encoder import InferenceGraph, SpectrumEncoder, outputs_for
 from .spectrum_model import SpectrumModel, _names, decode_outputs
 
 log = logging.getLogger(__name__)
@@ -144,18 +144,49 @@ class OnnxSpectrumModel(SpectrumModel):
         missing = [k for k in self.outputs if k not in names]
         if missing:
             raise ValueError(f"{path or 'ONNX model'} lacks output(s) {missing}; has {names}")
-        self._check_token_grid(path)
-
-    def _check_token_grid(self, path):
-        """The token grid is built into the graph; a metadata config of another grid (same nfft) would decode its
-        outputs at the wrong bins without a word. One row shows the graph's: how many tokens it keeps, the index of
-        the last (a spike in the last bin makes it the grid's last token, kept by energy or by having no dropout),
-        and (per-bin head) how many bins a token has."""
-        cfg = self._config
-        names = ["kept"] + (["bin_logits"] if "bin_logits" in self.outputs else [])
-        spike = np.zeros((1, self.nfft), np.float32)
+        self._check_inputs(path)
+        spike = np.zeros((1, self.nfft), np.float32)  # a spike in the last bin: see _check_token_grid
         spike[0, -1] = 100.0
-        out = dict(zip(names, self.session.run(names, {"spectra": spike, "band": np.zeros(1, np.int64)})))
+        try:
+            out = dict(zip(self.outputs, session.run(list(self.outputs), {"spectra": spike,
+                                                                          "band": np.zeros(1, np.int64)})))
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
+            raise ValueError(f"{path or 'ONNX model'}: its graph fails on one spectrum ({type(exc).__name__}: "
+                             f"{str(exc)[:300]})") from None
+        self._check_token_grid(path, out)
+        self._check_outputs(path, out)
+
+    def _check_inputs(self, path):
+        """`spectra` float (batch, nfft) and `band` int64 (batch,), as `specenc export` writes them: any batch (a graph
+        fixed at one row failed every call of a flowgraph's batches, and the run reported nothing)."""
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        spectra, band = inputs.get("spectra"), inputs.get("band")
+        if set(inputs) != {"spectra", "band"} or spectra.type != "tensor(float)" or band.type != "tensor(int64)" \
+                or len(spectra.shape) != 2 or spectra.shape[-1] != self.nfft or len(band.shape) != 1 \
+                or isinstance(spectra.shape[0], int) or isinstance(band.shape[0], int):
+            got = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs.values())
+            raise ValueError(f"{path or 'ONNX model'}: its graph takes {got}; `specenc export` writes spectra "
+                             f"tensor(float) [batch, {self.nfft}] (its metadata's nfft) and band tensor(int64) [batch], any batch")
+
+    def _check_outputs(self, path, out):
+        """Each output's shape and type on one row against the network its metadata describes (built without
+        memory): a family head cut to 3 classes named every spectrum from the wrong list (audit 86)."""
+        with torch.device("meta"):
+            net = InferenceGraph(SpectrumEncoder(self._config)).eval()
+            want = net(torch.zeros(1, self.nfft), torch.zeros(1, dtype=torch.int64))
+        for name, w in zip(net.names, want):
+            got, kind = np.asarray(out[name]), "f" if w.dtype.is_floating_point else "i"  # forward_numpy casts
+            if got.shape != tuple(w.shape) or got.dtype.kind != kind:
+                raise ValueError(f"{path or 'ONNX model'}: output {name} is {got.dtype} {got.shape} for one spectrum, "
+                                 f"but its metadata describes {'floats' if kind == 'f' else 'integers'} "
+                                 f"{tuple(w.shape)}: the file does not come whole from `specenc export`")
+
+    def _check_token_grid(self, path, out):
+        """The token grid is built into the graph; a metadata config of another grid (same nfft) would decode its
+        outputs at the wrong bins without a word. One row with a spike in the last bin shows the graph's: how many
+        tokens it keeps, the index of the last (the spike makes it the grid's last token, kept by energy or by having
+        no dropout), and (per-bin head) how many bins a token has."""
+        cfg = self._config
         kept = out["kept"]
         # gumbel dropout keeps a learned choice: its last index is only bounded by the grid
         last_ok = kept.max() == cfg.n_tokens - 1 if cfg.dropout_mode in ("none", "fixed") else kept.max() < cfg.n_tokens
@@ -200,7 +231,7 @@ def _checked_meta(text, path):
     """The `specenc` metadata JSON of an ONNX file, with the keys the runtime needs; ValueError naming the file."""
     try:
         meta = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ValueError(f"{path}: its {META_KEY!r} metadata is not valid JSON ({exc})") from None
     missing = [k for k in ("config", "threshold", "trained") if k not in meta]
     if missing or not isinstance(meta.get("config"), dict) or "nfft" not in meta["config"]:
@@ -246,10 +277,6 @@ def load_onnx_model(path=None, backend=None, device="cpu", threads=None):
         session = make_session(source, selection.providers, threads, meta["config"]["nfft"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime's InvalidGraph, NotImplemented (a newer opset), ...
         raise ValueError(f"{path}: onnxruntime cannot run this graph ({type(exc).__name__}: {exc})") from None
-    width = {i.name: i.shape[-1] for i in session.get_inputs()}.get("spectra")
-    if isinstance(width, int) and width != meta["config"]["nfft"]:
-        raise ValueError(f"{path}: its graph takes {width}-bin spectra but its metadata says nfft="
-                         f"{meta['config']['nfft']}")
     model = OnnxSpectrumModel(session, meta, device=selection.device, path=str(path) if path else None)
     log.info("onnxruntime session for %s on %s in %.0f ms", path or "the shipped default", ", ".join(model.providers),
              1e3 * (time.perf_counter() - t0))

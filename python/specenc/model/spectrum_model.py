@@ -454,7 +454,7 @@ def load_model(path=None, backend=None, device="cpu", runtime="torch", threads=N
     resolve_device(device)
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # the random initial weights, replaced, must not move the caller's stream
-        net = load_weights(SpectrumEncoder(cfg), path, info["version"])
+        net = load_weights(cfg, path, info["version"])
     if not info["trained"]:
         log.warning("model %s is NOT trained (random weights, placeholder): its predictions are meaningless", path)
     model = SpectrumModel(net, threshold=info["threshold"], trained=info["trained"], metadata=info["metadata"],

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FAR = 1e-3
 CONFIDENCE = 0.95
+MAX_INTEGRATE = 100000  # most consecutive scores averaged (anomaly_detector, a model's calibration record)
 # Scores averaged per alert decision when calibrating to one site (specenc demo, specenc eval --site-twins): 8 ms at
 # 1 MS/s; the demo scenes it was chosen on are in app/demo.py.
 SITE_INTEGRATE = 16

@@ -118,6 +118,6 @@ class TrainConfig:
         with open(path) as f:
             try:
                 d = json.load(f)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a binary file: the decoder named no file
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # the decoder named no file
                 raise ValueError(f"{path}: not valid JSON ({exc})") from None
         return cls.from_dict(d)

@@ -67,14 +67,14 @@ def load_capture_families(path, recording_names):
     with open(path) as f:
         try:
             table = json.load(f)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             raise ValueError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(table, dict):
         raise ValueError(f"{path}: expected a JSON object {{recording name: {{\"family\": F}}}}")
     out = {}
     for name, entry in table.items():
         family = entry.get("family") if isinstance(entry, dict) else None
-        if family not in labels.FAMILY_INDEX:
+        if not isinstance(family, str) or family not in labels.FAMILY_INDEX:
             raise ValueError(f"{path}: {name!r} needs a \"family\" among {', '.join(labels.FAMILIES)}, got {family!r}")
         if name in recording_names:
             out[name] = family
