@@ -326,6 +326,33 @@ def test_an_onnx_graph_with_a_symbolic_or_misnamed_input_is_refused(shipped_onnx
         load_onnx_model(str(bad))
 
 
+def test_an_onnx_export_of_a_flash_model_still_loads(shipped_onnx, tmp_path):
+    """Audit 90: a flash model exports as SDPA's maths but its metadata keeps backend flash; the output check built
+    that network (flash-attn on the meta device, which fails everywhere) and refused every such file."""
+    import onnx
+
+    from gnuradio.specenc.model.runtime_onnx import load_onnx_model
+
+    proto = onnx.load(shipped_onnx)
+    (entry,) = [e for e in proto.metadata_props if e.key == "specenc"]
+    meta = json.loads(entry.value)
+    entry.value = json.dumps({**meta, "config": {**meta["config"], "backend": "flash"}})
+    path = tmp_path / "flash.onnx"
+    onnx.save(proto, str(path))
+    model = load_onnx_model(str(path))
+    assert model.config.backend == "flash" and model.predict(np.full((2, 1024), -90, np.float32)).labels == ["noise"] * 2
+
+
+def test_calibrate_refuses_an_integration_no_model_file_may_hold(shipped_copy):
+    """Audit 90: `specenc calibrate --integrate 100001` scored to the end and wrote a model file that load_model then
+    refused (a record's integrate is bounded at 100000); refused before scoring."""
+    from gnuradio.specenc.training.calibrate_cli import recalibrate
+
+    weights, _, _ = shipped_copy
+    with pytest.raises(ValueError, match=r"integrate=100001 must be in 1\.\.100000"):
+        recalibrate(load_model(weights), "no-such-recording.sigmf-meta", 1e-3, integrate=100_001)
+
+
 def test_an_onnx_graph_fixed_at_one_row_is_refused(shipped_onnx, tmp_path):
     """Review of audit 86's mend: a graph exported without a dynamic batch loaded (the check row is one spectrum), then
     failed every batch of a flowgraph, and `specenc run` exited 0 reporting nothing. Refused at load."""

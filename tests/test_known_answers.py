@@ -294,6 +294,17 @@ def test_the_encoder_adopts_the_spacing_a_specenc_psd_tag_gives(specenc_cpp):
     assert d["sample_count"] == 9 * 48 + 96 and d["time"] == pytest.approx(480 / 1e6, abs=1e-12)
 
 
+def test_an_encoder_spacing_a_whole_multiple_of_the_psds_is_kept(specenc_cpp):
+    """Audit 90: a block between the psd and the encoder may keep one spectrum in N (keep_one_in_n, a vector
+    integrator); the psd's tag passes through it at offset 0. An encoder set to N times the psd's spacing (average 4
+    behind a psd of hop 32, average 1) placed its spectra right before audit 88's mend and 4x early after it: its own
+    spacing is kept."""
+    context, messages = _encoder_context(pmt.to_pmt({"nfft": 64, "hop": 32, "average": 1}), average=4)
+    assert (context["step"], context["span"]) == (128, 3 * 32 + 64)
+    (d,) = messages
+    assert d["sample_start"] == 10 * 128
+
+
 @pytest.mark.parametrize("value,offset", [(pmt.intern("hop 16"), 0), (pmt.to_pmt({"hop": 0, "average": 3}), 0),
                                           (pmt.to_pmt({"hop": 16.5, "average": 3}), 0),
                                           (pmt.to_pmt({"nfft": 64, "hop": 16, "average": 3}), 5)])

@@ -235,7 +235,11 @@ class spectrum_encoder(gr.basic_block):
             self.logger.warn(f"specenc_psd={pmt.write_string(tag.value)} is no psd block's hop and average; ignored")
             return
         step, span = hop * average, (average - 1) * hop + self.nfft
-        if (step, span) != (self._clock.step, self._clock.span):
+        kept = self._clock.step // step
+        if kept > 1 and self._clock.step % step == 0:  # a block between may keep 1 in N (audit 90): the user's own
+            self.logger.warn(f"overlap/average place spectra {self._clock.step} IQ samples apart, {kept} times the psd "
+                             f"block's {step}: kept, as for a block between them keeping one spectrum in {kept}")
+        elif (step, span) != (self._clock.step, self._clock.span):
             self.logger.error(f"overlap/average place spectra {self._clock.step} IQ samples apart, each "
                               f"{self._clock.span} long, but the psd block feeding this one makes them {step} apart "
                               f"(hop {hop}, average {average}): placing them as the psd block makes them; set this "

@@ -171,8 +171,10 @@ class OnnxSpectrumModel(SpectrumModel):
     def _check_outputs(self, path, out):
         """Each output's shape and type on one row against the network its metadata describes (built without
         memory): a family head cut to 3 classes named every spectrum from the wrong list (audit 86)."""
+        cfg = self._config  # a flash or gqa model's graph is SDPA's maths (EXPORT_AS_SDPA), which runs anywhere
         with torch.device("meta"):
-            net = InferenceGraph(SpectrumEncoder(self._config)).eval()
+            net = InferenceGraph(SpectrumEncoder(cfg.replace(backend="sdpa") if cfg.backend in EXPORT_AS_SDPA
+                                                 else cfg)).eval()
             want = net(torch.zeros(1, self.nfft), torch.zeros(1, dtype=torch.int64))
         for name, w in zip(net.names, want):
             got, kind = np.asarray(out[name]), "f" if w.dtype.is_floating_point else "i"  # forward_numpy casts

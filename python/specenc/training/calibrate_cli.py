@@ -64,8 +64,8 @@ def recalibrate(model, recordings, far, average=1, max_spectra=200000, integrate
     calibrate.check_far(far)
     if max_spectra < 1:
         raise ValueError(f"max_spectra={max_spectra} must be >= 1")
-    if integrate < 1:
-        raise ValueError(f"integrate={integrate} must be >= 1")
+    if not 1 <= integrate <= calibrate.MAX_INTEGRATE:  # a model file holding more is refused at load
+        raise ValueError(f"integrate={integrate} must be in 1..{calibrate.MAX_INTEGRATE}")
     dsp.check_params(model.nfft, 0.5, average)  # before the first recording is scored, not after
     if isinstance(recordings, (str, os.PathLike, sigmf_io.Recording)):
         recordings = [recordings]
