@@ -37,10 +37,6 @@ FREE_FAMILIES = {
     "other": ("fsk", "ask", "chirp", "ofdm", "single_carrier", "tone", "fm", "am"),
 }
 CHEAP_FAMILIES = ("fsk", "ask", "tone", "fm")  # emitters that get cheap-oscillator phase noise
-# Share of tones on a round frequency: a signal generator or synthesizer at a round offset from a round sample rate
-# sits on a bin centre, often on a multiple of 2-32 bins (a model trained on continuous offsets alone missed a
-# 48 dB tone on every 8th bin, where the token grid puts it in the DC spike's place; audit 88).
-ROUND_TONES = 0.4
 FREE_WEIGHTS = {
     "ism": (0.22, 0.22, 0.12, 0.1, 0.1, 0.1, 0.08, 0.06),
     "other": (0.1, 0.1, 0.1, 0.12, 0.14, 0.16, 0.14, 0.14),
@@ -85,9 +81,6 @@ def _free_scene(band, rng, n, min_bw):
         fam = str(pick(rng, fams, p=weights))
         bw = log_uniform(rng, 2 * min_bw, 0.7)
         fc = rng.uniform(-EDGE + bw / 2, EDGE - bw / 2) if bw < 2 * EDGE else 0.0
-        if fam == "tone" and rng.random() < ROUND_TONES:
-            step = min_bw * 2 ** int(rng.integers(0, 6))
-            fc = float(np.trunc(fc / step) * step)  # towards 0 Hz, so it stays inside the band
         start, stop = random_burst(rng, n, 0.5)
         # SNR -5..40 dB, and 40..55 dB for 15 %: real remotes near the antenna stand 50-60 dB out.
         snr = rng.uniform(-5, 40) if rng.random() < 0.85 else rng.uniform(40, 55)
