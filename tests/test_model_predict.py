@@ -229,7 +229,7 @@ def test_a_json_that_is_not_its_weights_own_is_refused(tmp_path):
     for key, value, message in [("threshold", None, "threshold=None must be a score in 0..1"),
                                 ("threshold", float("nan"), "threshold=nan"), ("threshold", 5.0, "threshold=5.0"),
                                 ("threshold", "abc", "threshold='abc'"), ("trained", "false", "trained='false'"),
-                                ("metadata", [1], "metadata must be a JSON object")]:
+                                ("metadata", [1], "metadata (and its training record) must be a JSON object")]:
         (tmp_path / "b.json").write_text(json.dumps({**info, key: value}))
         with pytest.raises(ValueError, match=f"model config .*b.json: {re.escape(message)}"):
             load_model(str(b))

@@ -228,7 +228,8 @@ class spectrum_encoder(gr.basic_block):
     def _follow_psd(self, tag):
         """Spectrum 0's specenc_psd tag: the psd block's spacing of spectra, which this block's overlap/average must
         match or every time and sample position is off by their ratio (audit 88). A mismatch is logged once and the
-        psd block's spacing is used."""
+        psd block's spacing is used, unless this block's is a whole multiple of it: then a block between them may
+        keep one spectrum in N (audit 90), and this block's own is kept with a warning."""
         psd = pmt.to_python(tag.value)
         hop, average = (psd.get("hop"), psd.get("average")) if isinstance(psd, dict) else (None, None)
         if not all(isinstance(v, int) and v >= 1 for v in (hop, average)):

@@ -166,7 +166,8 @@ class OnnxSpectrumModel(SpectrumModel):
                 or isinstance(spectra.shape[0], int) or isinstance(band.shape[0], int):
             got = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs.values())
             raise ValueError(f"{path or 'ONNX model'}: its graph takes {got}; `specenc export` writes spectra "
-                             f"tensor(float) [batch, {self.nfft}] (its metadata's nfft) and band tensor(int64) [batch], any batch")
+                             f"tensor(float) [batch, {self.nfft}] (its metadata's nfft) and band tensor(int64) [batch], "
+                             "any batch")
 
     def _check_outputs(self, path, out):
         """Each output's shape and type on one row against the network its metadata describes (built without
