@@ -451,3 +451,16 @@ def test_a_recording_of_3000_retunes_tags_every_retune_once_in_order(specenc_cpp
     start = sigmf_io.datetime_to_rx_time("2024-01-01T00:00:00Z")
     assert [(o, tuple(v)) for o, v in found["rx_time"]] == [(0, start)] + [(s, when) for s, when in times]
     assert set(found) == {"rx_freq", "rx_rate", "rx_time"}
+
+
+@pytest.mark.parametrize("text", [json.dumps({"files": [1]}), "\udcff", DEEP])
+def test_an_earlier_export_report_that_is_no_report_is_a_clear_error(tmp_path, text):
+    """Audits 90, 91: `specenc export --out DIR` reads DIR/export.json first; a report nested too deep, one whose files
+    are a list (AttributeError traceback) or a binary file (a decode error naming no file) stop it with one error
+    naming the file, before anything is written."""
+    from gnuradio.specenc.model.export_cli import _earlier_files
+
+    path = tmp_path / "export.json"
+    path.write_bytes(b"\xff\xfe" if text == "\udcff" else text.encode())
+    with pytest.raises(ValueError, match=r"export\.json: not an export report"):
+        _earlier_files(tmp_path)

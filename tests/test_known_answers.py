@@ -1,6 +1,6 @@
 """Known answers for units and positions (audits 87 and 88): times that stay put under repeated rx_rate tags, annotation
 times that move with their sample_start, the waterfall's columns on the bins' centres, the encoder placing spectra as
-the psd block feeding it spaces them, and round-frequency tones in the generator's free bands."""
+the psd block feeding it spaces them."""
 
 import numpy as np
 import pmt
@@ -294,15 +294,15 @@ def test_the_encoder_adopts_the_spacing_a_specenc_psd_tag_gives(specenc_cpp):
     assert d["sample_count"] == 9 * 48 + 96 and d["time"] == pytest.approx(480 / 1e6, abs=1e-12)
 
 
-def test_an_encoder_spacing_a_whole_multiple_of_the_psds_is_kept(specenc_cpp):
-    """Audit 90: a block between the psd and the encoder may keep one spectrum in N (keep_one_in_n, a vector
-    integrator); the psd's tag passes through it at offset 0. An encoder set to N times the psd's spacing (average 4
-    behind a psd of hop 32, average 1) placed its spectra right before audit 88's mend and 4x early after it: its own
-    spacing is kept."""
+def test_an_encoder_spacing_a_whole_multiple_of_the_psds_follows_the_psd(specenc_cpp):
+    """Audit 91: keeping the encoder's own spacing when it was a whole multiple of the psd's (for a block between
+    keeping one spectrum in N, audit 90) let the likeliest mistake through with a warning: a psd of average 1 (or
+    overlap 0.75) straight into an encoder left at average 4 (or 0.5) placed every alert 4x (2x) late. The tag cannot
+    tell the two apart, so the psd block's spacing wins here too."""
     context, messages = _encoder_context(pmt.to_pmt({"nfft": 64, "hop": 32, "average": 1}), average=4)
-    assert (context["step"], context["span"]) == (128, 3 * 32 + 64)
+    assert (context["step"], context["span"]) == (32, 64)
     (d,) = messages
-    assert d["sample_start"] == 10 * 128
+    assert d["sample_start"] == 10 * 32
 
 
 @pytest.mark.parametrize("value,offset", [(pmt.intern("hop 16"), 0), (pmt.to_pmt({"hop": 0, "average": 3}), 0),

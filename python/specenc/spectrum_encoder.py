@@ -228,23 +228,22 @@ class spectrum_encoder(gr.basic_block):
     def _follow_psd(self, tag):
         """Spectrum 0's specenc_psd tag: the psd block's spacing of spectra, which this block's overlap/average must
         match or every time and sample position is off by their ratio (audit 88). A mismatch is logged once and the
-        psd block's spacing is used, unless this block's is a whole multiple of it: then a block between them may
-        keep one spectrum in N (audit 90), and this block's own is kept with a warning."""
+        psd block's spacing is used. The tag cannot tell a block between them that keeps one spectrum in N from a
+        wrong setting (both reach this block at offset 0), so the psd block's word wins: keeping this block's own
+        for a whole multiple let the likeliest mistake (the psd's overlap raised, the encoder's left) place every
+        alert 2x late with a warning (audit 91)."""
         psd = pmt.to_python(tag.value)
         hop, average = (psd.get("hop"), psd.get("average")) if isinstance(psd, dict) else (None, None)
         if not all(isinstance(v, int) and v >= 1 for v in (hop, average)):
             self.logger.warn(f"specenc_psd={pmt.write_string(tag.value)} is no psd block's hop and average; ignored")
             return
         step, span = hop * average, (average - 1) * hop + self.nfft
-        kept = self._clock.step // step
-        if kept > 1 and self._clock.step % step == 0:  # a block between may keep 1 in N (audit 90): the user's own
-            self.logger.warn(f"overlap/average place spectra {self._clock.step} IQ samples apart, {kept} times the psd "
-                             f"block's {step}: kept, as for a block between them keeping one spectrum in {kept}")
-        elif (step, span) != (self._clock.step, self._clock.span):
+        if (step, span) != (self._clock.step, self._clock.span):
             self.logger.error(f"overlap/average place spectra {self._clock.step} IQ samples apart, each "
                               f"{self._clock.span} long, but the psd block feeding this one makes them {step} apart "
                               f"(hop {hop}, average {average}): placing them as the psd block makes them; set this "
-                              "block's overlap and average to the psd block's")
+                              "block's overlap and average to the psd block's (a block between them that drops "
+                              "spectra is not followed: use the psd block's average instead)")
             self._clock.step, self._clock.span = step, span
             self._join_emissions(hop, average)
 

@@ -327,7 +327,9 @@ def _earlier_files(out):
     try:
         with open(path) as f:
             files = json.load(f).get("files", {})
-    except (json.JSONDecodeError, AttributeError, RecursionError) as exc:
+        if not isinstance(files, dict):
+            raise AttributeError("its files are no object")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, RecursionError) as exc:
         raise ValueError(f"{path}: not an export report ({exc}); move it away to export to {out}") from None
     return {k: v for k, v in files.items() if isinstance(v, dict) and "kind" in v}  # an older layout went by kind
 
