@@ -453,11 +453,11 @@ def test_a_recording_of_3000_retunes_tags_every_retune_once_in_order(specenc_cpp
     assert set(found) == {"rx_freq", "rx_rate", "rx_time"}
 
 
-@pytest.mark.parametrize("text", [json.dumps({"files": [1]}), "\udcff", DEEP])
+@pytest.mark.parametrize("text", [json.dumps({"files": [1]}), "\udcff", DEEP, "[" + "9" * 5000 + "]"])
 def test_an_earlier_export_report_that_is_no_report_is_a_clear_error(tmp_path, text):
-    """Audits 90, 91: `specenc export --out DIR` reads DIR/export.json first; a report nested too deep, one whose files
-    are a list (AttributeError traceback) or a binary file (a decode error naming no file) stop it with one error
-    naming the file, before anything is written."""
+    """Audits 90-92: `specenc export --out DIR` reads DIR/export.json first; a report nested too deep, one whose files
+    are a list (AttributeError traceback), a binary file or a 5000-digit number (errors naming no file) stop it with
+    one error naming the file, before anything is written."""
     from gnuradio.specenc.model.export_cli import _earlier_files
 
     path = tmp_path / "export.json"

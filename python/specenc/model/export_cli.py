@@ -329,7 +329,7 @@ def _earlier_files(out):
             files = json.load(f).get("files", {})
         if not isinstance(files, dict):
             raise AttributeError("its files are no object")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, RecursionError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:  # ValueError: JSON, UTF-8, a 5000-digit number
         raise ValueError(f"{path}: not an export report ({exc}); move it away to export to {out}") from None
     return {k: v for k, v in files.items() if isinstance(v, dict) and "kind" in v}  # an older layout went by kind
 
