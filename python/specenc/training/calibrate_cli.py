@@ -51,8 +51,8 @@ def add_arguments(parser):
                              "the threshold is for, since averaging changes the scores")
     parser.add_argument("--max-spectra", type=int, default=200000, help="spectra to score at most per recording")
     parser.add_argument("--integrate", type=int, default=1,
-                        help="calibrate the mean of this many consecutive scores (default 1: each spectrum's own); "
-                             "the detector then integrates as many")
+                        help="calibrate the mean of this many consecutive scores, 1..100000 (default 1: each spectrum's "
+                             "own); the detector then integrates as many")
     parser.add_argument("--out", required=True,
                         help="output model path: .safetensors (the .json is written beside), .onnx for an .onnx model")
 
